@@ -1,0 +1,12 @@
+//! acmespec: conformance and fuzz test harness for ACME (RFC 8555).
+//!
+//! One protocol core (JWS/JWK, wire types, an instrumented HTTP client, challenge
+//! responders) is shared by every engine, so a bug in how we read the RFC shows up
+//! everywhere at once instead of hiding in one engine's private copy.
+
+#![warn(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+pub mod protocol;
+pub mod peers;
+pub mod responders;

@@ -1,0 +1,128 @@
+//! Real ACME implementations started as child processes.
+//!
+//! A mock CA only tells us that the harness agrees with itself. Running the same
+//! cases against an independent implementation (Pebble, the reference test CA) is
+//! what catches a misreading of RFC 8555 on our side, so the launchers live in the
+//! library where integration tests and benchmarks share one way of starting them.
+//!
+//! A missing peer is an error, never a skipped test: a suite that silently skips
+//! its interop half looks green while proving nothing.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::time::Duration;
+
+mod pebble;
+
+pub use pebble::{Pebble, PebbleOptions};
+
+/// Why a peer could not be started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The peer's program is not on `PATH`.
+    #[error(
+        "{program} not found on PATH; install it with `apt-get install {package}` \
+         or run the README test command (scripts/test)"
+    )]
+    NotInstalled {
+        /// Name of the program that was looked for.
+        program: String,
+        /// Debian package that provides it.
+        package: String,
+    },
+    /// A file or process operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS certificate for the peer's HTTPS listener could not be generated.
+    #[error("generating the peer's TLS certificate failed: {0}")]
+    Certificate(#[from] rcgen::Error),
+    /// The HTTP client used to talk to the peer could not be built.
+    #[error("building an HTTP client for the peer failed: {0}")]
+    Client(#[source] reqwest::Error),
+    /// The peer exited before it answered.
+    #[error("{program} exited early ({status}); log tail:\n{log_tail}")]
+    Exited {
+        /// Name of the program.
+        program: String,
+        /// How it exited.
+        status: String,
+        /// The end of its log.
+        log_tail: String,
+    },
+    /// The peer kept losing its listening ports to other processes.
+    #[error("{program} could not bind free ports after {attempts} attempts; log tail:\n{log_tail}")]
+    PortsBusy {
+        /// Name of the program.
+        program: String,
+        /// How many port sets were tried.
+        attempts: u32,
+        /// The end of its log from the last attempt.
+        log_tail: String,
+    },
+    /// The peer did not answer within the start timeout.
+    #[error("{program} did not answer within {waited:?}; last error: {last_error}; log tail:\n{log_tail}")]
+    Timeout {
+        /// Name of the program.
+        program: String,
+        /// How long we waited.
+        waited: Duration,
+        /// The last failure seen while polling.
+        last_error: String,
+        /// The end of its log.
+        log_tail: String,
+    },
+    /// An option was requested that the installed peer does not implement.
+    #[error("{program} does not support {what}: {detail}")]
+    Unsupported {
+        /// Name of the program.
+        program: String,
+        /// The option that was requested.
+        what: String,
+        /// Why it is considered unsupported.
+        detail: String,
+    },
+}
+
+/// Returns a TCP port on 127.0.0.1 that was free a moment ago.
+///
+/// Another process may take it before you bind it, so callers that spawn servers
+/// should be ready to retry.
+///
+/// # Panics
+///
+/// Panics if the OS refuses to bind an ephemeral port on 127.0.0.1.
+pub fn free_tcp_port() -> u16 {
+    try_free_tcp_port().expect("binding an ephemeral TCP port on 127.0.0.1")
+}
+
+/// Returns a UDP port on 127.0.0.1 that was free a moment ago.
+///
+/// The same race as [`free_tcp_port`] applies.
+///
+/// # Panics
+///
+/// Panics if the OS refuses to bind an ephemeral port on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral UDP port on 127.0.0.1")
+}
+
+fn try_free_tcp_port() -> io::Result<u16> {
+    let l = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    Ok(l.local_addr()?.port())
+}
+
+/// reqwest is built without a default crypto provider; the first client in the
+/// process needs one installed. A second install attempt returns `Err`, which is fine.
+fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

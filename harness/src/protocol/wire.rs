@@ -1,0 +1,266 @@
+//! ACME resources as they travel (RFC 8555 §7.1, RFC 8738, RFC 9773).
+//!
+//! Every field a server may omit is an `Option`, and members this crate does not know
+//! are kept in `extra`: a conformance tool must be able to read a broken or extended
+//! object, not fail to deserialize it and lose the evidence.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The problem type namespace of RFC 8555 §6.7.
+pub const ERROR_NS: &str = "urn:ietf:params:acme:error:";
+
+/// The directory object (RFC 8555 §7.1.1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Directory {
+    /// URL of the newNonce resource.
+    pub new_nonce: Option<String>,
+    /// URL of the newAccount resource.
+    pub new_account: Option<String>,
+    /// URL of the newOrder resource.
+    pub new_order: Option<String>,
+    /// URL of the newAuthz resource (pre-authorization), if offered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_authz: Option<String>,
+    /// URL of the revokeCert resource.
+    pub revoke_cert: Option<String>,
+    /// URL of the keyChange resource.
+    pub key_change: Option<String>,
+    /// URL prefix of the renewalInfo resource (RFC 9773), if offered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renewal_info: Option<String>,
+    /// The `meta` object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<DirectoryMeta>,
+    /// Members not listed above.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The directory `meta` object (RFC 8555 §7.1.1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryMeta {
+    /// URL of the current terms of service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms_of_service: Option<String>,
+    /// URL of the CA's website.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    /// CAA issuer domains the CA recognises.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caa_identities: Option<Vec<String>>,
+    /// Whether newAccount requires external account binding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_account_required: Option<bool>,
+    /// Certificate profiles offered (name → description).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<Map<String, Value>>,
+    /// Members not listed above.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An identifier (RFC 8555 §7.1.3, RFC 8738 §3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Identifier {
+    /// `dns` or `ip`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The name or address.
+    pub value: String,
+}
+
+impl Identifier {
+    /// A `dns` identifier.
+    pub fn dns(name: impl Into<String>) -> Self {
+        Identifier { kind: "dns".into(), value: name.into() }
+    }
+    /// An `ip` identifier (RFC 8738).
+    pub fn ip(addr: impl Into<String>) -> Self {
+        Identifier { kind: "ip".into(), value: addr.into() }
+    }
+}
+
+/// The account object (RFC 8555 §7.1.2).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    /// `valid`, `deactivated` or `revoked`.
+    pub status: Option<String>,
+    /// Contact URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Vec<String>>,
+    /// Whether the terms of service were agreed to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms_of_service_agreed: Option<bool>,
+    /// URL of the account's orders list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orders: Option<String>,
+    /// Members not listed above.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The order object (RFC 8555 §7.1.3).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    /// `pending`, `ready`, `processing`, `valid` or `invalid`.
+    pub status: Option<String>,
+    /// When the order expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// The identifiers the order is for.
+    #[serde(default)]
+    pub identifiers: Vec<Identifier>,
+    /// Requested notBefore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// Requested notAfter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// The error that made the order invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Problem>,
+    /// Authorization URLs.
+    #[serde(default)]
+    pub authorizations: Vec<String>,
+    /// Finalize URL.
+    pub finalize: Option<String>,
+    /// Certificate URL, once issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// Members not listed above.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The authorization object (RFC 8555 §7.1.4).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Authorization {
+    /// The identifier being authorized.
+    pub identifier: Option<Identifier>,
+    /// `pending`, `valid`, `invalid`, `deactivated`, `expired` or `revoked`.
+    pub status: Option<String>,
+    /// When the authorization expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// The challenges offered.
+    #[serde(default)]
+    pub challenges: Vec<Challenge>,
+    /// Whether this authorization is for a wildcard name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wildcard: Option<bool>,
+    /// Members not listed above.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A challenge object (RFC 8555 §7.1.5, §8).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Challenge {
+    /// `http-01`, `dns-01`, `tls-alpn-01`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The challenge URL.
+    pub url: String,
+    /// `pending`, `processing`, `valid` or `invalid`.
+    pub status: Option<String>,
+    /// The token (§8.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// When it was validated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validated: Option<String>,
+    /// The error of a failed validation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Problem>,
+    /// Members not listed above.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A problem document (RFC 7807, RFC 8555 §6.7), with subproblems (§6.7.1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    /// The problem type URI.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Human-readable detail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// HTTP status repeated in the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The identifier a subproblem is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<Identifier>,
+    /// Subproblems (§6.7.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subproblems: Vec<Problem>,
+    /// Members not listed above.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Problem {
+    /// The short ACME error name (`badNonce`) when the type is in the ACME namespace.
+    pub fn acme_name(&self) -> Option<&str> {
+        self.kind.as_deref()?.strip_prefix(ERROR_NS)
+    }
+}
+
+/// The orders list (RFC 8555 §7.1.2.1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrdersList {
+    /// Order URLs.
+    pub orders: Vec<String>,
+    /// Members not listed above.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A renewalInfo response (RFC 9773 §4.2).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenewalInfo {
+    /// The suggested renewal window.
+    pub suggested_window: Option<SuggestedWindow>,
+    /// A page explaining the suggestion.
+    #[serde(rename = "explanationURL", skip_serializing_if = "Option::is_none")]
+    pub explanation_url: Option<String>,
+    /// Members not listed above.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The window of a renewalInfo response.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SuggestedWindow {
+    /// Window start (RFC 3339).
+    pub start: String,
+    /// Window end (RFC 3339).
+    pub end: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_members_are_kept() {
+        let order: Order = serde_json::from_value(json!({
+            "status": "pending", "identifiers": [{"type":"dns","value":"a.test"}],
+            "authorizations": ["https://ca/a/1"], "finalize": "https://ca/f/1", "profile": "short"
+        }))
+        .unwrap();
+        assert_eq!(order.extra["profile"], "short");
+        assert_eq!(serde_json::to_value(&order).unwrap()["profile"], "short");
+        let p: Problem = serde_json::from_value(json!({"type": "urn:ietf:params:acme:error:badNonce"})).unwrap();
+        assert_eq!(p.acme_name(), Some("badNonce"));
+    }
+}
