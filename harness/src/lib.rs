@@ -10,3 +10,5 @@
 pub mod protocol;
 pub mod peers;
 pub mod responders;
+pub mod runner;
+pub mod scenario;

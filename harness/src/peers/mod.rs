@@ -67,7 +67,9 @@ pub enum PeerError {
         log_tail: String,
     },
     /// The peer did not answer within the start timeout.
-    #[error("{program} did not answer within {waited:?}; last error: {last_error}; log tail:\n{log_tail}")]
+    #[error(
+        "{program} did not answer within {waited:?}; last error: {last_error}; log tail:\n{log_tail}"
+    )]
     Timeout {
         /// Name of the program.
         program: String,

@@ -109,22 +109,37 @@ impl PebbleOptions {
         self
     }
 
-    fn config_json(&self, listen: SocketAddr, management: SocketAddr, cert: &Path, key: &Path) -> Value {
+    fn config_json(
+        &self,
+        listen: SocketAddr,
+        management: SocketAddr,
+        cert: &Path,
+        key: &Path,
+    ) -> Value {
         let mut p = Map::new();
         p.insert("listenAddress".into(), json!(listen.to_string()));
-        p.insert("managementListenAddress".into(), json!(management.to_string()));
+        p.insert(
+            "managementListenAddress".into(),
+            json!(management.to_string()),
+        );
         p.insert("certificate".into(), json!(cert));
         p.insert("privateKey".into(), json!(key));
         p.insert("httpPort".into(), json!(self.http_port));
         p.insert("tlsPort".into(), json!(self.tls_port));
         p.insert("ocspResponderURL".into(), json!(""));
-        p.insert("externalAccountBindingRequired".into(), json!(self.eab_keys.is_some()));
+        p.insert(
+            "externalAccountBindingRequired".into(),
+            json!(self.eab_keys.is_some()),
+        );
         if let Some(keys) = &self.eab_keys {
             let map: Map<String, Value> = keys.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
             p.insert("externalAccountMACKeys".into(), Value::Object(map));
         }
         if let Some((authz, order)) = self.retry_after {
-            p.insert("retryAfter".into(), json!({ "authz": authz, "order": order }));
+            p.insert(
+                "retryAfter".into(),
+                json!({ "authz": authz, "order": order }),
+            );
         }
         p.extend(self.extra_config.clone());
         json!({ "pebble": p })
@@ -180,7 +195,9 @@ impl Pebble {
         write(&key_path, &tls.key_pem)?;
 
         let client = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_der(&tls.ca_der).map_err(PeerError::Client)?])
+            .tls_certs_only([
+                reqwest::Certificate::from_der(&tls.ca_der).map_err(PeerError::Client)?
+            ])
             .timeout(Duration::from_secs(2))
             .no_proxy()
             .build()
@@ -199,7 +216,10 @@ impl Pebble {
             write(&config_path, &config.to_string())?;
 
             let mut child = spawn(&binary, &opts, &config_path, &log_path)?;
-            let urls = [format!("https://{listen}/dir"), format!("https://{management}/roots/0")];
+            let urls = [
+                format!("https://{listen}/dir"),
+                format!("https://{management}/roots/0"),
+            ];
             match wait_ready(&mut child, &urls, &log_path, opts.start_timeout, &client).await {
                 Ok(()) => {
                     return Ok(Pebble {
@@ -224,7 +244,11 @@ impl Pebble {
                 }
             }
         }
-        Err(PeerError::PortsBusy { program: PROGRAM.into(), attempts: PORT_ATTEMPTS, log_tail: last_tail })
+        Err(PeerError::PortsBusy {
+            program: PROGRAM.into(),
+            attempts: PORT_ATTEMPTS,
+            log_tail: last_tail,
+        })
     }
 
     /// The ACME directory URL, e.g. `https://127.0.0.1:14000/dir`.
@@ -268,7 +292,11 @@ impl Pebble {
     pub fn http_client(&self) -> Result<reqwest::Client, PeerError> {
         ensure_crypto_provider();
         let ca = reqwest::Certificate::from_der(&self.ca_der).map_err(PeerError::Client)?;
-        reqwest::Client::builder().tls_certs_only([ca]).no_proxy().build().map_err(PeerError::Client)
+        reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .no_proxy()
+            .build()
+            .map_err(PeerError::Client)
     }
 
     /// Pebble's combined stdout and stderr; deleted when this value is dropped.
@@ -366,7 +394,6 @@ async fn wait_ready(
     }
 }
 
-
 /// The CA and leaf for Pebble's HTTPS listeners.
 struct HttpsCert {
     ca_pem: String,
@@ -379,15 +406,25 @@ impl HttpsCert {
     fn generate() -> Result<Self, PeerError> {
         let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut ca = CertificateParams::new(Vec::<String>::new())?;
-        ca.distinguished_name.push(DnType::CommonName, "acmespec Pebble HTTPS CA");
+        ca.distinguished_name
+            .push(DnType::CommonName, "acmespec Pebble HTTPS CA");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_cert = ca.self_signed(&ca_key)?;
         let issuer = Issuer::new(ca, ca_key);
 
         let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()])?;
-        leaf.distinguished_name.push(DnType::CommonName, "localhost");
+        let mut leaf = CertificateParams::new(vec![
+            "localhost".to_string(),
+            "127.0.0.1".into(),
+            "::1".into(),
+        ])?;
+        leaf.distinguished_name
+            .push(DnType::CommonName, "localhost");
         leaf.is_ca = IsCa::ExplicitNoCa;
         leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -403,9 +440,16 @@ impl HttpsCert {
     }
 }
 
-fn spawn(binary: &Path, opts: &PebbleOptions, config: &Path, log: &Path) -> Result<Child, PeerError> {
+fn spawn(
+    binary: &Path,
+    opts: &PebbleOptions,
+    config: &Path,
+    log: &Path,
+) -> Result<Child, PeerError> {
     let out = File::create(log).map_err(|e| io_err(format!("creating {}", log.display()), e))?;
-    let err = out.try_clone().map_err(|e| io_err("duplicating the log file handle", e))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| io_err("duplicating the log file handle", e))?;
     let mut cmd = Command::new(binary);
     cmd.arg("-config").arg(config);
     if let Some(dns) = opts.dns_server {
@@ -423,14 +467,19 @@ fn spawn(binary: &Path, opts: &PebbleOptions, config: &Path, log: &Path) -> Resu
         cmd.env(k, v);
     }
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    cmd.spawn().map_err(|e| io_err(format!("spawning {}", binary.display()), e))
+    cmd.spawn()
+        .map_err(|e| io_err(format!("spawning {}", binary.display()), e))
 }
 
 fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| {
-        fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
-    })
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| {
+            fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
 }
 
 /// Pebble silently ignores unknown config keys, so look for the setting in the binary
@@ -444,7 +493,10 @@ fn check_supports_retry_after(binary: &Path) -> Result<(), PeerError> {
         Err(PeerError::Unsupported {
             program: PROGRAM.into(),
             what: "retry_after".into(),
-            detail: format!("{} has no retryAfter setting (Pebble 2.4.0 never sends Retry-After)", binary.display()),
+            detail: format!(
+                "{} has no retryAfter setting (Pebble 2.4.0 never sends Retry-After)",
+                binary.display()
+            ),
         })
     }
 }
@@ -459,7 +511,10 @@ fn write(path: &Path, contents: &str) -> Result<(), PeerError> {
 }
 
 fn io_err(context: impl Into<String>, source: io::Error) -> PeerError {
-    PeerError::Io { context: context.into(), source }
+    PeerError::Io {
+        context: context.into(),
+        source,
+    }
 }
 
 fn log_tail(path: &Path) -> String {

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use rustls_pki_types::CertificateDer;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -209,7 +209,7 @@ pub fn parse_links(value: &str, base: &str) -> Vec<Link> {
 }
 
 /// The request half of a recorded exchange.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordedRequest {
     /// HTTP method.
     pub method: String,
@@ -223,7 +223,7 @@ pub struct RecordedRequest {
 }
 
 /// The response half of a recorded exchange.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordedResponse {
     /// Status code.
     pub status: u16,
@@ -235,7 +235,7 @@ pub struct RecordedResponse {
 }
 
 /// One request and what came of it, for transcripts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Exchange {
     /// What was sent.
     pub request: RecordedRequest,

@@ -276,7 +276,7 @@ impl RequestHandler for Handler {
             name,
             qtype: Some(qtype),
             rcode,
-            answers: answers.iter().map(|r| render(r.data())).collect(),
+            answers: answers.iter().map(|r| render(&r.data)).collect(),
         });
         metadata.response_code = rcode;
         let response = builder.build(

@@ -1,0 +1,963 @@
+//! Executing one case: the step primitives, the request mutations, and the state a
+//! case builds up (accounts, orders, certificates) as it goes.
+//!
+//! Each primitive exists once; scenario files combine them. A primitive that meets a
+//! server response it cannot continue from reports it as a failure of that step (the
+//! server broke the flow), while transport trouble is a harness `error`.
+
+use crate::protocol::b64;
+use crate::protocol::http::{HttpClient, HttpError, Response};
+use crate::protocol::jwk::{dns01_txt_value, key_authorization};
+use crate::protocol::jws::{Algorithm, FlattenedJws, KeyId, acme_protected_header};
+use crate::protocol::keys::SigningKey;
+use crate::protocol::wire::{Authorization, Directory, Identifier, Order};
+use crate::responders::{AlpnIdentifier, Responders};
+use crate::runner::expect::{self, CheckContext, Mismatch};
+use crate::scenario::{
+    Action, AuthMutation, CsrSpec, Expect, Feature, HttpMethod, KeyChoice, Mutation, NonceMutation, RevokeBy,
+    SignatureMutation, Step, Target, UrlMutation,
+};
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What stops a step.
+#[derive(Debug, Clone)]
+pub(crate) enum StepError {
+    /// The server's behaviour broke a requirement or the flow.
+    Fail(Vec<Mismatch>),
+    /// The server does not offer what the step needs.
+    Unsupported(String),
+    /// The harness could not carry out the step.
+    Error(String),
+}
+
+impl From<HttpError> for StepError {
+    fn from(e: HttpError) -> Self {
+        StepError::Error(format!("no usable response: {e}"))
+    }
+}
+
+fn fail(expected: impl Into<String>, observed: impl Into<String>) -> StepError {
+    StepError::Fail(vec![Mismatch { expected: expected.into(), observed: observed.into() }])
+}
+
+fn describe(resp: &Response) -> String {
+    let problem = resp
+        .problem()
+        .map(|p| format!(" {} {}", p.kind.unwrap_or_default(), p.detail.unwrap_or_default()))
+        .unwrap_or_default();
+    format!("HTTP {}{problem}", resp.status)
+}
+
+type StepResult<T> = Result<T, StepError>;
+
+/// Without expectations of its own, a step must get the status its action succeeds with.
+fn expect_ok(resp: Response, checked: bool, status: u16) -> StepResult<Response> {
+    if checked || resp.status == status {
+        return Ok(resp);
+    }
+    Err(fail(format!("HTTP {status} for {}", resp.url), describe(&resp)))
+}
+
+/// Everything shared by the cases of one run.
+pub(crate) struct Env {
+    pub(crate) client: HttpClient,
+    pub(crate) directory_url: String,
+    pub(crate) directory: Directory,
+    pub(crate) responders: Responders,
+    pub(crate) domain_suffix: String,
+}
+
+struct AccountState {
+    key: SigningKey,
+    url: Option<String>,
+}
+
+struct OrderState {
+    account: String,
+    url: String,
+    object: Order,
+    cert_key: Option<SigningKey>,
+    cert_pem: Option<String>,
+}
+
+enum Provisioned {
+    Http(String),
+    Dns(String),
+    TlsAlpn(AlpnIdentifier),
+}
+
+/// The state of one running case.
+pub(crate) struct CaseRun<'e> {
+    env: &'e Env,
+    requires: &'e [Feature],
+    placeholders: Vec<(String, String)>,
+    accounts: HashMap<String, AccountState>,
+    orders: HashMap<String, OrderState>,
+    used_nonces: Vec<String>,
+    seen_nonces: Vec<String>,
+    provisioned: Vec<Provisioned>,
+}
+
+const DEFAULT: &str = "default";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_BAD_NONCE_RETRIES: usize = 3;
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+const POLL_INTERVAL_MAX: Duration = Duration::from_secs(3);
+
+fn random_label() -> String {
+    let mut bytes = [0u8; 6];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("system RNG");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn toml_to_json(v: &toml::Value) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+impl Drop for CaseRun<'_> {
+    fn drop(&mut self) {
+        for p in self.provisioned.drain(..) {
+            match p {
+                Provisioned::Http(token) => {
+                    self.env.responders.http01().remove(&token);
+                }
+                Provisioned::Dns(name) => self.env.responders.dns().clear_txt(&name),
+                Provisioned::TlsAlpn(id) => {
+                    self.env.responders.tls_alpn().remove(&id);
+                }
+            }
+        }
+    }
+}
+
+/// The body a signed request carries.
+enum Payload {
+    Json(Value),
+    Empty,
+}
+
+impl<'e> CaseRun<'e> {
+    pub(crate) fn new(env: &'e Env, requires: &'e [Feature]) -> Self {
+        let placeholders = vec![
+            ("{name}".to_owned(), format!("{}.{}", random_label(), env.domain_suffix)),
+            ("{name2}".to_owned(), format!("{}.{}", random_label(), env.domain_suffix)),
+            ("{name3}".to_owned(), format!("{}.{}", random_label(), env.domain_suffix)),
+            ("{directory_url}".to_owned(), env.directory_url.clone()),
+        ];
+        CaseRun {
+            env,
+            requires,
+            placeholders,
+            accounts: HashMap::new(),
+            orders: HashMap::new(),
+            used_nonces: Vec::new(),
+            seen_nonces: Vec::new(),
+            provisioned: Vec::new(),
+        }
+    }
+
+    fn expand(&self, text: &str, account: Option<&str>) -> String {
+        let mut out = text.to_owned();
+        for (k, v) in &self.placeholders {
+            out = out.replace(k, v);
+        }
+        if out.contains("{account_url}") {
+            let url = account
+                .and_then(|a| self.accounts.get(a))
+                .and_then(|a| a.url.clone())
+                .unwrap_or_default();
+            out = out.replace("{account_url}", &url);
+        }
+        out
+    }
+
+    fn expand_json(&self, v: Value, account: Option<&str>) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.expand(&s, account)),
+            Value::Array(a) => Value::Array(a.into_iter().map(|x| self.expand_json(x, account)).collect()),
+            Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, x)| (k, self.expand_json(x, account))).collect())
+            }
+            other => other,
+        }
+    }
+
+    /// Runs one step; returns the response its expectations apply to.
+    pub(crate) async fn run_step(&mut self, step: &Step) -> StepResult<Option<Response>> {
+        let checked = step.expect.is_some() || step.should.is_some();
+        let resp = match step.action {
+            Action::Http => Some(self.http(step).await?),
+            Action::NewAccount => Some(self.new_account(step, checked).await?),
+            Action::UpdateAccount => {
+                let account = self.account_name(step);
+                let payload = match &step.payload {
+                    Some(p) => self.payload_of(p, Some(&account)),
+                    None => Payload::Json(json!({ "contact": self.expand_list(step.contact.as_deref(), &account) })),
+                };
+                let url = self.account_url(&account)?;
+                Some(expect_ok(self.signed(&account, &url, payload, step.mutate.as_ref()).await?, checked, 200)?)
+            }
+            Action::DeactivateAccount => {
+                let account = self.account_name(step);
+                let url = self.account_url(&account)?;
+                let payload = Payload::Json(json!({"status": "deactivated"}));
+                Some(expect_ok(self.signed(&account, &url, payload, step.mutate.as_ref()).await?, checked, 200)?)
+            }
+            Action::KeyChange => Some(self.key_change(step, checked).await?),
+            Action::NewOrder => Some(self.new_order(step, checked).await?),
+            Action::Fetch => {
+                let account = self.account_name(step);
+                let url = self.resolve(step, step.target.as_ref().expect("validated at load")).await?;
+                let resp = self.signed(&account, &url, Payload::Empty, step.mutate.as_ref()).await?;
+                self.absorb_order(step, &url, &resp);
+                Some(expect_ok(resp, checked, 200)?)
+            }
+            Action::SignedPost => {
+                let account = self.account_name(step);
+                let url = self.resolve(step, step.target.as_ref().expect("validated at load")).await?;
+                let payload = self.payload_of(step.payload.as_ref().expect("validated at load"), Some(&account));
+                Some(self.signed(&account, &url, payload, step.mutate.as_ref()).await?)
+            }
+            Action::Solve => Some(self.solve(step).await?),
+            Action::RespondChallenge => Some(self.respond_challenge(step, checked).await?),
+            Action::Poll => {
+                let url = self.resolve(step, step.target.as_ref().expect("validated at load")).await?;
+                let until = step.until.clone().unwrap_or_default();
+                let resp = self.poll(step, &url, &until).await?;
+                self.absorb_order(step, &url, &resp);
+                Some(resp)
+            }
+            Action::DeactivateAuthz => {
+                let account = self.account_name(step);
+                let url = self.resolve(step, &Target::Authz).await?;
+                let payload = Payload::Json(json!({"status": "deactivated"}));
+                Some(expect_ok(self.signed(&account, &url, payload, step.mutate.as_ref()).await?, checked, 200)?)
+            }
+            Action::Finalize => Some(self.finalize(step, checked).await?),
+            Action::DownloadCertificate => Some(self.download_certificate(step, checked).await?),
+            Action::Revoke => Some(self.revoke(step, checked).await?),
+            Action::Sleep => {
+                tokio::time::sleep(Duration::from_secs_f64(step.seconds.unwrap_or(0.0))).await;
+                None
+            }
+        };
+        Ok(resp)
+    }
+
+    /// Checks a step's expectations; MUST-level and SHOULD-level mismatches apart.
+    pub(crate) fn check(&mut self, step: &Step, resp: Option<&Response>) -> (Vec<Mismatch>, Vec<Mismatch>) {
+        let Some(resp) = resp else {
+            let none = |e: &Option<Expect>| {
+                e.as_ref()
+                    .map(|_| vec![Mismatch { expected: "a response to check".into(), observed: "the step sent no request".into() }])
+                    .unwrap_or_default()
+            };
+            return (none(&step.expect), none(&step.should));
+        };
+        let earlier = self.seen_nonces.clone();
+        let run = |e: &Option<Expect>, this: &Self| -> Vec<Mismatch> {
+            let Some(e) = e else { return Vec::new() };
+            let location_target = e.location_is.as_ref().map(|t| this.resolve_known(step, t));
+            let cx = CheckContext { location_target, earlier_nonces: &earlier };
+            expect::check(e, resp, &cx)
+        };
+        let must = run(&step.expect, self);
+        let should = run(&step.should, self);
+        (must, should)
+    }
+
+    /// Remembers every Replay-Nonce a response carried, for freshness checks.
+    pub(crate) fn note_nonces(&mut self, resp: Option<&Response>) {
+        if let Some(n) = resp.and_then(|r| r.replay_nonce()) {
+            self.seen_nonces.push(n.to_owned());
+        }
+    }
+
+    fn account_name(&self, step: &Step) -> String {
+        step.account.clone().unwrap_or_else(|| DEFAULT.to_owned())
+    }
+
+    fn order_name(&self, step: &Step) -> String {
+        step.order.clone().unwrap_or_else(|| DEFAULT.to_owned())
+    }
+
+    fn expand_list(&self, list: Option<&[String]>, account: &str) -> Vec<String> {
+        list.unwrap_or_default().iter().map(|s| self.expand(s, Some(account))).collect()
+    }
+
+    fn payload_of(&self, p: &toml::Value, account: Option<&str>) -> Payload {
+        match p.as_str() {
+            Some("") => Payload::Empty,
+            _ => Payload::Json(self.expand_json(toml_to_json(p), account)),
+        }
+    }
+
+    fn account_state(&self, name: &str) -> StepResult<&AccountState> {
+        self.accounts
+            .get(name)
+            .ok_or_else(|| StepError::Error(format!("case uses account {name:?} before a new-account step created it")))
+    }
+
+    fn account_url(&self, name: &str) -> StepResult<String> {
+        self.account_state(name)?
+            .url
+            .clone()
+            .ok_or_else(|| StepError::Error(format!("account {name:?} has no URL (its creation failed)")))
+    }
+
+    fn order_state(&self, name: &str) -> StepResult<&OrderState> {
+        self.orders
+            .get(name)
+            .ok_or_else(|| StepError::Error(format!("case uses order {name:?} before a new-order step created it")))
+    }
+
+    fn directory_entry(&self, name: &str) -> StepResult<String> {
+        let dir = serde_json::to_value(&self.env.directory).unwrap_or_default();
+        dir.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| StepError::Unsupported(format!("the directory has no {name}")))
+    }
+
+    /// Resolves targets that need no request (for `location_is`).
+    fn resolve_known(&self, step: &Step, target: &Target) -> Result<String, String> {
+        let order = || self.order_state(&self.order_name(step)).map_err(|e| format!("{e:?}"));
+        match target {
+            Target::Directory => Ok(self.env.directory_url.clone()),
+            Target::DirectoryEntry(e) => self.directory_entry(e).map_err(|e| format!("{e:?}")),
+            Target::Account => self.account_url(&self.account_name(step)).map_err(|e| format!("{e:?}")),
+            Target::Order => Ok(order()?.url.clone()),
+            Target::Finalize => order()?.object.finalize.clone().ok_or_else(|| "order has no finalize URL".into()),
+            Target::Certificate => order()?.object.certificate.clone().ok_or_else(|| "order has no certificate URL".into()),
+            Target::Authz => {
+                let idx = step.authz.unwrap_or(0);
+                order()?.object.authorizations.get(idx).cloned().ok_or_else(|| format!("order has no authorization #{idx}"))
+            }
+            Target::Path(p) => url::Url::parse(&self.env.directory_url)
+                .and_then(|u| u.join(p))
+                .map(|u| u.to_string())
+                .map_err(|e| e.to_string()),
+            Target::OrdersList | Target::Challenge => Err("this target needs a request to resolve".into()),
+        }
+    }
+
+    async fn resolve(&mut self, step: &Step, target: &Target) -> StepResult<String> {
+        match target {
+            Target::OrdersList => {
+                let account = self.account_name(step);
+                let url = self.account_url(&account)?;
+                let resp = self.signed(&account, &url, Payload::Empty, None).await?;
+                let body = resp.json().map_err(|e| fail("account object as JSON", e.to_string()))?;
+                body.get("orders")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| fail("account object with an orders URL (§7.1.2)", format!("account object {body}")))
+            }
+            Target::Certificate => {
+                let name = self.order_name(step);
+                if self.order_state(&name)?.object.certificate.is_none() {
+                    self.refresh_order(step).await?;
+                }
+                self.resolve_known(step, target).map_err(|e| fail("order with a certificate URL", e))
+            }
+            Target::Challenge => {
+                let (_, _, chall) = self.challenge_of(step).await?;
+                Ok(chall.url)
+            }
+            Target::DirectoryEntry(e) => self.directory_entry(e),
+            other => self.resolve_known(step, other).map_err(StepError::Error),
+        }
+    }
+
+    async fn refresh_order(&mut self, step: &Step) -> StepResult<Order> {
+        let name = self.order_name(step);
+        let (account, url) = {
+            let o = self.order_state(&name)?;
+            (o.account.clone(), o.url.clone())
+        };
+        let resp = self.signed(&account, &url, Payload::Empty, None).await?;
+        let resp = expect_ok(resp, false, 200)?;
+        let order: Order = serde_json::from_slice(&resp.body).map_err(|e| fail("order object", e.to_string()))?;
+        if let Some(o) = self.orders.get_mut(&name) {
+            o.object = order.clone();
+        }
+        Ok(order)
+    }
+
+    fn absorb_order(&mut self, step: &Step, url: &str, resp: &Response) {
+        let name = self.order_name(step);
+        if let Some(o) = self.orders.get_mut(&name) {
+            if o.url == url && resp.status == 200 {
+                if let Ok(order) = serde_json::from_slice::<Order>(&resp.body) {
+                    o.object = order;
+                }
+            }
+        }
+    }
+
+    async fn nonce(&mut self, mutation: Option<NonceMutation>) -> StepResult<Option<String>> {
+        Ok(match mutation {
+            None => {
+                let url = self.directory_entry("newNonce")?;
+                Some(self.env.client.nonce(&url).await.map_err(|e| StepError::Error(e.to_string()))?)
+            }
+            Some(NonceMutation::Omit) => None,
+            Some(NonceMutation::Reuse) => Some(self.used_nonces.last().cloned().ok_or_else(|| {
+                StepError::Error("mutation nonce = \"reuse\" needs an earlier signed request in the case".into())
+            })?),
+            Some(NonceMutation::Invented) => Some(b64::encode(random_label().repeat(2))),
+            Some(NonceMutation::BadEncoding) => Some("not+base64url/==".to_owned()),
+        })
+    }
+
+    /// Sends a signed request as `account` (which must exist) to `url`.
+    async fn signed(&mut self, account: &str, url: &str, payload: Payload, m: Option<&Mutation>) -> StepResult<Response> {
+        let state = self.account_state(account)?;
+        let key = state.key.clone();
+        let kid = state.url.clone();
+        let key_id = match kid {
+            Some(kid) => KeyId::Kid(kid),
+            None => KeyId::Jwk(key.jwk().clone()),
+        };
+        self.signed_with(&key, key_id, url, payload, m).await
+    }
+
+    async fn signed_with(
+        &mut self,
+        key: &SigningKey,
+        key_id: KeyId,
+        url: &str,
+        payload: Payload,
+        m: Option<&Mutation>,
+    ) -> StepResult<Response> {
+        let retries = if m.is_some() { 0 } else { MAX_BAD_NONCE_RETRIES };
+        let mut attempt = 0;
+        loop {
+            let resp = self.signed_once(key, &key_id, url, &payload, m).await?;
+            let bad_nonce = resp.status == 400
+                && resp.problem().and_then(|p| p.acme_name().map(str::to_owned)).as_deref() == Some("badNonce");
+            if bad_nonce && attempt < retries {
+                attempt += 1;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
+    async fn signed_once(
+        &mut self,
+        key: &SigningKey,
+        key_id: &KeyId,
+        url: &str,
+        payload: &Payload,
+        m: Option<&Mutation>,
+    ) -> StepResult<Response> {
+        let default = Mutation::default();
+        let m = m.unwrap_or(&default);
+        let nonce = self.nonce(m.nonce).await?;
+        let header_url = match m.url {
+            None => Some(url.to_owned()),
+            Some(UrlMutation::Omit) => None,
+            Some(UrlMutation::Other) => Some(if url == self.env.directory_url {
+                self.directory_entry("newNonce")?
+            } else {
+                self.env.directory_url.clone()
+            }),
+            Some(UrlMutation::TrailingSlash) => Some(format!("{url}/")),
+        };
+        let key_id = match (m.auth, key_id) {
+            (None, k) => k.clone(),
+            (Some(AuthMutation::Jwk), _) => KeyId::Jwk(key.jwk().clone()),
+            (Some(AuthMutation::Kid), KeyId::Kid(k)) => KeyId::Kid(k.clone()),
+            (Some(AuthMutation::Kid), KeyId::Jwk(_)) => KeyId::Kid(format!("{}/acct/does-not-exist", self.env.directory_url)),
+            (Some(AuthMutation::Both | AuthMutation::None), k) => k.clone(),
+        };
+        let mut header = acme_protected_header(key.alg(), &key_id, nonce.as_deref(), header_url.as_deref().unwrap_or(""));
+        if header_url.is_none() {
+            header.remove("url");
+        }
+        match m.auth {
+            Some(AuthMutation::Both) => {
+                header.insert("jwk".into(), key.jwk().to_value());
+                let kid = match &key_id {
+                    KeyId::Kid(k) => k.clone(),
+                    KeyId::Jwk(_) => format!("{}/acct/unknown", self.env.directory_url),
+                };
+                header.insert("kid".into(), kid.into());
+            }
+            Some(AuthMutation::None) => {
+                header.remove("jwk");
+                header.remove("kid");
+            }
+            _ => {}
+        }
+        if let Some(kid) = &m.kid {
+            header.remove("jwk");
+            header.insert("kid".into(), self.expand(kid, None).into());
+        }
+        if let Some(alg) = &m.alg {
+            header.insert("alg".into(), alg.clone().into());
+        }
+        if let Some(extra) = &m.protected_extra {
+            for (k, v) in extra {
+                header.insert(k.clone(), toml_to_json(v));
+            }
+        }
+        let payload_bytes = match (&m.payload_raw, payload) {
+            (Some(raw), _) => raw.clone().into_bytes(),
+            (None, Payload::Empty) => Vec::new(),
+            (None, Payload::Json(v)) => serde_json::to_vec(v).expect("JSON serializes"),
+        };
+        let mut jws = FlattenedJws::sign(key, &header, &payload_bytes);
+        match m.signature {
+            None => {}
+            Some(SignatureMutation::Corrupt) => {
+                let mut sig = b64::decode(&jws.signature).expect("own signature decodes");
+                let mid = sig.len() / 2;
+                sig[mid] ^= 0x01;
+                jws.signature = b64::encode(sig);
+            }
+            Some(SignatureMutation::Empty) => jws.signature = String::new(),
+            Some(SignatureMutation::OtherKey) => {
+                let other = SigningKey::generate(key.alg()).map_err(|e| StepError::Error(e.to_string()))?;
+                jws.signature = b64::encode(other.sign(format!("{}.{}", jws.protected, jws.payload).as_bytes()));
+            }
+        }
+        if m.pad_base64 {
+            jws.protected.push('=');
+        }
+        let mut body = jws.to_value();
+        if let Some(h) = &m.unprotected_header {
+            body["header"] = toml_to_json(&toml::Value::Table(h.clone()));
+        }
+        if m.general_serialization {
+            body = json!({
+                "payload": jws.payload,
+                "signatures": [{"protected": jws.protected, "signature": jws.signature}],
+            });
+        }
+        let bytes = match &m.body_raw {
+            Some(raw) => raw.clone().into_bytes(),
+            None => serde_json::to_vec(&body).expect("JSON serializes"),
+        };
+        let mut headers = Vec::new();
+        match m.content_type.as_deref() {
+            None => headers.push(("content-type".to_owned(), "application/jose+json".to_owned())),
+            Some("omit") => {}
+            Some(ct) => headers.push(("content-type".to_owned(), ct.to_owned())),
+        }
+        let resp = self.env.client.send(Method::POST, url, &headers, Some(bytes)).await?;
+        if let Some(n) = nonce {
+            self.used_nonces.push(n);
+        }
+        self.note_nonces(Some(&resp));
+        Ok(resp)
+    }
+
+    async fn http(&mut self, step: &Step) -> StepResult<Response> {
+        let url = self.resolve(step, step.target.as_ref().expect("validated at load")).await?;
+        let method = match step.method.unwrap_or(HttpMethod::Get) {
+            HttpMethod::Get => Method::GET,
+            HttpMethod::Head => Method::HEAD,
+            HttpMethod::Post => Method::POST,
+            HttpMethod::Put => Method::PUT,
+            HttpMethod::Delete => Method::DELETE,
+            HttpMethod::Options => Method::OPTIONS,
+        };
+        let headers: Vec<(String, String)> =
+            step.headers.iter().flatten().map(|(k, v)| (k.clone(), self.expand(v, None))).collect();
+        let body = step.body.as_ref().map(|b| self.expand(b, None).into_bytes());
+        let resp = self.env.client.send(method, &url, &headers, body).await?;
+        Ok(resp)
+    }
+
+    fn fresh_key(&self, choice: Option<KeyChoice>, current: Option<&SigningKey>) -> StepResult<SigningKey> {
+        let alg = match choice.unwrap_or(KeyChoice::Es256) {
+            KeyChoice::Es256 => Algorithm::Es256,
+            KeyChoice::Es384 => Algorithm::Es384,
+            KeyChoice::Rs256 => Algorithm::Rs256,
+            KeyChoice::Ps256 => Algorithm::Ps256,
+            KeyChoice::EdDsa => Algorithm::EdDsa,
+            KeyChoice::Account => {
+                return current
+                    .cloned()
+                    .ok_or_else(|| StepError::Error("key = \"account\" needs an existing account".into()));
+            }
+        };
+        SigningKey::generate(alg).map_err(|e| StepError::Error(e.to_string()))
+    }
+
+    async fn new_account(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
+        let name = step.bind.clone().unwrap_or_else(|| DEFAULT.to_owned());
+        let key = match &step.reuse_key_of {
+            Some(other) => self.account_state(other)?.key.clone(),
+            None => self.fresh_key(step.key, None)?,
+        };
+        let payload = match &step.payload {
+            Some(p) => self.payload_of(p, None),
+            None => {
+                let mut p = Map::new();
+                p.insert("termsOfServiceAgreed".into(), step.terms_of_service_agreed.unwrap_or(true).into());
+                if let Some(c) = &step.contact {
+                    p.insert("contact".into(), json!(self.expand_list(Some(c), &name)));
+                }
+                if let Some(true) = step.only_return_existing {
+                    p.insert("onlyReturnExisting".into(), true.into());
+                }
+                Payload::Json(Value::Object(p))
+            }
+        };
+        let url = self.directory_entry("newAccount")?;
+        let resp = self.signed_with(&key, KeyId::Jwk(key.jwk().clone()), &url, payload, step.mutate.as_ref()).await?;
+        let location = resp.location();
+        if matches!(resp.status, 200 | 201) && location.is_some() {
+            self.accounts.insert(name, AccountState { key, url: location });
+        } else if !checked {
+            return Err(fail("HTTP 201 (or 200) with a Location header from newAccount", describe(&resp)));
+        } else {
+            self.accounts.entry(name).or_insert(AccountState { key, url: None });
+        }
+        Ok(resp)
+    }
+
+    async fn new_order(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
+        let account = self.account_name(step);
+        let name = step.bind.clone().unwrap_or_else(|| DEFAULT.to_owned());
+        let payload = match &step.payload {
+            Some(p) => self.payload_of(p, Some(&account)),
+            None => {
+                let ids: Vec<Identifier> = step
+                    .identifiers
+                    .iter()
+                    .flatten()
+                    .map(|i| {
+                        let (kind, value) = i.split_once(':').expect("validated at load");
+                        Identifier { kind: kind.to_owned(), value: self.expand(value, Some(&account)) }
+                    })
+                    .collect();
+                let mut p = json!({ "identifiers": ids });
+                if let Some(nb) = &step.not_before {
+                    p["notBefore"] = nb.clone().into();
+                }
+                if let Some(na) = &step.not_after {
+                    p["notAfter"] = na.clone().into();
+                }
+                Payload::Json(p)
+            }
+        };
+        let url = self.directory_entry("newOrder")?;
+        let resp = self.signed(&account, &url, payload, step.mutate.as_ref()).await?;
+        let parsed = serde_json::from_slice::<Order>(&resp.body);
+        match (resp.status, resp.location(), parsed) {
+            (201, Some(url), Ok(object)) => {
+                self.orders.insert(name, OrderState { account, url, object, cert_key: None, cert_pem: None });
+            }
+            _ if checked => {}
+            _ if self.rejects_optional_identifier(&resp) => {
+                return Err(StepError::Unsupported(format!("the server refused the identifiers: {}", describe(&resp))));
+            }
+            (_, _, Err(e)) if resp.status == 201 => return Err(fail("an order object (§7.1.3)", format!("unparseable order: {e}"))),
+            _ => return Err(fail("HTTP 201 with a Location header from newOrder", describe(&resp))),
+        }
+        Ok(resp)
+    }
+
+    /// A refusal of a wildcard or IP identifier in a case that needs one means the
+    /// server does not offer that optional feature.
+    fn rejects_optional_identifier(&self, resp: &Response) -> bool {
+        let optional = self.requires.iter().any(|f| matches!(f, Feature::Wildcard | Feature::IpIdentifiers));
+        let refusal = resp
+            .problem()
+            .and_then(|p| p.acme_name().map(str::to_owned))
+            .is_some_and(|n| n == "unsupportedIdentifier" || n == "rejectedIdentifier");
+        optional && refusal
+    }
+
+    async fn fetch_authz(&mut self, account: &str, url: &str) -> StepResult<(Response, Authorization)> {
+        let resp = self.signed(account, url, Payload::Empty, None).await?;
+        let resp = expect_ok(resp, false, 200)?;
+        let authz: Authorization =
+            serde_json::from_slice(&resp.body).map_err(|e| fail("an authorization object (§7.1.4)", e.to_string()))?;
+        Ok((resp, authz))
+    }
+
+    async fn challenge_of(&mut self, step: &Step) -> StepResult<(String, Authorization, crate::protocol::wire::Challenge)> {
+        let account = self.account_name(step);
+        let authz_url = self.resolve_known(step, &Target::Authz).map_err(StepError::Error)?;
+        let (_, authz) = self.fetch_authz(&account, &authz_url).await?;
+        let chall = match &step.challenge {
+            Some(kind) => authz.challenges.iter().find(|c| &c.kind == kind).cloned().ok_or_else(|| {
+                let offered: Vec<&str> = authz.challenges.iter().map(|c| c.kind.as_str()).collect();
+                StepError::Unsupported(format!("the server offered no {kind} challenge (offered: {offered:?})"))
+            })?,
+            None => authz.challenges.first().cloned().ok_or_else(|| fail("at least one challenge", "no challenges"))?,
+        };
+        Ok((authz_url, authz, chall))
+    }
+
+    fn provision(&mut self, account: &str, authz: &Authorization, chall: &crate::protocol::wire::Challenge) -> StepResult<()> {
+        let token = chall.token.clone().ok_or_else(|| fail("challenge with a token (§8.3)", "no token"))?;
+        let key = &self.account_state(account)?.key;
+        let key_auth = key_authorization(&token, key.jwk());
+        let id = authz.identifier.clone().ok_or_else(|| fail("authorization with an identifier", "none"))?;
+        let r = &self.env.responders;
+        match chall.kind.as_str() {
+            "http-01" => {
+                r.http01().provision(&token, &key_auth);
+                self.provisioned.push(Provisioned::Http(token));
+            }
+            "dns-01" => {
+                let base = id.value.trim_start_matches("*.");
+                let name = format!("_acme-challenge.{base}");
+                r.dns().add_txt(&name, &dns01_txt_value(&key_auth));
+                self.provisioned.push(Provisioned::Dns(name));
+            }
+            "tls-alpn-01" => {
+                let alpn_id = match id.kind.as_str() {
+                    "ip" => AlpnIdentifier::ip(
+                        id.value.parse().map_err(|_| fail("an IP address identifier", id.value.clone()))?,
+                    ),
+                    _ => AlpnIdentifier::dns(id.value.clone()),
+                };
+                r.tls_alpn().provision(&alpn_id, &key_auth).map_err(|e| StepError::Error(e.to_string()))?;
+                self.provisioned.push(Provisioned::TlsAlpn(alpn_id));
+            }
+            other => return Err(StepError::Unsupported(format!("acmespec cannot answer {other} challenges"))),
+        }
+        Ok(())
+    }
+
+    async fn solve(&mut self, step: &Step) -> StepResult<Response> {
+        let account = self.account_name(step);
+        let kind = step.challenge.clone().expect("validated at load");
+        let authzs = self.order_state(&self.order_name(step))?.object.authorizations.clone();
+        let mut pending = Vec::new();
+        for url in &authzs {
+            let (_, authz) = self.fetch_authz(&account, url).await?;
+            if authz.status.as_deref() == Some("valid") {
+                continue;
+            }
+            let chall = authz.challenges.iter().find(|c| c.kind == kind).cloned().ok_or_else(|| {
+                let offered: Vec<&str> = authz.challenges.iter().map(|c| c.kind.as_str()).collect();
+                StepError::Unsupported(format!("the server offered no {kind} challenge (offered: {offered:?})"))
+            })?;
+            self.provision(&account, &authz, &chall)?;
+            pending.push((url.clone(), chall));
+        }
+        for (_, chall) in &pending {
+            let resp = self.signed(&account, &chall.url, Payload::Json(json!({})), None).await?;
+            expect_ok(resp, false, 200)?;
+        }
+        for (url, _) in &pending {
+            let resp = self.poll_until(&account, url, &["valid", "invalid", "deactivated", "expired", "revoked"], step).await?;
+            let body = resp.json().unwrap_or_default();
+            if body["status"] != "valid" {
+                let error = body["challenges"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find_map(|c| c.get("error"))
+                    .map(|e| format!(", challenge error {e}"))
+                    .unwrap_or_default();
+                return Err(fail(
+                    format!("authorization {url} valid after {kind} validation"),
+                    format!("status {}{error}", body["status"]),
+                ));
+            }
+        }
+        let order_url = self.order_state(&self.order_name(step))?.url.clone();
+        let resp = self.poll_until(&account, &order_url, &["ready", "valid", "invalid", "processing"], step).await?;
+        self.absorb_order(step, &order_url, &resp);
+        Ok(resp)
+    }
+
+    async fn respond_challenge(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
+        let account = self.account_name(step);
+        let (_, authz, chall) = self.challenge_of(step).await?;
+        if step.provision.unwrap_or(true) {
+            self.provision(&account, &authz, &chall)?;
+        }
+        let payload = match &step.payload {
+            Some(p) => self.payload_of(p, Some(&account)),
+            None => Payload::Json(json!({})),
+        };
+        let resp = self.signed(&account, &chall.url, payload, step.mutate.as_ref()).await?;
+        expect_ok(resp, checked, 200)
+    }
+
+    async fn poll(&mut self, step: &Step, url: &str, until: &[String]) -> StepResult<Response> {
+        let account = self.account_name(step);
+        let until: Vec<&str> = until.iter().map(String::as_str).collect();
+        self.poll_until(&account, url, &until, step).await
+    }
+
+    async fn poll_until(&mut self, account: &str, url: &str, until: &[&str], step: &Step) -> StepResult<Response> {
+        let timeout = step.timeout_s.map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
+        let started = Instant::now();
+        loop {
+            let resp = self.signed(account, url, Payload::Empty, None).await?;
+            let resp = expect_ok(resp, false, 200)?;
+            let body = resp.json().map_err(|e| fail(format!("a JSON object from {url}"), e.to_string()))?;
+            let status = body.get("status").and_then(Value::as_str).unwrap_or("");
+            if until.contains(&status) {
+                return Ok(resp);
+            }
+            if started.elapsed() >= timeout {
+                return Err(fail(
+                    format!("{url} reaching status {} within {}s", until.join("|"), timeout.as_secs()),
+                    format!("status still {status:?}"),
+                ));
+            }
+            let wait = resp.retry_after().map(|r| r.delay()).unwrap_or(POLL_INTERVAL);
+            let wait = wait.clamp(POLL_INTERVAL, POLL_INTERVAL_MAX).min(timeout.saturating_sub(started.elapsed()));
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn csr(&self, step: &Step, spec: &CsrSpec) -> StepResult<(Vec<u8>, SigningKey)> {
+        let account = self.account_name(step);
+        let order = self.order_state(&self.order_name(step))?;
+        let names: Vec<String> = match &spec.names {
+            Some(n) => n.iter().map(|s| self.expand(s, Some(&account))).collect(),
+            None => order.object.identifiers.iter().map(|i| i.value.clone()).collect(),
+        };
+        let current = self.account_state(&account).ok().map(|a| a.key.clone());
+        let key = self.fresh_key(spec.key, current.as_ref())?;
+        let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec());
+        let key_pair = rcgen::KeyPair::try_from(&pkcs8).map_err(|e| StepError::Error(format!("CSR key: {e}")))?;
+        let params = rcgen::CertificateParams::new(names).map_err(|e| StepError::Error(format!("CSR names: {e}")))?;
+        let csr = params.serialize_request(&key_pair).map_err(|e| StepError::Error(format!("CSR: {e}")))?;
+        let mut der = csr.der().to_vec();
+        if spec.corrupt_signature {
+            let last = der.len() - 1;
+            der[last] ^= 0x01;
+        }
+        Ok((der, key))
+    }
+
+    async fn finalize(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
+        let account = self.account_name(step);
+        let name = self.order_name(step);
+        let (der, key) = self.csr(step, &step.csr.clone().unwrap_or_default())?;
+        let url = self.resolve(step, &Target::Finalize).await?;
+        let payload = Payload::Json(json!({ "csr": b64::encode(&der) }));
+        let resp = self.signed(&account, &url, payload, step.mutate.as_ref()).await?;
+        if resp.status == 200 {
+            if let Some(o) = self.orders.get_mut(&name) {
+                o.cert_key = Some(key);
+                if let Ok(order) = serde_json::from_slice::<Order>(&resp.body) {
+                    o.object = order;
+                }
+            }
+        }
+        let resp = expect_ok(resp, checked, 200)?;
+        if step.wait.unwrap_or(false) {
+            let order_url = self.order_state(&name)?.url.clone();
+            let polled = self.poll_until(&account, &order_url, &["valid", "invalid"], step).await?;
+            self.absorb_order(step, &order_url, &polled);
+            let status = self.order_state(&name)?.object.status.clone().unwrap_or_default();
+            if status != "valid" {
+                return Err(fail("order valid after finalize (§7.4)", format!("order status {status:?}")));
+            }
+        }
+        Ok(resp)
+    }
+
+    async fn download_certificate(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
+        let account = self.account_name(step);
+        let name = self.order_name(step);
+        let url = self.resolve(step, &Target::Certificate).await?;
+        let resp = self.signed(&account, &url, Payload::Empty, step.mutate.as_ref()).await?;
+        if resp.status == 200 {
+            if let Some(o) = self.orders.get_mut(&name) {
+                o.cert_pem = Some(String::from_utf8_lossy(&resp.body).into_owned());
+            }
+        }
+        expect_ok(resp, checked, 200)
+    }
+
+    async fn leaf_der(&mut self, step: &Step) -> StepResult<Vec<u8>> {
+        let name = self.order_name(step);
+        if self.order_state(&name)?.cert_pem.is_none() {
+            let download = Step { expect: None, should: None, mutate: None, ..step.clone() };
+            self.download_certificate(&download, false).await?;
+        }
+        let pem = self.order_state(&name)?.cert_pem.clone().unwrap_or_default();
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+            .next()
+            .and_then(Result::ok)
+            .map(|c| c.to_vec())
+            .ok_or_else(|| fail("a PEM certificate chain (§7.4.2)", "no certificate in the download"))
+    }
+
+    async fn revoke(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
+        let account = self.account_name(step);
+        let name = self.order_name(step);
+        let der = self.leaf_der(step).await?;
+        let mut payload = json!({ "certificate": b64::encode(&der) });
+        if let Some(reason) = step.reason {
+            payload["reason"] = reason.into();
+        }
+        let url = self.directory_entry("revokeCert")?;
+        let resp = match step.by.unwrap_or(RevokeBy::Account) {
+            RevokeBy::Account => self.signed(&account, &url, Payload::Json(payload), step.mutate.as_ref()).await?,
+            RevokeBy::CertificateKey => {
+                let key = self.order_state(&name)?.cert_key.clone().ok_or_else(|| {
+                    StepError::Error("revocation by certificate key needs the order finalized in this case".into())
+                })?;
+                let key_id = KeyId::Jwk(key.jwk().clone());
+                self.signed_with(&key, key_id, &url, Payload::Json(payload), step.mutate.as_ref()).await?
+            }
+        };
+        expect_ok(resp, checked, 200)
+    }
+
+    async fn key_change(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
+        let account = self.account_name(step);
+        let url = self.directory_entry("keyChange")?;
+        let account_url = self.account_url(&account)?;
+        let old_key = self.account_state(&account)?.key.clone();
+        let inner = step.inner.clone().unwrap_or_default();
+        let new_key = if inner.same_key {
+            old_key.clone()
+        } else if let Some(other) = &inner.new_key_of {
+            self.account_state(other)?.key.clone()
+        } else {
+            self.fresh_key(step.new_key, None)?
+        };
+        let inner_url = match inner.url.as_deref() {
+            None => url.clone(),
+            Some("other") => self.env.directory_url.clone(),
+            Some(u) => self.expand(u, Some(&account)),
+        };
+        let mut header = acme_protected_header(new_key.alg(), &KeyId::Jwk(new_key.jwk().clone()), None, &inner_url);
+        if inner.add_nonce {
+            let nonce = self.nonce(None).await?.unwrap_or_default();
+            header.insert("nonce".into(), nonce.into());
+        }
+        let inner_account = match inner.account.as_deref() {
+            None => account_url.clone(),
+            Some("other") => format!("{account_url}-other"),
+            Some(a) => self.expand(a, Some(&account)),
+        };
+        let old_jwk = if inner.wrong_old_key {
+            self.fresh_key(Some(KeyChoice::Es256), None)?.jwk().to_value()
+        } else {
+            old_key.jwk().to_value()
+        };
+        let inner_payload = json!({ "account": inner_account, "oldKey": old_jwk });
+        let signer = if inner.sign_with_old_key { &old_key } else { &new_key };
+        let jws = FlattenedJws::sign(signer, &header, &serde_json::to_vec(&inner_payload).expect("JSON"));
+        let resp = self.signed(&account, &url, Payload::Json(jws.to_value()), step.mutate.as_ref()).await?;
+        if resp.status == 200 {
+            if let Some(a) = self.accounts.get_mut(&account) {
+                a.key = new_key;
+            }
+        }
+        expect_ok(resp, checked, 200)
+    }
+}

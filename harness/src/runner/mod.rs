@@ -1,0 +1,282 @@
+//! The runner: replays the catalogue against a server and gives every case a verdict.
+
+mod exec;
+mod expect;
+mod verdict;
+
+pub use expect::{Mismatch, problem_urn};
+pub use verdict::{CaseResult, Summary, Verdict};
+
+use crate::protocol::http::{ClientOptions, HttpClient};
+use crate::protocol::wire::Directory;
+use crate::responders::Responders;
+use crate::scenario::{Case, Catalogue, Feature, Level};
+use exec::{CaseRun, Env, StepError};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// How a run is set up.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The directory URL of the server under test.
+    pub directory_url: String,
+    /// HTTP client settings (trusted roots, timeouts, body limit).
+    pub client: ClientOptions,
+    /// Only cases whose id matches this glob.
+    pub filter: Option<String>,
+    /// Parent domain of generated test names (`<random>.<suffix>`).
+    pub domain_suffix: String,
+    /// Upper bound on one case.
+    pub case_timeout: Duration,
+}
+
+impl RunOptions {
+    /// Options for `directory_url` with defaults for everything else.
+    pub fn new(directory_url: impl Into<String>) -> Self {
+        RunOptions {
+            directory_url: directory_url.into(),
+            client: ClientOptions::default(),
+            filter: None,
+            domain_suffix: "acmespec.test".into(),
+            case_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A run's results with what was tested and when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Always `acmespec`.
+    pub tool: String,
+    /// acmespec's version.
+    pub version: String,
+    /// The directory URL tested.
+    pub directory_url: String,
+    /// The server's `Server` header on the directory, if any.
+    #[serde(default)]
+    pub server_header: Option<String>,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// RFC 3339 end time (absent while running).
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// False while running or when the run was interrupted.
+    pub complete: bool,
+    /// Verdict counts.
+    pub summary: Summary,
+    /// One entry per case run, in catalogue order.
+    pub cases: Vec<CaseResult>,
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Why the run could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The filter is not a valid glob.
+    #[error("invalid --filter pattern: {0}")]
+    BadFilter(String),
+    /// The HTTP client could not be built.
+    #[error("{0}")]
+    Client(String),
+}
+
+/// Fetches and checks the directory; the error says why the URL is not usable.
+async fn discover(client: &HttpClient, url: &str) -> Result<(Directory, Option<String>), String> {
+    let resp = client.get(url).await.map_err(|e| format!("cannot fetch the directory {url}: {e}"))?;
+    if resp.status != 200 {
+        return Err(format!("{url} is not an ACME directory: HTTP {} (RFC 8555 §7.1.1 requires 200)", resp.status));
+    }
+    let body = resp
+        .json()
+        .map_err(|e| format!("{url} is not an ACME directory: the body is not JSON ({e})"))?;
+    let dir: Directory = serde_json::from_value(body.clone())
+        .map_err(|e| format!("{url} is not an ACME directory: {e}"))?;
+    let missing: Vec<&str> = [("newNonce", &dir.new_nonce), ("newAccount", &dir.new_account), ("newOrder", &dir.new_order)]
+        .into_iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("{url} is not an ACME directory: it lacks {}", missing.join(", ")));
+    }
+    Ok((dir, resp.header("server").map(str::to_owned)))
+}
+
+fn feature_offered(dir: &Directory, f: Feature) -> Option<bool> {
+    Some(match f {
+        Feature::KeyChange => dir.key_change.is_some(),
+        Feature::RevokeCert => dir.revoke_cert.is_some(),
+        Feature::RenewalInfo => dir.renewal_info.is_some(),
+        Feature::NewAuthz => dir.new_authz.is_some(),
+        Feature::TermsOfService => dir.meta.as_ref().is_some_and(|m| m.terms_of_service.is_some()),
+        Feature::Http01 | Feature::Dns01 | Feature::TlsAlpn01 | Feature::Wildcard | Feature::IpIdentifiers => {
+            return None;
+        }
+    })
+}
+
+/// Selects the cases a filter matches.
+pub fn select<'a>(catalogue: &'a Catalogue, filter: Option<&str>) -> Result<Vec<&'a Case>, SetupError> {
+    let pattern = filter
+        .map(glob::Pattern::new)
+        .transpose()
+        .map_err(|e| SetupError::BadFilter(e.to_string()))?;
+    Ok(catalogue.cases.iter().filter(|c| pattern.as_ref().is_none_or(|p| p.matches(&c.def.id))).collect())
+}
+
+struct Outcome {
+    verdict: Verdict,
+    expected: Option<String>,
+    observed: Option<String>,
+    step: Option<usize>,
+}
+
+impl Outcome {
+    fn pass() -> Self {
+        Outcome { verdict: Verdict::Pass, expected: None, observed: None, step: None }
+    }
+    fn with(verdict: Verdict, expected: Option<String>, observed: String, step: Option<usize>) -> Self {
+        Outcome { verdict, expected, observed: Some(observed), step }
+    }
+    fn from_mismatches(verdict: Verdict, m: &[Mismatch], step: usize) -> Self {
+        let expected = m.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join("; ");
+        let observed = m.iter().map(|m| m.observed.as_str()).collect::<Vec<_>>().join("; ");
+        Outcome { verdict, expected: Some(expected), observed: Some(observed), step: Some(step) }
+    }
+}
+
+fn level_verdict(level: Level) -> Verdict {
+    match level {
+        Level::Must => Verdict::Fail,
+        Level::Should => Verdict::NonStrict,
+        Level::May => Verdict::Unsupported,
+    }
+}
+
+async fn execute(env: &Env, case: &Case) -> Outcome {
+    let mut run = CaseRun::new(env, &case.def.requires);
+    let mut should_miss: Option<Outcome> = None;
+    for (i, spanned) in case.def.steps.iter().enumerate() {
+        let step = spanned.get_ref();
+        let n = i + 1;
+        let resp = match run.run_step(step).await {
+            Ok(resp) => resp,
+            Err(StepError::Fail(m)) => return Outcome::from_mismatches(level_verdict(case.def.level), &m, n),
+            Err(StepError::Unsupported(why)) => return Outcome::with(Verdict::Unsupported, None, why, Some(n)),
+            Err(StepError::Error(why)) => return Outcome::with(Verdict::Error, None, why, Some(n)),
+        };
+        let (must, should) = run.check(step, resp.as_ref());
+        if !must.is_empty() {
+            return Outcome::from_mismatches(level_verdict(case.def.level), &must, n);
+        }
+        if !should.is_empty() && should_miss.is_none() {
+            should_miss = Some(Outcome::from_mismatches(Verdict::NonStrict, &should, n));
+        }
+    }
+    should_miss.unwrap_or_else(Outcome::pass)
+}
+
+/// Runs the selected cases one after another, calling `on_result` as each finishes
+/// (so a caller can stream results to disk) and returning the full report.
+pub async fn run(
+    catalogue: &Catalogue,
+    options: &RunOptions,
+    responders: &Responders,
+    mut on_result: impl FnMut(&RunReport),
+) -> Result<RunReport, SetupError> {
+    let cases = select(catalogue, options.filter.as_deref())?;
+    let client = HttpClient::new(options.client.clone()).map_err(|e| SetupError::Client(e.to_string()))?;
+    let mut report = RunReport {
+        tool: "acmespec".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        directory_url: options.directory_url.clone(),
+        server_header: None,
+        started_at: now(),
+        finished_at: None,
+        complete: false,
+        summary: Summary::default(),
+        cases: Vec::new(),
+    };
+    let discovered = discover(&client, &options.directory_url).await;
+    let setup_transcript = client.take_transcript();
+    let env = match discovered {
+        Ok((directory, server)) => {
+            report.server_header = server;
+            Some(Env {
+                client,
+                directory_url: options.directory_url.clone(),
+                directory,
+                responders: responders.clone(),
+                domain_suffix: options.domain_suffix.clone(),
+            })
+        }
+        Err(why) => {
+            for case in &cases {
+                let result = CaseResult {
+                    transcript: Some(setup_transcript.clone()),
+                    ..result_of(case, Outcome::with(Verdict::Error, None, why.clone(), None), 0)
+                };
+                report.cases.push(result);
+            }
+            None
+        }
+    };
+    if let Some(env) = env {
+        for case in cases {
+            let started = Instant::now();
+            let unmet = case.def.requires.iter().find(|f| feature_offered(&env.directory, **f) == Some(false));
+            let outcome = match unmet {
+                Some(f) => Outcome::with(
+                    Verdict::Unsupported,
+                    None,
+                    format!("the server does not offer {}", serde_json::to_string(f).unwrap_or_default()),
+                    None,
+                ),
+                None => match tokio::time::timeout(options.case_timeout, execute(&env, case)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Outcome::with(
+                        Verdict::Error,
+                        None,
+                        format!("the case did not finish within {}s", options.case_timeout.as_secs()),
+                        None,
+                    ),
+                },
+            };
+            let transcript = env.client.take_transcript();
+            let mut result = result_of(case, outcome, started.elapsed().as_millis() as u64);
+            if result.verdict != Verdict::Pass {
+                result.transcript = Some(transcript);
+            }
+            report.cases.push(result);
+            report.summary = Summary::of(&report.cases);
+            on_result(&report);
+        }
+    }
+    report.summary = Summary::of(&report.cases);
+    report.finished_at = Some(now());
+    report.complete = true;
+    on_result(&report);
+    Ok(report)
+}
+
+fn result_of(case: &Case, o: Outcome, duration_ms: u64) -> CaseResult {
+    CaseResult {
+        id: case.def.id.clone(),
+        title: case.def.title.clone(),
+        verdict: o.verdict,
+        level: case.def.level,
+        requirements: case.def.requirements.clone(),
+        duration_ms,
+        source: format!("{}:{}", case.file.display(), case.line),
+        expected: o.expected,
+        observed: o.observed,
+        step: o.step,
+        transcript: None,
+    }
+}

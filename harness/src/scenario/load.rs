@@ -1,0 +1,433 @@
+//! Reading case files and the requirements catalogue, with errors a scenario author
+//! can act on: the file, the line, and what is wrong.
+
+use crate::scenario::model::{Action, CaseDef, Level, Step};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A case file or catalogue that could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// The file at fault.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> LoadError {
+    LoadError {
+        file: file.to_owned(),
+        line: e.span().map(|s| line_of(text, s.start)),
+        message: e.message().trim().to_owned(),
+    }
+}
+
+/// The level vocabulary of the catalogue, with the negative forms kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum RequirementLevel {
+    #[serde(rename = "MUST")]
+    Must,
+    #[serde(rename = "MUST NOT")]
+    MustNot,
+    #[serde(rename = "SHOULD")]
+    Should,
+    #[serde(rename = "SHOULD NOT")]
+    ShouldNot,
+    #[serde(rename = "MAY")]
+    May,
+}
+
+impl RequirementLevel {
+    /// The case level that checks a requirement of this level.
+    pub fn case_level(self) -> Level {
+        match self {
+            RequirementLevel::Must | RequirementLevel::MustNot => Level::Must,
+            RequirementLevel::Should | RequirementLevel::ShouldNot => Level::Should,
+            RequirementLevel::May => Level::May,
+        }
+    }
+}
+
+/// Who a requirement binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[allow(missing_docs)]
+pub enum Actor {
+    Server,
+    Client,
+    Both,
+}
+
+/// Which engine can observe a requirement on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Testable {
+    /// The runner, against a server.
+    Runner,
+    /// The mock CA, against a client.
+    MockCa,
+    /// Both engines.
+    Both,
+    /// Not observable on the wire.
+    None,
+}
+
+/// One normative statement of an RFC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    /// Stable id, `R8555-7.4-03`.
+    pub id: String,
+    /// RFC section.
+    pub section: String,
+    /// BCP 14 level.
+    pub level: RequirementLevel,
+    /// Who it binds.
+    pub actor: Actor,
+    /// How it can be tested.
+    pub testable: Testable,
+    /// Why it cannot be tested on the wire (only when `testable = "none"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untestable_reason: Option<String>,
+    /// Our paraphrase.
+    pub text: String,
+}
+
+impl Requirement {
+    /// The RFC number from the id (`R8555-...` → `8555`).
+    pub fn rfc(&self) -> &str {
+        self.id.trim_start_matches('R').split('-').next().unwrap_or("")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequirementFile {
+    requirement: Vec<Spanned<Requirement>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile {
+    case: Vec<Spanned<CaseDef>>,
+}
+
+/// A case with where it came from.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The definition.
+    pub def: CaseDef,
+    /// The case file.
+    pub file: PathBuf,
+    /// The line of its `[[case]]` header.
+    pub line: usize,
+}
+
+/// Every case and requirement, validated against each other.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    /// Cases in file order.
+    pub cases: Vec<Case>,
+    /// Requirements by id.
+    pub requirements: BTreeMap<String, Requirement>,
+}
+
+/// A source of scenario text: a path for messages and the text itself.
+pub type Source<'a> = (PathBuf, std::borrow::Cow<'a, str>);
+
+impl Catalogue {
+    /// Loads `requirements/*.toml` and `server/**/*.toml` under `dir`.
+    pub fn load_dir(dir: &Path) -> Result<Self, LoadError> {
+        let mut sources = Vec::new();
+        collect_toml(dir, &mut sources).map_err(|e| LoadError {
+            file: dir.to_owned(),
+            line: None,
+            message: e.to_string(),
+        })?;
+        sources.sort();
+        let mut loaded = Vec::new();
+        for path in sources {
+            let text = std::fs::read_to_string(&path).map_err(|e| LoadError {
+                file: path.clone(),
+                line: None,
+                message: e.to_string(),
+            })?;
+            let relative = path.strip_prefix(dir).unwrap_or(&path).to_owned();
+            loaded.push((relative, std::borrow::Cow::Owned(text)));
+        }
+        Self::from_sources(&loaded)
+    }
+
+    /// Loads from in-memory sources named relative to the scenarios directory.
+    pub fn from_sources(sources: &[Source<'_>]) -> Result<Self, LoadError> {
+        let mut catalogue = Catalogue::default();
+        let (reqs, cases): (Vec<_>, Vec<_>) =
+            sources.iter().partition(|(p, _)| p.starts_with("requirements"));
+        for (path, text) in reqs {
+            let file: RequirementFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+            for spanned in file.requirement {
+                let line = line_of(text, spanned.span().start);
+                let req = spanned.into_inner();
+                let err = |message: String| LoadError { file: path.clone(), line: Some(line), message };
+                if (req.testable == Testable::None) != req.untestable_reason.is_some() {
+                    return Err(err(format!(
+                        "{}: untestable_reason is required exactly when testable = \"none\"",
+                        req.id
+                    )));
+                }
+                if catalogue.requirements.contains_key(&req.id) {
+                    return Err(err(format!("duplicate requirement id {}", req.id)));
+                }
+                catalogue.requirements.insert(req.id.clone(), req);
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (path, text) in cases.into_iter().filter(|(p, _)| p.starts_with("server")) {
+            let file: CaseFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+            for spanned in file.case {
+                let line = line_of(text, spanned.span().start);
+                let def = spanned.into_inner();
+                validate_case(&def, &catalogue.requirements, text).map_err(|(l, message)| LoadError {
+                    file: path.clone(),
+                    line: Some(l.unwrap_or(line)),
+                    message: format!("case {}: {message}", def.id),
+                })?;
+                if !seen.insert(def.id.clone()) {
+                    return Err(LoadError {
+                        file: path.clone(),
+                        line: Some(line),
+                        message: format!("duplicate case id {}", def.id),
+                    });
+                }
+                catalogue.cases.push(Case { def, file: path.clone(), line });
+            }
+        }
+        Ok(catalogue)
+    }
+}
+
+fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_toml(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn valid_case_id(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('/').collect();
+    parts.len() == 3
+        && parts[0].strip_prefix("rfc").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && !parts[1].is_empty()
+        && parts[1].bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && !parts[2].is_empty()
+        && parts[2].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The fields each action reads, besides `action`, `expect` and `should`.
+fn fields_of(action: Action) -> &'static [&'static str] {
+    use Action::*;
+    match action {
+        Http => &["method", "target", "headers", "body", "account", "order", "authz", "challenge"],
+        NewAccount => &[
+            "as", "key", "reuse_key_of", "contact", "terms_of_service_agreed", "only_return_existing", "payload",
+            "mutate",
+        ],
+        UpdateAccount => &["account", "contact", "payload", "mutate"],
+        DeactivateAccount => &["account", "mutate"],
+        KeyChange => &["account", "new_key", "inner", "mutate"],
+        NewOrder => &["as", "account", "identifiers", "not_before", "not_after", "payload", "mutate"],
+        Fetch => &["account", "order", "target", "authz", "challenge", "mutate"],
+        SignedPost => &["account", "order", "target", "authz", "challenge", "payload", "mutate"],
+        Solve => &["account", "order", "challenge", "timeout_s"],
+        RespondChallenge => &["account", "order", "authz", "challenge", "provision", "payload", "mutate"],
+        Poll => &["account", "order", "target", "authz", "challenge", "until", "timeout_s"],
+        DeactivateAuthz => &["account", "order", "authz", "mutate"],
+        Finalize => &["account", "order", "csr", "wait", "timeout_s", "mutate"],
+        DownloadCertificate => &["account", "order", "mutate"],
+        Revoke => &["account", "order", "by", "reason", "mutate"],
+        Sleep => &["seconds"],
+    }
+}
+
+/// The fields set in a step, by name.
+fn set_fields(step: &Step) -> Vec<&'static str> {
+    let value = toml::Value::try_from(step).expect("a step always serializes");
+    let table = value.as_table().expect("a step serializes to a table");
+    FIELD_NAMES.iter().copied().filter(|f| table.contains_key(*f)).collect()
+}
+
+const FIELD_NAMES: &[&str] = &[
+    "as", "account", "order", "target", "method", "headers", "body", "key", "reuse_key_of", "contact",
+    "terms_of_service_agreed", "only_return_existing", "payload", "identifiers", "not_before", "not_after",
+    "challenge", "authz", "provision", "until", "timeout_s", "csr", "wait", "by", "reason", "new_key", "inner",
+    "seconds", "mutate",
+];
+
+const MAX_SLEEP_S: f64 = 30.0;
+const MAX_TIMEOUT_S: u64 = 300;
+
+type CaseProblem = (Option<usize>, String);
+
+fn validate_case(
+    def: &CaseDef,
+    requirements: &BTreeMap<String, Requirement>,
+    text: &str,
+) -> Result<(), CaseProblem> {
+    if !valid_case_id(&def.id) {
+        return Err((None, "id must look like rfc8555/7.4/finalize-not-ready".into()));
+    }
+    if def.requirements.is_empty() {
+        return Err((None, "requirements must list at least one requirement id".into()));
+    }
+    if let Some(unknown) = def.requirements.iter().find(|r| !requirements.contains_key(*r)) {
+        return Err((None, format!("requirement {unknown} is not in the catalogue (scenarios/requirements/)")));
+    }
+    if def.steps.is_empty() {
+        return Err((None, "a case needs at least one step".into()));
+    }
+    if !def.steps.iter().any(|s| s.get_ref().expect.is_some() || s.get_ref().should.is_some()) {
+        return Err((None, "no step has an `expect` or `should` table: the case could not fail".into()));
+    }
+    for spanned in &def.steps {
+        let line = Some(line_of(text, spanned.span().start));
+        let step = spanned.get_ref();
+        let allowed = fields_of(step.action);
+        let action = toml::Value::try_from(step.action).expect("actions serialize");
+        let action = action.as_str().unwrap_or_default();
+        if let Some(extra) = set_fields(step).into_iter().find(|f| !allowed.contains(f)) {
+            return Err((line, format!("field `{extra}` is not used by action `{action}`")));
+        }
+        let required: &[(&str, bool)] = match step.action {
+            Action::Http => &[("target", step.target.is_some())],
+            Action::NewOrder => &[("identifiers", step.identifiers.is_some())],
+            Action::Solve | Action::RespondChallenge => &[("challenge", step.challenge.is_some())],
+            Action::Poll => &[("target", step.target.is_some()), ("until", step.until.is_some())],
+            Action::Fetch => &[("target", step.target.is_some())],
+            Action::SignedPost => &[("target", step.target.is_some()), ("payload", step.payload.is_some())],
+            Action::Sleep => &[("seconds", step.seconds.is_some())],
+            _ => &[],
+        };
+        if let Some((name, _)) = required.iter().find(|(_, present)| !present) {
+            return Err((line, format!("action `{action}` needs field `{name}`")));
+        }
+        if let Some(ids) = &step.identifiers {
+            if let Some(bad) = ids.iter().find(|i| !(i.starts_with("dns:") || i.starts_with("ip:"))) {
+                return Err((line, format!("identifier {bad:?} must start with dns: or ip:")));
+            }
+        }
+        if step.seconds.is_some_and(|s| !(0.0..=MAX_SLEEP_S).contains(&s)) {
+            return Err((line, format!("seconds must be between 0 and {MAX_SLEEP_S}")));
+        }
+        if step.timeout_s.is_some_and(|t| t == 0 || t > MAX_TIMEOUT_S) {
+            return Err((line, format!("timeout_s must be between 1 and {MAX_TIMEOUT_S}")));
+        }
+        if let Some(payload) = &step.payload {
+            if !(payload.is_table() || payload.as_str() == Some("")) {
+                return Err((line, "payload must be a table, or \"\" for an empty (POST-as-GET) payload".into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    const REQS: &str = r#"
+[[requirement]]
+id = "R8555-7.4-01"
+section = "7.4"
+level = "MUST"
+actor = "server"
+testable = "runner"
+text = "finalize before ready is refused"
+"#;
+
+    fn load(case: &str) -> Result<Catalogue, LoadError> {
+        Catalogue::from_sources(&[
+            ("requirements/r.toml".into(), Cow::Borrowed(REQS)),
+            ("server/c.toml".into(), Cow::Borrowed(case)),
+        ])
+    }
+
+    const GOOD: &str = r#"
+[[case]]
+id = "rfc8555/7.4/finalize-not-ready"
+title = "t"
+level = "MUST"
+requirements = ["R8555-7.4-01"]
+
+[[case.steps]]
+action = "new-account"
+
+[[case.steps]]
+action = "finalize"
+expect = { status = 403, problem = "orderNotReady" }
+"#;
+
+    #[test]
+    fn good_case_loads() {
+        let c = load(GOOD).unwrap();
+        assert_eq!(c.cases.len(), 1);
+        assert_eq!(c.cases[0].line, 2);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let e = load(&GOOD.replace("action = \"finalize\"", "action = \"finalise\"")).unwrap_err();
+        assert_eq!(e.file, PathBuf::from("server/c.toml"));
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(e.message.contains("finalise"), "{e}");
+
+        let e = load(&GOOD.replace("expect = {", "expect = { stauts = 1,")).unwrap_err();
+        assert_eq!(e.line, Some(14), "{e}");
+        assert!(e.message.contains("stauts"), "{e}");
+
+        let e = load(&GOOD.replace("action = \"finalize\"", "action = \"finalize\"\nidentifiers = []")).unwrap_err();
+        assert_eq!(e.line, Some(12), "{e}");
+        assert!(e.message.contains("`identifiers` is not used by action `finalize`"), "{e}");
+
+        let e = load(&GOOD.replace("R8555-7.4-01\"]", "R8555-9.9-99\"]")).unwrap_err();
+        assert!(e.message.contains("R8555-9.9-99 is not in the catalogue"), "{e}");
+
+        let e = load(&GOOD.replace("[[case.steps]]\naction = \"finalize\"", "[[case.steps]]\naction = \"sleep\"\nseconds = 1\n[[case.steps]]\naction = \"fetch\"")).unwrap_err();
+        assert!(e.message.contains("needs field `target`"), "{e}");
+
+        let e = load(&format!("{GOOD}\n{GOOD}")).unwrap_err();
+        assert!(e.message.contains("duplicate case id"), "{e}");
+
+        let e = load("[[case]\nid=").unwrap_err();
+        assert_eq!(e.line, Some(1), "{e}");
+
+        let no_expect = GOOD.replace("expect = { status = 403, problem = \"orderNotReady\" }", "");
+        assert!(load(&no_expect).unwrap_err().message.contains("could not fail"));
+    }
+}

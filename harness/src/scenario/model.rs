@@ -1,0 +1,487 @@
+//! The vocabulary of case files: what a scenario author may write, as Rust types.
+//!
+//! Every struct refuses unknown fields, so a typo in a case file is an error with a
+//! line number instead of an expectation that silently never runs.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The requirement level a case or expectation checks (RFC 2119).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Level {
+    /// MUST, MUST NOT, REQUIRED, SHALL: a miss is a failure.
+    #[serde(rename = "MUST")]
+    Must,
+    /// SHOULD, SHOULD NOT, RECOMMENDED: a miss is non-strict.
+    #[serde(rename = "SHOULD")]
+    Should,
+    /// MAY, OPTIONAL: a miss means the feature is not offered.
+    #[serde(rename = "MAY")]
+    May,
+}
+
+/// An optional server feature a case needs; without it the case is `unsupported`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Feature {
+    /// The directory lists `keyChange`.
+    KeyChange,
+    /// The directory lists `revokeCert`.
+    RevokeCert,
+    /// The directory lists `renewalInfo` (RFC 9773).
+    RenewalInfo,
+    /// The directory lists `newAuthz` (pre-authorization).
+    NewAuthz,
+    /// The directory `meta` has `termsOfService`.
+    TermsOfService,
+    /// The server offers the http-01 challenge.
+    Http01,
+    /// The server offers the dns-01 challenge.
+    Dns01,
+    /// The server offers the tls-alpn-01 challenge (RFC 8737).
+    TlsAlpn01,
+    /// The server issues for wildcard names.
+    Wildcard,
+    /// The server accepts `ip` identifiers (RFC 8738).
+    IpIdentifiers,
+}
+
+/// What a step does. Each action is implemented once, in Rust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// An unsigned HTTP request (`method`, `target`, `headers`, `body`).
+    Http,
+    /// Create or look up an account (newAccount).
+    NewAccount,
+    /// Update the account's contact or send a custom payload.
+    UpdateAccount,
+    /// Deactivate the account (§7.3.6).
+    DeactivateAccount,
+    /// Roll the account key over (§7.3.5), with inner-JWS mutations.
+    KeyChange,
+    /// Create an order (newOrder).
+    NewOrder,
+    /// POST-as-GET a resource.
+    Fetch,
+    /// A signed POST with a custom payload to any target.
+    SignedPost,
+    /// Solve every authorization of the order with one challenge type and wait for validity.
+    Solve,
+    /// POST to one challenge (optionally without provisioning the response).
+    RespondChallenge,
+    /// POST-as-GET a resource until its status is one of `until`.
+    Poll,
+    /// Deactivate an authorization (§7.5.2).
+    DeactivateAuthz,
+    /// Send the CSR to the order's finalize URL.
+    Finalize,
+    /// POST-as-GET the certificate chain.
+    DownloadCertificate,
+    /// Revoke the order's certificate (§7.6).
+    Revoke,
+    /// Wait for a bounded time.
+    Sleep,
+}
+
+/// The resource a step addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Target {
+    /// The directory URL.
+    Directory,
+    /// A resource listed in the directory, by its directory name (`newNonce`, `keyChange`, ...).
+    DirectoryEntry(String),
+    /// The account URL.
+    Account,
+    /// The account's orders list URL.
+    OrdersList,
+    /// The order URL.
+    Order,
+    /// The order's finalize URL.
+    Finalize,
+    /// The order's certificate URL.
+    Certificate,
+    /// An authorization of the order (`authz` index).
+    Authz,
+    /// A challenge of an authorization (`authz` index, `challenge` type).
+    Challenge,
+    /// A path relative to the directory URL, e.g. `path:/no-such-resource`.
+    Path(String),
+}
+
+const DIRECTORY_ENTRIES: &[&str] =
+    &["newNonce", "newAccount", "newOrder", "newAuthz", "revokeCert", "keyChange", "renewalInfo"];
+
+impl TryFrom<String> for Target {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Ok(match s.as_str() {
+            "directory" => Target::Directory,
+            "account" => Target::Account,
+            "orders-list" => Target::OrdersList,
+            "order" => Target::Order,
+            "finalize" => Target::Finalize,
+            "certificate" => Target::Certificate,
+            "authz" => Target::Authz,
+            "challenge" => Target::Challenge,
+            entry if DIRECTORY_ENTRIES.contains(&entry) => Target::DirectoryEntry(s),
+            other => match other.strip_prefix("path:") {
+                Some(p) if p.starts_with('/') => Target::Path(p.to_owned()),
+                _ => {
+                    return Err(format!(
+                        "unknown target {other:?}; expected directory, account, orders-list, order, finalize, \
+                         certificate, authz, challenge, path:/..., or one of {DIRECTORY_ENTRIES:?}"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+impl From<Target> for String {
+    fn from(t: Target) -> String {
+        match t {
+            Target::Directory => "directory".into(),
+            Target::DirectoryEntry(e) => e,
+            Target::Account => "account".into(),
+            Target::OrdersList => "orders-list".into(),
+            Target::Order => "order".into(),
+            Target::Finalize => "finalize".into(),
+            Target::Certificate => "certificate".into(),
+            Target::Authz => "authz".into(),
+            Target::Challenge => "challenge".into(),
+            Target::Path(p) => format!("path:{p}"),
+        }
+    }
+}
+
+/// An HTTP method for `http` steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(missing_docs)]
+pub enum HttpMethod {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Options,
+}
+
+/// Which key a step signs with or puts in a CSR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyChoice {
+    /// A fresh ECDSA P-256 key.
+    #[serde(rename = "ES256")]
+    Es256,
+    /// A fresh ECDSA P-384 key.
+    #[serde(rename = "ES384")]
+    Es384,
+    /// A fresh RSA-2048 key, PKCS#1 v1.5 signatures.
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// A fresh RSA-2048 key, PSS signatures.
+    #[serde(rename = "PS256")]
+    Ps256,
+    /// A fresh Ed25519 key.
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+    /// The account's own key (for CSRs: the forbidden case of §7.4).
+    #[serde(rename = "account")]
+    Account,
+}
+
+/// How a revocation request is authorized (§7.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevokeBy {
+    /// Signed by the account that holds authorizations (kid).
+    Account,
+    /// Signed by the certificate's own key (jwk).
+    CertificateKey,
+}
+
+/// How the CSR of a `finalize` step is built.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsrSpec {
+    /// Names to request instead of the order's identifiers (placeholders allowed).
+    pub names: Option<Vec<String>>,
+    /// The CSR key; defaults to a fresh ES256 key.
+    pub key: Option<KeyChoice>,
+    /// Flip a bit of the CSR signature.
+    #[serde(default)]
+    pub corrupt_signature: bool,
+}
+
+/// How the inner JWS of a key change is broken (§7.3.5 checks).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InnerMutation {
+    /// Put this URL in the inner header instead of the keyChange URL (`"other"` = the directory URL).
+    pub url: Option<String>,
+    /// Put this account URL in the inner payload (`"other"` = a different, invented URL).
+    pub account: Option<String>,
+    /// Put a different key than the account's current one in `oldKey`.
+    #[serde(default)]
+    pub wrong_old_key: bool,
+    /// Sign the inner JWS with the old key instead of the new one.
+    #[serde(default)]
+    pub sign_with_old_key: bool,
+    /// Add a nonce to the inner header.
+    #[serde(default)]
+    pub add_nonce: bool,
+    /// Use the key of this other account as the new key (already in use).
+    pub new_key_of: Option<String>,
+    /// Use the account's current key as the new key.
+    #[serde(default)]
+    pub same_key: bool,
+}
+
+/// How the outer request of a signed step is broken.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mutation {
+    /// `omit`, `reuse` (a nonce already used), `invented` (never issued), `bad-encoding`.
+    pub nonce: Option<NonceMutation>,
+    /// `omit`, `other` (another resource's URL), or `trailing-slash`.
+    pub url: Option<UrlMutation>,
+    /// Put this `alg` in the header (the signature stays that of the real key).
+    pub alg: Option<String>,
+    /// Which key identification to send: `jwk`, `kid`, `both` or `none`.
+    pub auth: Option<AuthMutation>,
+    /// Send this `kid` value instead of the account URL.
+    pub kid: Option<String>,
+    /// Send this Content-Type (`omit` for none).
+    pub content_type: Option<String>,
+    /// Add an unprotected `header` member with this content.
+    pub unprotected_header: Option<toml::Table>,
+    /// Send the general serialization (`signatures` array) instead of the flattened one.
+    #[serde(default)]
+    pub general_serialization: bool,
+    /// Extra protected header members (e.g. `b64 = false`, `crit = ["b64"]`).
+    pub protected_extra: Option<toml::Table>,
+    /// `corrupt` (flip a bit), `empty`, or `other-key` (signed by a fresh unrelated key).
+    pub signature: Option<SignatureMutation>,
+    /// Append `=` padding to the protected member.
+    #[serde(default)]
+    pub pad_base64: bool,
+    /// Send this text as the payload instead of JSON.
+    pub payload_raw: Option<String>,
+    /// Send this exact body instead of any JWS.
+    pub body_raw: Option<String>,
+}
+
+/// A nonce mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[allow(missing_docs)]
+pub enum NonceMutation {
+    Omit,
+    Reuse,
+    Invented,
+    BadEncoding,
+}
+
+/// A `url` header mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[allow(missing_docs)]
+pub enum UrlMutation {
+    Omit,
+    Other,
+    TrailingSlash,
+}
+
+/// Which key identification a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[allow(missing_docs)]
+pub enum AuthMutation {
+    Jwk,
+    Kid,
+    Both,
+    None,
+}
+
+/// A signature mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[allow(missing_docs)]
+pub enum SignatureMutation {
+    Corrupt,
+    Empty,
+    OtherKey,
+}
+
+/// What a step's response must look like. Every listed item is checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The HTTP status, or one of several.
+    pub status: Option<StatusSet>,
+    /// The media type of the body (parameters ignored).
+    pub content_type: Option<String>,
+    /// The problem type: a short ACME name (`badNonce`) or a full URI.
+    pub problem: Option<String>,
+    /// A subproblem with this type must be present (short name or URI).
+    pub subproblem: Option<String>,
+    /// Headers that must be present.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Headers that must be absent.
+    #[serde(default)]
+    pub absent_headers: Vec<String>,
+    /// Header name → text its value must contain (case-insensitive).
+    #[serde(default)]
+    pub header_contains: BTreeMap<String, String>,
+    /// `Link` relations that must be present.
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// JSON pointer → exact value.
+    #[serde(default)]
+    pub fields: BTreeMap<String, toml::Value>,
+    /// JSON pointer → allowed values.
+    #[serde(default)]
+    pub one_of: BTreeMap<String, Vec<toml::Value>>,
+    /// JSON pointer → JSON type (`string`, `array`, `object`, `number`, `boolean`, `null`, `url`, `timestamp`).
+    #[serde(default)]
+    pub types: BTreeMap<String, String>,
+    /// JSON pointers that must be absent.
+    #[serde(default)]
+    pub absent: Vec<String>,
+    /// The body must be empty.
+    pub empty_body: Option<bool>,
+    /// The `Location` header must equal the URL of this target.
+    pub location_is: Option<Target>,
+    /// The body is a PEM chain of at least this many certificates.
+    pub pem_chain_min: Option<usize>,
+    /// The response Replay-Nonce must differ from every nonce seen before in the case.
+    pub fresh_nonce: Option<bool>,
+}
+
+/// One status or a set of acceptable statuses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StatusSet {
+    /// Exactly this status.
+    One(u16),
+    /// Any of these.
+    Any(Vec<u16>),
+}
+
+impl StatusSet {
+    /// Whether `status` is acceptable.
+    pub fn contains(&self, status: u16) -> bool {
+        match self {
+            StatusSet::One(s) => *s == status,
+            StatusSet::Any(v) => v.contains(&status),
+        }
+    }
+}
+
+impl std::fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatusSet::One(s) => write!(f, "{s}"),
+            StatusSet::Any(v) => {
+                let list: Vec<String> = v.iter().map(u16::to_string).collect();
+                write!(f, "one of {}", list.join(", "))
+            }
+        }
+    }
+}
+
+/// One step of a case. Which fields an action reads is checked at load time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// What the step does.
+    pub action: Action,
+    /// Name to bind the created account or order to (default `default`).
+    #[serde(rename = "as")]
+    pub bind: Option<String>,
+    /// Which account signs (default `default`).
+    pub account: Option<String>,
+    /// Which order the step is about (default `default`).
+    pub order: Option<String>,
+    /// The resource addressed.
+    pub target: Option<Target>,
+    /// HTTP method of an `http` step.
+    pub method: Option<HttpMethod>,
+    /// Extra request headers of an `http` step.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Body of an `http` step.
+    pub body: Option<String>,
+    /// Key algorithm of a new account.
+    pub key: Option<KeyChoice>,
+    /// Reuse the key of this account for a new account request.
+    pub reuse_key_of: Option<String>,
+    /// Contact URLs.
+    pub contact: Option<Vec<String>>,
+    /// `termsOfServiceAgreed` of newAccount (default true).
+    pub terms_of_service_agreed: Option<bool>,
+    /// `onlyReturnExisting` of newAccount.
+    pub only_return_existing: Option<bool>,
+    /// A payload replacing the one the action would build (a table, or `""` for POST-as-GET).
+    pub payload: Option<toml::Value>,
+    /// Identifiers of a new order: `dns:NAME` or `ip:ADDR`, with placeholders.
+    pub identifiers: Option<Vec<String>>,
+    /// `notBefore` of a new order.
+    pub not_before: Option<String>,
+    /// `notAfter` of a new order.
+    pub not_after: Option<String>,
+    /// Challenge type (`http-01`, `dns-01`, `tls-alpn-01`).
+    pub challenge: Option<String>,
+    /// Index of the authorization in the order (default 0).
+    pub authz: Option<usize>,
+    /// Whether to provision the challenge response before responding (default true).
+    pub provision: Option<bool>,
+    /// Statuses that end a poll.
+    pub until: Option<Vec<String>>,
+    /// Upper bound on a poll or solve, seconds (default 30).
+    pub timeout_s: Option<u64>,
+    /// CSR of a finalize step.
+    pub csr: Option<CsrSpec>,
+    /// After finalize, wait for the order to become valid.
+    pub wait: Option<bool>,
+    /// How a revocation is authorized.
+    pub by: Option<RevokeBy>,
+    /// Revocation reason code.
+    pub reason: Option<u8>,
+    /// Algorithm of the new key in a key change.
+    pub new_key: Option<KeyChoice>,
+    /// Key change inner-JWS mutations.
+    pub inner: Option<InnerMutation>,
+    /// Seconds to sleep.
+    pub seconds: Option<f64>,
+    /// Request mutations of a signed step.
+    pub mutate: Option<Mutation>,
+    /// Expectations at the case's level.
+    pub expect: Option<Expect>,
+    /// Expectations at SHOULD level.
+    pub should: Option<Expect>,
+}
+
+/// One conformance case as written in a case file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseDef {
+    /// RFC-addressed id: `rfc8555/7.4/finalize-not-ready`.
+    pub id: String,
+    /// One line saying what is checked.
+    pub title: String,
+    /// The level of the requirement checked by `expect`.
+    pub level: Level,
+    /// Requirement ids from the catalogue.
+    pub requirements: Vec<String>,
+    /// Longer explanation, quoting the RFC where useful.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Optional features without which the case is `unsupported`.
+    #[serde(default)]
+    pub requires: Vec<Feature>,
+    /// The steps, in order.
+    pub steps: Vec<toml::Spanned<Step>>,
+}
