@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod protocol;
+pub mod report;
 pub mod peers;
 pub mod responders;
 pub mod runner;

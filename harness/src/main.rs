@@ -1,1 +1,272 @@
-fn main() {}
+//! The `acmespec` command line.
+
+use acmespec::protocol::http::ClientOptions;
+use acmespec::responders::Responders;
+use acmespec::runner::{self, RunOptions, RunReport, Verdict};
+use acmespec::scenario::{Catalogue, embedded_catalogue};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "acmespec", version, about = "Conformance and fuzz test harness for ACME (RFC 8555)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the conformance catalogue against an ACME server.
+    Run(RunArgs),
+    /// List the catalogue: id, level, requirement ids, title.
+    List(ListArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Directory URL of the server under test.
+    #[arg(long)]
+    directory: Option<String>,
+    /// PEM file with the root(s) to trust for the server's HTTPS (e.g. Pebble's).
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// Where the http-01 responder listens (the CA must reach it).
+    #[arg(long, default_value = "127.0.0.1:5002")]
+    http_listen: SocketAddr,
+    /// Where the tls-alpn-01 responder listens.
+    #[arg(long, default_value = "127.0.0.1:5001")]
+    tls_alpn_listen: SocketAddr,
+    /// Where the DNS responder listens (UDP and TCP); point the CA's resolver here.
+    #[arg(long, default_value = "127.0.0.1:8053")]
+    dns_listen: SocketAddr,
+    /// Run only cases whose id matches this glob, e.g. 'rfc8555/7.3*'.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Write the JSON report here (rewritten after every case).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Read case files from this scenarios directory instead of the built-in catalogue.
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+    /// Parent domain of the random test names the runner orders certificates for.
+    #[arg(long, default_value = "acmespec.test")]
+    domain_suffix: String,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// Per-case timeout in seconds.
+    #[arg(long, default_value_t = 120)]
+    case_timeout: u64,
+    /// Largest response body accepted, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body: usize,
+    /// Count SHOULD-level misses (non-strict) as failures in the exit status.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(clap::Args)]
+struct ListArgs {
+    /// Read case files from this scenarios directory instead of the built-in catalogue.
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+    /// Only cases whose id matches this glob.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    format: ListFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("acmespec: {msg}");
+    ExitCode::from(2)
+}
+
+fn load_catalogue(dir: Option<&Path>) -> Result<Catalogue, String> {
+    match dir {
+        Some(d) => Catalogue::load_dir(d).map_err(|e| e.to_string()),
+        None => embedded_catalogue().map_err(|e| format!("built-in catalogue: {e}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return usage_error(format!("cannot start the async runtime: {e}")),
+    };
+    match cli.command {
+        Command::List(args) => list(args),
+        Command::Run(args) => rt.block_on(run(args)),
+    }
+}
+
+fn list(args: ListArgs) -> ExitCode {
+    let catalogue = match load_catalogue(args.scenarios.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let cases = match runner::select(&catalogue, args.filter.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    match args.format {
+        ListFormat::Text => {
+            for c in cases {
+                let level = serde_json::to_value(c.def.level).unwrap_or_default();
+                println!(
+                    "{:<55} {:<6} {:<30} {}",
+                    c.def.id,
+                    level.as_str().unwrap_or(""),
+                    c.def.requirements.join(","),
+                    c.def.title
+                );
+            }
+        }
+        ListFormat::Json => {
+            let rows: Vec<_> = cases
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "id": c.def.id, "level": c.def.level, "requirements": c.def.requirements,
+                        "title": c.def.title, "requires": c.def.requires,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn read_ca_certs(path: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let bytes = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("--ca-cert {}: not a PEM certificate file: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("--ca-cert {}: no CERTIFICATE block found", path.display()));
+    }
+    Ok(certs)
+}
+
+fn print_result(report: &RunReport, printed: &mut usize) {
+    for c in &report.cases[*printed..] {
+        let tag = match c.verdict {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::NonStrict => "NON-STRICT",
+            Verdict::Unsupported => "UNSUPPORTED",
+            Verdict::Error => "ERROR",
+        };
+        println!("{tag:<11} {} ({} ms)", c.id, c.duration_ms);
+        if c.verdict != Verdict::Pass {
+            if let Some(e) = &c.expected {
+                println!("            expected: {e}");
+            }
+            if let Some(o) = &c.observed {
+                println!("            observed: {o}");
+            }
+        }
+    }
+    *printed = report.cases.len();
+}
+
+fn write_reports(report: &RunReport, json: Option<&Path>, junit: Option<&Path>) {
+    if let Some(p) = json {
+        if let Err(e) = acmespec::report::write_json(p, report) {
+            eprintln!("acmespec: cannot write {}: {e}", p.display());
+        }
+    }
+    if let Some(p) = junit {
+        if let Err(e) = acmespec::report::write_junit(p, report) {
+            eprintln!("acmespec: cannot write {}: {e}", p.display());
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let Some(directory) = args.directory.clone() else {
+        return usage_error(
+            "--directory is required: the embedded mock CA that runs without one is not built yet",
+        );
+    };
+    if url::Url::parse(&directory).is_err() {
+        return usage_error(format!("--directory {directory:?} is not a URL"));
+    }
+    let catalogue = match load_catalogue(args.scenarios.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let mut client = ClientOptions {
+        timeout: Duration::from_secs(args.timeout),
+        max_body: args.max_body,
+        ..ClientOptions::default()
+    };
+    if let Some(path) = &args.ca_cert {
+        match read_ca_certs(path) {
+            Ok(certs) => client.ca_certs = certs,
+            Err(e) => return usage_error(e),
+        }
+    }
+    let responders = match Responders::start(args.http_listen, args.tls_alpn_listen, args.dns_listen).await {
+        Ok(r) => r,
+        Err(e) => return usage_error(format!("cannot start the challenge responders: {e}")),
+    };
+    let options = RunOptions {
+        directory_url: directory,
+        client,
+        filter: args.filter.clone(),
+        domain_suffix: args.domain_suffix.clone(),
+        case_timeout: Duration::from_secs(args.case_timeout),
+    };
+    let latest: Arc<Mutex<Option<RunReport>>> = Arc::default();
+    let json = args.json.clone();
+    let mut printed = 0;
+    let sink = {
+        let latest = latest.clone();
+        move |report: &RunReport| {
+            print_result(report, &mut printed);
+            write_reports(report, json.as_deref(), None);
+            *latest.lock().expect("report lock") = Some(report.clone());
+        }
+    };
+    let outcome = tokio::select! {
+        r = runner::run(&catalogue, &options, &responders, sink) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let report = match outcome {
+        Some(Ok(report)) => report,
+        Some(Err(e)) => return usage_error(e),
+        None => {
+            eprintln!("acmespec: interrupted; the reports hold the cases that finished");
+            let partial = latest.lock().expect("report lock").clone();
+            if let Some(r) = partial {
+                write_reports(&r, args.json.as_deref(), args.junit.as_deref());
+            }
+            return ExitCode::from(130);
+        }
+    };
+    write_reports(&report, args.json.as_deref(), args.junit.as_deref());
+    println!("{}", report.summary);
+    if report.cases.iter().any(|c| c.verdict.is_failure(args.strict)) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

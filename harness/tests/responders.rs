@@ -738,3 +738,43 @@ async fn responders_bundle_starts_on_free_ports_and_merges_history() {
     assert!(TcpStream::connect(h).await.is_err());
     assert!(TcpStream::connect(t).await.is_err());
 }
+
+#[tokio::test]
+async fn silent_connections_are_closed_after_the_timeout() {
+    use acmespec::responders::CONNECTION_TIMEOUT;
+    let all = Responders::start(any_local(), any_local(), any_local())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut http = TcpStream::connect(all.http01().local_addr()).await.unwrap();
+    let mut tls = TcpStream::connect(all.tls_alpn().local_addr()).await.unwrap();
+    // Half a request line and nothing else: a slow-loris peer.
+    http.write_all(b"GET /.well-known/acme").await.unwrap();
+    let limit = CONNECTION_TIMEOUT + Duration::from_secs(5);
+    let mut buf = Vec::new();
+    let (h, t) = tokio::join!(
+        tokio::time::timeout(limit, http.read_to_end(&mut buf)),
+        tokio::time::timeout(limit, async {
+            let mut b = Vec::new();
+            tls.read_to_end(&mut b).await
+        }),
+    );
+    assert!(h.is_ok(), "http-01 kept a silent connection open");
+    assert!(t.is_ok(), "tls-alpn-01 kept a silent connection open");
+    assert!(started.elapsed() >= CONNECTION_TIMEOUT - Duration::from_millis(500));
+    let rec = eventually("timed-out handshake record", || {
+        all.tls_alpn().history().into_iter().next()
+    })
+    .await;
+    assert_eq!(rec.outcome, TlsAlpnOutcome::TimedOut);
+    assert_eq!(rec.sni, None);
+}
+
+#[test]
+fn handles_are_shareable_across_tasks() {
+    fn assert_shareable<T: Send + Sync + Clone + std::fmt::Debug + 'static>() {}
+    assert_shareable::<Responders>();
+    assert_shareable::<Http01Responder>();
+    assert_shareable::<DnsResponder>();
+    assert_shareable::<TlsAlpnResponder>();
+}

@@ -149,7 +149,8 @@ impl PebbleOptions {
 /// A running Pebble; dropping it kills the process and deletes its directory.
 #[derive(Debug)]
 pub struct Pebble {
-    child: Child,
+    // Declared before `dir`: fields drop in order, so the process is gone before its files.
+    child: ChildGuard,
     listen: SocketAddr,
     management: SocketAddr,
     ca_pem: String,
@@ -157,7 +158,6 @@ pub struct Pebble {
     ca_pem_path: PathBuf,
     log_path: PathBuf,
     opts: PebbleOptions,
-    // Field drops run after `Drop::drop` has killed the child, so the directory outlives it.
     dir: tempfile::TempDir,
 }
 
@@ -215,12 +215,13 @@ impl Pebble {
             let config = opts.config_json(listen, management, &cert_path, &key_path);
             write(&config_path, &config.to_string())?;
 
-            let mut child = spawn(&binary, &opts, &config_path, &log_path)?;
+            // Guarded at once: if the caller drops this future mid-wait, Pebble still dies.
+            let mut child = ChildGuard(spawn(&binary, &opts, &config_path, &log_path)?);
             let urls = [
                 format!("https://{listen}/dir"),
                 format!("https://{management}/roots/0"),
             ];
-            match wait_ready(&mut child, &urls, &log_path, opts.start_timeout, &client).await {
+            match wait_ready(&mut child.0, &urls, &log_path, opts.start_timeout, &client).await {
                 Ok(()) => {
                     return Ok(Pebble {
                         child,
@@ -234,14 +235,8 @@ impl Pebble {
                         dir,
                     });
                 }
-                Err(NotReady::PortBusy(tail)) => {
-                    kill(&mut child);
-                    last_tail = tail;
-                }
-                Err(NotReady::Fatal(e)) => {
-                    kill(&mut child);
-                    return Err(e);
-                }
+                Err(NotReady::PortBusy(tail)) => last_tail = tail,
+                Err(NotReady::Fatal(e)) => return Err(e),
             }
         }
         Err(PeerError::PortsBusy {
@@ -321,19 +316,19 @@ impl Pebble {
 
     /// The process id of the Pebble child.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.0.id()
     }
 }
 
-impl Drop for Pebble {
+/// Kills and reaps the child when dropped.
+#[derive(Debug)]
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
     fn drop(&mut self) {
-        kill(&mut self.child);
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
-}
-
-fn kill(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 enum NotReady {

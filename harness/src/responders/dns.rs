@@ -24,7 +24,7 @@ use std::time::SystemTime;
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::proto::op::{Edns, Header, Metadata, OpCode, ResponseCode};
+use hickory_server::proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
 use hickory_server::proto::rr::rdata::caa::KeyValue;
 use hickory_server::proto::rr::rdata::{A, AAAA, CAA, TXT};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -310,7 +310,7 @@ async fn send<'a, R: ResponseHandler>(
             metadata.response_code = ResponseCode::ServFail;
             ResponseInfo::from(Header {
                 metadata,
-                counts: Default::default(),
+                counts: HeaderCounts::default(),
             })
         }
     }
@@ -344,6 +344,10 @@ impl fmt::Debug for DnsResponder {
 impl DnsResponder {
     /// Binds UDP and TCP on `addr` (with port 0, one free port for both) and
     /// starts serving in the background.
+    ///
+    /// # Errors
+    ///
+    /// Any bind error of the UDP socket or the TCP listener.
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
         let (udp, tcp) = bind_pair(addr).await?;
         let local_addr = udp.local_addr()?;
@@ -429,6 +433,11 @@ impl DnsResponder {
     /// `issuer` is the record value: an issuer domain, optionally followed by
     /// `; key=value` parameters (`"ca.test; accounturi=https://…"`); an empty
     /// domain (`";"`) forbids issuance.
+    ///
+    /// # Errors
+    ///
+    /// [`ResponderError::InvalidIdentifier`] if the issuer domain is not a
+    /// valid DNS name or a parameter is not `key=value`.
     pub fn add_caa(&self, name: &str, issuer: &str) -> Result<(), ResponderError> {
         let mut parts = issuer.split(';');
         let domain = parts.next().unwrap_or("").trim();

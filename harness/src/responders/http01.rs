@@ -110,6 +110,10 @@ impl fmt::Debug for Http01Responder {
 impl Http01Responder {
     /// Binds a TCP listener on `addr` (port 0 picks a free port) and starts
     /// serving in a background task.
+    ///
+    /// # Errors
+    ///
+    /// Any bind error (address in use, permission denied for ports < 1024).
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
@@ -186,7 +190,7 @@ async fn handle(
     let host = headers
         .get(header::HOST)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .or_else(|| uri.authority().map(|a| a.to_string()));
+        .or_else(|| uri.authority().map(ToString::to_string));
     let user_agent = headers
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
@@ -222,8 +226,7 @@ async fn handle(
 
     let path = uri
         .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| uri.path().to_owned());
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
     shared.history.push(Http01Request {
         at: SystemTime::now(),
         peer,

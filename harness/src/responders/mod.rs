@@ -124,7 +124,7 @@ impl<T: Clone> History<T> {
         // A panic while holding this lock cannot leave the deque inconsistent.
         self.entries
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn push(&self, entry: T) {
@@ -146,7 +146,7 @@ impl<T: Clone> History<T> {
 
 /// Locks a mutex, ignoring poisoning (state guarded here is always valid).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poison| poison.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Normalises a DNS name for map keys: ASCII-lowercase, no trailing dot.
@@ -171,6 +171,10 @@ impl Responders {
     /// Any address may use port 0; read the chosen ports back with the
     /// accessors' `local_addr()`. The DNS responder listens on UDP and TCP of
     /// the same port.
+    ///
+    /// # Errors
+    ///
+    /// Any bind error (address in use, permission denied for ports < 1024).
     pub async fn start(
         http: SocketAddr,
         tls_alpn: SocketAddr,

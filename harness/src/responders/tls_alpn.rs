@@ -7,7 +7,7 @@
 //! at provision time, not per handshake, so a validation never waits on key
 //! generation.
 //!
-//! Each connection is first read with `LazyConfigAcceptor` so the ClientHello
+//! Each connection is first read with `LazyConfigAcceptor` so the `ClientHello`
 //! (SNI, offered ALPN protocols) is recorded even for handshakes that are then
 //! refused: whether a CA offered exactly `acme-tls/1` and the right SNI is
 //! itself something a conformance run wants to check. A handshake without
@@ -16,7 +16,7 @@
 //! the protocol carries no application data (RFC 8737 §4).
 
 use std::collections::HashMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -103,7 +103,7 @@ pub fn reverse_dns_name(ip: IpAddr) -> String {
         IpAddr::V6(v6) => {
             let mut name = String::with_capacity(72);
             for byte in v6.octets().iter().rev() {
-                name.push_str(&format!("{:x}.{:x}.", byte & 0x0f, byte >> 4));
+                let _ = write!(name, "{:x}.{:x}.", byte & 0x0f, byte >> 4);
             }
             name.push_str("ip6.arpa");
             name
@@ -117,7 +117,7 @@ pub enum TlsAlpnOutcome {
     /// `acme-tls/1` was negotiated, the provisioned certificate was sent and
     /// the handshake completed; the connection was then closed.
     Completed,
-    /// Refused: the ClientHello did not offer `acme-tls/1`.
+    /// Refused: the `ClientHello` did not offer `acme-tls/1`.
     RefusedNoAcmeAlpn,
     /// Refused: no SNI, or nothing provisioned for the SNI sent.
     RefusedUnknownSni,
@@ -147,7 +147,7 @@ pub struct TlsAlpnHandshake {
     pub at: SystemTime,
     /// The remote address.
     pub peer: SocketAddr,
-    /// The SNI sent, as sent; `None` if absent or no ClientHello was parsed.
+    /// The SNI sent, as sent; `None` if absent or no `ClientHello` was parsed.
     pub sni: Option<String>,
     /// The ALPN protocols offered, in order (lossy UTF-8).
     pub alpn_offered: Vec<String>,
@@ -244,6 +244,10 @@ impl fmt::Debug for TlsAlpnResponder {
 impl TlsAlpnResponder {
     /// Binds a TCP listener on `addr` (port 0 picks a free port) and starts
     /// serving in a background task.
+    ///
+    /// # Errors
+    ///
+    /// Any bind error, or a TLS configuration error from rustls.
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
@@ -285,6 +289,11 @@ impl TlsAlpnResponder {
     /// SHA-256(`key_authorization`). Replaces any certificate for the same SNI.
     ///
     /// Returns the DER of the certificate that will be served.
+    ///
+    /// # Errors
+    ///
+    /// [`ResponderError::InvalidIdentifier`] for a DNS name that cannot be a
+    /// dNSName SAN, or a certificate/key generation error.
     pub fn provision(
         &self,
         identifier: &AlpnIdentifier,
@@ -301,6 +310,10 @@ impl TlsAlpnResponder {
     ///
     /// `key` must match the first certificate; it is not checked against it,
     /// on purpose, since rustls' own check rejects the critical extension.
+    ///
+    /// # Errors
+    ///
+    /// [`ResponderError::Key`] if rustls cannot sign with `key`.
     pub fn provision_custom(
         &self,
         sni: &str,
@@ -453,7 +466,7 @@ async fn handle_connection(
         }
     };
     let outcome = match tokio::time::timeout(CONNECTION_TIMEOUT, handshake).await {
-        Ok(Ok(outcome)) | Ok(Err(outcome)) => outcome,
+        Ok(Ok(outcome) | Err(outcome)) => outcome,
         Err(_) => TlsAlpnOutcome::TimedOut,
     };
     tracing::debug!(%peer, ?sni, ?alpn_offered, %outcome, "tls-alpn-01 connection");

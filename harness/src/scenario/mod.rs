@@ -6,3 +6,14 @@ mod model;
 
 pub use load::{Actor, Case, Catalogue, LoadError, Requirement, RequirementLevel, Source, Testable};
 pub use model::*;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_scenarios.rs"));
+}
+
+/// The catalogue compiled into this binary from the repository's `scenarios/`.
+pub fn embedded_catalogue() -> Result<Catalogue, LoadError> {
+    let sources: Vec<Source<'static>> =
+        embedded::FILES.iter().map(|(p, t)| (std::path::PathBuf::from(p), std::borrow::Cow::Borrowed(*t))).collect();
+    Catalogue::from_sources(&sources)
+}

@@ -35,10 +35,13 @@ pub enum Feature {
     /// The directory `meta` has `termsOfService`.
     TermsOfService,
     /// The server offers the http-01 challenge.
+    #[serde(rename = "http-01")]
     Http01,
     /// The server offers the dns-01 challenge.
+    #[serde(rename = "dns-01")]
     Dns01,
     /// The server offers the tls-alpn-01 challenge (RFC 8737).
+    #[serde(rename = "tls-alpn-01")]
     TlsAlpn01,
     /// The server issues for wildcard names.
     Wildcard,
