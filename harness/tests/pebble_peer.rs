@@ -203,5 +203,36 @@ async fn eab_keys_make_external_account_binding_required() {
         .with_eab_keys(vec![("kid-1".into(), key.into())]);
     let pebble = start(opts).await;
     let dir = directory(&pebble).await;
-    assert_eq!(dir["meta"]["externalAccountRequired"], Value::Bool(true), "{dir}");
+    assert_eq!(
+        dir["meta"]["externalAccountRequired"],
+        Value::Bool(true),
+        "{dir}"
+    );
+}
+
+#[tokio::test]
+async fn abandoned_start_leaves_no_process_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pid_file = tmp.path().join("pid");
+    let binary = fake_pebble(
+        &tmp,
+        &format!("echo $$ > {}; exec sleep 60", pid_file.display()),
+    );
+    let opts = PebbleOptions {
+        binary: Some(binary),
+        ..PebbleOptions::default()
+    };
+    let started =
+        tokio::time::timeout(std::time::Duration::from_millis(500), Pebble::start(opts)).await;
+    assert!(
+        started.is_err(),
+        "the fake never answers, so start must still be waiting"
+    );
+    let pid = std::fs::read_to_string(&pid_file).expect("the fake ran");
+    let proc = std::path::Path::new("/proc").join(pid.trim());
+    assert!(
+        !proc.exists(),
+        "process {} outlived the dropped start future",
+        pid.trim()
+    );
 }
