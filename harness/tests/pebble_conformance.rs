@@ -1,0 +1,160 @@
+//! The whole built-in catalogue against real Pebble 2.4 (Debian package) with real
+//! http-01, dns-01 and tls-alpn-01 validation through acmespec's own responders.
+//!
+//! Every verdict must match `reports/baselines/pebble-2.4.0.toml`: a case listed there
+//! must get exactly the listed verdict (so a fix in Pebble or a change in a case is
+//! noticed), and every other case must pass. `error` is never acceptable.
+
+use acmespec::peers::{Pebble, PebbleOptions};
+use acmespec::protocol::http::ClientOptions;
+use acmespec::responders::Responders;
+use acmespec::runner::{self, RunOptions, Verdict};
+use acmespec::scenario::embedded_catalogue;
+use rustls_pki_types::CertificateDer;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Baseline {
+    expect: Vec<Expected>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    id: String,
+    verdict: Verdict,
+    reason: String,
+}
+
+fn baseline() -> BTreeMap<String, Expected> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../reports/baselines/pebble-2.4.0.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let b: Baseline = toml::from_str(&text).unwrap();
+    b.expect.into_iter().map(|e| (e.id.clone(), e)).collect()
+}
+
+struct Setup {
+    _pebble: Pebble,
+    responders: Responders,
+    options: RunOptions,
+}
+
+async fn setup() -> Setup {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let responders = Responders::start(any, any, any).await.unwrap();
+    let opts = PebbleOptions::new(responders.http01().local_addr().port(), responders.tls_alpn().local_addr().port())
+        .with_dns_server(responders.dns().local_addr());
+    let pebble = Pebble::start(opts).await.expect("Pebble must be installed: run scripts/test");
+    let mut options = RunOptions::new(pebble.directory_url());
+    options.client = ClientOptions {
+        ca_certs: vec![CertificateDer::from(pebble.ca_cert_der().to_vec())],
+        ..ClientOptions::default()
+    };
+    Setup { _pebble: pebble, responders, options }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalogue_verdicts_match_the_pebble_baseline() {
+    let catalogue = embedded_catalogue().unwrap();
+    let baseline = baseline();
+    for id in baseline.keys() {
+        assert!(catalogue.cases.iter().any(|c| &c.def.id == id), "baseline names unknown case {id}");
+    }
+    let s = setup().await;
+    let report = runner::run(&catalogue, &s.options, &s.responders, |_| {}).await.unwrap();
+    assert_eq!(report.cases.len(), catalogue.cases.len());
+    let mut wrong = Vec::new();
+    for case in &report.cases {
+        let want = baseline.get(&case.id).map_or(Verdict::Pass, |e| e.verdict);
+        if case.verdict != want || case.verdict == Verdict::Error {
+            wrong.push(format!(
+                "{}: got {} (expected {}): expected {:?}, observed {:?}{}",
+                case.id,
+                case.verdict.name(),
+                want.name(),
+                case.expected,
+                case.observed,
+                baseline.get(&case.id).map(|e| format!(" [baseline: {}]", e.reason)).unwrap_or_default(),
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "verdicts differ from reports/baselines/pebble-2.4.0.toml:\n{}", wrong.join("\n"));
+    for id in ["rfc8555/8.3/http-01-issuance", "rfc8555/8.4/dns-01-issuance", "rfc8737/3/tls-alpn-01-issuance"] {
+        let case = report.cases.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("{id} missing"));
+        assert_eq!(case.verdict, Verdict::Pass, "{id}");
+    }
+    assert!(report.complete);
+}
+
+/// The CLI end to end: exit status, JSON report shape, JUnit file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_run_writes_reports_and_exit_status() {
+    let s = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, s._pebble.ca_cert_pem()).unwrap();
+    let (http, tls, dns) = (s.responders.http01().local_addr(), s.responders.tls_alpn().local_addr(), s.responders.dns().local_addr());
+    // The CLI starts its own responders, so this test's must give up the ports first.
+    s.responders.shutdown();
+    drop(s.responders);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let run = |filter: &str, json: &std::path::Path, junit: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_acmespec"))
+            .args(["run", "--directory", &s.options.directory_url, "--ca-cert"])
+            .arg(&ca)
+            .args(["--http-listen", &http.to_string(), "--tls-alpn-listen", &tls.to_string()])
+            .args(["--dns-listen", &dns.to_string(), "--filter", filter, "--json"])
+            .arg(json)
+            .arg("--junit")
+            .arg(junit)
+            .output()
+            .unwrap()
+    };
+    let (json, junit) = (dir.path().join("r.json"), dir.path().join("r.xml"));
+    let out = run("rfc8555/8.3/http-01-issuance", &json, &junit);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("PASS        rfc8555/8.3/http-01-issuance"), "{stdout}");
+    assert!(stdout.contains("1 passed, 0 failed, 0 non-strict, 0 unsupported, 0 errors"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["summary"]["pass"], 1);
+    assert_eq!(report["complete"], true);
+    let case = &report["cases"][0];
+    for field in ["id", "verdict", "level", "requirements", "duration_ms"] {
+        assert!(case.get(field).is_some(), "case lacks {field}: {case}");
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("rfc8555/8.3/http-01-issuance"), "{xml}");
+
+    let out = run("rfc8555/7.2/new-nonce-get", &json, &junit);
+    assert_eq!(out.status.code(), Some(1), "Pebble's newNonce lacks Cache-Control: no-store");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let case = &report["cases"][0];
+    assert_eq!(case["verdict"], "fail");
+    assert!(case["expected"].as_str().unwrap().contains("no-store"));
+    assert!(case["transcript"].as_array().is_some_and(|t| !t.is_empty()));
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("<failure"));
+}
+
+#[test]
+fn cli_usage_errors_exit_2() {
+    let bin = env!("CARGO_BIN_EXE_acmespec");
+    let out = std::process::Command::new(bin)
+        .args(["run", "--directory", "https://127.0.0.1:1/dir", "--ca-cert", "/nonexistent.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ca-cert /nonexistent.pem"));
+    let out = std::process::Command::new(bin).args(["run", "--bogus"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("server")).unwrap();
+    std::fs::write(dir.path().join("server/bad.toml"), "[[case]]\nid = \"x\"\ntitle = 1\n").unwrap();
+    let out = std::process::Command::new(bin).args(["list", "--scenarios"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:3"), "{err}");
+}
