@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the conformance catalogue against an ACME server.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the catalogue: id, level, requirement ids, title.
     List(ListArgs),
 }
@@ -111,7 +111,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::List(args) => list(args),
-        Command::Run(args) => rt.block_on(run(args)),
+        Command::Run(args) => rt.block_on(run(*args)),
     }
 }
 
@@ -188,16 +188,14 @@ fn print_result(report: &RunReport, printed: &mut usize) {
 }
 
 fn write_reports(report: &RunReport, json: Option<&Path>, junit: Option<&Path>) {
-    if let Some(p) = json {
-        if let Err(e) = acmespec::report::write_json(p, report) {
+    if let Some(p) = json
+        && let Err(e) = acmespec::report::write_json(p, report) {
             eprintln!("acmespec: cannot write {}: {e}", p.display());
         }
-    }
-    if let Some(p) = junit {
-        if let Err(e) = acmespec::report::write_junit(p, report) {
+    if let Some(p) = junit
+        && let Err(e) = acmespec::report::write_junit(p, report) {
             eprintln!("acmespec: cannot write {}: {e}", p.display());
         }
-    }
 }
 
 async fn run(args: RunArgs) -> ExitCode {

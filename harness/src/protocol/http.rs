@@ -195,13 +195,12 @@ pub fn parse_links(value: &str, base: &str) -> Vec<Link> {
         let params = &after[..params_end];
         for param in params.split(';') {
             let param = param.trim().trim_end_matches(',').trim();
-            if let Some((name, val)) = param.split_once('=') {
-                if name.trim().eq_ignore_ascii_case("rel") {
+            if let Some((name, val)) = param.split_once('=')
+                && name.trim().eq_ignore_ascii_case("rel") {
                     for rel in val.trim().trim_matches('"').split_whitespace() {
                         links.push(Link { url: resolve(base, target), rel: rel.to_owned() });
                     }
                 }
-            }
         }
         rest = &after[params_end..];
     }

@@ -389,13 +389,11 @@ impl<'e> CaseRun<'e> {
 
     fn absorb_order(&mut self, step: &Step, url: &str, resp: &Response) {
         let name = self.order_name(step);
-        if let Some(o) = self.orders.get_mut(&name) {
-            if o.url == url && resp.status == 200 {
-                if let Ok(order) = serde_json::from_slice::<Order>(&resp.body) {
+        if let Some(o) = self.orders.get_mut(&name)
+            && o.url == url && resp.status == 200
+                && let Ok(order) = serde_json::from_slice::<Order>(&resp.body) {
                     o.object = order;
                 }
-            }
-        }
     }
 
     async fn nonce(&mut self, mutation: Option<NonceMutation>) -> StepResult<Option<String>> {
@@ -845,14 +843,13 @@ impl<'e> CaseRun<'e> {
         let url = self.resolve(step, &Target::Finalize).await?;
         let payload = Payload::Json(json!({ "csr": b64::encode(&der) }));
         let resp = self.signed(&account, &url, payload, step.mutate.as_ref()).await?;
-        if resp.status == 200 {
-            if let Some(o) = self.orders.get_mut(&name) {
+        if resp.status == 200
+            && let Some(o) = self.orders.get_mut(&name) {
                 o.cert_key = Some(key);
                 if let Ok(order) = serde_json::from_slice::<Order>(&resp.body) {
                     o.object = order;
                 }
             }
-        }
         let resp = expect_ok(resp, checked, 200)?;
         if step.wait.unwrap_or(false) {
             let order_url = self.order_state(&name)?.url.clone();
@@ -871,11 +868,10 @@ impl<'e> CaseRun<'e> {
         let name = self.order_name(step);
         let url = self.resolve(step, &Target::Certificate).await?;
         let resp = self.signed(&account, &url, Payload::Empty, step.mutate.as_ref()).await?;
-        if resp.status == 200 {
-            if let Some(o) = self.orders.get_mut(&name) {
+        if resp.status == 200
+            && let Some(o) = self.orders.get_mut(&name) {
                 o.cert_pem = Some(String::from_utf8_lossy(&resp.body).into_owned());
             }
-        }
         expect_ok(resp, checked, 200)
     }
 
@@ -953,11 +949,10 @@ impl<'e> CaseRun<'e> {
         let signer = if inner.sign_with_old_key { &old_key } else { &new_key };
         let jws = FlattenedJws::sign(signer, &header, &serde_json::to_vec(&inner_payload).expect("JSON"));
         let resp = self.signed(&account, &url, Payload::Json(jws.to_value()), step.mutate.as_ref()).await?;
-        if resp.status == 200 {
-            if let Some(a) = self.accounts.get_mut(&account) {
+        if resp.status == 200
+            && let Some(a) = self.accounts.get_mut(&account) {
                 a.key = new_key;
             }
-        }
         expect_ok(resp, checked, 200)
     }
 }

@@ -65,12 +65,11 @@ pub(crate) struct CheckContext<'a> {
 /// Checks `resp` against `expect`; an empty list means every expectation held.
 pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> Vec<Mismatch> {
     let mut out = Vec::new();
-    if let Some(status) = &expect.status {
-        if !status.contains(resp.status) {
+    if let Some(status) = &expect.status
+        && !status.contains(resp.status) {
             let detail = resp.problem().and_then(|p| p.kind).map(|t| format!(" ({t})")).unwrap_or_default();
             out.push(mismatch(format!("HTTP status {status}"), format!("HTTP status {}{detail}", resp.status)));
         }
-    }
     if let Some(ct) = &expect.content_type {
         let seen = resp.media_type();
         if seen.as_deref() != Some(ct.to_ascii_lowercase().as_str()) {
@@ -169,14 +168,13 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
             }
         }
     }
-    if let Some(empty) = expect.empty_body {
-        if empty != resp.body.is_empty() {
+    if let Some(empty) = expect.empty_body
+        && empty != resp.body.is_empty() {
             out.push(mismatch(
                 if empty { "an empty body" } else { "a non-empty body" },
                 format!("a body of {} bytes", resp.body.len()),
             ));
         }
-    }
     if let Some(target) = &cx.location_target {
         match target {
             Err(e) => out.push(mismatch("Location of the named resource", format!("cannot resolve: {e}"))),

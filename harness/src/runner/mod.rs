@@ -151,6 +151,11 @@ impl Outcome {
     }
 }
 
+/// The `expected` text of an `unsupported` verdict.
+const OFFERED: &str = "the optional feature this case needs";
+/// The `expected` text of an `error` verdict.
+const COMPLETED: &str = "a complete exchange the harness can judge";
+
 fn level_verdict(level: Level) -> Verdict {
     match level {
         Level::Must => Verdict::Fail,
@@ -168,8 +173,10 @@ async fn execute(env: &Env, case: &Case) -> Outcome {
         let resp = match run.run_step(step).await {
             Ok(resp) => resp,
             Err(StepError::Fail(m)) => return Outcome::from_mismatches(level_verdict(case.def.level), &m, n),
-            Err(StepError::Unsupported(why)) => return Outcome::with(Verdict::Unsupported, None, why, Some(n)),
-            Err(StepError::Error(why)) => return Outcome::with(Verdict::Error, None, why, Some(n)),
+            Err(StepError::Unsupported(why)) => {
+                return Outcome::with(Verdict::Unsupported, Some(OFFERED.into()), why, Some(n));
+            }
+            Err(StepError::Error(why)) => return Outcome::with(Verdict::Error, Some(COMPLETED.into()), why, Some(n)),
         };
         let (must, should) = run.check(step, resp.as_ref());
         if !must.is_empty() {
@@ -220,7 +227,7 @@ pub async fn run(
             for case in &cases {
                 let result = CaseResult {
                     transcript: Some(setup_transcript.clone()),
-                    ..result_of(case, Outcome::with(Verdict::Error, None, why.clone(), None), 0)
+                    ..result_of(case, Outcome::with(Verdict::Error, Some(COMPLETED.into()), why.clone(), None), 0)
                 };
                 report.cases.push(result);
             }
@@ -234,7 +241,7 @@ pub async fn run(
             let outcome = match unmet {
                 Some(f) => Outcome::with(
                     Verdict::Unsupported,
-                    None,
+                    Some(OFFERED.into()),
                     format!("the server does not offer {}", serde_json::to_string(f).unwrap_or_default()),
                     None,
                 ),
@@ -242,7 +249,7 @@ pub async fn run(
                     Ok(outcome) => outcome,
                     Err(_) => Outcome::with(
                         Verdict::Error,
-                        None,
+                        Some(COMPLETED.into()),
                         format!("the case did not finish within {}s", options.case_timeout.as_secs()),
                         None,
                     ),

@@ -336,22 +336,20 @@ fn validate_case(
         if let Some((name, _)) = required.iter().find(|(_, present)| !present) {
             return Err((line, format!("action `{action}` needs field `{name}`")));
         }
-        if let Some(ids) = &step.identifiers {
-            if let Some(bad) = ids.iter().find(|i| !(i.starts_with("dns:") || i.starts_with("ip:"))) {
+        if let Some(ids) = &step.identifiers
+            && let Some(bad) = ids.iter().find(|i| !(i.starts_with("dns:") || i.starts_with("ip:"))) {
                 return Err((line, format!("identifier {bad:?} must start with dns: or ip:")));
             }
-        }
         if step.seconds.is_some_and(|s| !(0.0..=MAX_SLEEP_S).contains(&s)) {
             return Err((line, format!("seconds must be between 0 and {MAX_SLEEP_S}")));
         }
         if step.timeout_s.is_some_and(|t| t == 0 || t > MAX_TIMEOUT_S) {
             return Err((line, format!("timeout_s must be between 1 and {MAX_TIMEOUT_S}")));
         }
-        if let Some(payload) = &step.payload {
-            if !(payload.is_table() || payload.as_str() == Some("")) {
+        if let Some(payload) = &step.payload
+            && !(payload.is_table() || payload.as_str() == Some("")) {
                 return Err((line, "payload must be a table, or \"\" for an empty (POST-as-GET) payload".into()));
             }
-        }
     }
     Ok(())
 }
