@@ -9,6 +9,7 @@
 
 pub mod protocol;
 pub mod report;
+pub mod mockca;
 pub mod peers;
 pub mod responders;
 pub mod runner;

@@ -1,0 +1,1 @@
+//! Issuance (being written).
