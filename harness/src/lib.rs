@@ -14,3 +14,4 @@ pub mod peers;
 pub mod responders;
 pub mod runner;
 pub mod scenario;
+pub mod tls_identity;

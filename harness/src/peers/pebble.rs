@@ -15,10 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use crate::tls_identity::LocalhostTls;
 use serde_json::{Map, Value, json};
 
 use super::{PeerError, ensure_crypto_provider, try_free_tcp_port};
@@ -184,19 +181,19 @@ impl Pebble {
             .prefix("acmespec-pebble-")
             .tempdir()
             .map_err(|e| io_err("creating Pebble's temporary directory", e))?;
-        let tls = HttpsCert::generate()?;
+        let tls = LocalhostTls::generate("acmespec Pebble HTTPS CA")?;
         let ca_pem_path = dir.path().join("ca.pem");
         let cert_path = dir.path().join("cert.pem");
         let key_path = dir.path().join("key.pem");
         let config_path = dir.path().join("pebble-config.json");
         let log_path = dir.path().join("pebble.log");
-        write(&ca_pem_path, &tls.ca_pem)?;
-        write(&cert_path, &format!("{}{}", tls.leaf_pem, tls.ca_pem))?;
-        write(&key_path, &tls.key_pem)?;
+        write(&ca_pem_path, tls.ca_pem())?;
+        write(&cert_path, &format!("{}{}", tls.leaf_pem(), tls.ca_pem()))?;
+        write(&key_path, tls.key_pem())?;
 
         let client = reqwest::Client::builder()
             .tls_certs_only([
-                reqwest::Certificate::from_der(&tls.ca_der).map_err(PeerError::Client)?
+                reqwest::Certificate::from_der(tls.ca_der()).map_err(PeerError::Client)?
             ])
             .timeout(Duration::from_secs(2))
             .no_proxy()
@@ -227,8 +224,8 @@ impl Pebble {
                         child,
                         listen,
                         management,
-                        ca_pem: tls.ca_pem,
-                        ca_der: tls.ca_der,
+                        ca_pem: tls.ca_pem().to_owned(),
+                        ca_der: tls.ca_der().to_vec(),
                         ca_pem_path,
                         log_path,
                         opts,
@@ -386,52 +383,6 @@ async fn wait_ready(
             }));
         }
         tokio::time::sleep(POLL_INTERVAL).await;
-    }
-}
-
-/// The CA and leaf for Pebble's HTTPS listeners.
-struct HttpsCert {
-    ca_pem: String,
-    ca_der: Vec<u8>,
-    leaf_pem: String,
-    key_pem: String,
-}
-
-impl HttpsCert {
-    fn generate() -> Result<Self, PeerError> {
-        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut ca = CertificateParams::new(Vec::<String>::new())?;
-        ca.distinguished_name
-            .push(DnType::CommonName, "acmespec Pebble HTTPS CA");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = ca.self_signed(&ca_key)?;
-        let issuer = Issuer::new(ca, ca_key);
-
-        let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut leaf = CertificateParams::new(vec![
-            "localhost".to_string(),
-            "127.0.0.1".into(),
-            "::1".into(),
-        ])?;
-        leaf.distinguished_name
-            .push(DnType::CommonName, "localhost");
-        leaf.is_ca = IsCa::ExplicitNoCa;
-        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        leaf.use_authority_key_identifier_extension = true;
-        let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
-
-        Ok(Self {
-            ca_pem: ca_cert.pem(),
-            ca_der: ca_cert.der().to_vec(),
-            leaf_pem: leaf_cert.pem(),
-            key_pem: leaf_key.serialize_pem(),
-        })
     }
 }
 

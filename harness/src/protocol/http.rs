@@ -312,6 +312,7 @@ pub struct HttpClient {
     options: ClientOptions,
     transcript: Arc<Mutex<Vec<Exchange>>>,
     nonces: Arc<Mutex<VecDeque<String>>>,
+    issued: Arc<Mutex<Vec<String>>>,
 }
 
 /// Installs ring as the process-wide rustls provider; harmless when already done.
@@ -344,6 +345,7 @@ impl HttpClient {
             options,
             transcript: Arc::default(),
             nonces: Arc::default(),
+            issued: Arc::default(),
         })
     }
 
@@ -376,6 +378,7 @@ impl HttpClient {
             Ok(resp) => {
                 if let Some(nonce) = resp.replay_nonce() {
                     self.push_nonce(nonce.to_owned());
+                    self.issued.lock().expect("nonce history lock").push(nonce.to_owned());
                 }
                 Exchange {
                     request,
@@ -465,9 +468,15 @@ impl HttpClient {
         self.pop_nonce().ok_or(NonceError::Missing { status: resp.status })
     }
 
-    /// Takes and clears the recorded exchanges.
+    /// Takes and clears the recorded exchanges (and the nonce history that goes with them).
     pub fn take_transcript(&self) -> Vec<Exchange> {
+        self.issued.lock().expect("nonce history lock").clear();
         std::mem::take(&mut *self.transcript.lock().expect("transcript lock"))
+    }
+
+    /// Every Replay-Nonce received since the transcript was last taken, oldest first.
+    pub fn nonce_history(&self) -> Vec<String> {
+        self.issued.lock().expect("nonce history lock").clone()
     }
 }
 

@@ -97,7 +97,6 @@ pub(crate) struct CaseRun<'e> {
     accounts: HashMap<String, AccountState>,
     orders: HashMap<String, OrderState>,
     used_nonces: Vec<String>,
-    seen_nonces: Vec<String>,
     provisioned: Vec<Provisioned>,
 }
 
@@ -111,6 +110,15 @@ fn random_label() -> String {
     let mut bytes = [0u8; 6];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("system RNG");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `url` differently but equivalently; the URL parser would normalise the
+/// difference away, so the spelling is changed on the text.
+fn respell_url(url: &str, respell: impl Fn(&url::Url) -> String) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => respell(&parsed),
+        Err(_) => url.to_owned(),
+    }
 }
 
 fn toml_to_json(v: &toml::Value) -> Value {
@@ -154,7 +162,6 @@ impl<'e> CaseRun<'e> {
             accounts: HashMap::new(),
             orders: HashMap::new(),
             used_nonces: Vec::new(),
-            seen_nonces: Vec::new(),
             provisioned: Vec::new(),
         }
     }
@@ -165,8 +172,9 @@ impl<'e> CaseRun<'e> {
             out = out.replace(k, v);
         }
         if out.contains("{account_url}") {
-            let url = account
-                .and_then(|a| self.accounts.get(a))
+            let url = self
+                .accounts
+                .get(account.unwrap_or(DEFAULT))
                 .and_then(|a| a.url.clone())
                 .unwrap_or_default();
             out = out.replace("{account_url}", &url);
@@ -257,7 +265,11 @@ impl<'e> CaseRun<'e> {
             };
             return (none(&step.expect), none(&step.should));
         };
-        let earlier = self.seen_nonces.clone();
+        // Nonces received before this response: the history ends with this response's own.
+        let mut earlier = self.env.client.nonce_history();
+        if earlier.last().map(String::as_str) == resp.replay_nonce() {
+            earlier.pop();
+        }
         let run = |e: &Option<Expect>, this: &Self| -> Vec<Mismatch> {
             let Some(e) = e else { return Vec::new() };
             let location_target = e.location_is.as_ref().map(|t| this.resolve_known(step, t));
@@ -267,13 +279,6 @@ impl<'e> CaseRun<'e> {
         let must = run(&step.expect, self);
         let should = run(&step.should, self);
         (must, should)
-    }
-
-    /// Remembers every Replay-Nonce a response carried, for freshness checks.
-    pub(crate) fn note_nonces(&mut self, resp: Option<&Response>) {
-        if let Some(n) = resp.and_then(|r| r.replay_nonce()) {
-            self.seen_nonces.push(n.to_owned());
-        }
     }
 
     fn account_name(&self, step: &Step) -> String {
@@ -465,6 +470,17 @@ impl<'e> CaseRun<'e> {
                 self.env.directory_url.clone()
             }),
             Some(UrlMutation::TrailingSlash) => Some(format!("{url}/")),
+            Some(UrlMutation::UppercaseHost) => Some(respell_url(url, |u| {
+                let host = u.host_str().unwrap_or_default().to_ascii_uppercase();
+                u.as_str().replacen(&format!("//{}", u.host_str().unwrap_or_default()), &format!("//{host}"), 1)
+            })),
+            Some(UrlMutation::ExplicitPort) => Some(respell_url(url, |u| match (u.port(), u.port_or_known_default()) {
+                (None, Some(port)) => {
+                    let host = u.host_str().unwrap_or_default();
+                    u.as_str().replacen(&format!("//{host}"), &format!("//{host}:{port}"), 1)
+                }
+                _ => u.as_str().to_owned(),
+            })),
         };
         let key_id = match (m.auth, key_id) {
             (None, k) => k.clone(),
@@ -551,7 +567,6 @@ impl<'e> CaseRun<'e> {
         if let Some(n) = nonce {
             self.used_nonces.push(n);
         }
-        self.note_nonces(Some(&resp));
         Ok(resp)
     }
 

@@ -248,7 +248,7 @@ pub struct InnerMutation {
 pub struct Mutation {
     /// `omit`, `reuse` (a nonce already used), `invented` (never issued), `bad-encoding`.
     pub nonce: Option<NonceMutation>,
-    /// `omit`, `other` (another resource's URL), or `trailing-slash`.
+    /// `omit`, `other` (another resource's URL), `trailing-slash`, `uppercase-host`, `explicit-port`.
     pub url: Option<UrlMutation>,
     /// Put this `alg` in the header (the signature stays that of the real key).
     pub alg: Option<String>,
@@ -295,6 +295,10 @@ pub enum UrlMutation {
     Omit,
     Other,
     TrailingSlash,
+    /// The same URL with the host name in upper case (equal as a URL, not as a string).
+    UppercaseHost,
+    /// The same URL with the scheme's default port written out.
+    ExplicitPort,
 }
 
 /// Which key identification a request carries.
