@@ -171,6 +171,20 @@ impl<'e> CaseRun<'e> {
         for (k, v) in &self.placeholders {
             out = out.replace(k, v);
         }
+        while let Some(start) = out.find("{account_url:").or_else(|| out.find("{order_url:")) {
+            let Some(len) = out[start..].find('}') else { break };
+            let token = out[start + 1..start + len].to_owned();
+            let (kind, name) = token.split_once(':').unwrap_or_default();
+            let url = match kind {
+                "account_url" => self.accounts.get(name).and_then(|a| a.url.clone()),
+                _ => self.orders.get(name).map(|o| o.url.clone()),
+            };
+            out.replace_range(start..=start + len, &url.unwrap_or_default());
+        }
+        if out.contains("{order_url}") {
+            let url = self.orders.get(DEFAULT).map(|o| o.url.clone()).unwrap_or_default();
+            out = out.replace("{order_url}", &url);
+        }
         if out.contains("{account_url}") {
             let url = self
                 .accounts
@@ -273,7 +287,9 @@ impl<'e> CaseRun<'e> {
         let run = |e: &Option<Expect>, this: &Self| -> Vec<Mismatch> {
             let Some(e) = e else { return Vec::new() };
             let location_target = e.location_is.as_ref().map(|t| this.resolve_known(step, t));
-            let cx = CheckContext { location_target, earlier_nonces: &earlier };
+            let account = this.account_name(step);
+            let expand = |text: &str| this.expand(text, Some(&account));
+            let cx = CheckContext { location_target, earlier_nonces: &earlier, expand: &expand };
             expect::check(e, resp, &cx)
         };
         let must = run(&step.expect, self);

@@ -27,8 +27,17 @@ pub fn problem_urn(name: &str) -> String {
     if name.contains(':') { name.to_owned() } else { format!("{ERROR_NS}{name}") }
 }
 
-fn to_json(v: &toml::Value) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+fn to_json(v: &toml::Value, cx: &CheckContext<'_>) -> Value {
+    expand_json(serde_json::to_value(v).unwrap_or(Value::Null), cx)
+}
+
+fn expand_json(v: Value, cx: &CheckContext<'_>) -> Value {
+    match v {
+        Value::String(s) => Value::String((cx.expand)(&s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| expand_json(x, cx)).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, x)| (k, expand_json(x, cx))).collect()),
+        other => other,
+    }
 }
 
 fn show(v: Option<&Value>) -> String {
@@ -60,6 +69,8 @@ pub(crate) struct CheckContext<'a> {
     pub(crate) location_target: Option<Result<String, String>>,
     /// Nonces seen earlier in the case, for `fresh_nonce`.
     pub(crate) earlier_nonces: &'a [String],
+    /// Expands the case's placeholders in expected values.
+    pub(crate) expand: &'a dyn Fn(&str) -> String,
 }
 
 /// Checks `resp` against `expect`; an empty list means every expectation held.
@@ -112,6 +123,7 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
         }
     }
     for (h, needle) in &expect.header_contains {
+        let needle = (cx.expand)(needle);
         let values: Vec<String> = resp
             .headers
             .get_all(h.as_str())
@@ -132,20 +144,25 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
             }
         }
     }
-    let needs_json = !(expect.fields.is_empty() && expect.one_of.is_empty() && expect.types.is_empty() && expect.absent.is_empty());
+    let needs_json = !(expect.fields.is_empty()
+        && expect.one_of.is_empty()
+        && expect.types.is_empty()
+        && expect.absent.is_empty()
+        && expect.contains.is_empty()
+        && expect.optional_types.is_empty());
     if needs_json {
         match resp.json() {
             Err(e) => out.push(mismatch("a JSON body", format!("body is not JSON ({e})"))),
             Ok(body) => {
                 for (ptr, want) in &expect.fields {
-                    let want = to_json(want);
+                    let want = to_json(want, cx);
                     let seen = body.pointer(ptr);
                     if seen != Some(&want) {
                         out.push(mismatch(format!("{ptr} = {want}"), format!("{ptr} = {}", show(seen))));
                     }
                 }
                 for (ptr, options) in &expect.one_of {
-                    let options: Vec<Value> = options.iter().map(to_json).collect();
+                    let options: Vec<Value> = options.iter().map(|o| to_json(o, cx)).collect();
                     let seen = body.pointer(ptr);
                     if !seen.is_some_and(|v| options.contains(v)) {
                         let list: Vec<String> = options.iter().map(Value::to_string).collect();
@@ -158,6 +175,22 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
                         Some(Ok(true)) => {}
                         Some(Err(e)) => out.push(mismatch(format!("{ptr} of type {ty}"), e)),
                         _ => out.push(mismatch(format!("{ptr} of type {ty}"), format!("{ptr} = {}", show(seen)))),
+                    }
+                }
+                for (ptr, ty) in &expect.optional_types {
+                    if let Some(v) = body.pointer(ptr) {
+                        match type_matches(v, ty) {
+                            Ok(true) => {}
+                            Ok(false) => out.push(mismatch(format!("{ptr}, when present, of type {ty}"), format!("{ptr} = {v}"))),
+                            Err(e) => out.push(mismatch(format!("{ptr} of type {ty}"), e)),
+                        }
+                    }
+                }
+                for (ptr, want) in &expect.contains {
+                    let want = to_json(want, cx);
+                    let seen = body.pointer(ptr);
+                    if !seen.and_then(Value::as_array).is_some_and(|a| a.contains(&want)) {
+                        out.push(mismatch(format!("{ptr} containing {want}"), format!("{ptr} = {}", show(seen))));
                     }
                 }
                 for ptr in &expect.absent {
@@ -185,6 +218,22 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
                 }
             }
         }
+    }
+    if let Some(location) = &expect.location {
+        let want = (cx.expand)(location);
+        let seen = resp.location();
+        if seen.as_deref() != Some(want.as_str()) {
+            out.push(mismatch(format!("Location: {want}"), format!("Location: {}", seen.as_deref().unwrap_or("absent"))));
+        }
+    }
+    if let Some(nested) = &expect.if_error
+        && resp.status >= 400
+    {
+        let inner = CheckContext { location_target: None, earlier_nonces: cx.earlier_nonces, expand: cx.expand };
+        out.extend(check(nested, resp, &inner).into_iter().map(|m| Mismatch {
+            expected: format!("on an error response, {}", m.expected),
+            observed: m.observed,
+        }));
     }
     if let Some(min) = expect.pem_chain_min {
         let text = String::from_utf8_lossy(&resp.body);

@@ -95,8 +95,7 @@ async fn discover(client: &HttpClient, url: &str) -> Result<(Directory, Option<S
     let body = resp
         .json()
         .map_err(|e| format!("{url} is not an ACME directory: the body is not JSON ({e})"))?;
-    let dir: Directory = serde_json::from_value(body.clone())
-        .map_err(|e| format!("{url} is not an ACME directory: {e}"))?;
+    let dir = lenient_directory(&body);
     let missing: Vec<&str> = [("newNonce", &dir.new_nonce), ("newAccount", &dir.new_account), ("newOrder", &dir.new_order)]
         .into_iter()
         .filter(|(_, v)| v.is_none())
@@ -106,6 +105,23 @@ async fn discover(client: &HttpClient, url: &str) -> Result<(Directory, Option<S
         return Err(format!("{url} is not an ACME directory: it lacks {}", missing.join(", ")));
     }
     Ok((dir, resp.header("server").map(str::to_owned)))
+}
+
+/// Reads the directory without failing on malformed optional parts: a bad `meta` is
+/// for the directory cases to report, not a reason to abandon the whole run.
+fn lenient_directory(body: &serde_json::Value) -> Directory {
+    let url = |k: &str| body.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
+    Directory {
+        new_nonce: url("newNonce"),
+        new_account: url("newAccount"),
+        new_order: url("newOrder"),
+        new_authz: url("newAuthz"),
+        revoke_cert: url("revokeCert"),
+        key_change: url("keyChange"),
+        renewal_info: url("renewalInfo"),
+        meta: body.get("meta").and_then(|m| serde_json::from_value(m.clone()).ok()),
+        extra: serde_json::Map::new(),
+    }
 }
 
 fn feature_offered(dir: &Directory, f: Feature) -> Option<bool> {

@@ -366,9 +366,20 @@ pub struct Expect {
     pub pem_chain_min: Option<usize>,
     /// The response Replay-Nonce must differ from every nonce seen before in the case.
     pub fresh_nonce: Option<bool>,
+    /// JSON pointer → a value the array there must contain.
+    #[serde(default)]
+    pub contains: BTreeMap<String, toml::Value>,
+    /// The exact `Location` header (placeholders allowed, e.g. `{account_url:other}`).
+    pub location: Option<String>,
+    /// JSON pointer → JSON type, checked only when the member is present.
+    #[serde(default)]
+    pub optional_types: BTreeMap<String, String>,
+    /// Checked only when the response is an error (status ≥ 400): what the error must be.
+    pub if_error: Option<Box<Expect>>,
 }
 
-/// One status or a set of acceptable statuses.
+/// One status, a set of acceptable statuses, or a class (`"4xx"`) where the RFC only
+/// says "reject" and fixes no status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum StatusSet {
@@ -376,6 +387,31 @@ pub enum StatusSet {
     One(u16),
     /// Any of these.
     Any(Vec<u16>),
+    /// Any status of the class: `"4xx"` or `"5xx"`.
+    Class(StatusClass),
+}
+
+/// A status class written `"4xx"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StatusClass(u16);
+
+impl TryFrom<String> for StatusClass {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "2xx" => Ok(StatusClass(2)),
+            "4xx" => Ok(StatusClass(4)),
+            "5xx" => Ok(StatusClass(5)),
+            other => Err(format!("status class {other:?} must be \"2xx\", \"4xx\" or \"5xx\"")),
+        }
+    }
+}
+
+impl From<StatusClass> for String {
+    fn from(c: StatusClass) -> String {
+        format!("{}xx", c.0)
+    }
 }
 
 impl StatusSet {
@@ -384,6 +420,7 @@ impl StatusSet {
         match self {
             StatusSet::One(s) => *s == status,
             StatusSet::Any(v) => v.contains(&status),
+            StatusSet::Class(c) => status / 100 == c.0,
         }
     }
 }
@@ -396,6 +433,7 @@ impl std::fmt::Display for StatusSet {
                 let list: Vec<String> = v.iter().map(u16::to_string).collect();
                 write!(f, "one of {}", list.join(", "))
             }
+            StatusSet::Class(c) => write!(f, "{}xx", c.0),
         }
     }
 }
