@@ -649,3 +649,429 @@ impl CertificateAuthority {
         self.intermediate_der(i).map(pem)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::jws::Algorithm;
+    use crate::protocol::keys::SigningKey;
+    use rcgen::{CustomExtension, PublicKeyData};
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use x509_parser::certificate::X509Certificate;
+    use x509_parser::extensions::ParsedExtension;
+
+    const RSA_PEM: &str = include_str!("../../../fixtures/keys/rsa2048.pk8.pem");
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn csr_with(params: &CertificateParams, key: &KeyPair) -> Vec<u8> {
+        params.serialize_request(key).unwrap().der().to_vec()
+    }
+
+    fn csr(key: &KeyPair, list: &[&str]) -> Vec<u8> {
+        csr_with(&CertificateParams::new(names(list)).unwrap(), key)
+    }
+
+    /// rcgen key pairs for every accepted key type, with the JWS algorithm they match.
+    fn keys() -> Vec<(KeyPair, Algorithm)> {
+        vec![
+            (KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(), Algorithm::Es256),
+            (KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(), Algorithm::Es384),
+            (KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(), Algorithm::EdDsa),
+            (KeyPair::from_pem(RSA_PEM).unwrap(), Algorithm::Rs256),
+        ]
+    }
+
+    fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else if len < 0x100 {
+            out.extend([0x81, len as u8]);
+        } else {
+            out.extend([0x82, (len >> 8) as u8, len as u8]);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    #[test]
+    fn parses_every_accepted_key_type() {
+        for (key, alg) in keys() {
+            let der = csr(&key, &["Example.COM", "www.example.com", "192.0.2.1", "2001:db8::1"]);
+            let parsed = parse_csr(&der).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            assert_eq!(parsed.dns_names, names(&["example.com", "www.example.com"]), "{alg:?}");
+            assert_eq!(
+                parsed.ip_addrs,
+                vec!["192.0.2.1".parse::<IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]
+            );
+            assert_eq!(parsed.common_name.as_deref(), Some("rcgen self signed cert"));
+            assert!(parsed.other_extensions.is_empty());
+            assert_eq!(parsed.spki_der, key.subject_public_key_info());
+
+            let signing = if alg == Algorithm::Rs256 {
+                SigningKey::from_pkcs8_pem(alg, RSA_PEM).unwrap()
+            } else {
+                SigningKey::from_pkcs8(alg, key.serialized_der()).unwrap()
+            };
+            assert_eq!(&parsed.public_key, signing.jwk(), "{alg:?}");
+            assert_eq!(parsed.public_key.thumbprint(), signing.jwk().thumbprint());
+            assert_eq!(&spki_to_jwk(&parsed.spki_der).unwrap(), signing.jwk());
+        }
+    }
+
+    #[test]
+    fn rsa_jwk_has_no_leading_zeros() {
+        let key = KeyPair::from_pem(RSA_PEM).unwrap();
+        let jwk = spki_to_jwk(&key.subject_public_key_info()).unwrap().to_value();
+        let n = b64::decode(jwk["n"].as_str().unwrap()).unwrap();
+        assert_eq!(n.len(), 256);
+        assert_ne!(n[0], 0);
+        assert_eq!(jwk["e"], "AQAB");
+    }
+
+    #[test]
+    fn reports_other_extensions_and_subject() {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::new(names(&["a.test"])).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        // TLS Feature (must-staple), RFC 7633.
+        params.custom_extensions.push(CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 1, 24],
+            vec![0x30, 0x03, 0x02, 0x01, 0x05],
+        ));
+        let parsed = parse_csr(&csr_with(&params, &key)).unwrap();
+        assert_eq!(parsed.dns_names, names(&["a.test"]));
+        assert_eq!(parsed.common_name, None);
+        assert_eq!(parsed.other_extensions, names(&["2.5.29.37", "1.3.6.1.5.5.7.1.24"]));
+
+        // A CSR without any SAN parses, with no names.
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, "only-cn.test");
+        let parsed = parse_csr(&csr_with(&params, &key)).unwrap();
+        assert!(parsed.dns_names.is_empty() && parsed.ip_addrs.is_empty());
+        assert_eq!(parsed.common_name.as_deref(), Some("only-cn.test"));
+    }
+
+    #[test]
+    fn refuses_bad_signatures() {
+        for (key, alg) in keys() {
+            let der = csr(&key, &["example.com"]);
+            // A bit of the signature value (the last byte of the request).
+            let mut sig = der.clone();
+            *sig.last_mut().unwrap() ^= 0x01;
+            assert_eq!(parse_csr(&sig), Err(CsrError::BadSignature), "{alg:?}");
+            // A bit of the signed content: example.com becomes exbmple.com.
+            let pos = der.windows(11).position(|w| w == b"example.com").unwrap();
+            let mut tbs = der.clone();
+            tbs[pos + 2] ^= 0x03;
+            assert_eq!(parse_csr(&tbs), Err(CsrError::BadSignature), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn never_panics_on_damaged_input() {
+        assert!(matches!(parse_csr(&[]), Err(CsrError::NotDer(_))));
+        for garbage in [
+            &b"hello"[..],
+            &[0x30, 0x80, 0x00, 0x00],
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+            &[0x30, 0x00],
+            &[0x30, 0x03, 0x30, 0x01, 0x00],
+            &[0xff; 64],
+        ] {
+            assert!(parse_csr(garbage).is_err());
+            assert!(spki_to_jwk(garbage).is_err());
+        }
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let der = csr(&key, &["example.com", "192.0.2.1"]);
+        for len in 0..der.len() {
+            assert!(parse_csr(&der[..len]).is_err(), "truncated to {len}");
+        }
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert_eq!(parse_csr(&trailing), Err(CsrError::TrailingData(1)));
+        // Every single-bit flip: an error or (never, in practice) a verified request.
+        for pos in 0..der.len() {
+            for bit in 0..8 {
+                let mut damaged = der.clone();
+                damaged[pos] ^= 1 << bit;
+                assert!(parse_csr(&damaged).is_err(), "flip {pos}/{bit}");
+            }
+        }
+        // A certificate is not a request.
+        let cert = CertificateParams::new(names(&["a.test"])).unwrap().self_signed(&key).unwrap();
+        assert!(parse_csr(cert.der()).is_err());
+    }
+
+    #[test]
+    fn refuses_malformed_and_unsupported_sans() {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let san = |content: Vec<u8>| CustomExtension::from_oid_content(&[2, 5, 29, 17], content);
+
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.custom_extensions.push(san(vec![0x30, 0x03, 0x82, 0x05, 0x61]));
+        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+
+        params.custom_extensions = vec![san(vec![0x30, 0x00])];
+        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+
+        params.custom_extensions = vec![san(der_tlv(0x30, &der_tlv(0x87, &[10, 0, 0])))];
+        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+
+        params.custom_extensions = vec![san(der_tlv(0x30, &der_tlv(0x82, "bü.test".as_bytes())))];
+        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+
+        let mut trailing = der_tlv(0x30, &der_tlv(0x82, b"a.test"));
+        trailing.push(0);
+        params.custom_extensions = vec![san(trailing)];
+        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+
+        // A second SAN extension next to the one rcgen writes.
+        let mut params = CertificateParams::new(names(&["a.test"])).unwrap();
+        params.custom_extensions.push(san(der_tlv(0x30, &der_tlv(0x82, b"b.test"))));
+        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+
+        let mut params = CertificateParams::new(names(&["a.test"])).unwrap();
+        params
+            .subject_alt_names
+            .push(SanType::Rfc822Name("someone@a.test".try_into().unwrap()));
+        assert!(matches!(
+            parse_csr(&csr_with(&params, &key)),
+            Err(CsrError::UnsupportedSanType(_))
+        ));
+    }
+
+    fn spki(alg_id: &[u8], key: &[u8]) -> Vec<u8> {
+        let mut bits = vec![0];
+        bits.extend_from_slice(key);
+        der_tlv(0x30, &[der_tlv(0x30, alg_id), der_tlv(0x03, &bits)].concat())
+    }
+
+    #[test]
+    fn refuses_small_and_unsupported_keys() {
+        let rsa_alg = [der_tlv(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]), vec![0x05, 0x00]]
+            .concat();
+        let rsa_key = |modulus_bytes: usize| {
+            let mut n = vec![0u8];
+            n.extend(std::iter::repeat_n(0xc3, modulus_bytes));
+            der_tlv(0x30, &[der_tlv(0x02, &n), der_tlv(0x02, &[1, 0, 1])].concat())
+        };
+        assert_eq!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(128))), Err(CsrError::KeyTooSmall { bits: 1024 }));
+        assert_eq!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(255))), Err(CsrError::KeyTooSmall { bits: 2040 }));
+        assert!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(256))).is_ok());
+        assert!(matches!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(1025))), Err(CsrError::UnsupportedKey(_))));
+
+        let ec_oid = der_tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]);
+        let point = |len: usize| [vec![4u8], vec![7u8; 2 * len]].concat();
+        // P-521 (1.3.132.0.35) and secp256k1 (1.3.132.0.10) are not accepted.
+        for curve in [[0x2b, 0x81, 0x04, 0x00, 0x23], [0x2b, 0x81, 0x04, 0x00, 0x0a]] {
+            let alg = [ec_oid.clone(), der_tlv(0x06, &curve)].concat();
+            assert!(matches!(spki_to_jwk(&spki(&alg, &point(66))), Err(CsrError::UnsupportedKey(_))));
+        }
+        let p256 = [ec_oid.clone(), der_tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07])].concat();
+        assert!(spki_to_jwk(&spki(&p256, &point(32))).is_ok());
+        assert!(matches!(spki_to_jwk(&spki(&p256, &point(48))), Err(CsrError::MalformedKey(_))));
+        let compressed = [vec![2u8], vec![7u8; 32]].concat();
+        assert!(matches!(spki_to_jwk(&spki(&p256, &compressed)), Err(CsrError::MalformedKey(_))));
+        assert!(matches!(spki_to_jwk(&spki(&ec_oid, &point(32))), Err(CsrError::MalformedKey(_))));
+
+        // Ed448 (1.3.101.113).
+        let ed448 = der_tlv(0x06, &[0x2b, 0x65, 0x71]);
+        assert!(matches!(spki_to_jwk(&spki(&ed448, &[1; 57])), Err(CsrError::UnsupportedKey(_))));
+        let ed25519 = der_tlv(0x06, &[0x2b, 0x65, 0x70]);
+        assert!(spki_to_jwk(&spki(&ed25519, &[1; 32])).is_ok());
+        assert!(matches!(spki_to_jwk(&spki(&ed25519, &[1; 31])), Err(CsrError::MalformedKey(_))));
+        let mut trailing = spki(&ed25519, &[1; 32]);
+        trailing.push(0);
+        assert_eq!(spki_to_jwk(&trailing), Err(CsrError::TrailingData(1)));
+    }
+
+    fn parse_cert(der: &[u8]) -> X509Certificate<'_> {
+        let (rest, cert) = X509Certificate::from_der(der).unwrap();
+        assert!(rest.is_empty());
+        cert
+    }
+
+    fn window() -> (OffsetDateTime, OffsetDateTime) {
+        let nb = OffsetDateTime::now_utc() - Duration::minutes(5);
+        (nb, nb + Duration::days(90))
+    }
+
+    #[test]
+    fn issues_leaf_that_chains_to_every_root() {
+        let ca = CertificateAuthority::new(1).unwrap();
+        assert_eq!(ca.chain_count(), 2);
+        for (key, alg) in keys() {
+            let parsed = parse_csr(&csr(&key, &["ignored.test"])).unwrap();
+            let names = IssuanceNames {
+                dns: names(&["a.example.com", "b.example.com"]),
+                ips: vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()],
+            };
+            let (nb, na) = window();
+            let issued = ca.issue(&parsed, &names, nb, na).unwrap();
+            assert_eq!(issued.public_key, parsed.public_key);
+            assert_eq!(issued.not_before, nb.replace_nanosecond(0).unwrap());
+            assert_eq!(issued.not_after, na.replace_nanosecond(0).unwrap());
+
+            let leaf = parse_cert(&issued.der);
+            assert_eq!(leaf.public_key().raw, parsed.spki_der.as_slice(), "{alg:?}");
+            assert_eq!(leaf.validity().not_before.timestamp(), issued.not_before.unix_timestamp());
+            assert_eq!(leaf.validity().not_after.timestamp(), issued.not_after.unix_timestamp());
+            assert_eq!(leaf.raw_serial().len(), 16);
+            let hex: String = leaf.raw_serial().iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, issued.serial_hex);
+            let cn: Vec<_> = leaf.subject().iter_common_name().map(|c| c.as_str().unwrap()).collect();
+            assert_eq!(cn, ["a.example.com"]);
+
+            let san = leaf.subject_alternative_name().unwrap().unwrap().value;
+            let mut dns = Vec::new();
+            let mut ips = Vec::new();
+            for name in &san.general_names {
+                match name {
+                    GeneralName::DNSName(s) => dns.push((*s).to_owned()),
+                    GeneralName::IPAddress(b) => ips.push(b.to_vec()),
+                    other => panic!("unexpected SAN {other}"),
+                }
+            }
+            assert_eq!(dns, names.dns);
+            assert_eq!(ips, vec![vec![192, 0, 2, 7], "2001:db8::7".parse::<std::net::Ipv6Addr>().unwrap().octets().to_vec()]);
+
+            assert!(!leaf.basic_constraints().unwrap().unwrap().value.ca);
+            assert!(leaf.extended_key_usage().unwrap().unwrap().value.server_auth);
+            let ku = leaf.key_usage().unwrap().unwrap().value;
+            assert!(ku.digital_signature() && !ku.key_cert_sign());
+
+            for chain in 0..ca.chain_count() {
+                let inter = parse_cert(ca.intermediate_der(chain).unwrap());
+                let root = parse_cert(ca.root_der(chain).unwrap());
+                leaf.verify_signature(Some(inter.public_key())).unwrap();
+                inter.verify_signature(Some(root.public_key())).unwrap();
+                root.verify_signature(None).unwrap();
+                assert_eq!(leaf.issuer(), inter.subject());
+                assert_eq!(inter.issuer(), root.subject());
+                assert!(inter.basic_constraints().unwrap().unwrap().value.ca);
+                let aki = leaf.iter_extensions().find_map(|e| match e.parsed_extension() {
+                    ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.clone(),
+                    _ => None,
+                });
+                let ski = inter.iter_extensions().find_map(|e| match e.parsed_extension() {
+                    ParsedExtension::SubjectKeyIdentifier(k) => Some(k.clone()),
+                    _ => None,
+                });
+                assert_eq!(aki.unwrap().0, ski.unwrap().0);
+            }
+        }
+    }
+
+    #[test]
+    fn hierarchies_share_the_intermediate_but_not_the_root() {
+        let ca = CertificateAuthority::new(2).unwrap();
+        assert_eq!(ca.chain_count(), 3);
+        let i0 = parse_cert(ca.intermediate_der(0).unwrap());
+        let roots: Vec<_> = (0..3).map(|i| parse_cert(ca.root_der(i).unwrap())).collect();
+        let cn = |c: &X509Certificate<'_>| c.subject().iter_common_name().next().unwrap().as_str().unwrap().to_owned();
+        assert_eq!(cn(&roots[0]), "acmespec mock root A");
+        assert_eq!(cn(&roots[1]), "acmespec mock root B");
+        assert_eq!(cn(&roots[2]), "acmespec mock root C");
+        assert_eq!(cn(&i0), "acmespec mock intermediate A");
+        for i in 1..3 {
+            let inter = parse_cert(ca.intermediate_der(i).unwrap());
+            assert_eq!(inter.subject(), i0.subject());
+            assert_eq!(inter.public_key().raw, i0.public_key().raw);
+            assert_ne!(inter.raw_serial(), i0.raw_serial());
+            assert_ne!(roots[i].public_key().raw, roots[0].public_key().raw);
+            assert!(inter.verify_signature(Some(roots[0].public_key())).is_err());
+        }
+        assert!(ca.root_der(3).is_none() && ca.intermediate_pem(3).is_none() && ca.root_pem(3).is_none());
+        assert!(matches!(CertificateAuthority::new(26), Err(CaError::TooManyChains(26))));
+        assert!(CertificateAuthority::new(0).unwrap().chain_count() == 1);
+    }
+
+    #[test]
+    fn chain_pem_is_leaf_then_intermediate_and_nothing_else() {
+        let ca = CertificateAuthority::new(1).unwrap();
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let parsed = parse_csr(&csr(&key, &["a.test"])).unwrap();
+        let (nb, na) = window();
+        let issued = ca
+            .issue(&parsed, &IssuanceNames { dns: names(&["a.test"]), ips: vec![] }, nb, na)
+            .unwrap();
+        for chain in 0..2 {
+            let text = ca.chain_pem(&issued, chain).unwrap();
+            let certs: Vec<_> = CertificateDer::pem_slice_iter(text.as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(certs.len(), 2);
+            assert_eq!(certs[0].as_ref(), issued.der.as_slice());
+            assert_eq!(certs[1].as_ref(), ca.intermediate_der(chain).unwrap());
+            assert_eq!(text, pem(&issued.der) + &ca.intermediate_pem(chain).unwrap());
+            // RFC 7468 strict: only BEGIN/END lines and full 64-column base64 lines.
+            let mut in_block = false;
+            let mut last_len = 64;
+            assert!(text.ends_with("-----END CERTIFICATE-----\n"));
+            for line in text.lines() {
+                match line {
+                    "-----BEGIN CERTIFICATE-----" => {
+                        assert!(!in_block);
+                        in_block = true;
+                        last_len = 64;
+                    }
+                    "-----END CERTIFICATE-----" => {
+                        assert!(in_block);
+                        in_block = false;
+                    }
+                    body => {
+                        assert!(in_block, "text outside a PEM block: {body:?}");
+                        assert_eq!(last_len, 64, "short line before the last one");
+                        assert!(!body.is_empty() && body.len() <= 64);
+                        assert!(body.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)));
+                        last_len = body.len();
+                    }
+                }
+            }
+            assert!(!in_block);
+        }
+        assert_eq!(ca.chain_pem(&issued, 2), None);
+        let root = ca.root_pem(1).unwrap();
+        assert_eq!(CertificateDer::pem_slice_iter(root.as_bytes()).count(), 1);
+    }
+
+    #[test]
+    fn issue_refuses_bad_requests() {
+        let ca = CertificateAuthority::new(0).unwrap();
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let parsed = parse_csr(&csr(&key, &["a.test"])).unwrap();
+        let (nb, na) = window();
+        let one = IssuanceNames { dns: names(&["a.test"]), ips: vec![] };
+        assert_eq!(ca.issue(&parsed, &IssuanceNames::default(), nb, na), Err(CaError::NoNames));
+        assert_eq!(ca.issue(&parsed, &one, na, nb), Err(CaError::InvalidValidity));
+        assert_eq!(ca.issue(&parsed, &one, nb, nb), Err(CaError::InvalidValidity));
+        let bad_name = IssuanceNames { dns: names(&["bü.test"]), ips: vec![] };
+        assert!(matches!(ca.issue(&parsed, &bad_name, nb, na), Err(CaError::InvalidName(_))));
+        let mut bad_key = parsed.clone();
+        bad_key.spki_der = vec![0x30, 0x00];
+        assert!(matches!(ca.issue(&bad_key, &one, nb, na), Err(CaError::Key(_))));
+
+        // IP-only: the CN is the address; a name over 64 characters gets no CN.
+        let ip_only = IssuanceNames { dns: vec![], ips: vec!["192.0.2.9".parse().unwrap()] };
+        let issued = ca.issue(&parsed, &ip_only, nb, na).unwrap();
+        let cert = parse_cert(&issued.der);
+        assert_eq!(cert.subject().iter_common_name().next().unwrap().as_str().unwrap(), "192.0.2.9");
+        let long = format!("{}.test", "a".repeat(60));
+        let issued = ca.issue(&parsed, &IssuanceNames { dns: vec![long], ips: vec![] }, nb, na).unwrap();
+        assert_eq!(parse_cert(&issued.der).subject().iter_common_name().count(), 0);
+    }
+
+    #[test]
+    fn ca_is_shareable_across_tasks() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<CertificateAuthority>();
+    }
+}

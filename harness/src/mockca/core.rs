@@ -1,0 +1,208 @@
+//! The mock CA's resources and their state machines (RFC 8555 §7.1.6).
+//!
+//! An order's status is never stored: like Pebble, it is derived from its
+//! authorizations, its finalization and the clock, so the rules live in one pure
+//! function the order-state fuzzer and model tests can drive directly.
+
+use crate::protocol::jwk::Jwk;
+use crate::protocol::wire::{Identifier, Problem};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// Account status (§7.1.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AccountStatus {
+    Valid,
+    Deactivated,
+    Revoked,
+}
+
+/// Authorization status (§7.1.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AuthzStatus {
+    Pending,
+    Valid,
+    Invalid,
+    Deactivated,
+    Expired,
+    Revoked,
+}
+
+/// Challenge status (§7.1.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ChallengeStatus {
+    Pending,
+    Processing,
+    Valid,
+    Invalid,
+}
+
+/// Order status (§7.1.6), always derived by [`order_status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum OrderStatus {
+    Pending,
+    Ready,
+    Processing,
+    Valid,
+    Invalid,
+}
+
+impl OrderStatus {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Ready => "ready",
+            OrderStatus::Processing => "processing",
+            OrderStatus::Valid => "valid",
+            OrderStatus::Invalid => "invalid",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub(crate) id: String,
+    pub(crate) key: Jwk,
+    pub(crate) status: AccountStatus,
+    pub(crate) contact: Vec<String>,
+    pub(crate) terms_of_service_agreed: bool,
+    pub(crate) external_account_binding: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Challenge {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) token: String,
+    pub(crate) status: ChallengeStatus,
+    pub(crate) validated: Option<OffsetDateTime>,
+    pub(crate) error: Option<Problem>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Authorization {
+    pub(crate) id: String,
+    pub(crate) account_id: String,
+    /// The identifier without any `*.` prefix (§7.1.4).
+    pub(crate) identifier: Identifier,
+    pub(crate) wildcard: bool,
+    pub(crate) status: AuthzStatus,
+    pub(crate) expires: OffsetDateTime,
+    pub(crate) challenges: Vec<Challenge>,
+}
+
+impl Authorization {
+    /// The status as of `now`: a pending or valid authorization past `expires` is expired.
+    pub(crate) fn status_at(&self, now: OffsetDateTime) -> AuthzStatus {
+        match self.status {
+            AuthzStatus::Pending | AuthzStatus::Valid if now >= self.expires => AuthzStatus::Expired,
+            s => s,
+        }
+    }
+}
+
+/// How far finalization got.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Finalization {
+    NotRequested,
+    Processing,
+    Issued { certificate_id: String },
+    Failed(Problem),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Order {
+    pub(crate) id: String,
+    pub(crate) account_id: String,
+    pub(crate) identifiers: Vec<Identifier>,
+    pub(crate) authorization_ids: Vec<String>,
+    pub(crate) not_before: Option<OffsetDateTime>,
+    pub(crate) not_after: Option<OffsetDateTime>,
+    pub(crate) expires: OffsetDateTime,
+    pub(crate) finalization: Finalization,
+    pub(crate) created: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Certificate {
+    pub(crate) id: String,
+    pub(crate) serial_hex: String,
+    pub(crate) account_id: String,
+    pub(crate) der: Vec<u8>,
+    pub(crate) public_key: Jwk,
+    pub(crate) dns_names: Vec<String>,
+    pub(crate) ips: Vec<std::net::IpAddr>,
+    pub(crate) not_before: OffsetDateTime,
+    pub(crate) not_after: OffsetDateTime,
+    pub(crate) revoked: Option<u8>,
+}
+
+/// The order status of §7.1.6 from its parts. `authz` are the order's authorization
+/// statuses as of `now`.
+pub(crate) fn order_status(
+    finalization: &Finalization,
+    expires: OffsetDateTime,
+    authz: &[AuthzStatus],
+    now: OffsetDateTime,
+) -> OrderStatus {
+    match finalization {
+        Finalization::Issued { .. } => return OrderStatus::Valid,
+        Finalization::Failed(_) => return OrderStatus::Invalid,
+        Finalization::Processing => return OrderStatus::Processing,
+        Finalization::NotRequested => {}
+    }
+    if now >= expires {
+        return OrderStatus::Invalid;
+    }
+    if authz.iter().any(|s| !matches!(s, AuthzStatus::Pending | AuthzStatus::Valid)) {
+        return OrderStatus::Invalid;
+    }
+    if authz.iter().all(|s| *s == AuthzStatus::Valid) {
+        OrderStatus::Ready
+    } else {
+        OrderStatus::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    #[test]
+    fn order_status_follows_authorizations_and_finalization() {
+        let now = OffsetDateTime::now_utc();
+        let later = now + Duration::hours(1);
+        let none = Finalization::NotRequested;
+        use AuthzStatus::*;
+        assert_eq!(order_status(&none, later, &[Pending, Valid], now), OrderStatus::Pending);
+        assert_eq!(order_status(&none, later, &[Valid, Valid], now), OrderStatus::Ready);
+        assert_eq!(order_status(&none, later, &[Valid, Invalid], now), OrderStatus::Invalid);
+        assert_eq!(order_status(&none, later, &[Deactivated], now), OrderStatus::Invalid);
+        assert_eq!(order_status(&none, now, &[Valid], now), OrderStatus::Invalid);
+        assert_eq!(order_status(&Finalization::Processing, later, &[Valid], now), OrderStatus::Processing);
+        let issued = Finalization::Issued { certificate_id: "c".into() };
+        assert_eq!(order_status(&issued, now, &[Expired], now), OrderStatus::Valid);
+    }
+
+    #[test]
+    fn authorizations_expire() {
+        let now = OffsetDateTime::now_utc();
+        let mut a = Authorization {
+            id: "a".into(),
+            account_id: "x".into(),
+            identifier: Identifier::dns("a.test"),
+            wildcard: false,
+            status: AuthzStatus::Valid,
+            expires: now,
+            challenges: vec![],
+        };
+        assert_eq!(a.status_at(now), AuthzStatus::Expired);
+        a.status = AuthzStatus::Deactivated;
+        assert_eq!(a.status_at(now), AuthzStatus::Deactivated);
+    }
+}
