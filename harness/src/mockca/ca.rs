@@ -31,7 +31,6 @@ use time::{Duration, OffsetDateTime};
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::cri_attributes::ParsedCriAttribute;
 use x509_parser::error::X509Error;
-use x509_parser::extensions::{GeneralName, SubjectAlternativeName};
 use x509_parser::oid_registry::{
     OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
     OID_PKCS1_RSASSAPSS, OID_PKCS1_SHA256WITHRSA, OID_PKCS1_SHA384WITHRSA, OID_PKCS1_SHA512WITHRSA,
@@ -228,6 +227,12 @@ fn classify(spki: &SubjectPublicKeyInfo<'_>) -> Result<ClassifiedKey, CsrError> 
 }
 
 fn classify_der(spki_der: &[u8]) -> Result<ClassifiedKey, CsrError> {
+    let (content, trailing) = der_expect(spki_der, 0x30, "SubjectPublicKeyInfo")?;
+    if !trailing.is_empty() {
+        return Err(CsrError::TrailingData(trailing.len()));
+    }
+    der_walk(spki_der, 0).map_err(CsrError::NotDer)?;
+    check_spki_shape(content)?;
     let (rest, spki) =
         SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| CsrError::NotDer(e.to_string()))?;
     if !rest.is_empty() {
@@ -260,41 +265,184 @@ fn check_signature_algorithm(csr: &X509CertificationRequest<'_>) -> Result<(), C
     }
 }
 
+/// Reads GeneralNames (RFC 5280 §4.2.1.6) by hand: x509-parser matches context tags
+/// by number only, and a strict server must not take a constructed [2] for a dNSName.
 fn read_san(value: &[u8], dns: &mut Vec<String>, ips: &mut Vec<IpAddr>) -> Result<(), CsrError> {
-    let (rest, san) =
-        SubjectAlternativeName::from_der(value).map_err(|e| CsrError::MalformedSan(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(CsrError::MalformedSan(format!("{} bytes of trailing data", rest.len())));
+    let malformed = CsrError::MalformedSan;
+    let (mut names, trailing) = match der_tlv(value) {
+        Ok((0x30, content, rest)) => (content, rest),
+        Ok((tag, ..)) => return Err(malformed(format!("tag {tag:#04x}, expected a SEQUENCE"))),
+        Err(e) => return Err(malformed(e)),
+    };
+    if !trailing.is_empty() {
+        return Err(malformed(format!("{} bytes of trailing data", trailing.len())));
     }
-    if san.general_names.is_empty() {
-        return Err(CsrError::MalformedSan("no names (RFC 5280 requires at least one)".into()));
+    der_walk(value, 0).map_err(malformed)?;
+    if names.is_empty() {
+        return Err(malformed("no names (RFC 5280 requires at least one)".into()));
     }
-    for name in &san.general_names {
-        match name {
-            GeneralName::DNSName(s) => {
-                if s.is_empty() || !s.is_ascii() {
-                    return Err(CsrError::MalformedSan(format!("dNSName {s:?} is empty or not ASCII")));
+    while !names.is_empty() {
+        let (tag, content, rest) = der_tlv(names).map_err(malformed)?;
+        names = rest;
+        match tag {
+            0x82 => {
+                if content.is_empty() || !content.is_ascii() {
+                    return Err(malformed(format!(
+                        "dNSName {:?} is empty or not ASCII",
+                        String::from_utf8_lossy(content)
+                    )));
                 }
-                dns.push(s.to_ascii_lowercase());
+                // ASCII was checked just above, so this cannot fail.
+                let name = std::str::from_utf8(content).map_err(|e| malformed(e.to_string()))?;
+                dns.push(name.to_ascii_lowercase());
             }
-            GeneralName::IPAddress(bytes) => {
-                let ip = if let Ok(v4) = <[u8; 4]>::try_from(*bytes) {
+            0x87 => {
+                let ip = if let Ok(v4) = <[u8; 4]>::try_from(content) {
                     IpAddr::from(v4)
-                } else if let Ok(v6) = <[u8; 16]>::try_from(*bytes) {
+                } else if let Ok(v6) = <[u8; 16]>::try_from(content) {
                     IpAddr::from(v6)
                 } else {
-                    return Err(CsrError::MalformedSan(format!(
-                        "iPAddress of {} bytes (4 or 16 expected)",
-                        bytes.len()
-                    )));
+                    return Err(malformed(format!("iPAddress of {} bytes (4 or 16 expected)", content.len())));
                 };
                 ips.push(ip);
             }
-            GeneralName::Invalid(tag, _) => {
-                return Err(CsrError::MalformedSan(format!("undecodable name with tag {}", tag.0)));
-            }
-            other => return Err(CsrError::UnsupportedSanType(other.to_string())),
+            0xa0 => return Err(CsrError::UnsupportedSanType("otherName".into())),
+            0x81 => return Err(CsrError::UnsupportedSanType("rfc822Name".into())),
+            0xa3 => return Err(CsrError::UnsupportedSanType("x400Address".into())),
+            0xa4 => return Err(CsrError::UnsupportedSanType("directoryName".into())),
+            0xa5 => return Err(CsrError::UnsupportedSanType("ediPartyName".into())),
+            0x86 => return Err(CsrError::UnsupportedSanType("uniformResourceIdentifier".into())),
+            0x88 => return Err(CsrError::UnsupportedSanType("registeredID".into())),
+            other => return Err(malformed(format!("tag {other:#04x} is not a GeneralName"))),
         }
+    }
+    Ok(())
+}
+
+/// Nesting depth the DER walker follows; PKCS#10 requests need well under 16.
+const DER_MAX_DEPTH: usize = 32;
+
+/// Splits one TLV off `input`, enforcing DER's length rules (definite, minimal).
+/// Returns (tag byte, content, rest).
+fn der_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), String> {
+    let (&tag, after_tag) = input.split_first().ok_or("unexpected end of data")?;
+    if tag & 0x1f == 0x1f {
+        return Err(format!("high-tag-number form (tag byte {tag:#04x})"));
+    }
+    let (&first, mut rest) = after_tag.split_first().ok_or("missing length")?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 {
+            return Err("indefinite length".into());
+        }
+        if count > 4 || rest.len() < count {
+            return Err("length field too long or truncated".into());
+        }
+        let (bytes, after) = rest.split_at(count);
+        rest = after;
+        if bytes[0] == 0 {
+            return Err("non-minimal length".into());
+        }
+        let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        if len < 0x80 {
+            return Err("non-minimal length".into());
+        }
+        len
+    };
+    if rest.len() < len {
+        return Err("content runs past the end of the data".into());
+    }
+    let (content, rest) = rest.split_at(len);
+    Ok((tag, content, rest))
+}
+
+/// Checks that every TLV in `input` is DER: what x509-parser lets through (tag class
+/// and constructed bits are not always checked) must not reach a verdict.
+fn der_walk(mut input: &[u8], depth: usize) -> Result<(), String> {
+    if depth > DER_MAX_DEPTH {
+        return Err("nested too deeply".into());
+    }
+    while !input.is_empty() {
+        let (tag, content, rest) = der_tlv(input)?;
+        let constructed = tag & 0x20 != 0;
+        if tag & 0xc0 == 0 {
+            let number = tag & 0x1f;
+            // SEQUENCE and SET are always constructed; DER forbids constructed strings.
+            if constructed != matches!(number, 16 | 17) {
+                return Err(format!("tag byte {tag:#04x} has the wrong constructed bit"));
+            }
+            match number {
+                0 => return Err("end-of-contents octets".into()),
+                1 if !matches!(content, [0x00] | [0xff]) => {
+                    return Err("BOOLEAN is not 0x00 or 0xFF".into());
+                }
+                2 | 10 => match content {
+                    [] => return Err("empty INTEGER".into()),
+                    [0x00, next, ..] if next & 0x80 == 0 => return Err("non-minimal INTEGER".into()),
+                    [0xff, next, ..] if next & 0x80 != 0 => return Err("non-minimal INTEGER".into()),
+                    _ => {}
+                },
+                3 => match content {
+                    [] => return Err("empty BIT STRING".into()),
+                    [unused, ..] if *unused > 7 => return Err("BIT STRING with over 7 unused bits".into()),
+                    [unused] if *unused != 0 => return Err("empty BIT STRING with unused bits".into()),
+                    _ => {}
+                },
+                5 if !content.is_empty() => return Err("NULL with content".into()),
+                _ => {}
+            }
+        }
+        if constructed {
+            der_walk(content, depth + 1)?;
+        }
+        input = rest;
+    }
+    Ok(())
+}
+
+/// Splits a TLV that must carry exactly `tag`.
+fn der_expect<'a>(input: &'a [u8], tag: u8, what: &str) -> Result<(&'a [u8], &'a [u8]), CsrError> {
+    match der_tlv(input) {
+        Ok((found, content, rest)) if found == tag => Ok((content, rest)),
+        Ok((found, ..)) => Err(CsrError::NotDer(format!("{what}: tag {found:#04x}, expected {tag:#04x}"))),
+        Err(e) => Err(CsrError::NotDer(format!("{what}: {e}"))),
+    }
+}
+
+/// Checks a SubjectPublicKeyInfo's outline: SEQUENCE { SEQUENCE { OID, .. }, BIT STRING }.
+fn check_spki_shape(spki: &[u8]) -> Result<(), CsrError> {
+    let (alg, rest) = der_expect(spki, 0x30, "SubjectPublicKeyInfo algorithm")?;
+    der_expect(alg, 0x06, "SubjectPublicKeyInfo algorithm OID")?;
+    let (_, rest) = der_expect(rest, 0x03, "subjectPublicKey")?;
+    if !rest.is_empty() {
+        return Err(CsrError::NotDer("extra fields in SubjectPublicKeyInfo".into()));
+    }
+    Ok(())
+}
+
+/// Strict DER and the PKCS#10 outline, checked before x509-parser sees the bytes.
+fn check_csr_shape(der: &[u8]) -> Result<(), CsrError> {
+    let (outer, trailing) = der_expect(der, 0x30, "CertificationRequest")?;
+    if !trailing.is_empty() {
+        return Err(CsrError::TrailingData(trailing.len()));
+    }
+    der_walk(der, 0).map_err(CsrError::NotDer)?;
+    let (info, rest) = der_expect(outer, 0x30, "certificationRequestInfo")?;
+    let (alg, rest) = der_expect(rest, 0x30, "signatureAlgorithm")?;
+    der_expect(alg, 0x06, "signatureAlgorithm OID")?;
+    let (_, rest) = der_expect(rest, 0x03, "signature")?;
+    if !rest.is_empty() {
+        return Err(CsrError::NotDer("extra fields in CertificationRequest".into()));
+    }
+    let (_, rest) = der_expect(info, 0x02, "version")?;
+    let (_, rest) = der_expect(rest, 0x30, "subject")?;
+    let (spki, rest) = der_expect(rest, 0x30, "subjectPKInfo")?;
+    check_spki_shape(spki)?;
+    let (_, rest) = der_expect(rest, 0xa0, "attributes")?;
+    if !rest.is_empty() {
+        return Err(CsrError::NotDer("extra fields in certificationRequestInfo".into()));
     }
     Ok(())
 }
@@ -303,6 +451,7 @@ fn read_san(value: &[u8], dns: &mut Vec<String>, ips: &mut Vec<IpAddr>) -> Resul
 ///
 /// Never panics: any byte string gives either a verified request or a `CsrError`.
 pub(crate) fn parse_csr(der: &[u8]) -> Result<ParsedCsr, CsrError> {
+    check_csr_shape(der)?;
     let (rest, csr) =
         X509CertificationRequest::from_der(der).map_err(|e| CsrError::NotDer(e.to_string()))?;
     if !rest.is_empty() {
@@ -659,7 +808,7 @@ mod tests {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     use x509_parser::certificate::X509Certificate;
-    use x509_parser::extensions::ParsedExtension;
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
 
     const RSA_PEM: &str = include_str!("../../../fixtures/keys/rsa2048.pk8.pem");
 
@@ -685,7 +834,7 @@ mod tests {
         ]
     }
 
-    fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];
         let len = content.len();
         if len < 0x80 {
@@ -822,20 +971,20 @@ mod tests {
         params.custom_extensions = vec![san(vec![0x30, 0x00])];
         assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
 
-        params.custom_extensions = vec![san(der_tlv(0x30, &der_tlv(0x87, &[10, 0, 0])))];
+        params.custom_extensions = vec![san(tlv(0x30, &tlv(0x87, &[10, 0, 0])))];
         assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
 
-        params.custom_extensions = vec![san(der_tlv(0x30, &der_tlv(0x82, "bü.test".as_bytes())))];
+        params.custom_extensions = vec![san(tlv(0x30, &tlv(0x82, "bü.test".as_bytes())))];
         assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
 
-        let mut trailing = der_tlv(0x30, &der_tlv(0x82, b"a.test"));
+        let mut trailing = tlv(0x30, &tlv(0x82, b"a.test"));
         trailing.push(0);
         params.custom_extensions = vec![san(trailing)];
         assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
 
         // A second SAN extension next to the one rcgen writes.
         let mut params = CertificateParams::new(names(&["a.test"])).unwrap();
-        params.custom_extensions.push(san(der_tlv(0x30, &der_tlv(0x82, b"b.test"))));
+        params.custom_extensions.push(san(tlv(0x30, &tlv(0x82, b"b.test"))));
         assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
 
         let mut params = CertificateParams::new(names(&["a.test"])).unwrap();
@@ -851,31 +1000,31 @@ mod tests {
     fn spki(alg_id: &[u8], key: &[u8]) -> Vec<u8> {
         let mut bits = vec![0];
         bits.extend_from_slice(key);
-        der_tlv(0x30, &[der_tlv(0x30, alg_id), der_tlv(0x03, &bits)].concat())
+        tlv(0x30, &[tlv(0x30, alg_id), tlv(0x03, &bits)].concat())
     }
 
     #[test]
     fn refuses_small_and_unsupported_keys() {
-        let rsa_alg = [der_tlv(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]), vec![0x05, 0x00]]
+        let rsa_alg = [tlv(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]), vec![0x05, 0x00]]
             .concat();
         let rsa_key = |modulus_bytes: usize| {
             let mut n = vec![0u8];
             n.extend(std::iter::repeat_n(0xc3, modulus_bytes));
-            der_tlv(0x30, &[der_tlv(0x02, &n), der_tlv(0x02, &[1, 0, 1])].concat())
+            tlv(0x30, &[tlv(0x02, &n), tlv(0x02, &[1, 0, 1])].concat())
         };
         assert_eq!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(128))), Err(CsrError::KeyTooSmall { bits: 1024 }));
         assert_eq!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(255))), Err(CsrError::KeyTooSmall { bits: 2040 }));
         assert!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(256))).is_ok());
         assert!(matches!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(1025))), Err(CsrError::UnsupportedKey(_))));
 
-        let ec_oid = der_tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]);
+        let ec_oid = tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]);
         let point = |len: usize| [vec![4u8], vec![7u8; 2 * len]].concat();
         // P-521 (1.3.132.0.35) and secp256k1 (1.3.132.0.10) are not accepted.
         for curve in [[0x2b, 0x81, 0x04, 0x00, 0x23], [0x2b, 0x81, 0x04, 0x00, 0x0a]] {
-            let alg = [ec_oid.clone(), der_tlv(0x06, &curve)].concat();
+            let alg = [ec_oid.clone(), tlv(0x06, &curve)].concat();
             assert!(matches!(spki_to_jwk(&spki(&alg, &point(66))), Err(CsrError::UnsupportedKey(_))));
         }
-        let p256 = [ec_oid.clone(), der_tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07])].concat();
+        let p256 = [ec_oid.clone(), tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07])].concat();
         assert!(spki_to_jwk(&spki(&p256, &point(32))).is_ok());
         assert!(matches!(spki_to_jwk(&spki(&p256, &point(48))), Err(CsrError::MalformedKey(_))));
         let compressed = [vec![2u8], vec![7u8; 32]].concat();
@@ -883,9 +1032,9 @@ mod tests {
         assert!(matches!(spki_to_jwk(&spki(&ec_oid, &point(32))), Err(CsrError::MalformedKey(_))));
 
         // Ed448 (1.3.101.113).
-        let ed448 = der_tlv(0x06, &[0x2b, 0x65, 0x71]);
+        let ed448 = tlv(0x06, &[0x2b, 0x65, 0x71]);
         assert!(matches!(spki_to_jwk(&spki(&ed448, &[1; 57])), Err(CsrError::UnsupportedKey(_))));
-        let ed25519 = der_tlv(0x06, &[0x2b, 0x65, 0x70]);
+        let ed25519 = tlv(0x06, &[0x2b, 0x65, 0x70]);
         assert!(spki_to_jwk(&spki(&ed25519, &[1; 32])).is_ok());
         assert!(matches!(spki_to_jwk(&spki(&ed25519, &[1; 31])), Err(CsrError::MalformedKey(_))));
         let mut trailing = spki(&ed25519, &[1; 32]);

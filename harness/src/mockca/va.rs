@@ -1,1 +1,1002 @@
-//! Validation (being written).
+//! The mock CA's validation authority: it decides whether a challenge passed.
+//!
+//! The mock CA is the reference every scenario is checked against, so its
+//! validator must be strict where the RFCs say MUST (one SAN, critical
+//! acmeIdentifier, only `acme-tls/1`, no dns-01 for IPs) and lenient where they
+//! say SHOULD (trailing whitespace, redirects). It is written independently of
+//! the responders in `crate::responders` (it even has its own reverse-DNS
+//! naming), so a misreading of the RFC on the client side is not silently
+//! mirrored here.
+//!
+//! It is also an SSRF surface (RFC 8555 §10.4): whoever controls an identifier
+//! controls where the validator connects. A test harness runs next to other
+//! services, so by default only loopback addresses are ever connected to, and
+//! every redirect hop is re-checked, IP literals included; `allow_remote` lifts
+//! that for deliberate use against real hosts.
+//!
+//! Problem types (RFC 8555 §6.7), chosen by *what went wrong* so they are the
+//! same across challenge types:
+//! - `dns`: name resolution failed (SERVFAIL, timeout, no A/AAAA at all);
+//! - `connection`: nothing usable answered (refused, unreachable, timed out,
+//!   too many redirects, a redirect to an unusable URL) or the target was
+//!   refused because it is not loopback;
+//! - `tls`: the tls-alpn-01 handshake failed or did not negotiate `acme-tls/1`;
+//! - `incorrectResponse`: an answer arrived but does not meet the challenge's
+//!   requirements — wrong or oversized http-01 body, a non-200 final HTTP
+//!   status, no matching TXT record (NXDOMAIN/NODATA included), wrong
+//!   tls-alpn-01 certificate content. Boulder and Pebble report most of these
+//!   as `unauthorized`; §6.7 defines `unauthorized` as the *client* lacking
+//!   authorization for a request, while `incorrectResponse` is exactly "response
+//!   received didn't match the challenge's requirements", so that is used;
+//! - `malformed`: the validation request itself cannot be carried out (unknown
+//!   challenge type, dns-01 for an `ip` identifier — RFC 8738 §7, http-01 or
+//!   tls-alpn-01 for a wildcard — RFC 8555 §7.1.3, an unusable token or value);
+//! - `unsupportedIdentifier`: an identifier type other than `dns`/`ip`;
+//! - `serverInternal`: the validator could not set itself up.
+//!
+//! Problems carry no `status`: they describe a validation, not an HTTP
+//! response, and are meant to become challenge errors or subproblems; the WFE
+//! picks a status if it ever promotes one to a top-level problem.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::{Resolver, TokioResolver};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use url::{Host, Url};
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME;
+
+use crate::protocol::jwk::dns01_txt_value;
+use crate::protocol::wire::{ERROR_NS, Identifier, Problem};
+
+/// The most http-01 body bytes read; a key authorization is well under 200.
+const HTTP_BODY_LIMIT: usize = 8 * 1024;
+
+/// Redirects followed per http-01 validation (RFC 8555 §8.3: SHOULD follow).
+const MAX_REDIRECTS: usize = 10;
+
+/// The only ALPN protocol offered for tls-alpn-01 (RFC 8737 §6.2).
+const ACME_TLS_1: &[u8] = b"acme-tls/1";
+
+/// DER content of the id-pe-acmeIdentifier OID, 1.3.6.1.5.5.7.1.31 (RFC 8737 §6.1).
+const ID_PE_ACME_IDENTIFIER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x1f];
+
+/// Upper bound for the close_notify sent after a tls-alpn-01 handshake.
+const TLS_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How the validation authority reaches applicants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VaConfig {
+    /// Port for http-01 (RFC 8555 §8.3 mandates 80; tests use the responder's).
+    pub(crate) http_port: u16,
+    /// Port for tls-alpn-01 (RFC 8737 §3 mandates 443).
+    pub(crate) tls_port: u16,
+    /// DNS server for A/AAAA/TXT lookups (UDP, TCP fallback); `None` uses the
+    /// `nameserver` lines of `/etc/resolv.conf`.
+    pub(crate) resolver: Option<SocketAddr>,
+    /// Connect to non-loopback addresses too (off by default: SSRF, §10.4).
+    pub(crate) allow_remote: bool,
+    /// Bound on one whole validation: lookups, redirects, handshakes, bodies.
+    pub(crate) timeout: Duration,
+}
+
+impl Default for VaConfig {
+    fn default() -> Self {
+        VaConfig {
+            http_port: 80,
+            tls_port: 443,
+            resolver: None,
+            allow_remote: false,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Validates http-01, dns-01 and tls-alpn-01 challenges. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct ValidationAuthority {
+    config: VaConfig,
+    /// Name servers to query, or why there are none (reported as `dns`).
+    nameservers: Arc<Result<Vec<SocketAddr>, String>>,
+}
+
+impl ValidationAuthority {
+    /// A validator with `config`; never fails (a missing system resolver
+    /// configuration surfaces as a `dns` problem when a lookup is needed).
+    pub(crate) fn new(config: VaConfig) -> Self {
+        let nameservers = match config.resolver {
+            Some(addr) => Ok(vec![addr]),
+            None => system_nameservers(),
+        };
+        ValidationAuthority {
+            config,
+            nameservers: Arc::new(nameservers),
+        }
+    }
+
+    /// The configuration this validator was built with.
+    pub(crate) fn config(&self) -> &VaConfig {
+        &self.config
+    }
+
+    /// Runs one validation of `challenge_type` for `identifier`.
+    ///
+    /// `key_authorization` is the value the CA computed (RFC 8555 §8.1).
+    /// Bounded by [`VaConfig::timeout`]; an overrun is a `connection` problem.
+    ///
+    /// # Errors
+    ///
+    /// A problem whose type is in the ACME namespace, with a detail and
+    /// `identifier` set, ready to be a challenge error or a subproblem.
+    pub(crate) async fn validate(
+        &self,
+        identifier: &Identifier,
+        challenge_type: &str,
+        token: &str,
+        key_authorization: &str,
+    ) -> Result<(), Problem> {
+        let work = async {
+            let target = Target::parse(identifier)?;
+            match challenge_type {
+                "http-01" => self.http01(&target, token, key_authorization).await,
+                "dns-01" => self.dns01(&target, key_authorization).await,
+                "tls-alpn-01" => self.tls_alpn01(&target, key_authorization).await,
+                other => Err(Failure::new(
+                    ProblemType::Malformed,
+                    format!("unknown challenge type {other:?}"),
+                )),
+            }
+        };
+        let outcome = match tokio::time::timeout(self.config.timeout, work).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::new(
+                ProblemType::Connection,
+                format!(
+                    "{challenge_type} validation did not complete within {:?}",
+                    self.config.timeout
+                ),
+            )),
+        };
+        outcome.map_err(|failure| failure.into_problem(identifier))
+    }
+
+    // ---- http-01 (RFC 8555 §8.3, RFC 8738 §5) ----
+
+    async fn http01(&self, target: &Target, token: &str, key_authorization: &str) -> Outcome {
+        if !is_base64url(token) {
+            return Err(Failure::new(
+                ProblemType::Malformed,
+                format!("token {token:?} is not a non-empty base64url string (RFC 8555 §8.1)"),
+            ));
+        }
+        let host = match target {
+            Target::Dns { wildcard: true, .. } => return Err(wildcard_refused("http-01")),
+            Target::Dns { name, .. } => name.clone(),
+            Target::Ip(IpAddr::V4(ip)) => ip.to_string(),
+            Target::Ip(IpAddr::V6(ip)) => format!("[{ip}]"),
+        };
+        let first = format!(
+            "http://{host}:{}/.well-known/acme-challenge/{token}",
+            self.config.http_port
+        );
+        let mut url = Url::parse(&first).map_err(|e| {
+            Failure::new(ProblemType::Malformed, format!("cannot build URL {first:?}: {e}"))
+        })?;
+        // The URL parser reinterprets some names (e.g. numeric labels as IPv4);
+        // only connect where the identifier says.
+        if !target.matches_host(url.host()) {
+            return Err(Failure::new(
+                ProblemType::Malformed,
+                format!("identifier does not form a well-formed URL host: {first:?}"),
+            ));
+        }
+
+        let mut trail: Vec<String> = Vec::new();
+        loop {
+            let addrs = self.url_addresses(&url).await.map_err(|f| f.via(&trail))?;
+            match self.fetch(&url, &addrs).await.map_err(|f| f.via(&trail))? {
+                Fetched::Body(body) => {
+                    // §8.3 step 4: SHOULD ignore whitespace at the end of the body.
+                    let received = body.trim_ascii_end();
+                    if received == key_authorization.as_bytes() {
+                        return Ok(());
+                    }
+                    return Err(Failure::new(
+                        ProblemType::IncorrectResponse,
+                        format!(
+                            "{url}: body {} is not the expected key authorization {key_authorization:?}",
+                            quote_bytes(received)
+                        ),
+                    )
+                    .via(&trail));
+                }
+                Fetched::Status(status) => {
+                    return Err(Failure::new(
+                        ProblemType::IncorrectResponse,
+                        format!("{url}: HTTP status {status}, expected 200"),
+                    )
+                    .via(&trail));
+                }
+                Fetched::TooLarge => {
+                    return Err(Failure::new(
+                        ProblemType::IncorrectResponse,
+                        format!("{url}: body longer than {HTTP_BODY_LIMIT} bytes"),
+                    )
+                    .via(&trail));
+                }
+                Fetched::Redirect(status, location) => {
+                    if trail.len() >= MAX_REDIRECTS {
+                        return Err(Failure::new(
+                            ProblemType::Connection,
+                            format!("{url}: too many redirects (more than {MAX_REDIRECTS})"),
+                        )
+                        .via(&trail));
+                    }
+                    let next = location
+                        .as_deref()
+                        .ok_or_else(|| format!("HTTP {status} without a Location header"))
+                        .and_then(|l| {
+                            url.join(l).map_err(|e| format!("unusable Location {l:?}: {e}"))
+                        })
+                        .map_err(|why| {
+                            Failure::new(ProblemType::Connection, format!("{url}: {why}"))
+                                .via(&trail)
+                        })?;
+                    trail.push(format!("{url} ({status})"));
+                    url = next;
+                }
+            }
+        }
+    }
+
+    /// Where `url` may be fetched from: its scheme is checked, its host
+    /// resolved (or taken as a literal) and filtered for loopback.
+    async fn url_addresses(&self, url: &Url) -> Result<Vec<SocketAddr>, Failure> {
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(Failure::new(
+                ProblemType::Connection,
+                format!("{url}: only http and https URLs are followed"),
+            ));
+        }
+        let port = url.port_or_known_default().unwrap_or(80);
+        let (host, ips) = match url.host() {
+            Some(Host::Domain(name)) => (name.to_owned(), self.lookup_addresses(name).await?),
+            Some(Host::Ipv4(ip)) => (ip.to_string(), vec![IpAddr::V4(ip)]),
+            Some(Host::Ipv6(ip)) => (ip.to_string(), vec![IpAddr::V6(ip)]),
+            None => {
+                return Err(Failure::new(ProblemType::Connection, format!("{url}: no host")));
+            }
+        };
+        let ips = self.permitted(&host, ips)?;
+        Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
+    }
+
+    /// One GET of `url`, connecting only to `addrs`, with the URL's own Host.
+    async fn fetch(&self, url: &Url, addrs: &[SocketAddr]) -> Result<Fetched, Failure> {
+        crate::protocol::http::install_crypto_provider();
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .http1_only()
+            .pool_max_idle_per_host(0)
+            .timeout(self.config.timeout)
+            .connect_timeout(self.config.timeout)
+            // Redirects to https are followed without certificate checks, as
+            // real CAs do: http-01 proves control, not a valid certificate.
+            .tls_danger_accept_invalid_certs(true)
+            .user_agent(concat!("acmespec-mockca-va/", env!("CARGO_PKG_VERSION")));
+        if let Some(Host::Domain(name)) = url.host() {
+            // Pins the connection to the checked addresses; reqwest would
+            // otherwise resolve the name itself.
+            builder = builder.resolve_to_addrs(name, addrs);
+        }
+        let client = builder.build().map_err(|e| {
+            Failure::new(ProblemType::ServerInternal, format!("HTTP client setup failed: {}", chain(&e)))
+        })?;
+        let connection = |e: reqwest::Error| {
+            Failure::new(ProblemType::Connection, format!("{url}: {}", chain(&e)))
+        };
+        let mut response = client.get(url.clone()).send().await.map_err(connection)?;
+        let status = response.status().as_u16();
+        if matches!(status, 301 | 302 | 303 | 307 | 308) {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            return Ok(Fetched::Redirect(status, location));
+        }
+        if status != 200 {
+            return Ok(Fetched::Status(status));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(connection)? {
+            if body.len() + chunk.len() > HTTP_BODY_LIMIT {
+                return Ok(Fetched::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched::Body(body))
+    }
+
+    // ---- dns-01 (RFC 8555 §8.4, RFC 8738 §7) ----
+
+    async fn dns01(&self, target: &Target, key_authorization: &str) -> Outcome {
+        let name = match target {
+            Target::Ip(_) => {
+                return Err(Failure::new(
+                    ProblemType::Malformed,
+                    "dns-01 MUST NOT be used to validate ip identifiers (RFC 8738 §7)",
+                ));
+            }
+            // For a wildcard the record lives under the base name (§8.4, §7.1.3).
+            Target::Dns { name, .. } => name,
+        };
+        let qname = format!("_acme-challenge.{name}");
+        let expected = dns01_txt_value(key_authorization);
+        let resolver = self.resolver()?;
+        let lookup = match resolver.txt_lookup(format!("{qname}.")).await {
+            Ok(lookup) => lookup,
+            Err(e) if e.is_no_records_found() => {
+                return Err(Failure::new(
+                    ProblemType::IncorrectResponse,
+                    format!("no TXT record found at {qname}"),
+                ));
+            }
+            Err(e) => {
+                return Err(Failure::new(
+                    ProblemType::Dns,
+                    format!("TXT lookup for {qname} failed: {}", chain(&e)),
+                ));
+            }
+        };
+        let values: Vec<Vec<u8>> = lookup
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                // A TXT record's strings form one value (RFC 7208 §3.3 style).
+                RData::TXT(txt) => Some(txt.txt_data.concat()),
+                _ => None,
+            })
+            .collect();
+        if values.iter().any(|v| v == expected.as_bytes()) {
+            return Ok(());
+        }
+        if values.is_empty() {
+            return Err(Failure::new(
+                ProblemType::IncorrectResponse,
+                format!("no TXT record found at {qname}"),
+            ));
+        }
+        let shown: Vec<String> = values.iter().take(5).map(|v| quote_bytes(v)).collect();
+        Err(Failure::new(
+            ProblemType::IncorrectResponse,
+            format!(
+                "none of the {} TXT record(s) at {qname} is {expected:?}; found {}{}",
+                values.len(),
+                shown.join(", "),
+                if values.len() > shown.len() { ", ..." } else { "" }
+            ),
+        ))
+    }
+
+    // ---- tls-alpn-01 (RFC 8737 §3, RFC 8738 §6) ----
+
+    async fn tls_alpn01(&self, target: &Target, key_authorization: &str) -> Outcome {
+        let (sni, host, ips) = match target {
+            Target::Dns { wildcard: true, .. } => return Err(wildcard_refused("tls-alpn-01")),
+            Target::Dns { name, .. } => (name.clone(), name.clone(), self.lookup_addresses(name).await?),
+            Target::Ip(ip) => (reverse_name(*ip), ip.to_string(), vec![*ip]),
+        };
+        let ips = self.permitted(&host, ips)?;
+        let server_name = ServerName::try_from(sni.clone()).map_err(|e| {
+            Failure::new(ProblemType::Malformed, format!("{sni:?} cannot be sent as SNI: {e}"))
+        })?;
+
+        let mut stream = None;
+        let mut errors = Vec::new();
+        for ip in &ips {
+            let addr = SocketAddr::new(*ip, self.config.tls_port);
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    stream = Some((addr, s));
+                    break;
+                }
+                Err(e) => errors.push(format!("{addr}: {e}")),
+            }
+        }
+        let Some((addr, stream)) = stream else {
+            return Err(Failure::new(
+                ProblemType::Connection,
+                format!("could not connect for tls-alpn-01: {}", errors.join("; ")),
+            ));
+        };
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Arc::new(RecordingVerifier {
+            algorithms: provider.signature_verification_algorithms,
+            end_entity: Mutex::new(None),
+        });
+        let internal = |e: rustls::Error| {
+            Failure::new(ProblemType::ServerInternal, format!("TLS client setup failed: {e}"))
+        };
+        // RFC 8737 §4: TLS 1.2 or higher only.
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(internal)?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier.clone())
+            .with_no_client_auth();
+        // RFC 8737 §3 step 3: exactly one ALPN protocol; a resumed session
+        // would skip the certificate, so never resume.
+        config.alpn_protocols = vec![ACME_TLS_1.to_vec()];
+        config.resumption = rustls::client::Resumption::disabled();
+        config.enable_sni = true;
+
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let mut tls = connector.connect(server_name, stream).await.map_err(|e| {
+            Failure::new(
+                ProblemType::Tls,
+                format!("TLS handshake with {addr} (SNI {sni}) failed: {}", chain(&e)),
+            )
+        })?;
+        let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        // RFC 8737 §4: no application data; close right away.
+        let _ = tokio::time::timeout(TLS_CLOSE_TIMEOUT, tls.shutdown()).await;
+        drop(tls);
+
+        if negotiated.as_deref() != Some(ACME_TLS_1) {
+            return Err(Failure::new(
+                ProblemType::Tls,
+                format!(
+                    "{addr} (SNI {sni}) did not negotiate acme-tls/1 (negotiated {})",
+                    negotiated.as_deref().map_or_else(|| "no ALPN protocol".to_owned(), quote_bytes)
+                ),
+            ));
+        }
+        let certificate = lock(&verifier.end_entity).take();
+        let Some(certificate) = certificate else {
+            return Err(Failure::new(
+                ProblemType::Tls,
+                format!("{addr} (SNI {sni}) completed a handshake without a certificate"),
+            ));
+        };
+        check_certificate(&certificate, target, key_authorization)
+            .map_err(|f| Failure::new(f.kind, format!("certificate from {addr} (SNI {sni}): {}", f.detail)))
+    }
+
+    // ---- shared: resolution and the loopback rule ----
+
+    /// A fresh resolver per validation: no cache can carry a record a test
+    /// has since changed into the next validation.
+    fn resolver(&self) -> Result<TokioResolver, Failure> {
+        let servers = self.nameservers.as_ref().as_ref().map_err(|why| {
+            Failure::new(ProblemType::Dns, format!("no DNS resolver available: {why}"))
+        })?;
+        let name_servers = servers
+            .iter()
+            .map(|server| {
+                let mut ns = NameServerConfig::udp_and_tcp(server.ip());
+                for connection in &mut ns.connections {
+                    connection.port = server.port();
+                }
+                ns
+            })
+            .collect();
+        let mut builder = Resolver::builder_with_config(
+            ResolverConfig::from_name_servers(name_servers),
+            TokioRuntimeProvider::default(),
+        );
+        let options = builder.options_mut();
+        options.timeout = self.config.timeout.min(Duration::from_secs(5));
+        options.attempts = 2;
+        options.positive_max_ttl = Some(Duration::ZERO);
+        options.negative_max_ttl = Some(Duration::ZERO);
+        // An explicit resolver is the whole truth; /etc/hosts only helps
+        // when the system configuration is used.
+        options.use_hosts_file = if self.config.resolver.is_some() {
+            ResolveHosts::Never
+        } else {
+            ResolveHosts::Auto
+        };
+        builder.build().map_err(|e| {
+            Failure::new(ProblemType::Dns, format!("DNS resolver setup failed: {}", chain(&e)))
+        })
+    }
+
+    /// AAAA and A addresses of `name`, AAAA first (as Boulder orders them).
+    async fn lookup_addresses(&self, name: &str) -> Result<Vec<IpAddr>, Failure> {
+        let resolver = self.resolver()?;
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        let (v6, v4) = tokio::join!(
+            resolver.ipv6_lookup(fqdn.as_str()),
+            resolver.ipv4_lookup(fqdn.as_str())
+        );
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        let mut errors = Vec::new();
+        for result in [v6, v4] {
+            match result {
+                Ok(lookup) => {
+                    for record in lookup.answers() {
+                        let ip = match &record.data {
+                            RData::A(a) => IpAddr::V4(a.0),
+                            RData::AAAA(aaaa) => IpAddr::V6(aaaa.0),
+                            _ => continue,
+                        };
+                        if !addrs.contains(&ip) {
+                            addrs.push(ip);
+                        }
+                    }
+                }
+                Err(e) if e.is_no_records_found() => {}
+                Err(e) => errors.push(chain(&e)),
+            }
+        }
+        if !addrs.is_empty() {
+            return Ok(addrs);
+        }
+        Err(Failure::new(
+            ProblemType::Dns,
+            if errors.is_empty() {
+                format!("no A or AAAA records found for {name}")
+            } else {
+                format!("resolving {name} failed: {}", errors.join("; "))
+            },
+        ))
+    }
+
+    /// Keeps the addresses the validator may connect to: all of them with
+    /// `allow_remote`, else only loopback ones (IPv4-mapped included).
+    fn permitted(&self, host: &str, ips: Vec<IpAddr>) -> Result<Vec<IpAddr>, Failure> {
+        if self.config.allow_remote {
+            return Ok(ips);
+        }
+        let (allowed, refused): (Vec<IpAddr>, Vec<IpAddr>) =
+            ips.into_iter().partition(|ip| ip.to_canonical().is_loopback());
+        if allowed.is_empty() {
+            let refused: Vec<String> = refused.iter().map(ToString::to_string).collect();
+            return Err(Failure::new(
+                ProblemType::Connection,
+                format!(
+                    "refusing to connect to {host} ({}): not a loopback address, and this \
+                     validator only connects to loopback unless allow_remote is set \
+                     (SSRF, RFC 8555 §10.4)",
+                    refused.join(", ")
+                ),
+            ));
+        }
+        Ok(allowed)
+    }
+}
+
+/// What one http-01 fetch produced.
+enum Fetched {
+    Body(Vec<u8>),
+    TooLarge,
+    Status(u16),
+    Redirect(u16, Option<String>),
+}
+
+/// The identifier, checked and normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// Lower-case name without trailing dot; `*.` removed and noted.
+    Dns { name: String, wildcard: bool },
+    Ip(IpAddr),
+}
+
+impl Target {
+    fn parse(identifier: &Identifier) -> Result<Target, Failure> {
+        match identifier.kind.as_str() {
+            "dns" => {
+                let lowered = identifier.value.to_ascii_lowercase();
+                let (wildcard, rest) = match lowered.strip_prefix("*.") {
+                    Some(rest) => (true, rest),
+                    None => (false, lowered.as_str()),
+                };
+                let name = rest.strip_suffix('.').unwrap_or(rest);
+                if !is_host_name(name) {
+                    return Err(Failure::new(
+                        ProblemType::Malformed,
+                        format!("{:?} is not a valid DNS name", identifier.value),
+                    ));
+                }
+                if name.parse::<IpAddr>().is_ok() {
+                    return Err(Failure::new(
+                        ProblemType::Malformed,
+                        format!("{:?} is an IP address; use an ip identifier (RFC 8738)", identifier.value),
+                    ));
+                }
+                Ok(Target::Dns { name: name.to_owned(), wildcard })
+            }
+            "ip" => identifier.value.parse::<IpAddr>().map(Target::Ip).map_err(|_| {
+                Failure::new(
+                    ProblemType::Malformed,
+                    format!("{:?} is not an IP address (RFC 8738 §3)", identifier.value),
+                )
+            }),
+            other => Err(Failure::new(
+                ProblemType::UnsupportedIdentifier,
+                format!("identifier type {other:?} is not supported"),
+            )),
+        }
+    }
+
+    fn matches_host(&self, host: Option<Host<&str>>) -> bool {
+        match (self, host) {
+            (Target::Dns { name, .. }, Some(Host::Domain(d))) => d == name,
+            (Target::Ip(IpAddr::V4(ip)), Some(Host::Ipv4(h))) => *ip == h,
+            (Target::Ip(IpAddr::V6(ip)), Some(Host::Ipv6(h))) => *ip == h,
+            _ => false,
+        }
+    }
+}
+
+/// RFC 8555 §6.7 types this validator reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProblemType {
+    Connection,
+    Dns,
+    IncorrectResponse,
+    Malformed,
+    ServerInternal,
+    Tls,
+    UnsupportedIdentifier,
+}
+
+impl ProblemType {
+    fn name(self) -> &'static str {
+        match self {
+            ProblemType::Connection => "connection",
+            ProblemType::Dns => "dns",
+            ProblemType::IncorrectResponse => "incorrectResponse",
+            ProblemType::Malformed => "malformed",
+            ProblemType::ServerInternal => "serverInternal",
+            ProblemType::Tls => "tls",
+            ProblemType::UnsupportedIdentifier => "unsupportedIdentifier",
+        }
+    }
+}
+
+/// A failed validation before it is attached to an identifier.
+#[derive(Debug)]
+struct Failure {
+    kind: ProblemType,
+    detail: String,
+}
+
+type Outcome = Result<(), Failure>;
+
+impl Failure {
+    fn new(kind: ProblemType, detail: impl Into<String>) -> Self {
+        Failure { kind, detail: detail.into() }
+    }
+
+    /// Appends the redirect chain that led here, if any.
+    fn via(mut self, trail: &[String]) -> Self {
+        if !trail.is_empty() {
+            self.detail = format!("{} (after redirects from {})", self.detail, trail.join(" -> "));
+        }
+        self
+    }
+
+    fn into_problem(self, identifier: &Identifier) -> Problem {
+        Problem {
+            kind: Some(format!("{ERROR_NS}{}", self.kind.name())),
+            detail: Some(self.detail),
+            identifier: Some(identifier.clone()),
+            ..Problem::default()
+        }
+    }
+}
+
+fn wildcard_refused(challenge: &str) -> Failure {
+    Failure::new(
+        ProblemType::Malformed,
+        format!("{challenge} cannot validate a wildcard identifier; only dns-01 can (RFC 8555 §7.1.3)"),
+    )
+}
+
+/// Checks the tls-alpn-01 certificate (RFC 8737 §3 step 4, RFC 8738 §6).
+fn check_certificate(der: &[u8], target: &Target, key_authorization: &str) -> Outcome {
+    let incorrect = |detail: String| Failure::new(ProblemType::IncorrectResponse, detail);
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| incorrect(format!("cannot be parsed: {e}")))?;
+
+    let sans: Vec<_> = cert
+        .extensions()
+        .iter()
+        .filter(|ext| ext.oid == OID_X509_EXT_SUBJECT_ALT_NAME)
+        .collect();
+    let [san] = sans.as_slice() else {
+        return Err(incorrect(format!(
+            "has {} subjectAltName extensions, expected exactly one",
+            sans.len()
+        )));
+    };
+    let ParsedExtension::SubjectAlternativeName(san) = san.parsed_extension() else {
+        return Err(incorrect("subjectAltName extension cannot be parsed".to_owned()));
+    };
+    let names: Vec<String> = san.general_names.iter().map(describe_name).collect();
+    let [only] = san.general_names.as_slice() else {
+        return Err(incorrect(format!(
+            "subjectAltName must hold exactly one entry, found {} [{}]",
+            names.len(),
+            names.join(", ")
+        )));
+    };
+    let matches = match (target, only) {
+        (Target::Dns { name, .. }, GeneralName::DNSName(dns)) => {
+            // Case-insensitive comparison (RFC 8737 §3, RFC 4343).
+            dns.strip_suffix('.').unwrap_or(dns).eq_ignore_ascii_case(name)
+        }
+        (Target::Ip(IpAddr::V4(ip)), GeneralName::IPAddress(bytes)) => *bytes == ip.octets(),
+        (Target::Ip(IpAddr::V6(ip)), GeneralName::IPAddress(bytes)) => *bytes == ip.octets(),
+        _ => false,
+    };
+    if !matches {
+        let wanted = match target {
+            Target::Dns { name, .. } => format!("dNSName {name}"),
+            Target::Ip(ip) => format!("iPAddress {ip}"),
+        };
+        return Err(incorrect(format!(
+            "subjectAltName is {}, expected {wanted}",
+            names.join(", ")
+        )));
+    }
+
+    let acme: Vec<_> = cert
+        .extensions()
+        .iter()
+        .filter(|ext| ext.oid.as_bytes() == ID_PE_ACME_IDENTIFIER)
+        .collect();
+    let [acme] = acme.as_slice() else {
+        return Err(incorrect(format!(
+            "has {} acmeIdentifier (1.3.6.1.5.5.7.1.31) extensions, expected exactly one",
+            acme.len()
+        )));
+    };
+    if !acme.critical {
+        return Err(incorrect(
+            "acmeIdentifier extension is not critical (RFC 8737 §3: MUST be critical)".to_owned(),
+        ));
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, key_authorization.as_bytes());
+    // Authorization ::= OCTET STRING (SIZE (32)), DER: 04 20 <digest>.
+    match acme.value {
+        [0x04, 0x20, got @ ..] if got.len() == 32 => {
+            if got == digest.as_ref() {
+                Ok(())
+            } else {
+                Err(incorrect(format!(
+                    "acmeIdentifier holds {}, expected SHA-256 of the key authorization {}",
+                    hex(got),
+                    hex(digest.as_ref())
+                )))
+            }
+        }
+        other => Err(incorrect(format!(
+            "acmeIdentifier value {} is not a DER OCTET STRING of 32 bytes",
+            hex(&other[..other.len().min(40)])
+        ))),
+    }
+}
+
+fn describe_name(name: &GeneralName<'_>) -> String {
+    match name {
+        GeneralName::DNSName(dns) => format!("dNSName {dns}"),
+        GeneralName::IPAddress(bytes) => match <[u8; 4]>::try_from(*bytes) {
+            Ok(v4) => format!("iPAddress {}", IpAddr::from(v4)),
+            Err(_) => match <[u8; 16]>::try_from(*bytes) {
+                Ok(v6) => format!("iPAddress {}", IpAddr::from(v6)),
+                Err(_) => format!("iPAddress {}", hex(bytes)),
+            },
+        },
+        other => format!("{other:?}"),
+    }
+}
+
+/// Accepts any certificate (tls-alpn-01 certificates are self-signed and
+/// carry a critical extension webpki refuses) but keeps the end-entity one,
+/// and still checks that the handshake was signed by that certificate's key.
+struct RecordingVerifier {
+    algorithms: WebPkiSupportedAlgorithms,
+    end_entity: Mutex<Option<CertificateDer<'static>>>,
+}
+
+impl fmt::Debug for RecordingVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordingVerifier").finish_non_exhaustive()
+    }
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *lock(&self.end_entity) = Some(end_entity.clone().into_owned());
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // rustls' verify_tls12_signature parses the certificate with webpki,
+        // which rejects the critical acmeIdentifier; verify against the raw
+        // SPKI instead, trying every algorithm mapped to the scheme whose
+        // public-key AlgorithmIdentifier matches the key.
+        let spki = spki_of(cert)?;
+        let (alg_id, key) = split_spki(&spki).ok_or(bad_encoding())?;
+        let Some((_, candidates)) = self.algorithms.mapping.iter().find(|(s, _)| *s == dss.scheme)
+        else {
+            return Err(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
+        };
+        for alg in candidates.iter().filter(|alg| alg.public_key_alg_id().as_ref() == alg_id) {
+            if alg.verify_signature(key, message, dss.signature()).is_ok() {
+                return Ok(HandshakeSignatureValid::assertion());
+            }
+        }
+        Err(rustls::Error::InvalidCertificate(CertificateError::BadSignature))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let spki = spki_of(cert)?;
+        rustls::crypto::verify_tls13_signature_with_raw_key(
+            message,
+            &SubjectPublicKeyInfoDer::from(spki.as_slice()),
+            dss,
+            &self.algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+fn bad_encoding() -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::BadEncoding)
+}
+
+/// The DER SubjectPublicKeyInfo of `cert`.
+fn spki_of(cert: &CertificateDer<'_>) -> Result<Vec<u8>, rustls::Error> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| bad_encoding())?;
+    Ok(parsed.public_key().raw.to_vec())
+}
+
+/// Splits a DER SubjectPublicKeyInfo into the AlgorithmIdentifier's content
+/// and the public key bits (the form `SignatureVerificationAlgorithm` takes).
+fn split_spki(spki: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (0x30, body, _) = der_element(spki)? else { return None };
+    let (0x30, algorithm, rest) = der_element(body)? else { return None };
+    let (0x03, bits, _) = der_element(rest)? else { return None };
+    let (0, key) = bits.split_first()? else { return None };
+    Some((algorithm, key))
+}
+
+/// One DER element: (tag, contents, rest). Definite lengths up to 4 bytes.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at(count);
+        (bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), rest)
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let (contents, rest) = rest.split_at(len);
+    Some((tag, contents, rest))
+}
+
+/// The reverse-mapping name of `ip` (RFC 8738 §6: the tls-alpn-01 SNI).
+fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut labels: Vec<String> = Vec::with_capacity(33);
+            for byte in v6.octets().iter().rev() {
+                labels.push(format!("{:x}", byte & 0x0f));
+                labels.push(format!("{:x}", byte >> 4));
+            }
+            labels.push("ip6.arpa".to_owned());
+            labels.join(".")
+        }
+    }
+}
+
+/// `nameserver` entries of /etc/resolv.conf, port 53.
+fn system_nameservers() -> Result<Vec<SocketAddr>, String> {
+    let text = std::fs::read_to_string("/etc/resolv.conf")
+        .map_err(|e| format!("cannot read /etc/resolv.conf: {e}"))?;
+    let servers: Vec<SocketAddr> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter_map(|addr| addr.split('%').next()?.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect();
+    if servers.is_empty() {
+        return Err("no nameserver in /etc/resolv.conf".to_owned());
+    }
+    Ok(servers)
+}
+
+/// Letter-digit-hyphen (and underscore) labels of 1–63 bytes, 253 in total.
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+fn is_base64url(token: &str) -> bool {
+    !token.is_empty()
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A short, escaped rendering of peer-supplied bytes for a problem detail.
+fn quote_bytes(bytes: &[u8]) -> String {
+    const SHOWN: usize = 100;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]);
+    let ellipsis = if bytes.len() > SHOWN { "..." } else { "" };
+    format!("\"{}\"{ellipsis}", text.escape_debug())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An error and its sources, joined with ": ".
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = inner.source();
+    }
+    text
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
