@@ -56,6 +56,8 @@ fn type_matches(v: &Value, ty: &str) -> Result<bool, String> {
         "boolean" => v.is_boolean(),
         "null" => v.is_null(),
         "url" => v.as_str().and_then(|s| url::Url::parse(s).ok()).is_some_and(|u| u.has_host()),
+        "base64url" => v.as_str().is_some_and(|s| crate::protocol::b64::decode(s).is_ok()),
+        "token" => v.as_str().and_then(|s| crate::protocol::b64::decode(s).ok()).is_some_and(|b| b.len() >= 16),
         "timestamp" => v.as_str().is_some_and(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
         }),
@@ -235,6 +237,24 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
             observed: m.observed,
         }));
     }
+    if expect.pem_chain_strict == Some(true)
+        && let Err(why) = check_pem_chain(&resp.body)
+    {
+        out.push(mismatch("a strict PEM chain, each certificate signed by the next (RFC 8555 §9.1)", why));
+    }
+    if let Some(names) = &expect.leaf_names {
+        let mut want: Vec<String> = names.iter().map(|n| (cx.expand)(n).to_ascii_lowercase()).collect();
+        want.sort();
+        match leaf_names(&resp.body) {
+            Ok(mut seen) => {
+                seen.sort();
+                if seen != want {
+                    out.push(mismatch(format!("certificate names {want:?}"), format!("certificate names {seen:?}")));
+                }
+            }
+            Err(why) => out.push(mismatch(format!("certificate names {want:?}"), why)),
+        }
+    }
     if let Some(min) = expect.pem_chain_min {
         let text = String::from_utf8_lossy(&resp.body);
         let count = text.matches("-----BEGIN CERTIFICATE-----").count();
@@ -256,4 +276,67 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
         }
     }
     out
+}
+
+fn pem_certificates(body: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::pem_slice_iter(body)
+        .map(|c| c.map(|c| c.to_vec()).map_err(|e| format!("bad PEM: {e}")))
+        .collect()
+}
+
+/// RFC 7468 strict encoding holds only `CERTIFICATE` blocks and line breaks, and §9.1
+/// puts the end-entity certificate first with each one certified by the next.
+fn check_pem_chain(body: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not text".to_owned())?;
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        match line {
+            "-----BEGIN CERTIFICATE-----" if !inside => inside = true,
+            "-----END CERTIFICATE-----" if inside => inside = false,
+            "" if !inside => {}
+            l if inside && !l.starts_with("-----") => {}
+            other => return Err(format!("text outside the certificate blocks: {other:?}")),
+        }
+    }
+    let ders = pem_certificates(body)?;
+    if ders.is_empty() {
+        return Err("no certificate".into());
+    }
+    let certs = ders
+        .iter()
+        .map(|d| x509_parser::parse_x509_certificate(d).map(|(_, c)| c).map_err(|e| format!("bad certificate: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, pair) in certs.windows(2).enumerate() {
+        pair[0]
+            .verify_signature(Some(pair[1].public_key()))
+            .map_err(|_| format!("certificate {} is not signed by certificate {}", i + 1, i + 2))?;
+    }
+    Ok(())
+}
+
+fn leaf_names(body: &[u8]) -> Result<Vec<String>, String> {
+    use x509_parser::extensions::GeneralName;
+    let ders = pem_certificates(body)?;
+    let leaf = ders.first().ok_or("no certificate in the body")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).map_err(|e| format!("bad certificate: {e}"))?;
+    let san = cert.subject_alternative_name().map_err(|e| format!("bad subjectAltName: {e}"))?;
+    Ok(san
+        .map(|s| {
+            s.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
+                    GeneralName::IPAddress(b) => match b.len() {
+                        4 => Some(std::net::IpAddr::from(<[u8; 4]>::try_from(*b).ok()?).to_string()),
+                        16 => Some(std::net::IpAddr::from(<[u8; 16]>::try_from(*b).ok()?).to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }

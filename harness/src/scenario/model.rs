@@ -352,7 +352,8 @@ pub struct Expect {
     /// JSON pointer → allowed values.
     #[serde(default)]
     pub one_of: BTreeMap<String, Vec<toml::Value>>,
-    /// JSON pointer → JSON type (`string`, `array`, `object`, `number`, `boolean`, `null`, `url`, `timestamp`).
+    /// JSON pointer → JSON type (`string`, `array`, `object`, `number`, `boolean`, `null`, `url`,
+    /// `timestamp`, `base64url`, or `token`: base64url of at least 128 bits, RFC 8555 §8.3).
     #[serde(default)]
     pub types: BTreeMap<String, String>,
     /// JSON pointers that must be absent.
@@ -376,6 +377,11 @@ pub struct Expect {
     pub optional_types: BTreeMap<String, String>,
     /// Checked only when the response is an error (status ≥ 400): what the error must be.
     pub if_error: Option<Box<Expect>>,
+    /// The body is a strict RFC 7468 PEM chain (nothing outside the blocks) in which each
+    /// certificate is signed by the next one (RFC 8555 §9.1).
+    pub pem_chain_strict: Option<bool>,
+    /// The first certificate's subjectAltNames (DNS names and IP addresses) equal this set.
+    pub leaf_names: Option<Vec<String>>,
 }
 
 /// One status, a set of acceptable statuses, or a class (`"4xx"`) where the RFC only
