@@ -1,5 +1,6 @@
 //! The `acmespec` command line.
 
+use acmespec::mockca::{MockCa, MockCaConfig};
 use acmespec::protocol::http::ClientOptions;
 use acmespec::responders::Responders;
 use acmespec::runner::{self, RunOptions, RunReport, Verdict};
@@ -24,11 +25,53 @@ enum Command {
     Run(Box<RunArgs>),
     /// List the catalogue: id, level, requirement ids, title.
     List(ListArgs),
+    /// Serve the mock CA (the reference RFC 8555 server), optionally with defects.
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Where the ACME HTTPS listener binds.
+    #[arg(long, default_value = "127.0.0.1:14000")]
+    listen: SocketAddr,
+    /// Where the plain-HTTP management listener binds (roots, certificate status, defects).
+    #[arg(long)]
+    management_listen: Option<SocketAddr>,
+    /// Write the PEM a client must trust for the HTTPS listener here.
+    #[arg(long)]
+    ca_cert_out: Option<PathBuf>,
+    /// Mark every challenge valid without validating it.
+    #[arg(long)]
+    always_valid: bool,
+    /// Port the validation authority connects to for http-01.
+    #[arg(long, default_value_t = 80)]
+    va_http_port: u16,
+    /// Port the validation authority connects to for tls-alpn-01.
+    #[arg(long, default_value_t = 443)]
+    va_tls_port: u16,
+    /// DNS server the validation authority resolves names with (default: the system's).
+    #[arg(long)]
+    va_resolver: Option<SocketAddr>,
+    /// Let the validation authority connect to non-loopback addresses (an SSRF risk).
+    #[arg(long)]
+    va_allow_remote: bool,
+    /// Switch on a defect (repeatable); see --list-defects.
+    #[arg(long = "defect", value_name = "NAME")]
+    defects: Vec<acmespec::mockca::Defect>,
+    /// Require external account binding with this key: KID:BASE64URL-HMAC-KEY (repeatable).
+    #[arg(long = "eab-key", value_name = "KID:KEY")]
+    eab_keys: Vec<String>,
+    /// Alternate certificate chains offered besides the primary one.
+    #[arg(long, default_value_t = 1)]
+    alternate_chains: usize,
+    /// Print the defects with the cases each must fail, and exit.
+    #[arg(long)]
+    list_defects: bool,
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Directory URL of the server under test.
+    /// Directory URL of the server under test; without it, the built-in mock CA is tested.
     #[arg(long)]
     directory: Option<String>,
     /// PEM file with the root(s) to trust for the server's HTTPS (e.g. Pebble's).
@@ -112,6 +155,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::List(args) => list(args),
         Command::Run(args) => rt.block_on(run(*args)),
+        Command::Serve(args) => rt.block_on(serve(*args)),
     }
 }
 
@@ -198,13 +242,69 @@ fn write_reports(report: &RunReport, json: Option<&Path>, junit: Option<&Path>) 
         }
 }
 
-async fn run(args: RunArgs) -> ExitCode {
-    let Some(directory) = args.directory.clone() else {
-        return usage_error(
-            "--directory is required: the embedded mock CA that runs without one is not built yet",
-        );
+fn parse_eab_keys(specs: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (kid, key) = spec.split_once(':').ok_or_else(|| format!("--eab-key {spec:?} must be KID:BASE64URL-KEY"))?;
+            let key = acmespec::protocol::b64::decode(key).map_err(|e| format!("--eab-key {kid}: {e}"))?;
+            Ok((kid.to_owned(), key))
+        })
+        .collect()
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    if args.list_defects {
+        for d in acmespec::mockca::Defect::ALL {
+            println!("{:<34} {}", d.name(), d.description());
+            for case in d.fails() {
+                println!("{:<34}   fails {case}", "");
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let eab_keys = match parse_eab_keys(&args.eab_keys) {
+        Ok(k) => k,
+        Err(e) => return usage_error(e),
     };
-    if url::Url::parse(&directory).is_err() {
+    let config = MockCaConfig {
+        listen: args.listen,
+        management_listen: args.management_listen,
+        always_valid: args.always_valid,
+        va_http_port: args.va_http_port,
+        va_tls_port: args.va_tls_port,
+        va_resolver: args.va_resolver,
+        va_allow_remote: args.va_allow_remote,
+        defects: args.defects.clone(),
+        eab_keys,
+        alternate_chains: args.alternate_chains,
+        ..MockCaConfig::default()
+    };
+    let ca = match MockCa::start(config).await {
+        Ok(ca) => ca,
+        Err(e) => return usage_error(e),
+    };
+    if let Some(path) = &args.ca_cert_out
+        && let Err(e) = std::fs::write(path, ca.https_root_pem())
+    {
+        return usage_error(format!("--ca-cert-out {}: {e}", path.display()));
+    }
+    println!("acmespec mock CA: directory {}", ca.directory_url());
+    if let Some(m) = ca.management_url() {
+        println!("management: {m}");
+    }
+    if !args.defects.is_empty() {
+        let names: Vec<&str> = args.defects.iter().map(|d| d.name()).collect();
+        println!("defects: {}", names.join(", "));
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    ExitCode::SUCCESS
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    if let Some(directory) = &args.directory
+        && url::Url::parse(directory).is_err()
+    {
         return usage_error(format!("--directory {directory:?} is not a URL"));
     }
     let catalogue = match load_catalogue(args.scenarios.as_deref()) {
@@ -225,6 +325,29 @@ async fn run(args: RunArgs) -> ExitCode {
     let responders = match Responders::start(args.http_listen, args.tls_alpn_listen, args.dns_listen).await {
         Ok(r) => r,
         Err(e) => return usage_error(format!("cannot start the challenge responders: {e}")),
+    };
+    // Without --directory the built-in mock CA is the server under test, validating
+    // against this run's own responders.
+    let mut embedded = None;
+    let directory = match args.directory.clone() {
+        Some(d) => d,
+        None => {
+            let config = MockCaConfig {
+                va_http_port: responders.http01().local_addr().port(),
+                va_tls_port: responders.tls_alpn().local_addr().port(),
+                va_resolver: Some(responders.dns().local_addr()),
+                ..MockCaConfig::default()
+            };
+            let ca = match MockCa::start(config).await {
+                Ok(ca) => ca,
+                Err(e) => return usage_error(e),
+            };
+            client.ca_certs = vec![rustls_pki_types::CertificateDer::from(ca.https_root_der().to_vec())];
+            println!("no --directory: testing the built-in mock CA at {}", ca.directory_url());
+            let url = ca.directory_url();
+            embedded = Some(ca);
+            url
+        }
     };
     let options = RunOptions {
         directory_url: directory,
@@ -248,6 +371,7 @@ async fn run(args: RunArgs) -> ExitCode {
         r = runner::run(&catalogue, &options, &responders, sink) => Some(r),
         _ = tokio::signal::ctrl_c() => None,
     };
+    drop(embedded);
     let report = match outcome {
         Some(Ok(report)) => report,
         Some(Err(e)) => return usage_error(e),

@@ -20,22 +20,22 @@
 use crate::protocol::b64;
 use crate::protocol::jwk::Jwk;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber, SignatureAlgorithm,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, SanType, SerialNumber, SignatureAlgorithm,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
+use x509_parser::asn1_rs::{Any, Class, Tag};
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::cri_attributes::ParsedCriAttribute;
 use x509_parser::error::X509Error;
 use x509_parser::oid_registry::{
-    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
-    OID_PKCS1_RSASSAPSS, OID_PKCS1_SHA256WITHRSA, OID_PKCS1_SHA384WITHRSA, OID_PKCS1_SHA512WITHRSA,
-    OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ECDSA_WITH_SHA384, OID_SIG_ED25519,
-    OID_X509_EXT_SUBJECT_ALT_NAME,
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION, OID_PKCS1_RSASSAPSS,
+    OID_PKCS1_SHA256WITHRSA, OID_PKCS1_SHA384WITHRSA, OID_PKCS1_SHA512WITHRSA, OID_SIG_ECDSA_WITH_SHA256,
+    OID_SIG_ECDSA_WITH_SHA384, OID_SIG_ED25519, OID_X509_EXT_SUBJECT_ALT_NAME,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::RSAPublicKey;
@@ -139,7 +139,9 @@ fn jwk_from(members: &[(&str, String)]) -> Result<Jwk, CsrError> {
 
 fn classify(spki: &SubjectPublicKeyInfo<'_>) -> Result<ClassifiedKey, CsrError> {
     if spki.subject_public_key.unused_bits != 0 {
-        return Err(CsrError::MalformedKey("subjectPublicKey BIT STRING has unused bits".into()));
+        return Err(CsrError::MalformedKey(
+            "subjectPublicKey BIT STRING has unused bits".into(),
+        ));
     }
     let alg = &spki.algorithm.algorithm;
     let key: &[u8] = spki.subject_public_key.data.as_ref();
@@ -173,8 +175,18 @@ fn classify(spki: &SubjectPublicKeyInfo<'_>) -> Result<ClassifiedKey, CsrError> 
             ("x", b64::encode(x)),
             ("y", b64::encode(y)),
         ])?;
-        Ok(ClassifiedKey { kind, subject_public_key: key.to_vec(), jwk })
+        Ok(ClassifiedKey {
+            kind,
+            subject_public_key: key.to_vec(),
+            jwk,
+        })
     } else if *alg == OID_PKCS1_RSAENCRYPTION {
+        // RFC 3279 §2.3.1 says NULL; absent is tolerated as RFC 4055 §5 asks of verifiers.
+        if !spki.algorithm.parameters.as_ref().is_none_or(is_null) {
+            return Err(CsrError::MalformedKey(
+                "rsaEncryption parameters are not NULL".into(),
+            ));
+        }
         let (rest, rsa) = RSAPublicKey::from_der(key)
             .map_err(|_| CsrError::MalformedKey("RSAPublicKey is not DER".into()))?;
         if !rest.is_empty() {
@@ -206,11 +218,17 @@ fn classify(spki: &SubjectPublicKeyInfo<'_>) -> Result<ClassifiedKey, CsrError> 
             ("kty", "RSA".to_owned()),
             ("n", b64::encode(n)),
         ])?;
-        Ok(ClassifiedKey { kind: KeyKind::Rsa, subject_public_key: key.to_vec(), jwk })
+        Ok(ClassifiedKey {
+            kind: KeyKind::Rsa,
+            subject_public_key: key.to_vec(),
+            jwk,
+        })
     } else if *alg == OID_SIG_ED25519 {
         // RFC 8410 §3: the parameters MUST be absent.
         if spki.algorithm.parameters.is_some() {
-            return Err(CsrError::MalformedKey("Ed25519 algorithm identifier has parameters".into()));
+            return Err(CsrError::MalformedKey(
+                "Ed25519 algorithm identifier has parameters".into(),
+            ));
         }
         if key.len() != 32 {
             return Err(CsrError::MalformedKey("Ed25519 key is not 32 bytes".into()));
@@ -220,7 +238,11 @@ fn classify(spki: &SubjectPublicKeyInfo<'_>) -> Result<ClassifiedKey, CsrError> 
             ("kty", "OKP".to_owned()),
             ("x", b64::encode(key)),
         ])?;
-        Ok(ClassifiedKey { kind: KeyKind::Ed25519, subject_public_key: key.to_vec(), jwk })
+        Ok(ClassifiedKey {
+            kind: KeyKind::Ed25519,
+            subject_public_key: key.to_vec(),
+            jwk,
+        })
     } else {
         Err(CsrError::UnsupportedKey(format!("key algorithm {alg}")))
     }
@@ -258,11 +280,36 @@ fn check_signature_algorithm(csr: &X509CertificationRequest<'_>) -> Result<(), C
         OID_SIG_ECDSA_WITH_SHA384,
         OID_SIG_ED25519,
     ];
-    if accepted.contains(alg) {
+    if !accepted.contains(alg) {
+        return Err(CsrError::UnsupportedSignatureAlgorithm(alg.to_id_string()));
+    }
+    let params = csr.signature_algorithm.parameters.as_ref();
+    // RFC 4055 §5: NULL or absent for PKCS#1 v1.5; RFC 4055 §3.1: present for PSS;
+    // RFC 5758 §3.2 and RFC 8410 §3: absent for ECDSA and Ed25519.
+    let params_ok = if *alg == OID_PKCS1_RSASSAPSS {
+        params.is_some()
+    } else if [
+        OID_PKCS1_SHA256WITHRSA,
+        OID_PKCS1_SHA384WITHRSA,
+        OID_PKCS1_SHA512WITHRSA,
+    ]
+    .contains(alg)
+    {
+        params.is_none_or(is_null)
+    } else {
+        params.is_none()
+    };
+    if params_ok {
         Ok(())
     } else {
-        Err(CsrError::UnsupportedSignatureAlgorithm(alg.to_id_string()))
+        Err(CsrError::NotDer(format!(
+            "signature algorithm {alg} has invalid parameters"
+        )))
     }
+}
+
+fn is_null(any: &Any<'_>) -> bool {
+    any.class() == Class::Universal && any.tag() == Tag::Null && any.data.is_empty()
 }
 
 /// Reads GeneralNames (RFC 5280 §4.2.1.6) by hand: x509-parser matches context tags
@@ -302,7 +349,10 @@ fn read_san(value: &[u8], dns: &mut Vec<String>, ips: &mut Vec<IpAddr>) -> Resul
                 } else if let Ok(v6) = <[u8; 16]>::try_from(content) {
                     IpAddr::from(v6)
                 } else {
-                    return Err(malformed(format!("iPAddress of {} bytes (4 or 16 expected)", content.len())));
+                    return Err(malformed(format!(
+                        "iPAddress of {} bytes (4 or 16 expected)",
+                        content.len()
+                    )));
                 };
                 ips.push(ip);
             }
@@ -406,7 +456,9 @@ fn der_walk(mut input: &[u8], depth: usize) -> Result<(), String> {
 fn der_expect<'a>(input: &'a [u8], tag: u8, what: &str) -> Result<(&'a [u8], &'a [u8]), CsrError> {
     match der_tlv(input) {
         Ok((found, content, rest)) if found == tag => Ok((content, rest)),
-        Ok((found, ..)) => Err(CsrError::NotDer(format!("{what}: tag {found:#04x}, expected {tag:#04x}"))),
+        Ok((found, ..)) => Err(CsrError::NotDer(format!(
+            "{what}: tag {found:#04x}, expected {tag:#04x}"
+        ))),
         Err(e) => Err(CsrError::NotDer(format!("{what}: {e}"))),
     }
 }
@@ -446,7 +498,9 @@ fn check_csr_shape(der: &[u8]) -> Result<(), CsrError> {
     check_spki_shape(spki)?;
     let (_, rest) = der_expect(rest, 0xa0, "attributes")?;
     if !rest.is_empty() {
-        return Err(CsrError::NotDer("extra fields in certificationRequestInfo".into()));
+        return Err(CsrError::NotDer(
+            "extra fields in certificationRequestInfo".into(),
+        ));
     }
     Ok(())
 }
@@ -456,8 +510,7 @@ fn check_csr_shape(der: &[u8]) -> Result<(), CsrError> {
 /// Never panics: any byte string gives either a verified request or a `CsrError`.
 pub(crate) fn parse_csr(der: &[u8]) -> Result<ParsedCsr, CsrError> {
     check_csr_shape(der)?;
-    let (rest, csr) =
-        X509CertificationRequest::from_der(der).map_err(|e| CsrError::NotDer(e.to_string()))?;
+    let (rest, csr) = X509CertificationRequest::from_der(der).map_err(|e| CsrError::NotDer(e.to_string()))?;
     if !rest.is_empty() {
         return Err(CsrError::TrailingData(rest.len()));
     }
@@ -593,7 +646,9 @@ impl fmt::Debug for CertificateAuthority {
 /// The 16-byte positive serial number and its hex form.
 fn random_serial() -> Result<(SerialNumber, String), CaError> {
     let mut bytes = [0u8; 16];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| CaError::Random)?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| CaError::Random)?;
     // Positive, and exactly 16 bytes once DER-encoded (no sign or stripped zero byte).
     bytes[0] &= 0x7f;
     if bytes[0] == 0 {
@@ -611,7 +666,9 @@ fn ca_params(
 ) -> Result<CertificateParams, CaError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::OrganizationName, "acmespec");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "acmespec");
     params.distinguished_name.push(DnType::CommonName, common_name);
     params.is_ca = IsCa::Ca(match path_len {
         Some(n) => BasicConstraints::Constrained(n),
@@ -699,13 +756,18 @@ impl CertificateAuthority {
 
             let mut params = intermediate_params.clone();
             params.serial_number = Some(random_serial()?.0);
-            let intermediate = params.signed_by(&intermediate_key, &root_issuer).map_err(signing)?;
+            let intermediate = params
+                .signed_by(&intermediate_key, &root_issuer)
+                .map_err(signing)?;
             hierarchies.push(Hierarchy {
                 root_der: root_cert.der().to_vec(),
                 intermediate_der: intermediate.der().to_vec(),
             });
         }
-        Ok(CertificateAuthority { issuer: Issuer::new(intermediate_params, intermediate_key), hierarchies })
+        Ok(CertificateAuthority {
+            issuer: Issuer::new(intermediate_params, intermediate_key),
+            hierarchies,
+        })
     }
 
     /// Signs an end-entity certificate for the CSR's key and exactly `names`.
@@ -737,7 +799,10 @@ impl CertificateAuthority {
             KeyKind::Rsa => &rcgen::PKCS_RSA_SHA256,
             KeyKind::Ed25519 => &rcgen::PKCS_ED25519,
         };
-        let leaf_key = LeafKey { alg, subject_public_key: key.subject_public_key };
+        let leaf_key = LeafKey {
+            alg,
+            subject_public_key: key.subject_public_key,
+        };
 
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
@@ -746,7 +811,10 @@ impl CertificateAuthority {
         }
         let mut sans = Vec::with_capacity(names.dns.len() + names.ips.len());
         for name in &names.dns {
-            let ia5 = name.as_str().try_into().map_err(|_| CaError::InvalidName(name.clone()))?;
+            let ia5 = name
+                .as_str()
+                .try_into()
+                .map_err(|_| CaError::InvalidName(name.clone()))?;
             sans.push(SanType::DnsName(ia5));
         }
         sans.extend(names.ips.iter().copied().map(SanType::IpAddress));
@@ -831,9 +899,18 @@ mod tests {
     /// rcgen key pairs for every accepted key type, with the JWS algorithm they match.
     fn keys() -> Vec<(KeyPair, Algorithm)> {
         vec![
-            (KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(), Algorithm::Es256),
-            (KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(), Algorithm::Es384),
-            (KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(), Algorithm::EdDsa),
+            (
+                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(),
+                Algorithm::Es256,
+            ),
+            (
+                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(),
+                Algorithm::Es384,
+            ),
+            (
+                KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
+                Algorithm::EdDsa,
+            ),
             (KeyPair::from_pem(RSA_PEM).unwrap(), Algorithm::Rs256),
         ]
     }
@@ -855,12 +932,22 @@ mod tests {
     #[test]
     fn parses_every_accepted_key_type() {
         for (key, alg) in keys() {
-            let der = csr(&key, &["Example.COM", "www.example.com", "192.0.2.1", "2001:db8::1"]);
+            let der = csr(
+                &key,
+                &["Example.COM", "www.example.com", "192.0.2.1", "2001:db8::1"],
+            );
             let parsed = parse_csr(&der).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
-            assert_eq!(parsed.dns_names, names(&["example.com", "www.example.com"]), "{alg:?}");
+            assert_eq!(
+                parsed.dns_names,
+                names(&["example.com", "www.example.com"]),
+                "{alg:?}"
+            );
             assert_eq!(
                 parsed.ip_addrs,
-                vec!["192.0.2.1".parse::<IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]
+                vec![
+                    "192.0.2.1".parse::<IpAddr>().unwrap(),
+                    "2001:db8::1".parse().unwrap()
+                ]
             );
             assert_eq!(parsed.common_name.as_deref(), Some("rcgen self signed cert"));
             assert!(parsed.other_extensions.is_empty());
@@ -901,7 +988,10 @@ mod tests {
         let parsed = parse_csr(&csr_with(&params, &key)).unwrap();
         assert_eq!(parsed.dns_names, names(&["a.test"]));
         assert_eq!(parsed.common_name, None);
-        assert_eq!(parsed.other_extensions, names(&["2.5.29.37", "1.3.6.1.5.5.7.1.24"]));
+        assert_eq!(
+            parsed.other_extensions,
+            names(&["2.5.29.37", "1.3.6.1.5.5.7.1.24"])
+        );
 
         // A CSR without any SAN parses, with no names.
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -943,27 +1033,99 @@ mod tests {
             assert!(spki_to_jwk(garbage).is_err());
         }
         for (key, alg) in keys() {
-        let der = csr(&key, &["example.com", "192.0.2.1"]);
-        eprintln!("{alg:?}");
-        for len in 0..der.len() {
-            assert!(parse_csr(&der[..len]).is_err(), "truncated to {len}");
-        }
-        let mut trailing = der.clone();
-        trailing.push(0);
-        assert_eq!(parse_csr(&trailing), Err(CsrError::TrailingData(1)));
-        // Every single-bit flip: an error or (never, in practice) a verified request.
-        for pos in 0..der.len() {
-            for bit in 0..8 {
-                let mut damaged = der.clone();
-                damaged[pos] ^= 1 << bit;
-                if parse_csr(&damaged).is_ok() { eprintln!("SURVIVED flip {pos}/{bit} byte {:02x} of {}", der[pos], der.len()); }
+            let der = csr(&key, &["example.com", "192.0.2.1"]);
+            for len in 0..der.len() {
+                assert!(parse_csr(&der[..len]).is_err(), "{alg:?} truncated to {len}");
+            }
+            let mut trailing = der.clone();
+            trailing.push(0);
+            assert_eq!(parse_csr(&trailing), Err(CsrError::TrailingData(1)));
+            // Every single-bit flip is refused, including those outside the signed part
+            // (tags, unused-bit counts, algorithm parameters) that x509-parser lets pass.
+            for pos in 0..der.len() {
+                for bit in 0..8 {
+                    let mut damaged = der.clone();
+                    damaged[pos] ^= 1 << bit;
+                    assert!(parse_csr(&damaged).is_err(), "{alg:?} flip {pos}/{bit}");
+                }
             }
         }
-        }
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         // A certificate is not a request.
-        let cert = CertificateParams::new(names(&["a.test"])).unwrap().self_signed(&key).unwrap();
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = CertificateParams::new(names(&["a.test"]))
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
         assert!(parse_csr(cert.der()).is_err());
+    }
+
+    #[test]
+    fn never_panics_on_random_mutations() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let seeds: Vec<Vec<u8>> = keys()
+            .iter()
+            .map(|(k, _)| csr(k, &["a.test", "192.0.2.1"]))
+            .collect();
+        for _ in 0..3000 {
+            let mut input = seeds[next() as usize % seeds.len()].clone();
+            for _ in 0..1 + next() % 4 {
+                let pos = next() as usize % input.len().max(1);
+                match next() % 4 {
+                    0 if !input.is_empty() => input[pos] = next() as u8,
+                    1 if !input.is_empty() => {
+                        input.remove(pos);
+                    }
+                    2 => input.insert(pos.min(input.len()), next() as u8),
+                    _ => input.truncate(pos),
+                }
+            }
+            let _ = parse_csr(&input);
+            let _ = spki_to_jwk(&input);
+            // Arbitrary bytes too.
+            let random: Vec<u8> = (0..next() % 96).map(|_| next() as u8).collect();
+            let _ = parse_csr(&random);
+            let _ = spki_to_jwk(&random);
+        }
+    }
+
+    #[test]
+    fn refuses_non_der_encodings() {
+        // Long-form length where the short form fits, on the outer SEQUENCE.
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let der = csr(&key, &["a.test"]);
+        assert_eq!(der[1] & 0x80, 0x80, "expected a long-form outer length");
+        let (_, content, _) = super::der_tlv(&der).unwrap();
+        let mut padded = vec![0x30, 0x83, 0x00];
+        padded.extend_from_slice(&der[2..]);
+        assert!(matches!(parse_csr(&padded), Err(CsrError::NotDer(_))));
+        let mut indefinite = vec![0x30, 0x80];
+        indefinite.extend_from_slice(content);
+        indefinite.extend_from_slice(&[0, 0]);
+        assert!(matches!(parse_csr(&indefinite), Err(CsrError::NotDer(_))));
+        assert_eq!(
+            der_walk(&[0x02, 0x02, 0x00, 0x01], 0),
+            Err("non-minimal INTEGER".into())
+        );
+        assert_eq!(
+            der_walk(&[0x01, 0x01, 0x01], 0),
+            Err("BOOLEAN is not 0x00 or 0xFF".into())
+        );
+        assert!(
+            der_walk(&[0x24, 0x03, 0x04, 0x01, 0x00], 0).is_err(),
+            "constructed OCTET STRING"
+        );
+        assert!(der_walk(&[0x10, 0x00], 0).is_err(), "primitive SEQUENCE");
+        let mut deep = Vec::new();
+        for _ in 0..40 {
+            deep = tlv(0x30, &deep);
+        }
+        assert_eq!(der_walk(&deep, 0), Err("nested too deeply".into()));
     }
 
     #[test]
@@ -972,27 +1134,49 @@ mod tests {
         let san = |content: Vec<u8>| CustomExtension::from_oid_content(&[2, 5, 29, 17], content);
 
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.custom_extensions.push(san(vec![0x30, 0x03, 0x82, 0x05, 0x61]));
-        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+        params
+            .custom_extensions
+            .push(san(vec![0x30, 0x03, 0x82, 0x05, 0x61]));
+        assert!(matches!(
+            parse_csr(&csr_with(&params, &key)),
+            Err(CsrError::MalformedSan(_))
+        ));
 
         params.custom_extensions = vec![san(vec![0x30, 0x00])];
-        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+        assert!(matches!(
+            parse_csr(&csr_with(&params, &key)),
+            Err(CsrError::MalformedSan(_))
+        ));
 
         params.custom_extensions = vec![san(tlv(0x30, &tlv(0x87, &[10, 0, 0])))];
-        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+        assert!(matches!(
+            parse_csr(&csr_with(&params, &key)),
+            Err(CsrError::MalformedSan(_))
+        ));
 
         params.custom_extensions = vec![san(tlv(0x30, &tlv(0x82, "bü.test".as_bytes())))];
-        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+        assert!(matches!(
+            parse_csr(&csr_with(&params, &key)),
+            Err(CsrError::MalformedSan(_))
+        ));
 
         let mut trailing = tlv(0x30, &tlv(0x82, b"a.test"));
         trailing.push(0);
         params.custom_extensions = vec![san(trailing)];
-        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+        assert!(matches!(
+            parse_csr(&csr_with(&params, &key)),
+            Err(CsrError::MalformedSan(_))
+        ));
 
         // A second SAN extension next to the one rcgen writes.
         let mut params = CertificateParams::new(names(&["a.test"])).unwrap();
-        params.custom_extensions.push(san(tlv(0x30, &tlv(0x82, b"b.test"))));
-        assert!(matches!(parse_csr(&csr_with(&params, &key)), Err(CsrError::MalformedSan(_))));
+        params
+            .custom_extensions
+            .push(san(tlv(0x30, &tlv(0x82, b"b.test"))));
+        assert!(matches!(
+            parse_csr(&csr_with(&params, &key)),
+            Err(CsrError::MalformedSan(_))
+        ));
 
         let mut params = CertificateParams::new(names(&["a.test"])).unwrap();
         params
@@ -1012,38 +1196,72 @@ mod tests {
 
     #[test]
     fn refuses_small_and_unsupported_keys() {
-        let rsa_alg = [tlv(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]), vec![0x05, 0x00]]
-            .concat();
+        let rsa_alg = [
+            tlv(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]),
+            vec![0x05, 0x00],
+        ]
+        .concat();
         let rsa_key = |modulus_bytes: usize| {
             let mut n = vec![0u8];
             n.extend(std::iter::repeat_n(0xc3, modulus_bytes));
             tlv(0x30, &[tlv(0x02, &n), tlv(0x02, &[1, 0, 1])].concat())
         };
-        assert_eq!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(128))), Err(CsrError::KeyTooSmall { bits: 1024 }));
-        assert_eq!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(255))), Err(CsrError::KeyTooSmall { bits: 2040 }));
+        assert_eq!(
+            spki_to_jwk(&spki(&rsa_alg, &rsa_key(128))),
+            Err(CsrError::KeyTooSmall { bits: 1024 })
+        );
+        assert_eq!(
+            spki_to_jwk(&spki(&rsa_alg, &rsa_key(255))),
+            Err(CsrError::KeyTooSmall { bits: 2040 })
+        );
         assert!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(256))).is_ok());
-        assert!(matches!(spki_to_jwk(&spki(&rsa_alg, &rsa_key(1025))), Err(CsrError::UnsupportedKey(_))));
+        assert!(matches!(
+            spki_to_jwk(&spki(&rsa_alg, &rsa_key(1025))),
+            Err(CsrError::UnsupportedKey(_))
+        ));
 
         let ec_oid = tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]);
         let point = |len: usize| [vec![4u8], vec![7u8; 2 * len]].concat();
         // P-521 (1.3.132.0.35) and secp256k1 (1.3.132.0.10) are not accepted.
         for curve in [[0x2b, 0x81, 0x04, 0x00, 0x23], [0x2b, 0x81, 0x04, 0x00, 0x0a]] {
             let alg = [ec_oid.clone(), tlv(0x06, &curve)].concat();
-            assert!(matches!(spki_to_jwk(&spki(&alg, &point(66))), Err(CsrError::UnsupportedKey(_))));
+            assert!(matches!(
+                spki_to_jwk(&spki(&alg, &point(66))),
+                Err(CsrError::UnsupportedKey(_))
+            ));
         }
-        let p256 = [ec_oid.clone(), tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07])].concat();
+        let p256 = [
+            ec_oid.clone(),
+            tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+        ]
+        .concat();
         assert!(spki_to_jwk(&spki(&p256, &point(32))).is_ok());
-        assert!(matches!(spki_to_jwk(&spki(&p256, &point(48))), Err(CsrError::MalformedKey(_))));
+        assert!(matches!(
+            spki_to_jwk(&spki(&p256, &point(48))),
+            Err(CsrError::MalformedKey(_))
+        ));
         let compressed = [vec![2u8], vec![7u8; 32]].concat();
-        assert!(matches!(spki_to_jwk(&spki(&p256, &compressed)), Err(CsrError::MalformedKey(_))));
-        assert!(matches!(spki_to_jwk(&spki(&ec_oid, &point(32))), Err(CsrError::MalformedKey(_))));
+        assert!(matches!(
+            spki_to_jwk(&spki(&p256, &compressed)),
+            Err(CsrError::MalformedKey(_))
+        ));
+        assert!(matches!(
+            spki_to_jwk(&spki(&ec_oid, &point(32))),
+            Err(CsrError::MalformedKey(_))
+        ));
 
         // Ed448 (1.3.101.113).
         let ed448 = tlv(0x06, &[0x2b, 0x65, 0x71]);
-        assert!(matches!(spki_to_jwk(&spki(&ed448, &[1; 57])), Err(CsrError::UnsupportedKey(_))));
+        assert!(matches!(
+            spki_to_jwk(&spki(&ed448, &[1; 57])),
+            Err(CsrError::UnsupportedKey(_))
+        ));
         let ed25519 = tlv(0x06, &[0x2b, 0x65, 0x70]);
         assert!(spki_to_jwk(&spki(&ed25519, &[1; 32])).is_ok());
-        assert!(matches!(spki_to_jwk(&spki(&ed25519, &[1; 31])), Err(CsrError::MalformedKey(_))));
+        assert!(matches!(
+            spki_to_jwk(&spki(&ed25519, &[1; 31])),
+            Err(CsrError::MalformedKey(_))
+        ));
         let mut trailing = spki(&ed25519, &[1; 32]);
         trailing.push(0);
         assert_eq!(spki_to_jwk(&trailing), Err(CsrError::TrailingData(1)));
@@ -1078,12 +1296,22 @@ mod tests {
 
             let leaf = parse_cert(&issued.der);
             assert_eq!(leaf.public_key().raw, parsed.spki_der.as_slice(), "{alg:?}");
-            assert_eq!(leaf.validity().not_before.timestamp(), issued.not_before.unix_timestamp());
-            assert_eq!(leaf.validity().not_after.timestamp(), issued.not_after.unix_timestamp());
+            assert_eq!(
+                leaf.validity().not_before.timestamp(),
+                issued.not_before.unix_timestamp()
+            );
+            assert_eq!(
+                leaf.validity().not_after.timestamp(),
+                issued.not_after.unix_timestamp()
+            );
             assert_eq!(leaf.raw_serial().len(), 16);
             let hex: String = leaf.raw_serial().iter().map(|b| format!("{b:02x}")).collect();
             assert_eq!(hex, issued.serial_hex);
-            let cn: Vec<_> = leaf.subject().iter_common_name().map(|c| c.as_str().unwrap()).collect();
+            let cn: Vec<_> = leaf
+                .subject()
+                .iter_common_name()
+                .map(|c| c.as_str().unwrap())
+                .collect();
             assert_eq!(cn, ["a.example.com"]);
 
             let san = leaf.subject_alternative_name().unwrap().unwrap().value;
@@ -1097,7 +1325,17 @@ mod tests {
                 }
             }
             assert_eq!(dns, names.dns);
-            assert_eq!(ips, vec![vec![192, 0, 2, 7], "2001:db8::7".parse::<std::net::Ipv6Addr>().unwrap().octets().to_vec()]);
+            assert_eq!(
+                ips,
+                vec![
+                    vec![192, 0, 2, 7],
+                    "2001:db8::7"
+                        .parse::<std::net::Ipv6Addr>()
+                        .unwrap()
+                        .octets()
+                        .to_vec()
+                ]
+            );
 
             assert!(!leaf.basic_constraints().unwrap().unwrap().value.ca);
             assert!(leaf.extended_key_usage().unwrap().unwrap().value.server_auth);
@@ -1132,7 +1370,15 @@ mod tests {
         assert_eq!(ca.chain_count(), 3);
         let i0 = parse_cert(ca.intermediate_der(0).unwrap());
         let roots: Vec<_> = (0..3).map(|i| parse_cert(ca.root_der(i).unwrap())).collect();
-        let cn = |c: &X509Certificate<'_>| c.subject().iter_common_name().next().unwrap().as_str().unwrap().to_owned();
+        let cn = |c: &X509Certificate<'_>| {
+            c.subject()
+                .iter_common_name()
+                .next()
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
         assert_eq!(cn(&roots[0]), "acmespec mock root A");
         assert_eq!(cn(&roots[1]), "acmespec mock root B");
         assert_eq!(cn(&roots[2]), "acmespec mock root C");
@@ -1146,7 +1392,10 @@ mod tests {
             assert!(inter.verify_signature(Some(roots[0].public_key())).is_err());
         }
         assert!(ca.root_der(3).is_none() && ca.intermediate_pem(3).is_none() && ca.root_pem(3).is_none());
-        assert!(matches!(CertificateAuthority::new(26), Err(CaError::TooManyChains(26))));
+        assert!(matches!(
+            CertificateAuthority::new(26),
+            Err(CaError::TooManyChains(26))
+        ));
         assert!(CertificateAuthority::new(0).unwrap().chain_count() == 1);
     }
 
@@ -1157,7 +1406,15 @@ mod tests {
         let parsed = parse_csr(&csr(&key, &["a.test"])).unwrap();
         let (nb, na) = window();
         let issued = ca
-            .issue(&parsed, &IssuanceNames { dns: names(&["a.test"]), ips: vec![] }, nb, na)
+            .issue(
+                &parsed,
+                &IssuanceNames {
+                    dns: names(&["a.test"]),
+                    ips: vec![],
+                },
+                nb,
+                na,
+            )
             .unwrap();
         for chain in 0..2 {
             let text = ca.chain_pem(&issued, chain).unwrap();
@@ -1187,7 +1444,10 @@ mod tests {
                         assert!(in_block, "text outside a PEM block: {body:?}");
                         assert_eq!(last_len, 64, "short line before the last one");
                         assert!(!body.is_empty() && body.len() <= 64);
-                        assert!(body.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)));
+                        assert!(
+                            body.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+                        );
                         last_len = body.len();
                     }
                 }
@@ -1205,23 +1465,56 @@ mod tests {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let parsed = parse_csr(&csr(&key, &["a.test"])).unwrap();
         let (nb, na) = window();
-        let one = IssuanceNames { dns: names(&["a.test"]), ips: vec![] };
-        assert_eq!(ca.issue(&parsed, &IssuanceNames::default(), nb, na), Err(CaError::NoNames));
+        let one = IssuanceNames {
+            dns: names(&["a.test"]),
+            ips: vec![],
+        };
+        assert_eq!(
+            ca.issue(&parsed, &IssuanceNames::default(), nb, na),
+            Err(CaError::NoNames)
+        );
         assert_eq!(ca.issue(&parsed, &one, na, nb), Err(CaError::InvalidValidity));
         assert_eq!(ca.issue(&parsed, &one, nb, nb), Err(CaError::InvalidValidity));
-        let bad_name = IssuanceNames { dns: names(&["bü.test"]), ips: vec![] };
-        assert!(matches!(ca.issue(&parsed, &bad_name, nb, na), Err(CaError::InvalidName(_))));
+        let bad_name = IssuanceNames {
+            dns: names(&["bü.test"]),
+            ips: vec![],
+        };
+        assert!(matches!(
+            ca.issue(&parsed, &bad_name, nb, na),
+            Err(CaError::InvalidName(_))
+        ));
         let mut bad_key = parsed.clone();
         bad_key.spki_der = vec![0x30, 0x00];
         assert!(matches!(ca.issue(&bad_key, &one, nb, na), Err(CaError::Key(_))));
 
         // IP-only: the CN is the address; a name over 64 characters gets no CN.
-        let ip_only = IssuanceNames { dns: vec![], ips: vec!["192.0.2.9".parse().unwrap()] };
+        let ip_only = IssuanceNames {
+            dns: vec![],
+            ips: vec!["192.0.2.9".parse().unwrap()],
+        };
         let issued = ca.issue(&parsed, &ip_only, nb, na).unwrap();
         let cert = parse_cert(&issued.der);
-        assert_eq!(cert.subject().iter_common_name().next().unwrap().as_str().unwrap(), "192.0.2.9");
+        assert_eq!(
+            cert.subject()
+                .iter_common_name()
+                .next()
+                .unwrap()
+                .as_str()
+                .unwrap(),
+            "192.0.2.9"
+        );
         let long = format!("{}.test", "a".repeat(60));
-        let issued = ca.issue(&parsed, &IssuanceNames { dns: vec![long], ips: vec![] }, nb, na).unwrap();
+        let issued = ca
+            .issue(
+                &parsed,
+                &IssuanceNames {
+                    dns: vec![long],
+                    ips: vec![],
+                },
+                nb,
+                na,
+            )
+            .unwrap();
         assert_eq!(parse_cert(&issued.der).subject().iter_common_name().count(), 0);
     }
 

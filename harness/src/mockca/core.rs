@@ -130,14 +130,10 @@ pub(crate) struct Order {
 #[derive(Debug, Clone)]
 pub(crate) struct Certificate {
     pub(crate) id: String,
-    pub(crate) serial_hex: String,
     pub(crate) account_id: String,
-    pub(crate) der: Vec<u8>,
-    pub(crate) public_key: Jwk,
-    pub(crate) dns_names: Vec<String>,
-    pub(crate) ips: Vec<std::net::IpAddr>,
-    pub(crate) not_before: OffsetDateTime,
-    pub(crate) not_after: OffsetDateTime,
+    pub(crate) issued: crate::mockca::ca::IssuedCertificate,
+    /// The identifiers the certificate was issued for, as in the order.
+    pub(crate) identifiers: Vec<Identifier>,
     pub(crate) revoked: Option<u8>,
 }
 

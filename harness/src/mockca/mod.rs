@@ -3,7 +3,217 @@
 //!
 //! Laid out like Pebble: `wfe` (HTTP, JWS, nonces, problems), `va` (validation),
 //! `ca` (issuance), `db` (in-memory store with narrow methods), `core` (types, with
-//! order status derived from authorizations).
+//! order status derived from authorizations), `defects` (the switchable deviations)
+//! and `management` (the test-control listener).
 
 mod ca;
+mod core;
+mod db;
+mod defects;
+mod management;
+mod nonces;
 mod va;
+mod wfe;
+
+pub use defects::Defect;
+
+use crate::tls_identity::LocalhostTls;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use defects::DefectSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use wfe::{Wfe, WfeConfig};
+
+/// How the mock CA is set up.
+#[derive(Debug, Clone)]
+pub struct MockCaConfig {
+    /// The HTTPS listener for ACME (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The plain-HTTP management listener, if wanted.
+    pub management_listen: Option<SocketAddr>,
+    /// Mark every challenge valid without contacting anyone (load tests, client tests).
+    pub always_valid: bool,
+    /// Port the validation authority uses for http-01 (RFC 8555 says 80).
+    pub va_http_port: u16,
+    /// Port the validation authority uses for tls-alpn-01 (RFC 8737 says 443).
+    pub va_tls_port: u16,
+    /// DNS server the validation authority resolves names with; `None` uses the system's.
+    pub va_resolver: Option<SocketAddr>,
+    /// Let the validation authority connect to non-loopback addresses (an SSRF vector).
+    pub va_allow_remote: bool,
+    /// Defects switched on from the start.
+    pub defects: Vec<Defect>,
+    /// External account binding keys (key id, HMAC key); EAB is required when not empty.
+    pub eab_keys: Vec<(String, Vec<u8>)>,
+    /// Alternate certificate chains offered besides the primary one.
+    pub alternate_chains: usize,
+    /// Orders per page of an account's orders list.
+    pub orders_per_page: usize,
+}
+
+impl Default for MockCaConfig {
+    fn default() -> Self {
+        MockCaConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            management_listen: None,
+            always_valid: false,
+            va_http_port: 80,
+            va_tls_port: 443,
+            va_resolver: None,
+            va_allow_remote: false,
+            defects: Vec::new(),
+            eab_keys: Vec::new(),
+            alternate_chains: 1,
+            orders_per_page: 3,
+        }
+    }
+}
+
+/// Why the mock CA could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MockCaError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The HTTPS identity or the CA hierarchy could not be generated.
+    #[error("cannot create certificates: {0}")]
+    Certificates(String),
+}
+
+/// A running mock CA; stops when dropped.
+pub struct MockCa {
+    wfe: Arc<Wfe>,
+    tls: LocalhostTls,
+    addr: SocketAddr,
+    management_addr: Option<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MockCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MockCa({})", self.directory_url())
+    }
+}
+
+/// How long a client may take to complete the TLS handshake or send its headers.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn dispatch(State(wfe): State<Arc<Wfe>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+    wfe.handle(parts.method, &path, &parts.headers, body).await
+}
+
+impl MockCa {
+    /// Binds the listeners, generates the certificates and starts serving.
+    pub async fn start(config: MockCaConfig) -> Result<MockCa, MockCaError> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| MockCaError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| MockCaError::Bind { addr: config.listen, source })?;
+        let tls = LocalhostTls::generate("acmespec mock CA HTTPS root").map_err(|e| MockCaError::Certificates(e.to_string()))?;
+        let server_config = tls.server_config().map_err(|e| MockCaError::Certificates(e.to_string()))?;
+        let ca = ca::CertificateAuthority::new(config.alternate_chains).map_err(|e| MockCaError::Certificates(e.to_string()))?;
+        let va = va::ValidationAuthority::new(va::VaConfig {
+            http_port: config.va_http_port,
+            tls_port: config.va_tls_port,
+            resolver: config.va_resolver,
+            allow_remote: config.va_allow_remote,
+            ..va::VaConfig::default()
+        });
+        let wfe = Arc::new(Wfe {
+            config: WfeConfig {
+                base_url: format!("https://{addr}"),
+                always_valid: config.always_valid,
+                eab_keys: config.eab_keys.clone(),
+                orders_per_page: config.orders_per_page,
+            },
+            db: db::Db::default(),
+            nonces: nonces::Nonces::new(),
+            ca,
+            va,
+            defects: Arc::new(DefectSet::new(config.defects.iter().copied())),
+        });
+        let app = Router::new().fallback(dispatch).with_state(Arc::clone(&wfe));
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config);
+        let serve = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HANDSHAKE_TIMEOUT);
+                    let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        let mut tasks = vec![serve];
+        let mut management_addr = None;
+        if let Some(maddr) = config.management_listen {
+            let l = tokio::net::TcpListener::bind(maddr).await.map_err(|source| MockCaError::Bind { addr: maddr, source })?;
+            management_addr = Some(l.local_addr().map_err(|source| MockCaError::Bind { addr: maddr, source })?);
+            let router = management::router(Arc::clone(&wfe));
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(l, router).await;
+            }));
+        }
+        Ok(MockCa { wfe, tls, addr, management_addr, tasks })
+    }
+
+    /// The directory URL.
+    pub fn directory_url(&self) -> String {
+        self.wfe.directory_url()
+    }
+
+    /// The ACME listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The management listener's URL, if one was started.
+    pub fn management_url(&self) -> Option<String> {
+        self.management_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// The PEM of the root a client must trust for the HTTPS listener.
+    pub fn https_root_pem(&self) -> &str {
+        self.tls.ca_pem()
+    }
+
+    /// The DER of the root a client must trust for the HTTPS listener.
+    pub fn https_root_der(&self) -> &[u8] {
+        self.tls.ca_der()
+    }
+
+    /// Replaces the defects switched on.
+    pub fn set_defects(&self, defects: impl IntoIterator<Item = Defect>) {
+        self.wfe.defects.replace(defects.into_iter().collect());
+    }
+
+    /// The defects switched on.
+    pub fn defects(&self) -> Vec<Defect> {
+        self.wfe.defects.list()
+    }
+}
+
+impl Drop for MockCa {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

@@ -125,11 +125,6 @@ impl ValidationAuthority {
         }
     }
 
-    /// The configuration this validator was built with.
-    pub(crate) fn config(&self) -> &VaConfig {
-        &self.config
-    }
-
     /// Runs one validation of `challenge_type` for `identifier`.
     ///
     /// `key_authorization` is the value the CA computed (RFC 8555 §8.1).
@@ -191,7 +186,10 @@ impl ValidationAuthority {
             self.config.http_port
         );
         let mut url = Url::parse(&first).map_err(|e| {
-            Failure::new(ProblemType::Malformed, format!("cannot build URL {first:?}: {e}"))
+            Failure::new(
+                ProblemType::Malformed,
+                format!("cannot build URL {first:?}: {e}"),
+            )
         })?;
         // The URL parser reinterprets some names (e.g. numeric labels as IPv4);
         // only connect where the identifier says.
@@ -247,7 +245,8 @@ impl ValidationAuthority {
                         .as_deref()
                         .ok_or_else(|| format!("HTTP {status} without a Location header"))
                         .and_then(|l| {
-                            url.join(l).map_err(|e| format!("unusable Location {l:?}: {e}"))
+                            url.join(l)
+                                .map_err(|e| format!("unusable Location {l:?}: {e}"))
                         })
                         .map_err(|why| {
                             Failure::new(ProblemType::Connection, format!("{url}: {why}"))
@@ -275,11 +274,17 @@ impl ValidationAuthority {
             Some(Host::Ipv4(ip)) => (ip.to_string(), vec![IpAddr::V4(ip)]),
             Some(Host::Ipv6(ip)) => (ip.to_string(), vec![IpAddr::V6(ip)]),
             None => {
-                return Err(Failure::new(ProblemType::Connection, format!("{url}: no host")));
+                return Err(Failure::new(
+                    ProblemType::Connection,
+                    format!("{url}: no host"),
+                ));
             }
         };
         let ips = self.permitted(&host, ips)?;
-        Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
+        Ok(ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect())
     }
 
     /// One GET of `url`, connecting only to `addrs`, with the URL's own Host.
@@ -302,7 +307,10 @@ impl ValidationAuthority {
             builder = builder.resolve_to_addrs(name, addrs);
         }
         let client = builder.build().map_err(|e| {
-            Failure::new(ProblemType::ServerInternal, format!("HTTP client setup failed: {}", chain(&e)))
+            Failure::new(
+                ProblemType::ServerInternal,
+                format!("HTTP client setup failed: {}", chain(&e)),
+            )
         })?;
         let connection = |e: reqwest::Error| {
             Failure::new(ProblemType::Connection, format!("{url}: {}", chain(&e)))
@@ -385,7 +393,11 @@ impl ValidationAuthority {
                 "none of the {} TXT record(s) at {qname} is {expected:?}; found {}{}",
                 values.len(),
                 shown.join(", "),
-                if values.len() > shown.len() { ", ..." } else { "" }
+                if values.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
             ),
         ))
     }
@@ -395,12 +407,19 @@ impl ValidationAuthority {
     async fn tls_alpn01(&self, target: &Target, key_authorization: &str) -> Outcome {
         let (sni, host, ips) = match target {
             Target::Dns { wildcard: true, .. } => return Err(wildcard_refused("tls-alpn-01")),
-            Target::Dns { name, .. } => (name.clone(), name.clone(), self.lookup_addresses(name).await?),
+            Target::Dns { name, .. } => (
+                name.clone(),
+                name.clone(),
+                self.lookup_addresses(name).await?,
+            ),
             Target::Ip(ip) => (reverse_name(*ip), ip.to_string(), vec![*ip]),
         };
         let ips = self.permitted(&host, ips)?;
         let server_name = ServerName::try_from(sni.clone()).map_err(|e| {
-            Failure::new(ProblemType::Malformed, format!("{sni:?} cannot be sent as SNI: {e}"))
+            Failure::new(
+                ProblemType::Malformed,
+                format!("{sni:?} cannot be sent as SNI: {e}"),
+            )
         })?;
 
         let mut stream = None;
@@ -428,7 +447,10 @@ impl ValidationAuthority {
             end_entity: Mutex::new(None),
         });
         let internal = |e: rustls::Error| {
-            Failure::new(ProblemType::ServerInternal, format!("TLS client setup failed: {e}"))
+            Failure::new(
+                ProblemType::ServerInternal,
+                format!("TLS client setup failed: {e}"),
+            )
         };
         // RFC 8737 §4: TLS 1.2 or higher only.
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -447,7 +469,10 @@ impl ValidationAuthority {
         let mut tls = connector.connect(server_name, stream).await.map_err(|e| {
             Failure::new(
                 ProblemType::Tls,
-                format!("TLS handshake with {addr} (SNI {sni}) failed: {}", chain(&e)),
+                format!(
+                    "TLS handshake with {addr} (SNI {sni}) failed: {}",
+                    chain(&e)
+                ),
             )
         })?;
         let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
@@ -460,7 +485,9 @@ impl ValidationAuthority {
                 ProblemType::Tls,
                 format!(
                     "{addr} (SNI {sni}) did not negotiate acme-tls/1 (negotiated {})",
-                    negotiated.as_deref().map_or_else(|| "no ALPN protocol".to_owned(), quote_bytes)
+                    negotiated
+                        .as_deref()
+                        .map_or_else(|| "no ALPN protocol".to_owned(), quote_bytes)
                 ),
             ));
         }
@@ -471,8 +498,12 @@ impl ValidationAuthority {
                 format!("{addr} (SNI {sni}) completed a handshake without a certificate"),
             ));
         };
-        check_certificate(&certificate, target, key_authorization)
-            .map_err(|f| Failure::new(f.kind, format!("certificate from {addr} (SNI {sni}): {}", f.detail)))
+        check_certificate(&certificate, target, key_authorization).map_err(|f| {
+            Failure::new(
+                f.kind,
+                format!("certificate from {addr} (SNI {sni}): {}", f.detail),
+            )
+        })
     }
 
     // ---- shared: resolution and the loopback rule ----
@@ -481,7 +512,10 @@ impl ValidationAuthority {
     /// has since changed into the next validation.
     fn resolver(&self) -> Result<TokioResolver, Failure> {
         let servers = self.nameservers.as_ref().as_ref().map_err(|why| {
-            Failure::new(ProblemType::Dns, format!("no DNS resolver available: {why}"))
+            Failure::new(
+                ProblemType::Dns,
+                format!("no DNS resolver available: {why}"),
+            )
         })?;
         let name_servers = servers
             .iter()
@@ -498,8 +532,10 @@ impl ValidationAuthority {
             TokioRuntimeProvider::default(),
         );
         let options = builder.options_mut();
-        options.timeout = self.config.timeout.min(Duration::from_secs(5));
-        options.attempts = 2;
+        // Tries that fit well inside the validation's own bound, so an
+        // unresponsive DNS server is reported as `dns`, not as a timeout.
+        options.timeout = (self.config.timeout / 4).min(Duration::from_secs(5));
+        options.attempts = 1;
         options.positive_max_ttl = Some(Duration::ZERO);
         options.negative_max_ttl = Some(Duration::ZERO);
         // An explicit resolver is the whole truth; /etc/hosts only helps
@@ -510,7 +546,10 @@ impl ValidationAuthority {
             ResolveHosts::Auto
         };
         builder.build().map_err(|e| {
-            Failure::new(ProblemType::Dns, format!("DNS resolver setup failed: {}", chain(&e)))
+            Failure::new(
+                ProblemType::Dns,
+                format!("DNS resolver setup failed: {}", chain(&e)),
+            )
         })
     }
 
@@ -561,8 +600,9 @@ impl ValidationAuthority {
         if self.config.allow_remote {
             return Ok(ips);
         }
-        let (allowed, refused): (Vec<IpAddr>, Vec<IpAddr>) =
-            ips.into_iter().partition(|ip| ip.to_canonical().is_loopback());
+        let (allowed, refused): (Vec<IpAddr>, Vec<IpAddr>) = ips
+            .into_iter()
+            .partition(|ip| ip.to_canonical().is_loopback());
         if allowed.is_empty() {
             let refused: Vec<String> = refused.iter().map(ToString::to_string).collect();
             return Err(Failure::new(
@@ -591,7 +631,10 @@ enum Fetched {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Target {
     /// Lower-case name without trailing dot; `*.` removed and noted.
-    Dns { name: String, wildcard: bool },
+    Dns {
+        name: String,
+        wildcard: bool,
+    },
     Ip(IpAddr),
 }
 
@@ -614,17 +657,27 @@ impl Target {
                 if name.parse::<IpAddr>().is_ok() {
                     return Err(Failure::new(
                         ProblemType::Malformed,
-                        format!("{:?} is an IP address; use an ip identifier (RFC 8738)", identifier.value),
+                        format!(
+                            "{:?} is an IP address; use an ip identifier (RFC 8738)",
+                            identifier.value
+                        ),
                     ));
                 }
-                Ok(Target::Dns { name: name.to_owned(), wildcard })
+                Ok(Target::Dns {
+                    name: name.to_owned(),
+                    wildcard,
+                })
             }
-            "ip" => identifier.value.parse::<IpAddr>().map(Target::Ip).map_err(|_| {
-                Failure::new(
-                    ProblemType::Malformed,
-                    format!("{:?} is not an IP address (RFC 8738 §3)", identifier.value),
-                )
-            }),
+            "ip" => identifier
+                .value
+                .parse::<IpAddr>()
+                .map(Target::Ip)
+                .map_err(|_| {
+                    Failure::new(
+                        ProblemType::Malformed,
+                        format!("{:?} is not an IP address (RFC 8738 §3)", identifier.value),
+                    )
+                }),
             other => Err(Failure::new(
                 ProblemType::UnsupportedIdentifier,
                 format!("identifier type {other:?} is not supported"),
@@ -679,13 +732,20 @@ type Outcome = Result<(), Failure>;
 
 impl Failure {
     fn new(kind: ProblemType, detail: impl Into<String>) -> Self {
-        Failure { kind, detail: detail.into() }
+        Failure {
+            kind,
+            detail: detail.into(),
+        }
     }
 
     /// Appends the redirect chain that led here, if any.
     fn via(mut self, trail: &[String]) -> Self {
         if !trail.is_empty() {
-            self.detail = format!("{} (after redirects from {})", self.detail, trail.join(" -> "));
+            self.detail = format!(
+                "{} (after redirects from {})",
+                self.detail,
+                trail.join(" -> ")
+            );
         }
         self
     }
@@ -703,7 +763,9 @@ impl Failure {
 fn wildcard_refused(challenge: &str) -> Failure {
     Failure::new(
         ProblemType::Malformed,
-        format!("{challenge} cannot validate a wildcard identifier; only dns-01 can (RFC 8555 §7.1.3)"),
+        format!(
+            "{challenge} cannot validate a wildcard identifier; only dns-01 can (RFC 8555 §7.1.3)"
+        ),
     )
 }
 
@@ -725,7 +787,9 @@ fn check_certificate(der: &[u8], target: &Target, key_authorization: &str) -> Ou
         )));
     };
     let ParsedExtension::SubjectAlternativeName(san) = san.parsed_extension() else {
-        return Err(incorrect("subjectAltName extension cannot be parsed".to_owned()));
+        return Err(incorrect(
+            "subjectAltName extension cannot be parsed".to_owned(),
+        ));
     };
     let names: Vec<String> = san.general_names.iter().map(describe_name).collect();
     let [only] = san.general_names.as_slice() else {
@@ -738,7 +802,9 @@ fn check_certificate(der: &[u8], target: &Target, key_authorization: &str) -> Ou
     let matches = match (target, only) {
         (Target::Dns { name, .. }, GeneralName::DNSName(dns)) => {
             // Case-insensitive comparison (RFC 8737 §3, RFC 4343).
-            dns.strip_suffix('.').unwrap_or(dns).eq_ignore_ascii_case(name)
+            dns.strip_suffix('.')
+                .unwrap_or(dns)
+                .eq_ignore_ascii_case(name)
         }
         (Target::Ip(IpAddr::V4(ip)), GeneralName::IPAddress(bytes)) => *bytes == ip.octets(),
         (Target::Ip(IpAddr::V6(ip)), GeneralName::IPAddress(bytes)) => *bytes == ip.octets(),
@@ -845,16 +911,25 @@ impl ServerCertVerifier for RecordingVerifier {
         // public-key AlgorithmIdentifier matches the key.
         let spki = spki_of(cert)?;
         let (alg_id, key) = split_spki(&spki).ok_or(bad_encoding())?;
-        let Some((_, candidates)) = self.algorithms.mapping.iter().find(|(s, _)| *s == dss.scheme)
+        let Some((_, candidates)) = self
+            .algorithms
+            .mapping
+            .iter()
+            .find(|(s, _)| *s == dss.scheme)
         else {
             return Err(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
         };
-        for alg in candidates.iter().filter(|alg| alg.public_key_alg_id().as_ref() == alg_id) {
+        for alg in candidates
+            .iter()
+            .filter(|alg| alg.public_key_alg_id().as_ref() == alg_id)
+        {
             if alg.verify_signature(key, message, dss.signature()).is_ok() {
                 return Ok(HandshakeSignatureValid::assertion());
             }
         }
-        Err(rustls::Error::InvalidCertificate(CertificateError::BadSignature))
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::BadSignature,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -883,17 +958,26 @@ fn bad_encoding() -> rustls::Error {
 
 /// The DER SubjectPublicKeyInfo of `cert`.
 fn spki_of(cert: &CertificateDer<'_>) -> Result<Vec<u8>, rustls::Error> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| bad_encoding())?;
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| bad_encoding())?;
     Ok(parsed.public_key().raw.to_vec())
 }
 
 /// Splits a DER SubjectPublicKeyInfo into the AlgorithmIdentifier's content
 /// and the public key bits (the form `SignatureVerificationAlgorithm` takes).
 fn split_spki(spki: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (0x30, body, _) = der_element(spki)? else { return None };
-    let (0x30, algorithm, rest) = der_element(body)? else { return None };
-    let (0x03, bits, _) = der_element(rest)? else { return None };
-    let (0, key) = bits.split_first()? else { return None };
+    let (0x30, body, _) = der_element(spki)? else {
+        return None;
+    };
+    let (0x30, algorithm, rest) = der_element(body)? else {
+        return None;
+    };
+    let (0x03, bits, _) = der_element(rest)? else {
+        return None;
+    };
+    let (0, key) = bits.split_first()? else {
+        return None;
+    };
     Some((algorithm, key))
 }
 
@@ -909,7 +993,12 @@ fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
             return None;
         }
         let (bytes, rest) = rest.split_at(count);
-        (bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), rest)
+        (
+            bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+            rest,
+        )
     };
     if rest.len() < len {
         return None;
@@ -961,13 +1050,17 @@ fn is_host_name(name: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
 fn is_base64url(token: &str) -> bool {
     !token.is_empty()
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A short, escaped rendering of peer-supplied bytes for a problem detail.
@@ -998,5 +1091,951 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::time::Instant;
+
+    use rcgen::{CertificateParams, CustomExtension, KeyPair, PKCS_ECDSA_P256_SHA256, SanType};
+    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::responders::{AlpnIdentifier, Responders};
+
+    const TOKEN: &str = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
+    const KEY_AUTH: &str =
+        "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ";
+    const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    async fn responders() -> Responders {
+        let lo = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Responders::start(lo, lo, lo)
+            .await
+            .expect("responders start")
+    }
+
+    fn config(r: &Responders) -> VaConfig {
+        VaConfig {
+            http_port: r.http01().local_addr().port(),
+            tls_port: r.tls_alpn().local_addr().port(),
+            resolver: Some(r.dns().local_addr()),
+            allow_remote: false,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn va(r: &Responders) -> ValidationAuthority {
+        ValidationAuthority::new(config(r))
+    }
+
+    #[track_caller]
+    fn expect_problem(result: Result<(), Problem>, kind: &str) -> Problem {
+        let problem = result.expect_err("validation should fail");
+        assert_eq!(
+            problem.kind.as_deref(),
+            Some(format!("{ERROR_NS}{kind}").as_str()),
+            "unexpected problem: {problem:?}"
+        );
+        assert!(problem.detail.as_deref().is_some_and(|d| !d.is_empty()));
+        problem
+    }
+
+    fn detail(problem: &Problem) -> &str {
+        problem.detail.as_deref().unwrap_or_default()
+    }
+
+    /// A port nothing listens on (bound, then released).
+    async fn closed_port() -> u16 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    /// A tiny HTTP server answering every request with `response` (raw
+    /// bytes), or never answering at all when it is `None`.
+    async fn raw_http(response: Option<Vec<u8>>) -> u16 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    match response {
+                        Some(bytes) => {
+                            let _ = socket.write_all(&bytes).await;
+                            let _ = socket.shutdown().await;
+                        }
+                        None => tokio::time::sleep(Duration::from_secs(60)).await,
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    fn http_response(status: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
+        let mut bytes = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    fn acme_extension(key_authorization: &str) -> CustomExtension {
+        let digest = ring::digest::digest(&ring::digest::SHA256, key_authorization.as_bytes());
+        CustomExtension::new_acme_identifier(digest.as_ref())
+    }
+
+    fn dns_san(name: &str) -> SanType {
+        SanType::DnsName(name.try_into().unwrap())
+    }
+
+    /// A self-signed P-256 certificate with `sans` and `extensions`, and its key.
+    fn certificate(
+        sans: Vec<SanType>,
+        extensions: Vec<CustomExtension>,
+    ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = sans;
+        params.custom_extensions = extensions;
+        let cert = params.self_signed(&key).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        (cert.der().clone(), key)
+    }
+
+    /// A TLS server with the given versions and ALPN list serving one certificate.
+    async fn tls_server(
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        alpn: Vec<Vec<u8>>,
+        cert: CertificateDer<'static>,
+        key: &PrivateKeyDer<'static>,
+    ) -> u16 {
+        let signing = rustls::crypto::ring::sign::any_supported_type(key).unwrap();
+        let certified = rustls::sign::CertifiedKey::new(vec![cert], signing);
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+        config.alpn_protocols = alpn;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(socket).await {
+                        let mut buf = [0u8; 64];
+                        let _ = tls.read(&mut buf).await;
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    // ---- general ----
+
+    #[test]
+    fn defaults_match_the_rfc_ports() {
+        let c = VaConfig::default();
+        assert_eq!(
+            (c.http_port, c.tls_port, c.resolver, c.allow_remote),
+            (80, 443, None, false)
+        );
+        assert_eq!(c.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn validate_future_is_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let va = ValidationAuthority::new(VaConfig::default());
+        let id = Identifier::dns("a.test");
+        let future = va.validate(&id, "http-01", TOKEN, KEY_AUTH);
+        assert_send(&future);
+    }
+
+    #[test]
+    fn reverse_names_follow_rfc_8738() {
+        assert_eq!(
+            reverse_name(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            "1.0.0.127.in-addr.arpa"
+        );
+        // The example of RFC 8738 §6.
+        let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(
+            reverse_name(IpAddr::V6(v6)),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+        assert_eq!(
+            reverse_name(IpAddr::V6(v6)),
+            crate::responders::reverse_dns_name(IpAddr::V6(v6))
+        );
+    }
+
+    #[test]
+    fn spki_is_split_into_algorithm_and_key() {
+        let (cert, _) = certificate(vec![dns_san("a.test")], vec![]);
+        let spki = spki_of(&cert).unwrap();
+        let (alg, key) = split_spki(&spki).unwrap();
+        assert_eq!(alg, webpki_p256_alg_id());
+        assert_eq!(key.len(), 65);
+        assert_eq!(key[0], 0x04);
+        assert!(split_spki(&spki[..spki.len() - 1]).is_none());
+        assert!(der_element(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_none());
+    }
+
+    fn webpki_p256_alg_id() -> Vec<u8> {
+        // id-ecPublicKey, secp256r1
+        let mut v = vec![0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        v.extend_from_slice(&[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]);
+        v
+    }
+
+    #[tokio::test]
+    async fn unknown_challenge_type_and_identifiers_are_refused() {
+        let r = responders().await;
+        let va = va(&r);
+        let id = Identifier::dns("a.test");
+        let p = expect_problem(
+            va.validate(&id, "http-02", TOKEN, KEY_AUTH).await,
+            "malformed",
+        );
+        assert_eq!(
+            p.identifier.as_ref(),
+            Some(&id),
+            "problem names the identifier"
+        );
+        assert!(p.status.is_none());
+        let email = Identifier {
+            kind: "email".into(),
+            value: "a@a.test".into(),
+        };
+        expect_problem(
+            va.validate(&email, "http-01", TOKEN, KEY_AUTH).await,
+            "unsupportedIdentifier",
+        );
+        for bad in [
+            "a.test/x",
+            "a..test",
+            "",
+            "a test",
+            "1.2.3.4",
+            "a.test:80",
+            "a@b.test",
+        ] {
+            expect_problem(
+                va.validate(&Identifier::dns(bad), "http-01", TOKEN, KEY_AUTH)
+                    .await,
+                "malformed",
+            );
+        }
+        expect_problem(
+            va.validate(&Identifier::ip("localhost"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "malformed",
+        );
+        expect_problem(
+            va.validate(&id, "http-01", "../x", KEY_AUTH).await,
+            "malformed",
+        );
+        expect_problem(va.validate(&id, "http-01", "", KEY_AUTH).await, "malformed");
+    }
+
+    // ---- http-01 ----
+
+    #[tokio::test]
+    async fn http01_good_key_authorization_passes() {
+        let r = responders().await;
+        r.http01().provision(TOKEN, KEY_AUTH);
+        va(&r)
+            .validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+        let seen = r.http01().history();
+        let last = seen.last().expect("the responder saw the request");
+        assert_eq!(last.path, format!("/.well-known/acme-challenge/{TOKEN}"));
+        let port = r.http01().local_addr().port();
+        assert_eq!(
+            last.host.as_deref(),
+            Some(format!("a.test:{port}").as_str())
+        );
+        // Upper case and a trailing dot name the same host.
+        va(&r)
+            .validate(&Identifier::dns("A.Test."), "http-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn http01_ip_identifier_connects_directly() {
+        let r = responders().await;
+        r.http01().provision(TOKEN, KEY_AUTH);
+        r.dns().set_default_ipv4(None);
+        va(&r)
+            .validate(&Identifier::ip("127.0.0.1"), "http-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+        let port = r.http01().local_addr().port();
+        let last = r.http01().history().pop().unwrap();
+        assert_eq!(
+            last.host.as_deref(),
+            Some(format!("127.0.0.1:{port}").as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn http01_wrong_key_authorization_is_incorrect_response() {
+        let r = responders().await;
+        r.http01()
+            .provision(TOKEN, &format!("{TOKEN}.wrong-thumbprint"));
+        let p = expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "incorrectResponse",
+        );
+        assert!(detail(&p).contains("wrong-thumbprint"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn http01_missing_token_is_incorrect_response() {
+        let r = responders().await;
+        let p = expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "incorrectResponse",
+        );
+        assert!(detail(&p).contains("404"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn http01_trailing_whitespace_is_tolerated_leading_is_not() {
+        let r = responders().await;
+        let body = format!("{KEY_AUTH} \r\n\t\n");
+        let port = raw_http(Some(http_response("200 OK", "", body.as_bytes()))).await;
+        let va = ValidationAuthority::new(VaConfig {
+            http_port: port,
+            ..config(&r)
+        });
+        va.validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+
+        let body = format!(" {KEY_AUTH}");
+        let port = raw_http(Some(http_response("200 OK", "", body.as_bytes()))).await;
+        let va = ValidationAuthority::new(VaConfig {
+            http_port: port,
+            ..config(&r)
+        });
+        expect_problem(
+            va.validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "incorrectResponse",
+        );
+    }
+
+    #[tokio::test]
+    async fn http01_oversized_body_is_refused() {
+        let r = responders().await;
+        let mut body = KEY_AUTH.as_bytes().to_vec();
+        body.resize(HTTP_BODY_LIMIT + 1, b' ');
+        let port = raw_http(Some(http_response("200 OK", "", &body))).await;
+        let va = ValidationAuthority::new(VaConfig {
+            http_port: port,
+            ..config(&r)
+        });
+        let p = expect_problem(
+            va.validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "incorrectResponse",
+        );
+        assert!(detail(&p).contains("longer than"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn http01_follows_redirects_to_loopback() {
+        let r = responders().await;
+        r.http01().provision(TOKEN, KEY_AUTH);
+        let target = format!(
+            "http://b.test:{}/.well-known/acme-challenge/{TOKEN}",
+            r.http01().local_addr().port()
+        );
+        let port = raw_http(Some(http_response(
+            "302 Found",
+            &format!("Location: {target}\r\n"),
+            b"",
+        )))
+        .await;
+        let va = ValidationAuthority::new(VaConfig {
+            http_port: port,
+            ..config(&r)
+        });
+        va.validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+        let last = r.http01().history().pop().unwrap();
+        assert!(
+            last.host.as_deref().unwrap().starts_with("b.test:"),
+            "{last:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn http01_redirect_to_non_loopback_is_refused_without_connecting() {
+        let r = responders().await;
+        r.dns().set_a("remote.test", vec![REMOTE]);
+        for location in [
+            format!("http://{REMOTE}/.well-known/acme-challenge/{TOKEN}"),
+            format!("http://remote.test:8080/.well-known/acme-challenge/{TOKEN}"),
+            "http://[2001:db8::1]/x".to_owned(),
+            "http://0.0.0.0/x".to_owned(),
+        ] {
+            let response = http_response(
+                "301 Moved Permanently",
+                &format!("Location: {location}\r\n"),
+                b"",
+            );
+            let port = raw_http(Some(response)).await;
+            let va = ValidationAuthority::new(VaConfig {
+                http_port: port,
+                ..config(&r)
+            });
+            let started = Instant::now();
+            let p = expect_problem(
+                va.validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+                    .await,
+                "connection",
+            );
+            assert!(detail(&p).contains("loopback"), "{p:?}");
+            assert!(detail(&p).contains("after redirects from"), "{p:?}");
+            assert!(started.elapsed() < Duration::from_secs(2));
+        }
+    }
+
+    #[tokio::test]
+    async fn http01_redirect_loop_and_bad_locations_stop() {
+        let r = responders().await;
+        let path = format!("/.well-known/acme-challenge/{TOKEN}");
+        let port = raw_http(Some(http_response(
+            "307 Temporary Redirect",
+            &format!("Location: {path}\r\n"),
+            b"",
+        )))
+        .await;
+        let va = ValidationAuthority::new(VaConfig {
+            http_port: port,
+            ..config(&r)
+        });
+        let p = expect_problem(
+            va.validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "connection",
+        );
+        assert!(detail(&p).contains("too many redirects"), "{p:?}");
+
+        for headers in [
+            "",
+            "Location: ftp://a.test/x\r\n",
+            "Location: http://[::1\r\n",
+        ] {
+            let port = raw_http(Some(http_response("302 Found", headers, b""))).await;
+            let va = ValidationAuthority::new(VaConfig {
+                http_port: port,
+                ..config(&r)
+            });
+            expect_problem(
+                va.validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+                    .await,
+                "connection",
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn http01_stalled_server_is_bounded_by_the_timeout() {
+        let r = responders().await;
+        let port = raw_http(None).await;
+        let va = ValidationAuthority::new(VaConfig {
+            http_port: port,
+            timeout: Duration::from_millis(500),
+            ..config(&r)
+        });
+        let started = Instant::now();
+        let p = expect_problem(
+            va.validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "connection",
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(detail(&p).contains("did not complete"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn http01_nothing_listening_is_connection() {
+        let r = responders().await;
+        let va = ValidationAuthority::new(VaConfig {
+            http_port: closed_port().await,
+            ..config(&r)
+        });
+        expect_problem(
+            va.validate(&Identifier::dns("a.test"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "connection",
+        );
+    }
+
+    #[tokio::test]
+    async fn http01_wildcard_is_refused() {
+        let r = responders().await;
+        expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("*.a.test"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "malformed",
+        );
+    }
+
+    // ---- address resolution and the loopback rule ----
+
+    #[tokio::test]
+    async fn non_loopback_addresses_are_refused_without_connecting() {
+        let r = responders().await;
+        r.dns().set_a("remote.test", vec![REMOTE]);
+        let va = va(&r);
+        for (identifier, challenge) in [
+            (Identifier::dns("remote.test"), "http-01"),
+            (Identifier::dns("remote.test"), "tls-alpn-01"),
+            (Identifier::ip("192.0.2.1"), "http-01"),
+            (Identifier::ip("192.0.2.1"), "tls-alpn-01"),
+            (Identifier::ip("::ffff:192.0.2.1"), "http-01"),
+        ] {
+            let started = Instant::now();
+            let p = expect_problem(
+                va.validate(&identifier, challenge, TOKEN, KEY_AUTH).await,
+                "connection",
+            );
+            assert!(detail(&p).contains("loopback"), "{p:?}");
+            assert!(started.elapsed() < Duration::from_secs(2));
+        }
+        assert!(r.tls_alpn().history().is_empty());
+        assert!(r.http01().history().is_empty());
+    }
+
+    #[tokio::test]
+    async fn mixed_answers_use_only_the_loopback_address() {
+        let r = responders().await;
+        r.http01().provision(TOKEN, KEY_AUTH);
+        r.dns()
+            .set_a("mixed.test", vec![REMOTE, Ipv4Addr::LOCALHOST]);
+        va(&r)
+            .validate(&Identifier::dns("mixed.test"), "http-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn allow_remote_tries_non_loopback_addresses() {
+        let r = responders().await;
+        r.dns().set_a("remote.test", vec![REMOTE]);
+        let va = ValidationAuthority::new(VaConfig {
+            allow_remote: true,
+            timeout: Duration::from_millis(300),
+            ..config(&r)
+        });
+        let started = Instant::now();
+        let p = expect_problem(
+            va.validate(&Identifier::dns("remote.test"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "connection",
+        );
+        assert!(!detail(&p).contains("loopback"), "{p:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn names_without_addresses_or_failing_are_dns_problems() {
+        let r = responders().await;
+        r.dns().set_a("empty.test", vec![]);
+        let p = expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("empty.test"), "http-01", TOKEN, KEY_AUTH)
+                .await,
+            "dns",
+        );
+        assert!(detail(&p).contains("no A or AAAA"), "{p:?}");
+        r.dns().set_servfail("broken.test");
+        expect_problem(
+            va(&r)
+                .validate(
+                    &Identifier::dns("broken.test"),
+                    "tls-alpn-01",
+                    TOKEN,
+                    KEY_AUTH,
+                )
+                .await,
+            "dns",
+        );
+    }
+
+    // ---- dns-01 ----
+
+    #[tokio::test]
+    async fn dns01_matching_record_passes_among_others() {
+        let r = responders().await;
+        r.dns().add_txt("_acme-challenge.a.test", "unrelated");
+        r.dns()
+            .add_txt("_acme-challenge.a.test", &dns01_txt_value(KEY_AUTH));
+        va(&r)
+            .validate(&Identifier::dns("a.test"), "dns-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+        let queried = r.dns().history();
+        assert!(
+            queried.iter().any(|q| q.name == "_acme-challenge.a.test"),
+            "{queried:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn dns01_wrong_or_missing_record_is_incorrect_response() {
+        let r = responders().await;
+        r.dns().add_txt(
+            "_acme-challenge.a.test",
+            &dns01_txt_value("other.key-authorization"),
+        );
+        let p = expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("a.test"), "dns-01", TOKEN, KEY_AUTH)
+                .await,
+            "incorrectResponse",
+        );
+        assert!(detail(&p).contains("none of the 1"), "{p:?}");
+        let p = expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("b.test"), "dns-01", TOKEN, KEY_AUTH)
+                .await,
+            "incorrectResponse",
+        );
+        assert!(detail(&p).contains("no TXT record"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn dns01_resolver_failure_is_dns() {
+        let r = responders().await;
+        r.dns().set_servfail("_acme-challenge.a.test");
+        expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("a.test"), "dns-01", TOKEN, KEY_AUTH)
+                .await,
+            "dns",
+        );
+        // No server at all.
+        let va = ValidationAuthority::new(VaConfig {
+            resolver: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, closed_port().await))),
+            timeout: Duration::from_secs(2),
+            ..config(&r)
+        });
+        let started = Instant::now();
+        let p = expect_problem(
+            va.validate(&Identifier::dns("a.test"), "dns-01", TOKEN, KEY_AUTH)
+                .await,
+            "dns",
+        );
+        assert!(detail(&p).contains("TXT lookup"), "{p:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn dns01_wildcard_uses_the_base_name() {
+        let r = responders().await;
+        r.dns()
+            .add_txt("_acme-challenge.w.test", &dns01_txt_value(KEY_AUTH));
+        va(&r)
+            .validate(&Identifier::dns("*.w.test"), "dns-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+        assert!(!r.dns().history().iter().any(|q| q.name.contains('*')));
+    }
+
+    #[tokio::test]
+    async fn dns01_is_refused_for_ip_identifiers() {
+        let r = responders().await;
+        let p = expect_problem(
+            va(&r)
+                .validate(&Identifier::ip("127.0.0.1"), "dns-01", TOKEN, KEY_AUTH)
+                .await,
+            "malformed",
+        );
+        assert!(detail(&p).contains("8738"), "{p:?}");
+        assert!(r.dns().history().is_empty(), "no query was sent");
+    }
+
+    // ---- tls-alpn-01 ----
+
+    /// The responder's last handshake record; it is written once the server
+    /// side has finished, which may be just after the validator returns.
+    async fn tls_history(r: &Responders) -> crate::responders::TlsAlpnHandshake {
+        for _ in 0..100 {
+            if let Some(last) = r.tls_alpn().history().pop() {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the tls-alpn-01 responder recorded no handshake");
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_good_certificate_passes_for_a_name() {
+        let r = responders().await;
+        r.tls_alpn()
+            .provision(&AlpnIdentifier::dns("a.test"), KEY_AUTH)
+            .unwrap();
+        va(&r)
+            .validate(&Identifier::dns("a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+        let last = tls_history(&r).await;
+        assert_eq!(last.sni.as_deref(), Some("a.test"));
+        assert_eq!(last.alpn_offered, vec!["acme-tls/1".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_good_certificate_passes_for_an_ip() {
+        let r = responders().await;
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        r.tls_alpn()
+            .provision(&AlpnIdentifier::ip(ip), KEY_AUTH)
+            .unwrap();
+        va(&r)
+            .validate(&Identifier::ip("127.0.0.1"), "tls-alpn-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+        let last = tls_history(&r).await;
+        assert_eq!(last.sni.as_deref(), Some("1.0.0.127.in-addr.arpa"));
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_wrong_digest_is_incorrect_response() {
+        let r = responders().await;
+        r.tls_alpn()
+            .provision(&AlpnIdentifier::dns("a.test"), "other.key-authorization")
+            .unwrap();
+        let p = expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+                .await,
+            "incorrectResponse",
+        );
+        assert!(detail(&p).contains("acmeIdentifier holds"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_bad_certificates_are_incorrect_response() {
+        let r = responders().await;
+        let mut non_critical = acme_extension(KEY_AUTH);
+        non_critical.set_criticality(false);
+        let digest = ring::digest::digest(&ring::digest::SHA256, KEY_AUTH.as_bytes());
+        let mut not_octet_string = vec![0x0c, 0x20];
+        not_octet_string.extend_from_slice(digest.as_ref());
+        let mut raw =
+            CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 31], not_octet_string);
+        raw.set_criticality(true);
+        let cases: Vec<(&str, Vec<SanType>, Vec<CustomExtension>)> = vec![
+            ("not critical", vec![dns_san("a.test")], vec![non_critical]),
+            (
+                "exactly one entry",
+                vec![dns_san("a.test"), dns_san("b.test")],
+                vec![acme_extension(KEY_AUTH)],
+            ),
+            (
+                "expected dNSName a.test",
+                vec![dns_san("b.test")],
+                vec![acme_extension(KEY_AUTH)],
+            ),
+            (
+                "expected dNSName a.test",
+                vec![SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))],
+                vec![acme_extension(KEY_AUTH)],
+            ),
+            ("0 acmeIdentifier", vec![dns_san("a.test")], vec![]),
+            ("not a DER OCTET STRING", vec![dns_san("a.test")], vec![raw]),
+            ("0 subjectAltName", vec![], vec![acme_extension(KEY_AUTH)]),
+        ];
+        let va = va(&r);
+        for (expected, sans, extensions) in cases {
+            let (cert, key) = certificate(sans, extensions);
+            r.tls_alpn()
+                .provision_custom("a.test", vec![cert], &key)
+                .unwrap();
+            let p = expect_problem(
+                va.validate(&Identifier::dns("a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+                    .await,
+                "incorrectResponse",
+            );
+            assert!(detail(&p).contains(expected), "{expected}: {p:?}");
+        }
+        // Case-insensitive SAN comparison (RFC 8737 §3).
+        let (cert, key) = certificate(vec![dns_san("A.TEST")], vec![acme_extension(KEY_AUTH)]);
+        r.tls_alpn()
+            .provision_custom("a.test", vec![cert], &key)
+            .unwrap();
+        va.validate(&Identifier::dns("a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_ip_needs_an_ip_san() {
+        let r = responders().await;
+        let (cert, key) = certificate(
+            vec![dns_san("127.0.0.1.test")],
+            vec![acme_extension(KEY_AUTH)],
+        );
+        r.tls_alpn()
+            .provision_custom("1.0.0.127.in-addr.arpa", vec![cert], &key)
+            .unwrap();
+        let p = expect_problem(
+            va(&r)
+                .validate(&Identifier::ip("127.0.0.1"), "tls-alpn-01", TOKEN, KEY_AUTH)
+                .await,
+            "incorrectResponse",
+        );
+        assert!(detail(&p).contains("expected iPAddress 127.0.0.1"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_handshake_signed_by_another_key_is_tls() {
+        let r = responders().await;
+        let (cert, _) = certificate(vec![dns_san("a.test")], vec![acme_extension(KEY_AUTH)]);
+        let (_, other_key) = certificate(vec![dns_san("a.test")], vec![]);
+        r.tls_alpn()
+            .provision_custom("a.test", vec![cert], &other_key)
+            .unwrap();
+        expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+                .await,
+            "tls",
+        );
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_works_over_tls12_and_checks_its_signature() {
+        let r = responders().await;
+        let (cert, key) = certificate(vec![dns_san("a.test")], vec![acme_extension(KEY_AUTH)]);
+        let port = tls_server(
+            &[&rustls::version::TLS12],
+            vec![ACME_TLS_1.to_vec()],
+            cert.clone(),
+            &key,
+        )
+        .await;
+        let va = ValidationAuthority::new(VaConfig {
+            tls_port: port,
+            ..config(&r)
+        });
+        va.validate(&Identifier::dns("a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+            .await
+            .unwrap();
+
+        let (_, other_key) = certificate(vec![dns_san("a.test")], vec![]);
+        let port = tls_server(
+            &[&rustls::version::TLS12],
+            vec![ACME_TLS_1.to_vec()],
+            cert,
+            &other_key,
+        )
+        .await;
+        let va = ValidationAuthority::new(VaConfig {
+            tls_port: port,
+            ..config(&r)
+        });
+        expect_problem(
+            va.validate(&Identifier::dns("a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+                .await,
+            "tls",
+        );
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_without_negotiated_alpn_is_tls() {
+        let r = responders().await;
+        let (cert, key) = certificate(vec![dns_san("a.test")], vec![acme_extension(KEY_AUTH)]);
+        let port = tls_server(&[&rustls::version::TLS13], vec![], cert, &key).await;
+        let va = ValidationAuthority::new(VaConfig {
+            tls_port: port,
+            ..config(&r)
+        });
+        let p = expect_problem(
+            va.validate(&Identifier::dns("a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+                .await,
+            "tls",
+        );
+        assert!(detail(&p).contains("did not negotiate acme-tls/1"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_unknown_sni_is_tls() {
+        let r = responders().await;
+        let p = expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+                .await,
+            "tls",
+        );
+        assert!(detail(&p).contains("handshake"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_nothing_listening_fails_fast() {
+        let r = responders().await;
+        let va = ValidationAuthority::new(VaConfig {
+            tls_port: closed_port().await,
+            ..config(&r)
+        });
+        let started = Instant::now();
+        expect_problem(
+            va.validate(&Identifier::dns("a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+                .await,
+            "connection",
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_wildcard_is_refused() {
+        let r = responders().await;
+        expect_problem(
+            va(&r)
+                .validate(&Identifier::dns("*.a.test"), "tls-alpn-01", TOKEN, KEY_AUTH)
+                .await,
+            "malformed",
+        );
+    }
 }

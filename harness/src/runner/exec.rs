@@ -857,7 +857,10 @@ impl<'e> CaseRun<'e> {
         let key = self.fresh_key(spec.key, current.as_ref())?;
         let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec());
         let key_pair = rcgen::KeyPair::try_from(&pkcs8).map_err(|e| StepError::Error(format!("CSR key: {e}")))?;
-        let params = rcgen::CertificateParams::new(names).map_err(|e| StepError::Error(format!("CSR names: {e}")))?;
+        let mut params = rcgen::CertificateParams::new(names).map_err(|e| StepError::Error(format!("CSR names: {e}")))?;
+        // rcgen's default subject carries a placeholder commonName that is not one of
+        // the order's identifiers; the CSR must name exactly the order's identifiers.
+        params.distinguished_name = rcgen::DistinguishedName::new();
         let csr = params.serialize_request(&key_pair).map_err(|e| StepError::Error(format!("CSR: {e}")))?;
         let mut der = csr.der().to_vec();
         if spec.corrupt_signature {

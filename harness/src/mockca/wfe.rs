@@ -1,0 +1,1143 @@
+//! The web front end: HTTP routing, the JWS checks of RFC 8555 §6, nonces, problem
+//! documents, and one handler per resource.
+//!
+//! Every request goes through one dispatcher so that the cross-cutting rules (a fresh
+//! Replay-Nonce on every response, `Link: rel="index"`, problem documents for every
+//! error including unknown paths and wrong methods, a bounded body) cannot be
+//! forgotten by a single handler. Defects are consulted exactly where the rule they
+//! break is enforced.
+
+use crate::mockca::ca::{CertificateAuthority, IssuanceNames, parse_csr};
+use crate::mockca::core::{
+    Account, AccountStatus, Authorization, AuthzStatus, Certificate, Challenge, ChallengeStatus, Finalization, Order,
+    OrderStatus, order_status,
+};
+use crate::mockca::db::Db;
+use crate::mockca::defects::{Defect, DefectSet};
+use crate::mockca::nonces::Nonces;
+use crate::mockca::va::ValidationAuthority;
+use crate::protocol::b64;
+use crate::protocol::jwk::{Jwk, VerifyError, key_authorization};
+use crate::protocol::jws::{Algorithm, JwsError, ParsedJws};
+use crate::protocol::strict_json;
+use crate::protocol::wire::{ERROR_NS, Identifier, Problem};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+use std::net::IpAddr;
+use std::sync::Arc;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+/// Largest request body accepted; ACME requests are small.
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+/// How long a pending order or authorization lives.
+const PENDING_LIFETIME: Duration = Duration::hours(24);
+/// How long a valid authorization may be reused.
+const VALID_AUTHZ_LIFETIME: Duration = Duration::days(30);
+/// Default certificate lifetime.
+const CERT_LIFETIME: Duration = Duration::days(90);
+/// Revocation reasons of RFC 5280 §5.3.1 the mock CA accepts.
+const ALLOWED_REASONS: &[u8] = &[0, 1, 3, 4, 5, 9];
+/// Seconds a client should wait before polling a pending or processing resource again.
+const RETRY_AFTER_SECS: u32 = 1;
+
+/// Settings the WFE needs besides its collaborators.
+#[derive(Debug, Clone)]
+pub(crate) struct WfeConfig {
+    /// `https://host:port`, without a trailing slash.
+    pub(crate) base_url: String,
+    /// Mark every challenge valid without contacting anyone.
+    pub(crate) always_valid: bool,
+    /// External account binding keys (key id → HMAC key); required when not empty.
+    pub(crate) eab_keys: Vec<(String, Vec<u8>)>,
+    /// Orders per page of the orders list.
+    pub(crate) orders_per_page: usize,
+}
+
+pub(crate) struct Wfe {
+    pub(crate) config: WfeConfig,
+    pub(crate) db: Db,
+    pub(crate) nonces: Nonces,
+    pub(crate) ca: CertificateAuthority,
+    pub(crate) va: ValidationAuthority,
+    pub(crate) defects: Arc<DefectSet>,
+}
+
+/// A problem document response in the making.
+#[derive(Debug)]
+pub(crate) struct Fault {
+    status: StatusCode,
+    problem: Problem,
+    location: Option<String>,
+}
+
+fn fault(status: StatusCode, kind: &str, detail: impl Into<String>) -> Fault {
+    Fault {
+        status,
+        problem: Problem {
+            kind: Some(format!("{ERROR_NS}{kind}")),
+            detail: Some(detail.into()),
+            status: Some(status.as_u16()),
+            ..Problem::default()
+        },
+        location: None,
+    }
+}
+
+fn malformed(detail: impl Into<String>) -> Fault {
+    fault(StatusCode::BAD_REQUEST, "malformed", detail)
+}
+
+fn unauthorized(detail: impl Into<String>) -> Fault {
+    fault(StatusCode::FORBIDDEN, "unauthorized", detail)
+}
+
+fn not_found(detail: impl Into<String>) -> Fault {
+    fault(StatusCode::NOT_FOUND, "malformed", detail)
+}
+
+type Handled = Result<Reply, Fault>;
+
+/// A successful response in the making.
+pub(crate) struct Reply {
+    status: StatusCode,
+    body: ReplyBody,
+    location: Option<String>,
+    links: Vec<(String, &'static str)>,
+    retry_after: bool,
+}
+
+enum ReplyBody {
+    Json(Value),
+    Pem(String),
+    Empty,
+}
+
+impl Reply {
+    fn json(status: StatusCode, body: Value) -> Self {
+        Reply { status, body: ReplyBody::Json(body), location: None, links: Vec::new(), retry_after: false }
+    }
+    fn ok(body: Value) -> Self {
+        Reply::json(StatusCode::OK, body)
+    }
+    fn empty(status: StatusCode) -> Self {
+        Reply { status, body: ReplyBody::Empty, location: None, links: Vec::new(), retry_after: false }
+    }
+    fn at(mut self, location: String) -> Self {
+        self.location = Some(location);
+        self
+    }
+    fn link(mut self, url: String, rel: &'static str) -> Self {
+        self.links.push((url, rel));
+        self
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0).unwrap_or(t).format(&Rfc3339).unwrap_or_default()
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 12];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("system RNG");
+    b64::encode(bytes)
+}
+
+/// A request whose JWS passed every §6 check.
+struct Signed {
+    jws: ParsedJws,
+    account: Option<Account>,
+    key: Jwk,
+    payload: Option<Value>,
+}
+
+/// Which key identification a resource wants (§6.2).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyMode {
+    Jwk,
+    Kid,
+    Either,
+}
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+fn jws_fault(e: JwsError, defects: &DefectSet) -> Fault {
+    match e {
+        JwsError::UnsupportedAlgorithm(alg) => {
+            let mut f = fault(StatusCode::BAD_REQUEST, "badSignatureAlgorithm", format!("alg {alg:?} is not supported"));
+            if !defects.has(Defect::OmitSupportedAlgorithms) {
+                let algs: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+                f.problem.extra.insert("algorithms".into(), json!(algs));
+            }
+            f
+        }
+        JwsError::Jwk(e) => fault(StatusCode::BAD_REQUEST, "badPublicKey", format!("jwk refused: {e}")),
+        other => malformed(other.to_string()),
+    }
+}
+
+impl Wfe {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.base_url)
+    }
+
+    fn has(&self, d: Defect) -> bool {
+        self.defects.has(d)
+    }
+
+    pub(crate) fn directory_url(&self) -> String {
+        self.url("/directory")
+    }
+
+    fn account_url(&self, id: &str) -> String {
+        self.url(&format!("/account/{id}"))
+    }
+
+    /// Answers one HTTP request. Never panics on any input.
+    pub(crate) async fn handle(self: &Arc<Self>, method: Method, path_and_query: &str, headers: &HeaderMap, body: Body) -> Response {
+        let body = match axum::body::to_bytes(body, MAX_BODY).await {
+            Ok(b) => b,
+            Err(_) => {
+                let f = fault(StatusCode::PAYLOAD_TOO_LARGE, "malformed", format!("request body larger than {MAX_BODY} bytes"));
+                return self.render(Err(f), path_and_query);
+            }
+        };
+        let path = path_and_query.split('?').next().unwrap_or("");
+        let result = self.route(&method, path, headers, &body).await;
+        self.render(result, path)
+    }
+
+    async fn route(self: &Arc<Self>, method: &Method, path: &str, headers: &HeaderMap, body: &Bytes) -> Handled {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let url = self.url(path);
+        let get_ok = matches!(segments.as_slice(), ["directory"] | ["new-nonce"] | ["renewal-info", _]);
+        let known = matches!(
+            segments.as_slice(),
+            ["directory"]
+                | ["new-nonce"]
+                | ["new-account"]
+                | ["new-order"]
+                | ["revoke-cert"]
+                | ["key-change"]
+                | ["renewal-info", _]
+                | ["account", _]
+                | ["account", _, "orders", _]
+                | ["order", _]
+                | ["order", _, "finalize"]
+                | ["authz", _]
+                | ["challenge", _]
+                | ["certificate", _]
+                | ["certificate", _, _]
+        );
+        if !known {
+            return Err(not_found(format!("no resource at {path}")));
+        }
+        match *method {
+            Method::GET | Method::HEAD if get_ok => {}
+            Method::POST => {}
+            _ => {
+                let allowed = if get_ok { "GET, HEAD, POST" } else { "POST" };
+                let detail = format!("{method} is not allowed here; use {allowed}");
+                let mut f = fault(StatusCode::METHOD_NOT_ALLOWED, "malformed", detail);
+                f.problem.extra.insert("allow".into(), allowed.into());
+                return Err(f);
+            }
+        }
+        match (method.clone(), segments.as_slice()) {
+            (Method::GET | Method::HEAD, ["directory"]) => Ok(Reply::ok(self.directory())),
+            (Method::HEAD, ["new-nonce"]) => Ok(Reply::empty(StatusCode::OK)),
+            (Method::GET, ["new-nonce"]) => Ok(Reply::empty(StatusCode::NO_CONTENT)),
+            (Method::GET | Method::HEAD, ["renewal-info", id]) => self.renewal_info(id),
+            (_, ["new-account"]) => {
+                let signed = self.verify(&url, headers, body, KeyMode::Jwk).await?;
+                self.new_account(signed)
+            }
+            (_, ["revoke-cert"]) => {
+                let signed = self.verify(&url, headers, body, KeyMode::Either).await?;
+                self.revoke(signed)
+            }
+            (_, rest) => {
+                let signed = self.verify(&url, headers, body, KeyMode::Kid).await?;
+                match rest {
+                    ["directory"] => Ok(Reply::ok(self.directory())),
+                    ["new-nonce"] => Ok(Reply::empty(StatusCode::OK)),
+                    ["new-order"] => self.new_order(signed),
+                    ["key-change"] => self.key_change(signed, &url),
+                    ["account", id] => self.account(signed, id),
+                    ["account", id, "orders", page] => self.orders_list(signed, id, page),
+                    ["order", id] => self.order(signed, id),
+                    ["order", id, "finalize"] => self.finalize(signed, id),
+                    ["authz", id] => self.authz(signed, id),
+                    ["challenge", id] => self.challenge(signed, id),
+                    ["certificate", id] => self.certificate(signed, id, "0"),
+                    ["certificate", id, chain] => self.certificate(signed, id, chain),
+                    _ => Err(not_found(format!("no resource at {path}"))),
+                }
+            }
+        }
+    }
+
+    fn render(&self, result: Handled, path: &str) -> Response {
+        let mut builder = Response::builder();
+        let is_nonce = path.starts_with("/new-nonce");
+        let is_error = result.is_err();
+        let (status, body, content_type) = match result {
+            Ok(reply) => {
+                if let Some(loc) = &reply.location
+                    && !self.has(Defect::OmitLocation)
+                {
+                    builder = builder.header(header::LOCATION, loc);
+                }
+                for (url, rel) in &reply.links {
+                    if *rel == "up" && self.has(Defect::OmitLinkUp) {
+                        continue;
+                    }
+                    builder = builder.header(header::LINK, format!("<{url}>;rel=\"{rel}\""));
+                }
+                if reply.retry_after {
+                    builder = builder.header(header::RETRY_AFTER, RETRY_AFTER_SECS.to_string());
+                }
+                match reply.body {
+                    ReplyBody::Json(v) => (reply.status, serde_json::to_vec_pretty(&v).unwrap_or_default(), Some("application/json")),
+                    ReplyBody::Pem(p) => (reply.status, p.into_bytes(), Some("application/pem-certificate-chain")),
+                    ReplyBody::Empty => (reply.status, Vec::new(), None),
+                }
+            }
+            Err(f) => {
+                if let Some(loc) = &f.location {
+                    builder = builder.header(header::LOCATION, loc);
+                }
+                let content_type = if self.has(Defect::ProblemAsPlainJson) { "application/json" } else { "application/problem+json" };
+                (f.status, serde_json::to_vec_pretty(&f.problem).unwrap_or_default(), Some(content_type))
+            }
+        };
+        if let Some(ct) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        if !(is_error && self.has(Defect::OmitNonceOnErrors)) {
+            builder = builder.header("Replay-Nonce", self.nonces.issue());
+        }
+        if path != "/directory" {
+            builder = builder.header(header::LINK, format!("<{}>;rel=\"index\"", self.directory_url()));
+        }
+        if !self.has(Defect::OmitCors) {
+            builder = builder.header(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        }
+        if is_nonce {
+            let value = if self.has(Defect::NonceCacheable) { "public, max-age=60" } else { "no-store" };
+            builder = builder.header(header::CACHE_CONTROL, value);
+        }
+        builder.status(status).body(Body::from(body)).unwrap_or_else(|_| Response::new(Body::empty()))
+    }
+
+    fn directory(&self) -> Value {
+        let mut meta = json!({
+            "termsOfService": self.url("/terms"),
+            "website": "https://github.com/acmespec",
+            "caaIdentities": ["acmespec.test"],
+            "externalAccountRequired": !self.config.eab_keys.is_empty(),
+        });
+        if self.has(Defect::MetaNotObject) {
+            meta = json!("not an object");
+        }
+        let mut dir = json!({
+            "newNonce": self.url("/new-nonce"),
+            "newAccount": self.url("/new-account"),
+            "newOrder": self.url("/new-order"),
+            "revokeCert": self.url("/revoke-cert"),
+            "keyChange": self.url("/key-change"),
+            "renewalInfo": self.url("/renewal-info"),
+            "meta": meta,
+        });
+        if self.has(Defect::AdvertiseNewAuthz) {
+            dir["newAuthz"] = self.url("/new-authz").into();
+        }
+        dir
+    }
+
+    /// The §6 checks: media type, JWS shape, nonce, url, key identification, signature.
+    async fn verify(&self, url: &str, headers: &HeaderMap, body: &Bytes, mode: KeyMode) -> Result<Signed, Fault> {
+        if media_type(headers).as_deref() != Some("application/jose+json") && !self.has(Defect::AcceptAnyContentType) {
+            let f = fault(StatusCode::UNSUPPORTED_MEDIA_TYPE, "malformed", "Content-Type must be application/jose+json");
+            return Err(f);
+        }
+        let jws = self.parse_jws(body)?;
+        let h = &jws.header;
+        match h.nonce.as_deref() {
+            None => return Err(fault(StatusCode::BAD_REQUEST, "badNonce", "the JWS has no nonce")),
+            Some(n) if b64::decode(n).is_err() => return Err(malformed("the nonce is not base64url")),
+            Some(n) => {
+                let fresh = self.nonces.redeem(n);
+                if !fresh && !self.has(Defect::AcceptReusedNonce) {
+                    return Err(fault(StatusCode::BAD_REQUEST, "badNonce", "the nonce was not issued here or was already used"));
+                }
+            }
+        }
+        match h.url.as_deref() {
+            None => return Err(malformed("the JWS has no url")),
+            Some(u) if u != url && !self.has(Defect::AcceptUrlMismatch) => {
+                return Err(unauthorized(format!("the JWS url {u:?} is not the request URL {url:?}")));
+            }
+            Some(_) => {}
+        }
+        let (key, account) = match (mode, &h.jwk, &h.kid) {
+            (KeyMode::Jwk | KeyMode::Either, Some(jwk), None) => {
+                if let Some(a) = self.db.account_by_thumbprint(&jwk.thumbprint())
+                    && a.status != AccountStatus::Valid
+                    && mode == KeyMode::Jwk
+                {
+                    return Err(fault(StatusCode::UNAUTHORIZED, "unauthorized", "this key's account is deactivated"));
+                }
+                (jwk.clone(), None)
+            }
+            (KeyMode::Kid | KeyMode::Either, None, Some(kid)) => {
+                let account = self.account_for_kid(kid)?;
+                (account.key.clone(), Some(account))
+            }
+            (_, Some(jwk), Some(_)) if self.has(Defect::AcceptJwkAndKid) => (jwk.clone(), None),
+            (KeyMode::Jwk, _, _) => return Err(malformed("this resource needs a jwk (and no kid) in the protected header")),
+            (KeyMode::Kid, _, _) => return Err(malformed("this resource needs a kid (and no jwk) in the protected header")),
+            (KeyMode::Either, _, _) => return Err(malformed("the protected header needs exactly one of jwk and kid")),
+        };
+        if let Err(e) = jws.verify(&key)
+            && !self.has(Defect::SkipSignatureCheck)
+        {
+            return Err(match e {
+                JwsError::Verify(VerifyError::AlgorithmKeyMismatch { .. }) if h.jwk.is_some() => {
+                    fault(StatusCode::BAD_REQUEST, "badPublicKey", e.to_string())
+                }
+                other => malformed(format!("JWS verification failed: {other}")),
+            });
+        }
+        let payload = match jws.payload_json() {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => return Err(malformed(format!("the payload is not JSON: {e}"))),
+        };
+        Ok(Signed { jws, account, key, payload })
+    }
+
+    fn parse_jws(&self, body: &[u8]) -> Result<ParsedJws, Fault> {
+        match ParsedJws::parse(body) {
+            Ok(jws) => {
+                if let Some(jwk) = &jws.header.jwk
+                    && let Some(why) = weak_key(jwk)
+                {
+                    return Err(fault(StatusCode::BAD_REQUEST, "badPublicKey", why));
+                }
+                Ok(jws)
+            }
+            Err(e) => {
+                if let Some(jws) = self.lenient_parse(body, &e) {
+                    return Ok(jws);
+                }
+                Err(jws_fault(e, &self.defects))
+            }
+        }
+    }
+
+    /// Defects that accept JWS the strict parser refuses: reparse with the offending
+    /// part removed, so the rest of the pipeline still runs on a real signature.
+    fn lenient_parse(&self, body: &[u8], e: &JwsError) -> Option<ParsedJws> {
+        let accept = match e {
+            JwsError::BadEncoding { error: b64::B64Error::Padded, .. } => self.has(Defect::AcceptPaddedBase64),
+            JwsError::UnsupportedExtension(_) => self.has(Defect::AcceptUnencodedPayload),
+            JwsError::UnprotectedHeader => self.has(Defect::AcceptUnprotectedHeader),
+            JwsError::JwkAndKid => self.has(Defect::AcceptJwkAndKid),
+            _ => false,
+        };
+        if !accept {
+            return None;
+        }
+        let mut v: Map<String, Value> = serde_json::from_slice(body).ok()?;
+        v.remove("header");
+        for member in ["protected", "payload", "signature"] {
+            if let Some(Value::String(s)) = v.get_mut(member) {
+                *s = s.trim_end_matches('=').to_owned();
+            }
+        }
+        let protected = b64::decode(v.get("protected")?.as_str()?).ok()?;
+        let mut header: Map<String, Value> = serde_json::from_slice(&protected).ok()?;
+        let original_protected = v.get("protected")?.as_str()?.to_owned();
+        header.remove("crit");
+        header.remove("b64");
+        if matches!(e, JwsError::JwkAndKid) {
+            header.remove("kid");
+        }
+        let reencoded = b64::encode(serde_json::to_vec(&header).ok()?);
+        v.insert("protected".into(), reencoded.into());
+        let mut jws = ParsedJws::parse(&serde_json::to_vec(&v).ok()?).ok()?;
+        // Keep the signature input the client actually signed.
+        jws.encoded.protected = original_protected;
+        Some(jws)
+    }
+
+    fn account_for_kid(&self, kid: &str) -> Result<Account, Fault> {
+        let prefix = self.url("/account/");
+        let account = kid
+            .strip_prefix(&prefix)
+            .filter(|id| !id.contains('/'))
+            .and_then(|id| self.db.account(id))
+            .ok_or_else(|| fault(StatusCode::BAD_REQUEST, "accountDoesNotExist", format!("no account at {kid}")))?;
+        if account.status != AccountStatus::Valid && !self.has(Defect::AcceptDeactivatedAccount) {
+            return Err(fault(StatusCode::UNAUTHORIZED, "unauthorized", "the account is not valid"));
+        }
+        Ok(account)
+    }
+
+    fn account_json(&self, a: &Account) -> Value {
+        let mut v = json!({
+            "status": a.status,
+            "contact": a.contact,
+            "termsOfServiceAgreed": a.terms_of_service_agreed,
+            "orders": self.url(&format!("/account/{}/orders/0", a.id)),
+        });
+        if let Some(eab) = &a.external_account_binding {
+            v["externalAccountBinding"] = eab.clone();
+        }
+        v
+    }
+
+    fn validate_contacts(&self, payload: &Value) -> Result<Option<Vec<String>>, Fault> {
+        let Some(contact) = payload.get("contact") else { return Ok(None) };
+        let list = contact.as_array().ok_or_else(|| malformed("contact must be an array"))?;
+        let mut out = Vec::new();
+        for c in list {
+            let c = c.as_str().ok_or_else(|| malformed("contact entries must be strings"))?;
+            let Some(address) = c.strip_prefix("mailto:") else {
+                return Err(fault(
+                    StatusCode::BAD_REQUEST,
+                    "unsupportedContact",
+                    format!("only mailto: contacts are supported, not {c:?}"),
+                ));
+            };
+            let single = address.split('@').count() == 2 && !address.contains(',') && !address.contains('%');
+            if !single || (address.contains('?') && !self.has(Defect::AcceptMailtoHfields)) {
+                return Err(fault(
+                    StatusCode::BAD_REQUEST,
+                    "invalidContact",
+                    format!("{c:?} must be one address without hfields"),
+                ));
+            }
+            out.push(c.to_owned());
+        }
+        Ok(Some(out))
+    }
+
+    fn new_account(&self, s: Signed) -> Handled {
+        let payload = s.payload.ok_or_else(|| malformed("newAccount needs a payload"))?;
+        if !payload.is_object() {
+            return Err(malformed("the payload must be an object"));
+        }
+        if let Some(existing) = self.db.account_by_thumbprint(&s.key.thumbprint()) {
+            let status = if self.has(Defect::ExistingAccount201) { StatusCode::CREATED } else { StatusCode::OK };
+            return Ok(Reply::json(status, self.account_json(&existing)).at(self.account_url(&existing.id)));
+        }
+        if payload.get("onlyReturnExisting") == Some(&Value::Bool(true)) {
+            return Err(fault(StatusCode::BAD_REQUEST, "accountDoesNotExist", "no account has this key"));
+        }
+        let contact = self.validate_contacts(&payload)?.unwrap_or_default();
+        let eab = self.check_eab(&payload, &s.key)?;
+        let account = Account {
+            id: random_id(),
+            key: s.key,
+            status: AccountStatus::Valid,
+            contact,
+            terms_of_service_agreed: payload.get("termsOfServiceAgreed") == Some(&Value::Bool(true)),
+            external_account_binding: eab,
+        };
+        self.db.add_account(account.clone());
+        let mut body = self.account_json(&account);
+        if self.has(Defect::EchoUnknownAccountFields)
+            && let (Some(obj), Some(req)) = (body.as_object_mut(), payload.as_object())
+        {
+            for (k, v) in req {
+                obj.entry(k.clone()).or_insert(v.clone());
+            }
+        }
+        let status = if self.has(Defect::NewAccount200) { StatusCode::OK } else { StatusCode::CREATED };
+        Ok(Reply::json(status, body).at(self.account_url(&account.id)))
+    }
+
+    /// External account binding (§7.3.4): required when keys are configured.
+    fn check_eab(&self, payload: &Value, outer_key: &Jwk) -> Result<Option<Value>, Fault> {
+        let Some(eab) = payload.get("externalAccountBinding") else {
+            if self.config.eab_keys.is_empty() {
+                return Ok(None);
+            }
+            return Err(fault(StatusCode::BAD_REQUEST, "externalAccountRequired", "this CA requires external account binding"));
+        };
+        if self.config.eab_keys.is_empty() {
+            return Ok(None);
+        }
+        let obj = eab.as_object().ok_or_else(|| malformed("externalAccountBinding must be a JWS object"))?;
+        let part = |name: &str| obj.get(name).and_then(Value::as_str).ok_or_else(|| malformed(format!("externalAccountBinding lacks {name}")));
+        let (protected, inner_payload, signature) = (part("protected")?, part("payload")?, part("signature")?);
+        let header_bytes = b64::decode(protected).map_err(|e| malformed(format!("externalAccountBinding protected: {e}")))?;
+        let header: Value = strict_json::parse(&header_bytes).map_err(|e| malformed(format!("externalAccountBinding header: {e}")))?;
+        let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+        let hmac_alg = match alg {
+            "HS256" => ring::hmac::HMAC_SHA256,
+            "HS384" => ring::hmac::HMAC_SHA384,
+            "HS512" => ring::hmac::HMAC_SHA512,
+            _ => return Err(malformed(format!("externalAccountBinding alg {alg:?} is not an HMAC algorithm"))),
+        };
+        if header.get("nonce").is_some() {
+            return Err(malformed("externalAccountBinding must not carry a nonce"));
+        }
+        if header.get("url").and_then(Value::as_str) != Some(self.url("/new-account").as_str()) {
+            return Err(malformed("externalAccountBinding url must be the newAccount URL"));
+        }
+        let kid = header.get("kid").and_then(Value::as_str).unwrap_or("");
+        let (_, mac_key) = self
+            .config
+            .eab_keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .ok_or_else(|| unauthorized(format!("unknown external account key id {kid:?}")))?;
+        let key = ring::hmac::Key::new(hmac_alg, mac_key);
+        let mac = b64::decode(signature).map_err(|e| malformed(format!("externalAccountBinding signature: {e}")))?;
+        ring::hmac::verify(&key, format!("{protected}.{inner_payload}").as_bytes(), &mac)
+            .map_err(|_| unauthorized("the external account binding MAC does not verify"))?;
+        let bound = b64::decode(inner_payload).ok().and_then(|p| strict_json::parse(&p).ok());
+        let bound_key = bound.as_ref().and_then(|v| Jwk::from_value(v).ok());
+        if bound_key.map(|k| k.thumbprint()) != Some(outer_key.thumbprint()) {
+            return Err(malformed("externalAccountBinding payload is not the account key"));
+        }
+        Ok(Some(eab.clone()))
+    }
+
+    fn own_account(&self, s: &Signed, owner: &str) -> Result<Account, Fault> {
+        let account = s.account.clone().ok_or_else(|| malformed("a kid is required"))?;
+        if account.id != owner && !self.has(Defect::SkipOwnershipCheck) {
+            return Err(unauthorized("this resource belongs to another account"));
+        }
+        Ok(account)
+    }
+
+    fn account(&self, s: Signed, id: &str) -> Handled {
+        let mut account = self.own_account(&s, id)?;
+        if let Some(payload) = &s.payload {
+            if !payload.is_object() {
+                return Err(malformed("the payload must be an object"));
+            }
+            if let Some(contact) = self.validate_contacts(payload)? {
+                account.contact = contact;
+            }
+            if payload.get("status").and_then(Value::as_str) == Some("deactivated") {
+                account.status = AccountStatus::Deactivated;
+            }
+            self.db.update_account(account.clone());
+        }
+        Ok(Reply::ok(self.account_json(&account)).at(self.account_url(&account.id)))
+    }
+
+    fn orders_list(&self, s: Signed, id: &str, page: &str) -> Handled {
+        self.own_account(&s, id)?;
+        let page: usize = page.parse().map_err(|_| not_found("no such page"))?;
+        let now = OffsetDateTime::now_utc();
+        let urls: Vec<String> = self
+            .db
+            .orders_of(id)
+            .iter()
+            .filter(|o| self.order_status(o, now) != OrderStatus::Invalid)
+            .map(|o| self.url(&format!("/order/{}", o.id)))
+            .collect();
+        let per_page = self.config.orders_per_page.max(1);
+        let slice: Vec<&String> = urls.iter().skip(page * per_page).take(per_page).collect();
+        let body = if self.has(Defect::OrdersListBareArray) { json!(slice) } else { json!({ "orders": slice }) };
+        let mut reply = Reply::ok(body);
+        if urls.len() > (page + 1) * per_page {
+            reply = reply.link(self.url(&format!("/account/{id}/orders/{}", page + 1)), "next");
+        }
+        Ok(reply)
+    }
+
+    fn key_change(&self, s: Signed, url: &str) -> Handled {
+        let account = s.account.clone().ok_or_else(|| malformed("a kid is required"))?;
+        let payload = s.payload.ok_or_else(|| malformed("keyChange needs the inner JWS as payload"))?;
+        let inner_bytes = serde_json::to_vec(&payload).unwrap_or_default();
+        let inner = ParsedJws::parse(&inner_bytes).map_err(|e| malformed(format!("inner JWS: {e}")))?;
+        let new_key = inner.header.jwk.clone().ok_or_else(|| malformed("the inner JWS needs a jwk"))?;
+        if inner.header.kid.is_some() || inner.header.nonce.is_some() {
+            return Err(malformed("the inner JWS must carry neither kid nor nonce"));
+        }
+        if !self.has(Defect::KeyChangeSkipInnerSignature) {
+            inner.verify(&new_key).map_err(|e| malformed(format!("inner JWS signature: {e}")))?;
+        }
+        if inner.header.url.as_deref() != Some(url) && !self.has(Defect::KeyChangeSkipInnerUrl) {
+            return Err(malformed("the inner JWS url differs from the outer one"));
+        }
+        let body = inner.payload_json().and_then(Result::ok).ok_or_else(|| malformed("the inner payload is not JSON"))?;
+        let claimed = body.get("account").and_then(Value::as_str).unwrap_or("");
+        if claimed != self.account_url(&account.id) && !self.has(Defect::KeyChangeSkipAccountCheck) {
+            return Err(unauthorized("the inner payload names another account"));
+        }
+        let old_key = body.get("oldKey").map(Jwk::from_value).transpose().map_err(|e| malformed(format!("oldKey: {e}")))?;
+        if old_key.map(|k| k.thumbprint()) != Some(account.key.thumbprint()) && !self.has(Defect::KeyChangeSkipOldKey) {
+            return Err(unauthorized("oldKey is not the account's current key"));
+        }
+        if let Some(holder) = self.db.account_by_thumbprint(&new_key.thumbprint()) {
+            let mut f = fault(StatusCode::CONFLICT, "malformed", "the new key is already in use by an account");
+            f.location = Some(self.account_url(&holder.id));
+            return Err(f);
+        }
+        let mut updated = account;
+        updated.key = new_key;
+        self.db.update_account(updated.clone());
+        Ok(Reply::ok(self.account_json(&updated)).at(self.account_url(&updated.id)))
+    }
+
+    fn new_order(&self, s: Signed) -> Handled {
+        let account = s.account.clone().ok_or_else(|| malformed("a kid is required"))?;
+        let payload = s.payload.ok_or_else(|| malformed("newOrder needs a payload"))?;
+        let raw = payload.get("identifiers").and_then(Value::as_array).ok_or_else(|| malformed("identifiers must be an array"))?;
+        if raw.is_empty() {
+            return Err(malformed("identifiers must not be empty"));
+        }
+        let mut identifiers: Vec<Identifier> = Vec::new();
+        let mut problems: Vec<Problem> = Vec::new();
+        for v in raw {
+            let id: Identifier = match serde_json::from_value(v.clone()) {
+                Ok(i) => i,
+                Err(e) => return Err(malformed(format!("identifier {v}: {e}"))),
+            };
+            match check_identifier(&id) {
+                Ok(id) => {
+                    if !identifiers.contains(&id) {
+                        identifiers.push(id);
+                    }
+                }
+                Err((kind, why)) => problems.push(Problem {
+                    kind: Some(format!("{ERROR_NS}{kind}")),
+                    detail: Some(why),
+                    identifier: Some(id),
+                    ..Problem::default()
+                }),
+            }
+        }
+        if !problems.is_empty() {
+            let kind = if problems.len() == 1 { problems[0].acme_name().unwrap_or("rejectedIdentifier").to_owned() } else { "rejectedIdentifier".to_owned() };
+            let mut f = fault(StatusCode::BAD_REQUEST, &kind, format!("{} identifier(s) refused", problems.len()));
+            f.problem.subproblems = problems;
+            return Err(f);
+        }
+        let time_field = |name: &str| -> Result<Option<OffsetDateTime>, Fault> {
+            payload
+                .get(name)
+                .map(|v| {
+                    v.as_str()
+                        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+                        .ok_or_else(|| malformed(format!("{name} must be an RFC 3339 timestamp")))
+                })
+                .transpose()
+        };
+        let (not_before, not_after) = (time_field("notBefore")?, time_field("notAfter")?);
+        if let (Some(nb), Some(na)) = (not_before, not_after)
+            && na <= nb
+        {
+            return Err(malformed("notAfter must be later than notBefore"));
+        }
+        let now = OffsetDateTime::now_utc();
+        let expires = now + PENDING_LIFETIME;
+        let authzs: Vec<Authorization> = identifiers.iter().map(|id| self.new_authz(&account.id, id, expires)).collect();
+        let order = Order {
+            id: random_id(),
+            account_id: account.id,
+            identifiers,
+            authorization_ids: authzs.iter().map(|a| a.id.clone()).collect(),
+            not_before,
+            not_after,
+            expires,
+            finalization: Finalization::NotRequested,
+            created: now,
+        };
+        self.db.add_order(order.clone(), authzs);
+        let status = if self.has(Defect::NewOrder200) { StatusCode::OK } else { StatusCode::CREATED };
+        Ok(Reply::json(status, self.order_json(&order)).at(self.url(&format!("/order/{}", order.id))))
+    }
+
+    fn new_authz(&self, account_id: &str, id: &Identifier, expires: OffsetDateTime) -> Authorization {
+        let wildcard = id.kind == "dns" && id.value.starts_with("*.");
+        let identifier = Identifier { kind: id.kind.clone(), value: id.value.trim_start_matches("*.").to_owned() };
+        let kinds: &[&str] = match (id.kind.as_str(), wildcard) {
+            (_, true) => &["dns-01"],
+            ("ip", _) => &["http-01", "tls-alpn-01"],
+            _ => &["http-01", "dns-01", "tls-alpn-01"],
+        };
+        let challenges = kinds
+            .iter()
+            .map(|k| Challenge {
+                id: random_id(),
+                kind: (*k).to_owned(),
+                token: random_token(),
+                status: ChallengeStatus::Pending,
+                validated: None,
+                error: None,
+            })
+            .collect();
+        Authorization {
+            id: random_id(),
+            account_id: account_id.to_owned(),
+            identifier: if self.has(Defect::WildcardAuthzKeepsPrefix) { id.clone() } else { identifier },
+            wildcard,
+            status: AuthzStatus::Pending,
+            expires,
+            challenges,
+        }
+    }
+
+    fn order_status(&self, o: &Order, now: OffsetDateTime) -> OrderStatus {
+        let authz: Vec<AuthzStatus> = self.db.authzs(&o.authorization_ids).iter().map(|a| a.status_at(now)).collect();
+        order_status(&o.finalization, o.expires, &authz, now)
+    }
+
+    fn order_json(&self, o: &Order) -> Value {
+        let now = OffsetDateTime::now_utc();
+        let status = self.order_status(o, now);
+        let mut v = json!({
+            "status": status.name(),
+            "expires": rfc3339(o.expires),
+            "identifiers": o.identifiers,
+            "authorizations": o.authorization_ids.iter().map(|a| self.url(&format!("/authz/{a}"))).collect::<Vec<_>>(),
+            "finalize": self.url(&format!("/order/{}/finalize", o.id)),
+        });
+        if let Some(nb) = o.not_before {
+            v["notBefore"] = rfc3339(nb).into();
+        }
+        if let Some(na) = o.not_after {
+            v["notAfter"] = rfc3339(na).into();
+        }
+        match &o.finalization {
+            Finalization::Issued { certificate_id } => v["certificate"] = self.url(&format!("/certificate/{certificate_id}")).into(),
+            Finalization::Failed(p) => v["error"] = serde_json::to_value(p).unwrap_or_default(),
+            _ => {}
+        }
+        v
+    }
+
+    fn order(&self, s: Signed, id: &str) -> Handled {
+        let order = self.db.order(id).ok_or_else(|| not_found("no such order"))?;
+        self.own_account(&s, &order.account_id)?;
+        if s.payload.is_some() {
+            return Err(malformed("fetch an order with POST-as-GET (an empty payload)"));
+        }
+        let mut reply = Reply::ok(self.order_json(&order));
+        reply.retry_after = self.order_status(&order, OffsetDateTime::now_utc()) == OrderStatus::Processing;
+        Ok(reply)
+    }
+
+    fn finalize(&self, s: Signed, id: &str) -> Handled {
+        let mut order = self.db.order(id).ok_or_else(|| not_found("no such order"))?;
+        let account = self.own_account(&s, &order.account_id)?;
+        let now = OffsetDateTime::now_utc();
+        let status = self.order_status(&order, now);
+        if status != OrderStatus::Ready && !(status == OrderStatus::Pending && self.has(Defect::FinalizePendingOrder)) {
+            return Err(fault(StatusCode::FORBIDDEN, "orderNotReady", format!("the order is {}, not ready", status.name())));
+        }
+        let payload = s.payload.ok_or_else(|| malformed("finalize needs a payload with a csr"))?;
+        let csr_text = payload.get("csr").and_then(Value::as_str).ok_or_else(|| malformed("the payload needs a csr string"))?;
+        let bad_csr = |why: String| fault(StatusCode::BAD_REQUEST, "badCSR", why);
+        let der = b64::decode(csr_text).map_err(|e| bad_csr(format!("csr: {e}")))?;
+        let csr = parse_csr(&der).map_err(|e| bad_csr(format!("csr: {e}")))?;
+        let mut requested: Vec<Identifier> = csr.dns_names.iter().map(|n| Identifier::dns(n.clone())).collect();
+        requested.extend(csr.ip_addrs.iter().map(|ip| Identifier::ip(ip.to_string())));
+        if let Some(cn) = &csr.common_name {
+            let cn_id = match cn.parse::<IpAddr>() {
+                Ok(ip) => Identifier::ip(ip.to_string()),
+                Err(_) => Identifier::dns(cn.to_ascii_lowercase()),
+            };
+            if !requested.contains(&cn_id) {
+                requested.push(cn_id);
+            }
+        }
+        let mut want: Vec<Identifier> = order.identifiers.clone();
+        want.sort_by(|a, b| (&a.kind, &a.value).cmp(&(&b.kind, &b.value)));
+        requested.sort_by(|a, b| (&a.kind, &a.value).cmp(&(&b.kind, &b.value)));
+        requested.dedup();
+        let names_ok = requested == want
+            || (self.has(Defect::IssueExtraNames) && want.iter().all(|w| requested.contains(w)));
+        if !names_ok {
+            return Err(bad_csr("the CSR's names differ from the order's identifiers".into()));
+        }
+        if csr.public_key.thumbprint() == account.key.thumbprint() && !self.has(Defect::AcceptAccountKeyInCsr) {
+            return Err(bad_csr("the CSR key is the account key".into()));
+        }
+        if self.db.account_by_thumbprint(&csr.public_key.thumbprint()).is_some() && !self.has(Defect::AcceptAccountKeyInCsr) {
+            return Err(bad_csr("the CSR key is an account key".into()));
+        }
+        let names = IssuanceNames {
+            dns: requested.iter().filter(|i| i.kind == "dns").map(|i| i.value.clone()).collect(),
+            ips: requested.iter().filter(|i| i.kind == "ip").filter_map(|i| i.value.parse().ok()).collect(),
+        };
+        let not_before = order.not_before.unwrap_or(now);
+        let not_after = order.not_after.unwrap_or(not_before + CERT_LIFETIME);
+        let issued = self
+            .ca
+            .issue(&csr, &names, not_before, not_after)
+            .map_err(|e| fault(StatusCode::INTERNAL_SERVER_ERROR, "serverInternal", format!("issuance failed: {e}")))?;
+        let cert = Certificate {
+            id: random_id(),
+            account_id: account.id.clone(),
+            issued,
+            identifiers: requested,
+            revoked: None,
+        };
+        order.finalization = Finalization::Issued { certificate_id: cert.id.clone() };
+        self.db.add_certificate(cert);
+        self.db.update_order(order.clone());
+        Ok(Reply::ok(self.order_json(&order)).at(self.url(&format!("/order/{}", order.id))))
+    }
+
+    fn challenge_json(&self, c: &Challenge) -> Value {
+        let mut v = json!({
+            "type": c.kind,
+            "url": self.url(&format!("/challenge/{}", c.id)),
+            "status": c.status,
+            "token": c.token,
+        });
+        if let Some(t) = c.validated {
+            v["validated"] = rfc3339(t).into();
+        }
+        if let Some(e) = &c.error {
+            v["error"] = serde_json::to_value(e).unwrap_or_default();
+        }
+        v
+    }
+
+    fn authz_json(&self, a: &Authorization) -> Value {
+        let now = OffsetDateTime::now_utc();
+        let mut v = json!({
+            "identifier": a.identifier,
+            "status": a.status_at(now),
+            "expires": rfc3339(a.expires),
+            "challenges": a.challenges.iter().map(|c| self.challenge_json(c)).collect::<Vec<_>>(),
+        });
+        if a.wildcard {
+            v["wildcard"] = true.into();
+        }
+        v
+    }
+
+    fn authz(&self, s: Signed, id: &str) -> Handled {
+        let authz = self.db.authz(id).ok_or_else(|| not_found("no such authorization"))?;
+        self.own_account(&s, &authz.account_id)?;
+        let Some(payload) = &s.payload else {
+            let mut reply = Reply::ok(self.authz_json(&authz));
+            reply.retry_after = authz.status == AuthzStatus::Pending;
+            return Ok(reply);
+        };
+        if payload.get("status").and_then(Value::as_str) != Some("deactivated") {
+            return Err(malformed("an authorization update may only set status to deactivated"));
+        }
+        let now = OffsetDateTime::now_utc();
+        let updated = self
+            .db
+            .modify_authz(id, |a| {
+                if matches!(a.status_at(now), AuthzStatus::Pending | AuthzStatus::Valid) {
+                    a.status = AuthzStatus::Deactivated;
+                }
+            })
+            .ok_or_else(|| not_found("no such authorization"))?;
+        if updated.status != AuthzStatus::Deactivated {
+            return Err(malformed("only pending or valid authorizations can be deactivated"));
+        }
+        Ok(Reply::ok(self.authz_json(&updated)))
+    }
+
+    fn challenge(self: &Arc<Self>, s: Signed, id: &str) -> Handled {
+        let authz = self.db.authz_of_challenge(id).ok_or_else(|| not_found("no such challenge"))?;
+        let account = self.own_account(&s, &authz.account_id)?;
+        let up = self.url(&format!("/authz/{}", authz.id));
+        let find = |a: &Authorization| a.challenges.iter().find(|c| c.id == id).cloned();
+        let mut chall = find(&authz).ok_or_else(|| not_found("no such challenge"))?;
+        if let Some(payload) = &s.payload {
+            if !payload.is_object() {
+                return Err(malformed("a challenge response must be a JSON object"));
+            }
+            let now = OffsetDateTime::now_utc();
+            if chall.status == ChallengeStatus::Pending && authz.status_at(now) == AuthzStatus::Pending {
+                let updated = self.db.modify_authz(&authz.id, |a| {
+                    for c in &mut a.challenges {
+                        if c.id == id {
+                            c.status = ChallengeStatus::Processing;
+                        }
+                    }
+                });
+                chall = updated.as_ref().and_then(find).unwrap_or(chall);
+                let key_auth = key_authorization(&chall.token, &account.key);
+                let wfe = Arc::clone(self);
+                let (authz_id, challenge_id) = (authz.id.clone(), chall.id.clone());
+                if self.config.always_valid {
+                    wfe.complete_validation(&authz_id, &challenge_id, Ok(()));
+                    chall = self.db.authz(&authz_id).as_ref().and_then(find).unwrap_or(chall);
+                } else {
+                    let identifier = authz.identifier.clone();
+                    let kind = chall.kind.clone();
+                    let token = chall.token.clone();
+                    tokio::spawn(async move {
+                        let result = wfe.va.validate(&identifier, &kind, &token, &key_auth).await;
+                        wfe.complete_validation(&authz_id, &challenge_id, result);
+                    });
+                }
+            }
+        }
+        Ok(Reply::ok(self.challenge_json(&chall)).link(up, "up"))
+    }
+
+    fn complete_validation(&self, authz_id: &str, challenge_id: &str, result: Result<(), Problem>) {
+        let now = OffsetDateTime::now_utc();
+        self.db.modify_authz(authz_id, |a| {
+            if a.status != AuthzStatus::Pending {
+                return;
+            }
+            for c in &mut a.challenges {
+                if c.id != challenge_id {
+                    continue;
+                }
+                match &result {
+                    Ok(()) => {
+                        c.status = ChallengeStatus::Valid;
+                        c.validated = Some(now);
+                    }
+                    Err(p) => {
+                        c.status = ChallengeStatus::Invalid;
+                        c.error = Some(p.clone());
+                    }
+                }
+            }
+            match result {
+                Ok(()) => {
+                    a.status = AuthzStatus::Valid;
+                    a.expires = now + VALID_AUTHZ_LIFETIME;
+                }
+                Err(_) => a.status = AuthzStatus::Invalid,
+            }
+        });
+    }
+
+    fn certificate(&self, s: Signed, id: &str, chain: &str) -> Handled {
+        let cert = self.db.certificate(id).ok_or_else(|| not_found("no such certificate"))?;
+        self.own_account(&s, &cert.account_id)?;
+        let index: usize = chain.parse().map_err(|_| not_found("no such chain"))?;
+        let pem = self.ca.chain_pem(&cert.issued, index).ok_or_else(|| not_found("no such chain"))?;
+        let mut reply = Reply { status: StatusCode::OK, body: ReplyBody::Pem(pem), location: None, links: Vec::new(), retry_after: false };
+        for other in (0..self.ca.chain_count()).filter(|c| *c != index) {
+            let url = if other == 0 { self.url(&format!("/certificate/{id}")) } else { self.url(&format!("/certificate/{id}/{other}")) };
+            reply = reply.link(url, "alternate");
+        }
+        Ok(reply)
+    }
+
+    fn revoke(&self, s: Signed) -> Handled {
+        let payload = s.payload.ok_or_else(|| malformed("revokeCert needs a payload"))?;
+        let text = payload.get("certificate").and_then(Value::as_str).ok_or_else(|| malformed("the payload needs a certificate"))?;
+        let der = b64::decode(text).map_err(|e| malformed(format!("certificate: {e}")))?;
+        let cert = self.db.certificate_by_der(&der).ok_or_else(|| not_found("this CA did not issue that certificate"))?;
+        let reason = match payload.get("reason") {
+            None => 0,
+            Some(v) => {
+                let r = v.as_u64().filter(|r| *r <= u8::MAX as u64).ok_or_else(|| malformed("reason must be a small integer"))? as u8;
+                if !ALLOWED_REASONS.contains(&r) {
+                    return Err(fault(StatusCode::BAD_REQUEST, "badRevocationReason", format!("reason {r} is not accepted; use one of {ALLOWED_REASONS:?}")));
+                }
+                r
+            }
+        };
+        let allowed = match &s.account {
+            None => s.key.thumbprint() == cert.issued.public_key.thumbprint(),
+            Some(account) => account.id == cert.account_id || self.holds_authorizations(&account.id, &cert.identifiers),
+        };
+        if !allowed && !self.has(Defect::SkipOwnershipCheck) {
+            return Err(unauthorized("the requester may not revoke this certificate"));
+        }
+        if !self.db.revoke(&cert.id, reason) {
+            return Err(fault(StatusCode::BAD_REQUEST, "alreadyRevoked", "the certificate is already revoked"));
+        }
+        Ok(Reply::empty(StatusCode::OK))
+    }
+
+    /// Whether the account holds valid authorizations for every identifier (§7.6).
+    fn holds_authorizations(&self, account_id: &str, identifiers: &[Identifier]) -> bool {
+        let now = OffsetDateTime::now_utc();
+        let valid: Vec<Authorization> =
+            self.db.authzs_of_account(account_id).into_iter().filter(|a| a.status_at(now) == AuthzStatus::Valid).collect();
+        identifiers.iter().all(|id| {
+            let base = id.value.trim_start_matches("*.");
+            valid.iter().any(|a| a.identifier.kind == id.kind && a.identifier.value == base)
+        })
+    }
+
+    fn renewal_info(&self, id: &str) -> Handled {
+        let serial = id
+            .split_once('.')
+            .and_then(|(_, serial)| b64::decode(serial).ok())
+            .ok_or_else(|| malformed("the renewalInfo path must be <AKI>.<serial> in base64url"))?;
+        let serial_hex: String = serial.iter().skip_while(|b| **b == 0).map(|b| format!("{b:02x}")).collect();
+        let cert = self
+            .db
+            .certificate_by_serial(&serial_hex)
+            .or_else(|| self.db.certificate_by_serial(&format!("{:0>32}", serial_hex)))
+            .ok_or_else(|| not_found("no certificate with that serial"))?;
+        let lifetime = cert.issued.not_after - cert.issued.not_before;
+        let start = cert.issued.not_before + lifetime * 2 / 3;
+        let end = start + lifetime / 9;
+        let mut reply = Reply::ok(json!({ "suggestedWindow": { "start": rfc3339(start), "end": rfc3339(end) } }));
+        reply.retry_after = true;
+        Ok(reply)
+    }
+}
+
+/// An RSA key under 2048 bits is refused as `badPublicKey` (§6.2) rather than failing
+/// later as a bad signature.
+fn weak_key(jwk: &Jwk) -> Option<String> {
+    let v = jwk.to_value();
+    let n = v.get("n")?.as_str()?;
+    let bits = b64::decode(n).ok()?.len() * 8;
+    (bits < 2048).then(|| format!("RSA keys must have at least 2048 bits, not {bits}"))
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("system RNG");
+    b64::encode(bytes)
+}
+
+/// Validates one identifier of a newOrder; the error is (ACME error name, detail).
+fn check_identifier(id: &Identifier) -> Result<Identifier, (&'static str, String)> {
+    match id.kind.as_str() {
+        "dns" => {
+            let name = id.value.to_ascii_lowercase();
+            let base = name.strip_prefix("*.").unwrap_or(&name);
+            let labels: Vec<&str> = base.split('.').collect();
+            let ok = labels.len() >= 2
+                && base.len() <= 253
+                && labels.iter().all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !ok {
+                return Err(("rejectedIdentifier", format!("{:?} is not a valid DNS name", id.value)));
+            }
+            if base.parse::<IpAddr>().is_ok() {
+                return Err(("rejectedIdentifier", "an IP address must use the ip identifier type".into()));
+            }
+            Ok(Identifier::dns(name))
+        }
+        "ip" => match id.value.parse::<IpAddr>() {
+            Ok(ip) if ip.to_string() == id.value => Ok(Identifier::ip(ip.to_string())),
+            _ => Err(("malformed", format!("{:?} is not an IP address in canonical form (RFC 8738 §3)", id.value))),
+        },
+        other => Err(("unsupportedIdentifier", format!("identifier type {other:?} is not supported"))),
+    }
+}
