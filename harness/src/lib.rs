@@ -9,6 +9,7 @@
 
 pub mod protocol;
 pub mod report;
+pub mod matrix;
 pub mod mockca;
 pub mod peers;
 pub mod responders;

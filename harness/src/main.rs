@@ -27,6 +27,22 @@ enum Command {
     List(ListArgs),
     /// Serve the mock CA (the reference RFC 8555 server), optionally with defects.
     Serve(Box<ServeArgs>),
+    /// Run the catalogue against the mock CA clean and with each defect; report which
+    /// cases each defect fails and which cases no defect can fail.
+    DefectMatrix(MatrixArgs),
+}
+
+#[derive(clap::Args)]
+struct MatrixArgs {
+    /// Read case files from this scenarios directory instead of the built-in catalogue.
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+    /// Write the matrix as Markdown here (e.g. reports/defect-matrix.md).
+    #[arg(long)]
+    md: Option<PathBuf>,
+    /// Suite runs in flight at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
 }
 
 #[derive(clap::Args)]
@@ -156,6 +172,7 @@ fn main() -> ExitCode {
         Command::List(args) => list(args),
         Command::Run(args) => rt.block_on(run(*args)),
         Command::Serve(args) => rt.block_on(serve(*args)),
+        Command::DefectMatrix(args) => rt.block_on(defect_matrix(args)),
     }
 }
 
@@ -251,6 +268,39 @@ fn parse_eab_keys(specs: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
             Ok((kid.to_owned(), key))
         })
         .collect()
+}
+
+async fn defect_matrix(args: MatrixArgs) -> ExitCode {
+    let catalogue = match load_catalogue(args.scenarios.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let matrix = match acmespec::matrix::DefectMatrix::run(&catalogue, args.concurrency).await {
+        Ok(m) => m,
+        Err(e) => return usage_error(e),
+    };
+    println!("clean: {}", matrix.clean.summary);
+    for (d, failing) in &matrix.broken {
+        println!("{}:", d.name());
+        for (id, v) in failing {
+            println!("    {id} ({})", v.name());
+        }
+    }
+    if let Some(path) = &args.md
+        && let Err(e) = std::fs::write(path, matrix.to_markdown(&catalogue))
+    {
+        return usage_error(format!("--md {}: {e}", path.display()));
+    }
+    let uncovered = matrix.uncovered(&catalogue);
+    let mismatches = matrix.declaration_mismatches();
+    for id in &uncovered {
+        println!("no defect fails {id}");
+    }
+    for m in &mismatches {
+        println!("{m}");
+    }
+    let clean_ok = matrix.clean.summary.pass == matrix.clean.summary.total;
+    if clean_ok && uncovered.is_empty() && mismatches.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {

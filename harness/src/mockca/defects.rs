@@ -41,71 +41,186 @@ macro_rules! defects {
 
 defects! {
     /// Accepts a nonce that was already used once (RFC 8555 §6.5).
-    AcceptReusedNonce = "accept-reused-nonce", fails = [];
+    AcceptReusedNonce = "accept-reused-nonce", fails = [
+        "rfc8555/6.5/bad-nonce-fresh-replay-nonce",
+        "rfc8555/6.5/invented-nonce-bad-nonce",
+        "rfc8555/6.5/reused-nonce-bad-nonce",
+    ];
     /// Sends no Replay-Nonce on error responses (RFC 8555 §6.5).
-    OmitNonceOnErrors = "omit-nonce-on-errors", fails = [];
+    OmitNonceOnErrors = "omit-nonce-on-errors", fails = [
+        "rfc8555/6.5/bad-nonce-fresh-replay-nonce",
+        "rfc8555/6.5/error-replay-nonce",
+    ];
     /// Lets newNonce responses be cached instead of Cache-Control: no-store (RFC 8555 §7.2).
-    NonceCacheable = "nonce-cacheable", fails = [];
+    NonceCacheable = "nonce-cacheable", fails = [
+        "rfc8555/7.2/new-nonce-get",
+        "rfc8555/7.2/new-nonce-head",
+    ];
     /// Accepts a JWS whose url differs from the request URL (RFC 8555 §6.4).
-    AcceptUrlMismatch = "accept-url-mismatch", fails = [];
+    AcceptUrlMismatch = "accept-url-mismatch", fails = [
+        "rfc8555/6.4/url-mismatch-unauthorized",
+        "rfc8555/6.4/url-string-inequality-unauthorized",
+        "rfc8555/6.7/error-problem-document",
+    ];
     /// Accepts a protected header with both jwk and kid (RFC 8555 §6.2).
-    AcceptJwkAndKid = "accept-jwk-and-kid", fails = [];
+    AcceptJwkAndKid = "accept-jwk-and-kid", fails = [
+        "rfc8555/6.2/jwk-and-kid-rejected",
+    ];
     /// Accepts POSTs whose Content-Type is not application/jose+json (RFC 8555 §6.2).
-    AcceptAnyContentType = "accept-any-content-type", fails = [];
+    AcceptAnyContentType = "accept-any-content-type", fails = [
+        "rfc8555/6.2/content-type-415",
+        "rfc8555/6.5/error-replay-nonce",
+        "rfc8555/6.7/error-problem-document",
+    ];
     /// Accepts base64url with '=' padding (RFC 8555 §6.1).
-    AcceptPaddedBase64 = "accept-padded-base64", fails = [];
+    AcceptPaddedBase64 = "accept-padded-base64", fails = [
+        "rfc8555/6.1/base64url-padding-rejected",
+    ];
     /// Accepts the b64/crit unencoded-payload option (RFC 8555 §6.2).
-    AcceptUnencodedPayload = "accept-unencoded-payload", fails = [];
+    AcceptUnencodedPayload = "accept-unencoded-payload", fails = [
+        "rfc8555/6.2/unencoded-payload-rejected",
+    ];
     /// Accepts a JWS with an unprotected header (RFC 8555 §6.2).
-    AcceptUnprotectedHeader = "accept-unprotected-header", fails = [];
+    AcceptUnprotectedHeader = "accept-unprotected-header", fails = [
+        "rfc8555/6.2/unprotected-header-rejected",
+    ];
     /// Does not verify JWS signatures (RFC 8555 §6.2).
-    SkipSignatureCheck = "skip-signature-check", fails = [];
+    SkipSignatureCheck = "skip-signature-check", fails = [
+        "rfc8555/6.2/alg-key-mismatch-bad-public-key",
+        "rfc8555/6.2/corrupt-signature-rejected",
+        "rfc8555/6.2/jwk-not-signing-key-rejected",
+        "rfc8555/6.2/kid-signature-other-key-rejected",
+        "rfc8555/6.5/error-replay-nonce",
+        "rfc8555/7.3.6/deactivation-needs-account-key",
+    ];
     /// Leaves the algorithms list out of badSignatureAlgorithm problems (RFC 8555 §6.2).
-    OmitSupportedAlgorithms = "omit-supported-algorithms", fails = [];
-    /// Serves problem documents as application/json (RFC 8555 §6.7).
-    ProblemAsPlainJson = "problem-as-plain-json", fails = [];
+    OmitSupportedAlgorithms = "omit-supported-algorithms", fails = [
+        "rfc8555/6.2/alg-hs256-rejected",
+        "rfc8555/6.2/alg-none-rejected",
+    ];
+    /// Serves the problem documents of routing errors (404, 405) as application/json (RFC 8555 §6.7).
+    ProblemAsPlainJson = "problem-as-plain-json", fails = [
+        "rfc8555/6.3/plain-get-405",
+        "rfc8555/6.7/error-problem-document",
+    ];
     /// Sends no Access-Control-Allow-Origin header (RFC 8555 §6.1).
-    OmitCors = "omit-cors", fails = [];
-    /// Omits the Location header of created and fetched resources (RFC 8555 §7.3, §7.4).
-    OmitLocation = "omit-location", fails = [];
+    OmitCors = "omit-cors", fails = [
+        "rfc8555/6.1/cors-allow-origin",
+    ];
+    /// Omits the Location header when newAccount finds an existing account (RFC 8555 §7.3.1).
+    OmitLocationExistingAccount = "omit-location-existing-account", fails = [
+        "rfc8555/7.3.1/existing-key-returns-account",
+        "rfc8555/7.3.1/only-return-existing-known-key",
+        "rfc8555/7.3.5/inner-account-mismatch",
+        "rfc8555/7.3.5/inner-signed-with-old-key",
+        "rfc8555/7.3.5/inner-url-mismatch",
+        "rfc8555/7.3.5/key-rollover",
+        "rfc8555/7.3.5/new-key-in-use",
+        "rfc8555/7.3.5/wrong-old-key",
+    ];
     /// Omits Link rel="up" on challenge responses (RFC 8555 §7.5.1).
-    OmitLinkUp = "omit-link-up", fails = [];
+    OmitLinkUp = "omit-link-up", fails = [
+        "rfc8555/7.5.1/challenge-response",
+    ];
     /// Serves a directory meta that is not an object (RFC 8555 §7.1.1).
-    MetaNotObject = "meta-not-object", fails = [];
-    /// Lists newAuthz in the directory without supporting pre-authorization (RFC 8555 §7.1.1).
-    AdvertiseNewAuthz = "advertise-new-authz", fails = [];
+    MetaNotObject = "meta-not-object", fails = [
+        "rfc8555/7.1.1/directory-meta-object",
+    ];
+    /// Lists newAuthz, as a relative path, without supporting pre-authorization (RFC 8555 §7.1.1).
+    AdvertiseNewAuthz = "advertise-new-authz", fails = [
+        "rfc8555/7.1.1/directory-get",
+    ];
     /// Keeps serving requests signed by a deactivated account (RFC 8555 §7.3.6).
-    AcceptDeactivatedAccount = "accept-deactivated-account", fails = [];
+    AcceptDeactivatedAccount = "accept-deactivated-account", fails = [
+        "rfc8555/7.3.5/deactivated-account",
+        "rfc8555/7.3.6/deactivate-account",
+    ];
     /// Accepts mailto contacts with hfields (RFC 8555 §7.3).
-    AcceptMailtoHfields = "accept-mailto-hfields", fails = [];
+    AcceptMailtoHfields = "accept-mailto-hfields", fails = [
+        "rfc8555/7.3/mailto-hfields-rejected",
+    ];
     /// Answers account creation with 200 instead of 201 (RFC 8555 §7.3).
-    NewAccount200 = "new-account-200", fails = [];
+    NewAccount200 = "new-account-200", fails = [
+        "rfc8555/6.2/eddsa-account",
+        "rfc8555/6.2/es256-account",
+        "rfc8555/6.2/rs256-account",
+        "rfc8555/6.5/replay-nonce-unique",
+        "rfc8555/6.5/successful-post-replay-nonce",
+        "rfc8555/7.3/new-account-created",
+        "rfc8555/7.3/new-account-unknown-field-not-echoed",
+    ];
     /// Answers newAccount for an existing key with 201 instead of 200 (RFC 8555 §7.3.1).
-    ExistingAccount201 = "existing-account-201", fails = [];
+    ExistingAccount201 = "existing-account-201", fails = [
+        "rfc8555/7.3.1/existing-key-returns-account",
+        "rfc8555/7.3.1/only-return-existing-known-key",
+        "rfc8555/7.3.5/inner-account-mismatch",
+        "rfc8555/7.3.5/inner-signed-with-old-key",
+        "rfc8555/7.3.5/inner-url-mismatch",
+        "rfc8555/7.3.5/key-rollover",
+        "rfc8555/7.3.5/new-key-in-use",
+        "rfc8555/7.3.5/wrong-old-key",
+    ];
     /// Echoes unknown newAccount fields such as onlyReturnExisting in the account object (RFC 8555 §7.3).
-    EchoUnknownAccountFields = "echo-unknown-account-fields", fails = [];
+    EchoUnknownAccountFields = "echo-unknown-account-fields", fails = [
+        "rfc8555/7.3/new-account-unknown-field-not-echoed",
+    ];
     /// Lets any account read, change and revoke other accounts' resources (RFC 8555 §6.3, §7.6).
-    SkipOwnershipCheck = "skip-ownership-check", fails = [];
+    SkipOwnershipCheck = "skip-ownership-check", fails = [
+        "rfc8555/6.3/post-as-get-access-control",
+        "rfc8555/7.5.2/deactivate-authz",
+        "rfc8555/7.6/revoke-unrelated-account",
+    ];
     /// Returns the orders list as a bare array instead of {"orders": [...]} (RFC 8555 §7.1.2.1).
-    OrdersListBareArray = "orders-list-bare-array", fails = [];
+    OrdersListBareArray = "orders-list-bare-array", fails = [
+        "rfc8555/7.1.2.1/orders-list-empty",
+        "rfc8555/7.1.2.1/orders-list-object",
+    ];
     /// Does not verify the inner JWS of a key change (RFC 8555 §7.3.5).
-    KeyChangeSkipInnerSignature = "key-change-skip-inner-signature", fails = [];
+    KeyChangeSkipInnerSignature = "key-change-skip-inner-signature", fails = [
+        "rfc8555/7.3.5/inner-signed-with-old-key",
+    ];
     /// Does not compare the inner and outer url of a key change (RFC 8555 §7.3.5).
-    KeyChangeSkipInnerUrl = "key-change-skip-inner-url", fails = [];
+    KeyChangeSkipInnerUrl = "key-change-skip-inner-url", fails = [
+        "rfc8555/7.3.5/inner-url-mismatch",
+    ];
     /// Does not check the account named in a key change (RFC 8555 §7.3.5).
-    KeyChangeSkipAccountCheck = "key-change-skip-account-check", fails = [];
+    KeyChangeSkipAccountCheck = "key-change-skip-account-check", fails = [
+        "rfc8555/7.3.5/inner-account-mismatch",
+    ];
     /// Does not check oldKey in a key change (RFC 8555 §7.3.5).
-    KeyChangeSkipOldKey = "key-change-skip-old-key", fails = [];
-    /// Answers order creation with 200 instead of 201 (RFC 8555 §7.4).
-    NewOrder200 = "new-order-200", fails = [];
+    KeyChangeSkipOldKey = "key-change-skip-old-key", fails = [
+        "rfc8555/7.3.5/wrong-old-key",
+    ];
+    /// Leaves `expires` out of pending orders (RFC 8555 §7.1.3).
+    OrderWithoutExpires = "order-without-expires", fails = [
+        "rfc8555/7.4/multi-identifier-order",
+        "rfc8555/7.4/new-order-created",
+        "rfc8555/7.4/new-order-fetch",
+    ];
+    /// Answers a method the resource does not allow with 404 instead of 405 (RFC 8555 §6.3).
+    MethodNotAllowed404 = "method-not-allowed-404", fails = [
+        "rfc8555/6.3/plain-get-405",
+        "rfc8555/6.7/method-not-allowed-405",
+    ];
     /// Keeps the '*.' prefix in a wildcard authorization's identifier (RFC 8555 §7.1.4).
-    WildcardAuthzKeepsPrefix = "wildcard-authz-keeps-prefix", fails = [];
+    WildcardAuthzKeepsPrefix = "wildcard-authz-keeps-prefix", fails = [
+        "rfc8555/7.1.3/wildcard-authorization",
+    ];
     /// Finalizes orders whose authorizations are still pending (RFC 8555 §7.4).
-    FinalizePendingOrder = "finalize-pending-order", fails = [];
+    FinalizePendingOrder = "finalize-pending-order", fails = [
+        "rfc8555/6.5/error-replay-nonce",
+        "rfc8555/6.7/error-problem-document",
+        "rfc8555/7.4/finalize-not-ready",
+    ];
     /// Issues for a CSR with names beyond the order's (RFC 8555 §7.4).
-    IssueExtraNames = "issue-extra-names", fails = [];
+    IssueExtraNames = "issue-extra-names", fails = [
+        "rfc8555/7.4/finalize-after-refused-csr",
+        "rfc8555/7.4/finalize-csr-extra-name",
+    ];
     /// Issues for a CSR whose key is an account key (RFC 8555 §11.1).
-    AcceptAccountKeyInCsr = "accept-account-key-in-csr", fails = [];
+    AcceptAccountKeyInCsr = "accept-account-key-in-csr", fails = [
+        "rfc8555/11.1/finalize-csr-account-key",
+    ];
 }
 
 impl Defect {

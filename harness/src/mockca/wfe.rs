@@ -40,6 +40,8 @@ const VALID_AUTHZ_LIFETIME: Duration = Duration::days(30);
 const CERT_LIFETIME: Duration = Duration::days(90);
 /// Revocation reasons of RFC 5280 §5.3.1 the mock CA accepts.
 const ALLOWED_REASONS: &[u8] = &[0, 1, 3, 4, 5, 9];
+/// How long a challenge response waits for a validation to finish before answering.
+const VALIDATION_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Seconds a client should wait before polling a pending or processing resource again.
 const RETRY_AFTER_SECS: u32 = 1;
 
@@ -242,6 +244,7 @@ impl Wfe {
         match *method {
             Method::GET | Method::HEAD if get_ok => {}
             Method::POST => {}
+            _ if self.has(Defect::MethodNotAllowed404) => return Err(not_found(format!("no {method} handler for {path}"))),
             _ => {
                 let allowed = if get_ok { "GET, HEAD, POST" } else { "POST" };
                 let detail = format!("{method} is not allowed here; use {allowed}");
@@ -275,7 +278,7 @@ impl Wfe {
                     ["order", id] => self.order(signed, id),
                     ["order", id, "finalize"] => self.finalize(signed, id),
                     ["authz", id] => self.authz(signed, id),
-                    ["challenge", id] => self.challenge(signed, id),
+                    ["challenge", id] => self.challenge(signed, id).await,
                     ["certificate", id] => self.certificate(signed, id, "0"),
                     ["certificate", id, chain] => self.certificate(signed, id, chain),
                     _ => Err(not_found(format!("no resource at {path}"))),
@@ -291,7 +294,7 @@ impl Wfe {
         let (status, body, content_type) = match result {
             Ok(reply) => {
                 if let Some(loc) = &reply.location
-                    && !self.has(Defect::OmitLocation)
+                    && !(reply.status == StatusCode::OK && path == "/new-account" && self.has(Defect::OmitLocationExistingAccount))
                 {
                     builder = builder.header(header::LOCATION, loc);
                 }
@@ -314,7 +317,12 @@ impl Wfe {
                 if let Some(loc) = &f.location {
                     builder = builder.header(header::LOCATION, loc);
                 }
-                let content_type = if self.has(Defect::ProblemAsPlainJson) { "application/json" } else { "application/problem+json" };
+                let routing_error = matches!(f.status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED);
+                let content_type = if routing_error && self.has(Defect::ProblemAsPlainJson) {
+                    "application/json"
+                } else {
+                    "application/problem+json"
+                };
                 (f.status, serde_json::to_vec_pretty(&f.problem).unwrap_or_default(), Some(content_type))
             }
         };
@@ -357,7 +365,7 @@ impl Wfe {
             "meta": meta,
         });
         if self.has(Defect::AdvertiseNewAuthz) {
-            dir["newAuthz"] = self.url("/new-authz").into();
+            dir["newAuthz"] = "/new-authz".into();
         }
         dir
     }
@@ -401,7 +409,6 @@ impl Wfe {
                 let account = self.account_for_kid(kid)?;
                 (account.key.clone(), Some(account))
             }
-            (_, Some(jwk), Some(_)) if self.has(Defect::AcceptJwkAndKid) => (jwk.clone(), None),
             (KeyMode::Jwk, _, _) => return Err(malformed("this resource needs a jwk (and no kid) in the protected header")),
             (KeyMode::Kid, _, _) => return Err(malformed("this resource needs a kid (and no jwk) in the protected header")),
             (KeyMode::Either, _, _) => return Err(malformed("the protected header needs exactly one of jwk and kid")),
@@ -469,7 +476,7 @@ impl Wfe {
         header.remove("crit");
         header.remove("b64");
         if matches!(e, JwsError::JwkAndKid) {
-            header.remove("kid");
+            header.remove("jwk");
         }
         let reencoded = b64::encode(serde_json::to_vec(&header).ok()?);
         v.insert("protected".into(), reencoded.into());
@@ -760,8 +767,7 @@ impl Wfe {
             created: now,
         };
         self.db.add_order(order.clone(), authzs);
-        let status = if self.has(Defect::NewOrder200) { StatusCode::OK } else { StatusCode::CREATED };
-        Ok(Reply::json(status, self.order_json(&order)).at(self.url(&format!("/order/{}", order.id))))
+        Ok(Reply::json(StatusCode::CREATED, self.order_json(&order)).at(self.url(&format!("/order/{}", order.id))))
     }
 
     fn new_authz(&self, account_id: &str, id: &Identifier, expires: OffsetDateTime) -> Authorization {
@@ -804,11 +810,13 @@ impl Wfe {
         let status = self.order_status(o, now);
         let mut v = json!({
             "status": status.name(),
-            "expires": rfc3339(o.expires),
             "identifiers": o.identifiers,
             "authorizations": o.authorization_ids.iter().map(|a| self.url(&format!("/authz/{a}"))).collect::<Vec<_>>(),
             "finalize": self.url(&format!("/order/{}/finalize", o.id)),
         });
+        if !(status == OrderStatus::Pending && self.has(Defect::OrderWithoutExpires)) {
+            v["expires"] = rfc3339(o.expires).into();
+        }
         if let Some(nb) = o.not_before {
             v["notBefore"] = rfc3339(nb).into();
         }
@@ -952,7 +960,7 @@ impl Wfe {
         Ok(Reply::ok(self.authz_json(&updated)))
     }
 
-    fn challenge(self: &Arc<Self>, s: Signed, id: &str) -> Handled {
+    async fn challenge(self: &Arc<Self>, s: Signed, id: &str) -> Handled {
         let authz = self.db.authz_of_challenge(id).ok_or_else(|| not_found("no such challenge"))?;
         let account = self.own_account(&s, &authz.account_id)?;
         let up = self.url(&format!("/authz/{}", authz.id));
@@ -982,10 +990,15 @@ impl Wfe {
                     let identifier = authz.identifier.clone();
                     let kind = chall.kind.clone();
                     let token = chall.token.clone();
-                    tokio::spawn(async move {
+                    let task = tokio::spawn(async move {
                         let result = wfe.va.validate(&identifier, &kind, &token, &key_auth).await;
                         wfe.complete_validation(&authz_id, &challenge_id, result);
                     });
+                    // A validation against a local responder takes milliseconds: waiting
+                    // briefly spares the client a Retry-After round; a slow one goes on
+                    // in the background and the client polls, as §7.5.1 describes.
+                    let _ = tokio::time::timeout(VALIDATION_GRACE, task).await;
+                    chall = self.db.authz(&authz.id).as_ref().and_then(find).unwrap_or(chall);
                 }
             }
         }
