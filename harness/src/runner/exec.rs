@@ -490,6 +490,16 @@ impl<'e> CaseRun<'e> {
                 let host = u.host_str().unwrap_or_default().to_ascii_uppercase();
                 u.as_str().replacen(&format!("//{}", u.host_str().unwrap_or_default()), &format!("//{host}"), 1)
             })),
+            Some(UrlMutation::PercentEncoded) => Some(respell_url(url, |u| {
+                let path = u.path();
+                match path.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+                    Some((i, c)) => {
+                        let encoded = format!("{}%{:02X}{}", &path[..i], c as u32, &path[i + 1..]);
+                        u.as_str().replacen(path, &encoded, 1)
+                    }
+                    None => u.as_str().to_owned(),
+                }
+            })),
             Some(UrlMutation::ExplicitPort) => Some(respell_url(url, |u| match (u.port(), u.port_or_known_default()) {
                 (None, Some(port)) => {
                     let host = u.host_str().unwrap_or_default();

@@ -57,7 +57,10 @@ fn type_matches(v: &Value, ty: &str) -> Result<bool, String> {
         "null" => v.is_null(),
         "url" => v.as_str().and_then(|s| url::Url::parse(s).ok()).is_some_and(|u| u.has_host()),
         "base64url" => v.as_str().is_some_and(|s| crate::protocol::b64::decode(s).is_ok()),
-        "token" => v.as_str().and_then(|s| crate::protocol::b64::decode(s).ok()).is_some_and(|b| b.len() >= 16),
+        // §8.3: only base64url characters, no padding, at least 128 bits of content.
+        "token" => v.as_str().is_some_and(|s| {
+            s.len() * 6 >= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }),
         "timestamp" => v.as_str().is_some_and(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
         }),
@@ -146,14 +149,16 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
             }
         }
     }
-    let needs_json = !(expect.fields.is_empty()
+    let needs_members = !(expect.fields.is_empty()
         && expect.one_of.is_empty()
         && expect.types.is_empty()
-        && expect.absent.is_empty()
         && expect.contains.is_empty()
         && expect.optional_types.is_empty());
+    let needs_json = needs_members || !expect.absent.is_empty();
     if needs_json {
         match resp.json() {
+            // Nothing can be present in a body that is not JSON.
+            Err(_) if !needs_members => {}
             Err(e) => out.push(mismatch("a JSON body", format!("body is not JSON ({e})"))),
             Ok(body) => {
                 for (ptr, want) in &expect.fields {
@@ -238,9 +243,14 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
         }));
     }
     if expect.pem_chain_strict == Some(true)
-        && let Err(why) = check_pem_chain(&resp.body)
+        && let Err(why) = check_pem_encoding(&resp.body)
     {
-        out.push(mismatch("a strict PEM chain, each certificate signed by the next (RFC 8555 §9.1)", why));
+        out.push(mismatch("a PEM chain in RFC 7468 strict encoding, nothing else (RFC 8555 §9.1)", why));
+    }
+    if expect.chain_certifies == Some(true)
+        && let Err(why) = check_chain_order(&resp.body)
+    {
+        out.push(mismatch("each certificate of the chain signed by the next (RFC 8555 §9.1)", why));
     }
     if let Some(names) = &expect.leaf_names {
         let mut want: Vec<String> = names.iter().map(|n| (cx.expand)(n).to_ascii_lowercase()).collect();
@@ -285,9 +295,8 @@ fn pem_certificates(body: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         .collect()
 }
 
-/// RFC 7468 strict encoding holds only `CERTIFICATE` blocks and line breaks, and §9.1
-/// puts the end-entity certificate first with each one certified by the next.
-fn check_pem_chain(body: &[u8]) -> Result<(), String> {
+/// RFC 7468 strict encoding: only `CERTIFICATE` blocks and line breaks, no explanatory text.
+fn check_pem_encoding(body: &[u8]) -> Result<(), String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not text".to_owned())?;
     let mut inside = false;
     for line in text.lines() {
@@ -300,6 +309,14 @@ fn check_pem_chain(body: &[u8]) -> Result<(), String> {
             other => return Err(format!("text outside the certificate blocks: {other:?}")),
         }
     }
+    if pem_certificates(body)?.is_empty() {
+        return Err("no certificate".into());
+    }
+    Ok(())
+}
+
+/// §9.1: the end-entity certificate first, each one certified by the next.
+fn check_chain_order(body: &[u8]) -> Result<(), String> {
     let ders = pem_certificates(body)?;
     if ders.is_empty() {
         return Err("no certificate".into());

@@ -248,7 +248,7 @@ pub struct InnerMutation {
 pub struct Mutation {
     /// `omit`, `reuse` (a nonce already used), `invented` (never issued), `bad-encoding`.
     pub nonce: Option<NonceMutation>,
-    /// `omit`, `other` (another resource's URL), `trailing-slash`, `uppercase-host`, `explicit-port`.
+    /// `omit`, `other` (another resource's URL), `trailing-slash`, `uppercase-host`, `explicit-port`, `percent-encoded`.
     pub url: Option<UrlMutation>,
     /// Put this `alg` in the header (the signature stays that of the real key).
     pub alg: Option<String>,
@@ -299,6 +299,8 @@ pub enum UrlMutation {
     UppercaseHost,
     /// The same URL with the scheme's default port written out.
     ExplicitPort,
+    /// The same URL with the first letter of its path percent-encoded (equal per RFC 3986 §6.2.2.2).
+    PercentEncoded,
 }
 
 /// Which key identification a request carries.
@@ -377,9 +379,10 @@ pub struct Expect {
     pub optional_types: BTreeMap<String, String>,
     /// Checked only when the response is an error (status ≥ 400): what the error must be.
     pub if_error: Option<Box<Expect>>,
-    /// The body is a strict RFC 7468 PEM chain (nothing outside the blocks) in which each
-    /// certificate is signed by the next one (RFC 8555 §9.1).
+    /// The body holds nothing but RFC 7468 strict `CERTIFICATE` blocks (RFC 8555 §9.1, MUST).
     pub pem_chain_strict: Option<bool>,
+    /// Each certificate of the PEM chain is signed by the next one (RFC 8555 §9.1, SHOULD).
+    pub chain_certifies: Option<bool>,
     /// The first certificate's subjectAltNames (DNS names and IP addresses) equal this set.
     pub leaf_names: Option<Vec<String>>,
 }
@@ -409,14 +412,18 @@ impl TryFrom<String> for StatusClass {
             "2xx" => Ok(StatusClass(2)),
             "4xx" => Ok(StatusClass(4)),
             "5xx" => Ok(StatusClass(5)),
-            other => Err(format!("status class {other:?} must be \"2xx\", \"4xx\" or \"5xx\"")),
+            "error" => Ok(StatusClass(ERROR_CLASS)),
+            other => Err(format!("status class {other:?} must be \"2xx\", \"4xx\", \"5xx\" or \"error\"")),
         }
     }
 }
 
+/// The class `"error"`: any status from 400 to 599.
+const ERROR_CLASS: u16 = 0;
+
 impl From<StatusClass> for String {
     fn from(c: StatusClass) -> String {
-        format!("{}xx", c.0)
+        if c.0 == ERROR_CLASS { "error".into() } else { format!("{}xx", c.0) }
     }
 }
 
@@ -426,6 +433,7 @@ impl StatusSet {
         match self {
             StatusSet::One(s) => *s == status,
             StatusSet::Any(v) => v.contains(&status),
+            StatusSet::Class(c) if c.0 == ERROR_CLASS => (400..600).contains(&status),
             StatusSet::Class(c) => status / 100 == c.0,
         }
     }
@@ -439,7 +447,7 @@ impl std::fmt::Display for StatusSet {
                 let list: Vec<String> = v.iter().map(u16::to_string).collect();
                 write!(f, "one of {}", list.join(", "))
             }
-            StatusSet::Class(c) => write!(f, "{}xx", c.0),
+            StatusSet::Class(c) => write!(f, "{}", String::from(*c)),
         }
     }
 }
