@@ -402,16 +402,15 @@ expect = { status = 403, problem = "orderNotReady" }
     fn errors_name_file_and_line() {
         let e = load(&GOOD.replace("action = \"finalize\"", "action = \"finalise\"")).unwrap_err();
         assert_eq!(e.file, PathBuf::from("server/c.toml"));
-        // The step's `[[case.steps]]` header: the enum value's own span is lost in the step table.
-        assert_eq!(e.line, Some(12), "{e}");
+        assert_eq!(e.line, Some(12), "the action line: {e}");
         assert!(e.message.contains("finalise"), "{e}");
 
         let e = load(&GOOD.replace("expect = {", "expect = { stauts = 1,")).unwrap_err();
-        assert_eq!(e.line, Some(14), "{e}");
+        assert_eq!(e.line, Some(13), "the expect line: {e}");
         assert!(e.message.contains("stauts"), "{e}");
 
         let e = load(&GOOD.replace("action = \"finalize\"", "action = \"finalize\"\nidentifiers = []")).unwrap_err();
-        assert_eq!(e.line, Some(12), "{e}");
+        assert_eq!(e.line, Some(11), "the step's header line: {e}");
         assert!(e.message.contains("`identifiers` is not used by action `finalize`"), "{e}");
 
         let e = load(&GOOD.replace("R8555-7.4-01\"]", "R8555-9.9-99\"]")).unwrap_err();
