@@ -93,15 +93,15 @@ struct RunArgs {
     /// PEM file with the root(s) to trust for the server's HTTPS (e.g. Pebble's).
     #[arg(long)]
     ca_cert: Option<PathBuf>,
-    /// Where the http-01 responder listens (the CA must reach it).
-    #[arg(long, default_value = "127.0.0.1:5002")]
-    http_listen: SocketAddr,
-    /// Where the tls-alpn-01 responder listens.
-    #[arg(long, default_value = "127.0.0.1:5001")]
-    tls_alpn_listen: SocketAddr,
-    /// Where the DNS responder listens (UDP and TCP); point the CA's resolver here.
-    #[arg(long, default_value = "127.0.0.1:8053")]
-    dns_listen: SocketAddr,
+    /// Where the http-01 responder listens (the CA must reach it) [default: 127.0.0.1:5002; a free port when testing the built-in mock CA].
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    /// Where the tls-alpn-01 responder listens [default: 127.0.0.1:5001; a free port when testing the built-in mock CA].
+    #[arg(long)]
+    tls_alpn_listen: Option<SocketAddr>,
+    /// Where the DNS responder listens (UDP and TCP); point the CA's resolver here [default: 127.0.0.1:8053; a free port when testing the built-in mock CA].
+    #[arg(long)]
+    dns_listen: Option<SocketAddr>,
     /// Run only cases whose id matches this glob, e.g. 'rfc8555/7.3*'.
     #[arg(long)]
     filter: Option<String>,
@@ -372,7 +372,16 @@ async fn run(args: RunArgs) -> ExitCode {
             Err(e) => return usage_error(e),
         }
     }
-    let responders = match Responders::start(args.http_listen, args.tls_alpn_listen, args.dns_listen).await {
+    // A server of the user's own is configured to reach the well-known ports; the
+    // built-in mock CA is told the ports, so any free ones do.
+    let port = |given: Option<SocketAddr>, default: u16| {
+        given.unwrap_or_else(|| {
+            let port = if args.directory.is_some() { default } else { 0 };
+            SocketAddr::from(([127, 0, 0, 1], port))
+        })
+    };
+    let (http, tls, dns) = (port(args.http_listen, 5002), port(args.tls_alpn_listen, 5001), port(args.dns_listen, 8053));
+    let responders = match Responders::start(http, tls, dns).await {
         Ok(r) => r,
         Err(e) => return usage_error(format!("cannot start the challenge responders: {e}")),
     };

@@ -1,0 +1,40 @@
+//! The mock CA is the reference implementation: clean, it passes every case; with
+//! each defect switched on, exactly the cases that defect declares fail; and every
+//! case is failed by at least one defect (a check that cannot fail is a defect).
+
+use acmespec::matrix::DefectMatrix;
+use acmespec::runner::Verdict;
+use acmespec::scenario::embedded_catalogue;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_case_passes_clean_and_fails_under_its_defects() {
+    let catalogue = embedded_catalogue().unwrap();
+    let matrix = DefectMatrix::run(&catalogue, 4).await.unwrap();
+
+    let not_passing: Vec<String> = matrix
+        .clean
+        .cases
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .map(|c| format!("{} ({}): expected {:?}, observed {:?}", c.id, c.verdict.name(), c.expected, c.observed))
+        .collect();
+    assert!(not_passing.is_empty(), "the clean mock CA must pass every case:\n{}", not_passing.join("\n"));
+    assert_eq!(matrix.clean.cases.len(), catalogue.cases.len());
+
+    let uncovered = matrix.uncovered(&catalogue);
+    assert!(uncovered.is_empty(), "no defect makes these cases fail (they cannot fail):\n{}", uncovered.join("\n"));
+
+    let mismatches = matrix.declaration_mismatches();
+    assert!(mismatches.is_empty(), "defects do not fail exactly what they declare:\n{}", mismatches.join("\n"));
+
+    for (defect, failing) in &matrix.broken {
+        let errors: Vec<&String> = failing.iter().filter(|(_, v)| **v == Verdict::Error).map(|(id, _)| id).collect();
+        assert!(errors.is_empty(), "defect {} makes the harness error on {errors:?}", defect.name());
+    }
+
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../reports/defect-matrix.md")).unwrap();
+    assert!(
+        committed == matrix.to_markdown(&catalogue),
+        "reports/defect-matrix.md is stale: regenerate it with `acmespec defect-matrix --md reports/defect-matrix.md`"
+    );
+}
