@@ -614,12 +614,8 @@ impl<'e> CaseRun<'e> {
     }
 
     fn fresh_key(&self, choice: Option<KeyChoice>, current: Option<&SigningKey>) -> StepResult<SigningKey> {
-        let alg = match choice.unwrap_or(KeyChoice::Es256) {
-            KeyChoice::Es256 => Algorithm::Es256,
-            KeyChoice::Es384 => Algorithm::Es384,
-            KeyChoice::Rs256 => Algorithm::Rs256,
-            KeyChoice::Ps256 => Algorithm::Ps256,
-            KeyChoice::EdDsa => Algorithm::EdDsa,
+        let alg = match choice.unwrap_or(KeyChoice::Fresh(Algorithm::Es256)) {
+            KeyChoice::Fresh(alg) => alg,
             KeyChoice::Account => {
                 return current
                     .cloned()
@@ -985,7 +981,7 @@ impl<'e> CaseRun<'e> {
             Some(a) => self.expand(a, Some(&account)),
         };
         let old_jwk = if inner.wrong_old_key {
-            self.fresh_key(Some(KeyChoice::Es256), None)?.jwk().to_value()
+            self.fresh_key(Some(KeyChoice::Fresh(Algorithm::Es256)), None)?.jwk().to_value()
         } else {
             old_key.jwk().to_value()
         };

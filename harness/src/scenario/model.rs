@@ -3,6 +3,7 @@
 //! Every struct refuses unknown fields, so a typo in a case file is an error with a
 //! line number instead of an expectation that silently never runs.
 
+use crate::protocol::jws::Algorithm;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -172,27 +173,38 @@ pub enum HttpMethod {
     Options,
 }
 
-/// Which key a step signs with or puts in a CSR.
+/// Which key a step signs with or puts in a CSR: a fresh key for a JWS algorithm
+/// (`"ES256"`, `"ES384"`, `"RS256"`, `"PS256"`, `"EdDSA"`), or `"account"`, the
+/// account's own key (for CSRs: the forbidden case of §11.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum KeyChoice {
-    /// A fresh ECDSA P-256 key.
-    #[serde(rename = "ES256")]
-    Es256,
-    /// A fresh ECDSA P-384 key.
-    #[serde(rename = "ES384")]
-    Es384,
-    /// A fresh RSA-2048 key, PKCS#1 v1.5 signatures.
-    #[serde(rename = "RS256")]
-    Rs256,
-    /// A fresh RSA-2048 key, PSS signatures.
-    #[serde(rename = "PS256")]
-    Ps256,
-    /// A fresh Ed25519 key.
-    #[serde(rename = "EdDSA")]
-    EdDsa,
-    /// The account's own key (for CSRs: the forbidden case of §7.4).
-    #[serde(rename = "account")]
+    /// A fresh key for this algorithm (RSA keys are 2048 bits).
+    Fresh(Algorithm),
+    /// The account's own key.
     Account,
+}
+
+impl TryFrom<String> for KeyChoice {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s == "account" {
+            return Ok(KeyChoice::Account);
+        }
+        Algorithm::from_name(&s).map(KeyChoice::Fresh).ok_or_else(|| {
+            let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+            format!("unknown key {s:?}; expected \"account\" or one of {names:?}")
+        })
+    }
+}
+
+impl From<KeyChoice> for String {
+    fn from(k: KeyChoice) -> String {
+        match k {
+            KeyChoice::Fresh(alg) => alg.name().to_owned(),
+            KeyChoice::Account => "account".to_owned(),
+        }
+    }
 }
 
 /// How a revocation request is authorized (§7.6).
