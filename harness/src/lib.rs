@@ -9,6 +9,7 @@
 
 pub mod protocol;
 pub mod report;
+pub mod coverage;
 pub mod matrix;
 pub mod mockca;
 pub mod peers;

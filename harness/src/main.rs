@@ -27,9 +27,27 @@ enum Command {
     List(ListArgs),
     /// Serve the mock CA (the reference RFC 8555 server), optionally with defects.
     Serve(Box<ServeArgs>),
+    /// Requirement coverage of the server suite, per RFC, section and level.
+    Coverage(CoverageArgs),
     /// Run the catalogue against the mock CA clean and with each defect; report which
     /// cases each defect fails and which cases no defect can fail.
     DefectMatrix(MatrixArgs),
+}
+
+#[derive(clap::Args)]
+struct CoverageArgs {
+    /// Read case files from this scenarios directory instead of the built-in catalogue.
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CoverageFormat::Md)]
+    format: CoverageFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CoverageFormat {
+    Md,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -173,6 +191,7 @@ fn main() -> ExitCode {
         Command::Run(args) => rt.block_on(run(*args)),
         Command::Serve(args) => rt.block_on(serve(*args)),
         Command::DefectMatrix(args) => rt.block_on(defect_matrix(args)),
+        Command::Coverage(args) => coverage(args),
     }
 }
 
@@ -268,6 +287,19 @@ fn parse_eab_keys(specs: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
             Ok((kid.to_owned(), key))
         })
         .collect()
+}
+
+fn coverage(args: CoverageArgs) -> ExitCode {
+    let catalogue = match load_catalogue(args.scenarios.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let cov = acmespec::coverage::Coverage::of(&catalogue);
+    match args.format {
+        CoverageFormat::Md => print!("{}", cov.to_markdown()),
+        CoverageFormat::Json => println!("{}", serde_json::to_string_pretty(&cov).unwrap_or_default()),
+    }
+    ExitCode::SUCCESS
 }
 
 async fn defect_matrix(args: MatrixArgs) -> ExitCode {

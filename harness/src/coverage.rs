@@ -1,0 +1,141 @@
+//! Requirement coverage: which normative statements the catalogue's cases check.
+//!
+//! A conformance suite earns trust by showing its gaps, so coverage is computed from
+//! the data (requirement entries and the ids cases cite), never maintained by hand.
+
+use crate::scenario::{Catalogue, Requirement, RequirementLevel, Testable};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+/// Coverage of one group of requirements.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Requirements the runner can test against a server.
+    pub testable: usize,
+    /// Of those, how many some case cites.
+    pub covered: usize,
+}
+
+impl Tally {
+    fn add(&mut self, covered: bool) {
+        self.testable += 1;
+        self.covered += usize::from(covered);
+    }
+
+    /// Covered share in percent (100 when nothing is testable).
+    pub fn percent(&self) -> f64 {
+        if self.testable == 0 { 100.0 } else { 100.0 * self.covered as f64 / self.testable as f64 }
+    }
+}
+
+/// The two level groups coverage goals are stated in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LevelGroup {
+    /// MUST, MUST NOT (and REQUIRED, SHALL).
+    Must,
+    /// SHOULD, SHOULD NOT (and RECOMMENDED).
+    Should,
+    /// MAY (and OPTIONAL).
+    May,
+}
+
+impl LevelGroup {
+    fn of(level: RequirementLevel) -> Self {
+        match level {
+            RequirementLevel::Must | RequirementLevel::MustNot => LevelGroup::Must,
+            RequirementLevel::Should | RequirementLevel::ShouldNot => LevelGroup::Should,
+            RequirementLevel::May => LevelGroup::May,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            LevelGroup::Must => "MUST",
+            LevelGroup::Should => "SHOULD",
+            LevelGroup::May => "MAY",
+        }
+    }
+}
+
+/// Server-side coverage of the catalogue.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    /// Per RFC and level group.
+    pub by_rfc: BTreeMap<String, BTreeMap<LevelGroup, Tally>>,
+    /// Per RFC section (`8555 §7.4`) and level group.
+    pub by_section: BTreeMap<String, BTreeMap<LevelGroup, Tally>>,
+    /// Totals per level group.
+    pub total: BTreeMap<LevelGroup, Tally>,
+    /// Server-testable requirements no case cites, in catalogue order.
+    pub uncovered: Vec<Requirement>,
+}
+
+fn section_key(r: &Requirement) -> String {
+    format!("{} §{}", r.rfc(), r.section)
+}
+
+fn section_order(key: &str) -> (String, Vec<u32>) {
+    let (rfc, section) = key.split_once(" §").unwrap_or((key, ""));
+    (rfc.to_owned(), section.split('.').map(|p| p.parse().unwrap_or(0)).collect())
+}
+
+impl Coverage {
+    /// Computes coverage of the requirements the runner can test against a server.
+    pub fn of(catalogue: &Catalogue) -> Self {
+        let cited: BTreeSet<&str> =
+            catalogue.cases.iter().flat_map(|c| c.def.requirements.iter().map(String::as_str)).collect();
+        let mut cov = Coverage { by_rfc: BTreeMap::new(), by_section: BTreeMap::new(), total: BTreeMap::new(), uncovered: Vec::new() };
+        let mut reqs: Vec<&Requirement> = catalogue
+            .requirements
+            .values()
+            .filter(|r| matches!(r.testable, Testable::Runner | Testable::Both))
+            .collect();
+        reqs.sort_by_key(|r| (section_order(&section_key(r)), r.id.clone()));
+        for r in reqs {
+            let covered = cited.contains(r.id.as_str());
+            let group = LevelGroup::of(r.level);
+            cov.by_rfc.entry(format!("RFC {}", r.rfc())).or_default().entry(group).or_default().add(covered);
+            cov.by_section.entry(section_key(r)).or_default().entry(group).or_default().add(covered);
+            cov.total.entry(group).or_default().add(covered);
+            if !covered {
+                cov.uncovered.push(r.clone());
+            }
+        }
+        cov
+    }
+
+    /// Coverage as Markdown: totals, per RFC, per section, and every uncovered requirement.
+    pub fn to_markdown(&self) -> String {
+        let cell = |t: Option<&Tally>| match t {
+            Some(t) => format!("{}/{} ({:.0} %)", t.covered, t.testable, t.percent()),
+            None => "–".to_owned(),
+        };
+        let groups = [LevelGroup::Must, LevelGroup::Should, LevelGroup::May];
+        let mut md = String::from("# Requirement coverage of the server suite\n\n");
+        md.push_str(
+            "Requirements the runner can test against a server (`testable = \"runner\"` or `\"both\"` in \
+             `scenarios/requirements/`), and how many of them at least one case cites. Regenerate with \
+             `acmespec coverage --format md > reports/coverage.md`; a test fails when a covered requirement \
+             loses its last case.\n\n",
+        );
+        md.push_str("| | MUST | SHOULD | MAY |\n|---|---|---|---|\n");
+        let _ = writeln!(md, "| **all** | {} |", groups.map(|g| cell(self.total.get(&g))).join(" | "));
+        for (rfc, t) in &self.by_rfc {
+            let _ = writeln!(md, "| {rfc} | {} |", groups.map(|g| cell(t.get(&g))).join(" | "));
+        }
+        md.push_str("\n## By section\n\n| section | MUST | SHOULD | MAY |\n|---|---|---|---|\n");
+        let mut sections: Vec<&String> = self.by_section.keys().collect();
+        sections.sort_by_key(|k| section_order(k));
+        for s in sections {
+            let t = &self.by_section[s];
+            let _ = writeln!(md, "| {s} | {} |", groups.map(|g| cell(t.get(&g))).join(" | "));
+        }
+        md.push_str("\n## Not covered\n\n| requirement | level | section | what it says |\n|---|---|---|---|\n");
+        for r in &self.uncovered {
+            let _ = writeln!(md, "| `{}` | {} | {} | {} |", r.id, LevelGroup::of(r.level).name(), r.section, r.text.replace('|', "\\|"));
+        }
+        md
+    }
+}
