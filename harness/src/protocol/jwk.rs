@@ -37,7 +37,36 @@ pub enum JwkError {
     /// A coordinate or key had the wrong length for its curve or type.
     #[error("JWK member {0:?} has the wrong length")]
     BadLength(&'static str),
+    /// The EC coordinates are not a point on the named curve.
+    #[error("the EC point is not on the curve")]
+    NotOnCurve,
+    /// The RSA public exponent is not an odd number of at least 3.
+    #[error("the RSA exponent must be odd and at least 3")]
+    BadExponent,
 }
+
+/// Checks y² = x³ − 3x + b (mod p) with x, y < p: ring only says "does not verify"
+/// for a bad point, and a server must tell a broken key (badPublicKey) from a bad
+/// signature.
+fn on_curve(x: &[u8], y: &[u8], p_hex: &str, b_hex: &str) -> bool {
+    use rsa::BigUint;
+    let p = BigUint::parse_bytes(p_hex.as_bytes(), 16).expect("curve constant");
+    let b = BigUint::parse_bytes(b_hex.as_bytes(), 16).expect("curve constant");
+    let (x, y) = (BigUint::from_bytes_be(x), BigUint::from_bytes_be(y));
+    if x >= p || y >= p {
+        return false;
+    }
+    let lhs = (&y * &y) % &p;
+    let x3 = (&x * &x % &p) * &x % &p;
+    let three_x = (BigUint::from(3u8) * &x) % &p;
+    let rhs = ((x3 + &p - three_x) + b) % &p;
+    lhs == rhs
+}
+
+const P256_P: &str = "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff";
+const P256_B: &str = "5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b";
+const P384_P: &str = "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff";
+const P384_B: &str = "b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aef";
 
 /// Why a signature did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +139,10 @@ impl Jwk {
                 if y.len() != len {
                     return Err(JwkError::BadLength("y"));
                 }
+                let (p, b) = if len == 32 { (P256_P, P256_B) } else { (P384_P, P384_B) };
+                if !on_curve(&x, &y, p, b) {
+                    return Err(JwkError::NotOnCurve);
+                }
                 let point = [&[4u8][..], &x, &y].concat();
                 let material = if len == 32 {
                     KeyMaterial::P256 { point }
@@ -134,6 +167,11 @@ impl Jwk {
                 }
                 if e.is_empty() {
                     return Err(JwkError::BadLength("e"));
+                }
+                let odd = e.last().is_some_and(|b| b & 1 == 1);
+                let at_least_three = e.iter().rev().skip(1).any(|b| *b != 0) || e.last().is_some_and(|b| *b >= 3);
+                if !(odd && at_least_three) {
+                    return Err(JwkError::BadExponent);
                 }
                 Ok(Jwk {
                     material: KeyMaterial::Rsa { n, e },
@@ -278,8 +316,16 @@ mod tests {
 
     #[test]
     fn refuses_private_and_malformed_keys() {
-        let base = json!({"kty":"EC","crv":"P-256","x":b64::encode([1u8;32]),"y":b64::encode([2u8;32])});
+        let base = crate::protocol::keys::SigningKey::generate(crate::protocol::jws::Algorithm::Es256).unwrap().jwk().to_value();
         assert!(Jwk::from_value(&base).is_ok());
+        let mut off_curve = base.clone();
+        off_curve["x"] = json!(b64::encode([1u8; 32]));
+        assert_eq!(Jwk::from_value(&off_curve), Err(JwkError::NotOnCurve));
+        let rsa = |e: &[u8]| json!({"kty":"RSA","n":b64::encode([0xc5u8; 256]),"e":b64::encode(e)});
+        assert!(Jwk::from_value(&rsa(&[1, 0, 1])).is_ok());
+        assert_eq!(Jwk::from_value(&rsa(&[1])), Err(JwkError::BadExponent));
+        assert_eq!(Jwk::from_value(&rsa(&[0, 1])), Err(JwkError::BadExponent));
+        assert_eq!(Jwk::from_value(&rsa(&[1, 0])), Err(JwkError::BadExponent));
         let mut private = base.clone();
         private["d"] = json!("AA");
         assert_eq!(Jwk::from_value(&private), Err(JwkError::PrivateKeyMaterial("d".into())));

@@ -226,9 +226,6 @@ impl ParsedJws {
         let header_bytes = decode_member("protected", &encoded.protected)?;
         let payload = decode_member("payload", &encoded.payload)?;
         let signature = decode_member("signature", &encoded.signature)?;
-        if signature.is_empty() {
-            return Err(JwsError::EmptySignature);
-        }
         let header_value = strict_json::parse(&header_bytes).map_err(|e| JwsError::BadHeader(e.to_string()))?;
         let Value::Object(raw) = header_value else {
             return Err(JwsError::BadHeader("not an object".into()));
@@ -236,6 +233,11 @@ impl ParsedJws {
         let alg_name = raw.get("alg").ok_or(JwsError::MissingAlg)?;
         let alg_name = alg_name.as_str().ok_or(JwsError::BadHeaderMember("alg"))?;
         let alg = Algorithm::from_name(alg_name).ok_or_else(|| JwsError::UnsupportedAlgorithm(alg_name.to_owned()))?;
+        // After `alg`: `none` comes with an empty signature and must be reported as
+        // the unsupported algorithm it is (RFC 8555 §6.2), not as a missing signature.
+        if signature.is_empty() {
+            return Err(JwsError::EmptySignature);
+        }
         for ext in ["crit", "b64"] {
             if raw.contains_key(ext) {
                 return Err(JwsError::UnsupportedExtension(ext));
