@@ -92,7 +92,7 @@ pub(crate) enum CsrError {
     MalformedSubject(String),
 }
 
-/// What the CA needs from a CSR whose self-signature verified.
+/// What the CA needs from a parsed CSR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ParsedCsr {
     /// The SAN dNSNames, lowercased, in request order (duplicates kept).
@@ -509,6 +509,16 @@ fn check_csr_shape(der: &[u8]) -> Result<(), CsrError> {
 ///
 /// Never panics: any byte string gives either a verified request or a `CsrError`.
 pub(crate) fn parse_csr(der: &[u8]) -> Result<ParsedCsr, CsrError> {
+    parse(der, true)
+}
+
+/// Parses a DER PKCS#10 request as strictly as [`parse_csr`] but leaves its
+/// self-signature unchecked: the CA behind the `skip-csr-signature-check` defect.
+pub(crate) fn parse_csr_unverified(der: &[u8]) -> Result<ParsedCsr, CsrError> {
+    parse(der, false)
+}
+
+fn parse(der: &[u8], verify_signature: bool) -> Result<ParsedCsr, CsrError> {
     check_csr_shape(der)?;
     let (rest, csr) = X509CertificationRequest::from_der(der).map_err(|e| CsrError::NotDer(e.to_string()))?;
     if !rest.is_empty() {
@@ -520,12 +530,14 @@ pub(crate) fn parse_csr(der: &[u8]) -> Result<ParsedCsr, CsrError> {
     }
     let key = classify(&info.subject_pki)?;
     check_signature_algorithm(&csr)?;
-    csr.verify_signature().map_err(|e| match e {
-        X509Error::SignatureUnsupportedAlgorithm => {
-            CsrError::UnsupportedSignatureAlgorithm(csr.signature_algorithm.algorithm.to_id_string())
-        }
-        _ => CsrError::BadSignature,
-    })?;
+    if verify_signature {
+        csr.verify_signature().map_err(|e| match e {
+            X509Error::SignatureUnsupportedAlgorithm => {
+                CsrError::UnsupportedSignatureAlgorithm(csr.signature_algorithm.algorithm.to_id_string())
+            }
+            _ => CsrError::BadSignature,
+        })?;
+    }
 
     let mut dns_names = Vec::new();
     let mut ip_addrs = Vec::new();
@@ -1010,6 +1022,7 @@ mod tests {
             let mut sig = der.clone();
             *sig.last_mut().unwrap() ^= 0x01;
             assert_eq!(parse_csr(&sig), Err(CsrError::BadSignature), "{alg:?}");
+            assert_eq!(parse_csr_unverified(&sig), parse_csr(&der), "{alg:?}");
             // A bit of the signed content: example.com becomes exbmple.com.
             let pos = der.windows(11).position(|w| w == b"example.com").unwrap();
             let mut tbs = der.clone();

@@ -46,6 +46,14 @@ defects! {
         "rfc8555/6.5/invented-nonce-bad-nonce",
         "rfc8555/6.5/reused-nonce-bad-nonce",
     ];
+    /// Answers a request without a nonce with malformed instead of badNonce (RFC 8555 §6.5).
+    MissingNonceMalformed = "missing-nonce-malformed", fails = [
+        "rfc8555/6.5/missing-nonce-bad-nonce",
+    ];
+    /// Fails with 500 serverInternal on a nonce that is not base64url instead of refusing it as a client error (RFC 8555 §6.5.2).
+    BadNonceEncoding500 = "bad-nonce-encoding-500", fails = [
+        "rfc8555/6.5/bad-encoding-nonce-rejected",
+    ];
     /// Sends no Replay-Nonce on error responses (RFC 8555 §6.5).
     OmitNonceOnErrors = "omit-nonce-on-errors", fails = [
         "rfc8555/6.5/bad-nonce-fresh-replay-nonce",
@@ -62,9 +70,25 @@ defects! {
         "rfc8555/6.4/url-string-inequality-unauthorized",
         "rfc8555/6.7/error-problem-document",
     ];
+    /// Accepts a JWS whose protected header has no url (RFC 8555 §6.4).
+    AcceptMissingUrl = "accept-missing-url", fails = [
+        "rfc8555/6.2/missing-url-rejected",
+    ];
     /// Accepts a protected header with both jwk and kid (RFC 8555 §6.2).
     AcceptJwkAndKid = "accept-jwk-and-kid", fails = [
         "rfc8555/6.2/jwk-and-kid-rejected",
+    ];
+    /// Serves requests of an existing account identified by jwk instead of kid (RFC 8555 §6.2).
+    AcceptJwkForKidResources = "accept-jwk-for-kid-resources", fails = [
+        "rfc8555/6.2/kid-required",
+    ];
+    /// Fails with 500 serverInternal on a newAccount identified by kid instead of refusing it as a client error (RFC 8555 §6.2).
+    NewAccountKid500 = "new-account-kid-500", fails = [
+        "rfc8555/6.2/new-account-requires-jwk",
+    ];
+    /// Accepts a JWS in the general JSON serialization (RFC 8555 §6.2).
+    AcceptGeneralSerialization = "accept-general-serialization", fails = [
+        "rfc8555/6.2/general-serialization-rejected",
     ];
     /// Accepts POSTs whose Content-Type is not application/jose+json (RFC 8555 §6.2).
     AcceptAnyContentType = "accept-any-content-type", fails = [
@@ -103,6 +127,26 @@ defects! {
         "rfc8555/6.3/plain-get-405",
         "rfc8555/6.7/error-problem-document",
     ];
+    /// Refuses POST-as-GET on the directory and newNonce, allowing only GET (RFC 8555 §6.3).
+    NoPostAsGetDirectory = "no-post-as-get-directory", fails = [
+        "rfc8555/6.3/post-as-get-directory-and-nonce",
+    ];
+    /// Refuses a POST-as-GET of the account, demanding a JSON payload (RFC 8555 §6.3).
+    AccountRequiresPayload = "account-requires-payload", fails = [
+        "rfc8555/6.2/eddsa-account",
+        "rfc8555/6.2/es256-account",
+        "rfc8555/6.2/rs256-account",
+        "rfc8555/6.3/post-as-get-fetches",
+        "rfc8555/6.5/bad-nonce-fresh-replay-nonce",
+        "rfc8555/6.5/successful-post-replay-nonce",
+        "rfc8555/7.1.2.1/orders-list-empty",
+        "rfc8555/7.1.2.1/orders-list-object",
+        "rfc8555/7.3.2/contact-update",
+        "rfc8555/7.3.2/update-ignores-status",
+        "rfc8555/7.3.5/key-rollover",
+        "rfc8555/7.3.5/new-key-in-use",
+        "rfc8555/7.3.6/deactivation-needs-account-key",
+    ];
     /// Sends no Access-Control-Allow-Origin header (RFC 8555 §6.1).
     OmitCors = "omit-cors", fails = [
         "rfc8555/6.1/cors-allow-origin",
@@ -130,14 +174,40 @@ defects! {
     AdvertiseNewAuthz = "advertise-new-authz", fails = [
         "rfc8555/7.1.1/directory-get",
     ];
-    /// Keeps serving requests signed by a deactivated account (RFC 8555 §7.3.6).
+    /// Keeps serving requests signed by a deactivated account, newAccount with its key included (RFC 8555 §7.3.6).
     AcceptDeactivatedAccount = "accept-deactivated-account", fails = [
         "rfc8555/7.3.5/deactivated-account",
         "rfc8555/7.3.6/deactivate-account",
+        "rfc8555/7.3.6/deactivated-key-new-account",
     ];
     /// Accepts mailto contacts with hfields (RFC 8555 §7.3).
     AcceptMailtoHfields = "accept-mailto-hfields", fails = [
         "rfc8555/7.3/mailto-hfields-rejected",
+    ];
+    /// Refuses unsupported and invalid contacts with malformed instead of unsupportedContact or invalidContact (RFC 8555 §7.3).
+    ContactErrorsMalformed = "contact-errors-malformed", fails = [
+        "rfc8555/7.3/invalid-mailto-contact",
+        "rfc8555/7.3/mailto-hfields-rejected",
+        "rfc8555/7.3/mailto-several-recipients-rejected",
+        "rfc8555/7.3/unsupported-contact-scheme",
+    ];
+    /// Creates an account for an unknown key despite onlyReturnExisting (RFC 8555 §7.3.1).
+    OnlyReturnExistingCreates = "only-return-existing-creates", fails = [
+        "rfc8555/7.3.1/only-return-existing-unknown-key",
+        "rfc8555/7.3.5/key-rollover",
+    ];
+    /// Accepts a contact update but keeps the old contacts (RFC 8555 §7.3.2).
+    IgnoreContactUpdate = "ignore-contact-update", fails = [
+        "rfc8555/7.3.2/contact-update",
+    ];
+    /// Reflects every member of an account update, orders and unknown fields included, in the account object (RFC 8555 §7.3.2).
+    UpdateAppliesProtectedFields = "update-applies-protected-fields", fails = [
+        "rfc8555/7.3.2/update-ignores-protected-fields",
+        "rfc8555/7.3.2/update-ignores-status",
+    ];
+    /// Refuses an account update whose status is neither absent nor deactivated instead of ignoring it, as Pebble does (RFC 8555 §7.3.2).
+    UpdateRejectsStatus = "update-rejects-status", fails = [
+        "rfc8555/7.3.2/update-ignores-status",
     ];
     /// Answers account creation with 200 instead of 201 (RFC 8555 §7.3).
     NewAccount200 = "new-account-200", fails = [
@@ -191,6 +261,14 @@ defects! {
     KeyChangeSkipOldKey = "key-change-skip-old-key", fails = [
         "rfc8555/7.3.5/wrong-old-key",
     ];
+    /// Deactivates the account's pending authorizations when its key rolls over (RFC 8555 §7.3.5).
+    KeyChangeInvalidatesAuthzs = "key-change-invalidates-authzs", fails = [
+        "rfc8555/7.3.5/key-rollover-keeps-orders",
+    ];
+    /// Accepts a key change to the account's own current key instead of answering 409 (RFC 8555 §7.3.5).
+    KeyChangeSameKeyAccepted = "key-change-same-key-accepted", fails = [
+        "rfc8555/7.3.5/same-key-conflict",
+    ];
     /// Leaves `expires` out of pending orders (RFC 8555 §7.1.3).
     OrderWithoutExpires = "order-without-expires", fails = [
         "rfc8555/7.4/multi-identifier-order",
@@ -220,6 +298,103 @@ defects! {
     /// Issues for a CSR whose key is an account key (RFC 8555 §11.1).
     AcceptAccountKeyInCsr = "accept-account-key-in-csr", fails = [
         "rfc8555/11.1/finalize-csr-account-key",
+    ];
+    /// Issues for a CSR that lacks some of the order's names (RFC 8555 §7.4).
+    IssueMissingNames = "issue-missing-names", fails = [
+        "rfc8555/7.4/finalize-csr-missing-name",
+    ];
+    /// Does not verify the CSR's self-signature (RFC 8555 §7.4).
+    SkipCsrSignatureCheck = "skip-csr-signature-check", fails = [
+        "rfc8555/7.4/finalize-csr-bad-signature",
+    ];
+    /// Answers finalize with only the order's status instead of the whole order object (RFC 8555 §7.4).
+    FinalizePartialOrder = "finalize-partial-order", fails = [
+        "rfc8555/7.4/finalize-valid",
+    ];
+    /// Issues a wildcard order's certificate for the base name instead of the wildcard name (RFC 8555 §7.1.3).
+    LeafOmitsWildcard = "leaf-omits-wildcard", fails = [
+        "rfc8555/7.1.3/wildcard-issuance-dns-01",
+    ];
+    /// Puts explanatory text before the PEM certificate chain (RFC 8555 §9.1).
+    PemChainWithText = "pem-chain-with-text", fails = [
+        "rfc8555/7.1.3/wildcard-issuance-dns-01",
+        "rfc8555/7.4.2/certificate-pem-chain",
+        "rfc8555/7.4/multi-identifier-order",
+        "rfc8555/8.3/http-01-issuance",
+        "rfc8555/8.4/dns-01-issuance",
+        "rfc8737/3/tls-alpn-01-issuance",
+    ];
+    /// Offers no alternate chains, the optional Link rel="alternate" of RFC 8555 §7.4.2.
+    NoAlternateLinks = "no-alternate-links", fails = [
+        "rfc8555/7.4.2/certificate-alternate-links",
+    ];
+    /// Puts "wildcard": false in authorizations that do not come from a wildcard identifier (RFC 8555 §7.1.4).
+    AuthzWildcardFalse = "authz-wildcard-false", fails = [
+        "rfc8555/7.5/authz-object",
+    ];
+    /// Hands out challenge tokens of 64 bits instead of at least 128 (RFC 8555 §8.3, §8.4, RFC 8737 §3).
+    ShortTokens = "short-tokens", fails = [
+        "rfc8555/8.3/http-01-token",
+        "rfc8555/8.4/dns-01-token",
+        "rfc8737/3/tls-alpn-01-token",
+    ];
+    /// Takes a POST-as-GET of a challenge for the client's response and starts validating (RFC 8555 §7.5.1).
+    ChallengeFetchResponds = "challenge-fetch-responds", fails = [
+        "rfc8555/7.1.5/challenge-object-fields",
+        "rfc8555/8.4/dns-01-issuance",
+        "rfc8737/3/tls-alpn-01-issuance",
+    ];
+    /// Refuses challenge responses that carry fields the challenge type does not define (RFC 8555 §7.5.1).
+    RejectUnknownChallengeFields = "reject-unknown-challenge-fields", fails = [
+        "rfc8555/7.5.1/challenge-response-legacy-keyauthorization",
+        "rfc8555/7.5.1/challenge-response-unknown-fields",
+    ];
+    /// Marks every answered challenge valid without validating it, like Pebble's PEBBLE_VA_ALWAYS_VALID (RFC 8555 §8).
+    VaAlwaysValid = "va-always-valid", fails = [
+        "rfc8555/8/challenge-failure-invalid",
+        "rfc8737/3/tls-alpn-01-unprovisioned-invalid",
+    ];
+    /// Sets failed challenges to invalid without an error (RFC 8555 §8).
+    ChallengeErrorOmitted = "challenge-error-omitted", fails = [
+        "rfc8555/8/challenge-failure-invalid",
+        "rfc8737/3/tls-alpn-01-unprovisioned-invalid",
+    ];
+    /// Expects the dns-01 TXT record to hold the digest of the token instead of the key authorization (RFC 8555 §8.4).
+    Dns01DigestOfToken = "dns-01-digest-of-token", fails = [
+        "rfc8555/7.1.3/wildcard-issuance-dns-01",
+        "rfc8555/8.4/dns-01-issuance",
+    ];
+    /// Expects the tls-alpn-01 acmeIdentifier to hold the digest of the token instead of the key authorization (RFC 8737 §3).
+    TlsAlpn01DigestOfToken = "tls-alpn-01-digest-of-token", fails = [
+        "rfc8737/3/tls-alpn-01-issuance",
+    ];
+    /// Counts deactivated authorizations as valid when deciding whether an order is ready (RFC 8555 §7.5.2).
+    DeactivatedAuthzCounts = "deactivated-authz-counts", fails = [
+        "rfc8555/7.5.2/deactivated-authz-not-sufficient",
+    ];
+    /// Refuses revocation requests signed by an account, accepting only the certificate key (RFC 8555 §7.6).
+    RevokeRefusesAccount = "revoke-refuses-account", fails = [
+        "rfc8555/7.6/revoke-already-revoked",
+        "rfc8555/7.6/revoke-bad-reason",
+        "rfc8555/7.6/revoke-by-account",
+        "rfc8555/7.6/revoke-by-authorized-account",
+        "rfc8555/7.6/revoke-unrelated-account",
+    ];
+    /// Refuses revocation requests signed by the certificate's own key (RFC 8555 §7.6).
+    RevokeRefusesCertificateKey = "revoke-refuses-certificate-key", fails = [
+        "rfc8555/7.6/revoke-by-certificate-key",
+    ];
+    /// Lets only the issuing account revoke, not other accounts holding authorizations for every name (RFC 8555 §7.6).
+    RevokeOnlyByIssuer = "revoke-only-by-issuer", fails = [
+        "rfc8555/7.6/revoke-by-authorized-account",
+    ];
+    /// Answers the revocation of an already revoked certificate with 200 instead of alreadyRevoked (RFC 8555 §7.6).
+    RevokeTwiceOk = "revoke-twice-ok", fails = [
+        "rfc8555/7.6/revoke-already-revoked",
+    ];
+    /// Accepts revocation reason codes RFC 5280 §5.3.1 does not define (RFC 8555 §7.6).
+    AcceptAnyRevocationReason = "accept-any-revocation-reason", fails = [
+        "rfc8555/7.6/revoke-bad-reason",
     ];
 }
 

@@ -7,7 +7,7 @@
 //! forgotten by a single handler. Defects are consulted exactly where the rule they
 //! break is enforced.
 
-use crate::mockca::ca::{CertificateAuthority, IssuanceNames, parse_csr};
+use crate::mockca::ca::{CertificateAuthority, IssuanceNames, parse_csr, parse_csr_unverified};
 use crate::mockca::core::{
     Account, AccountStatus, Authorization, AuthzStatus, Certificate, Challenge, ChallengeStatus, Finalization, Order,
     OrderStatus, order_status,
@@ -44,6 +44,12 @@ const ALLOWED_REASONS: &[u8] = &[0, 1, 3, 4, 5, 9];
 const VALIDATION_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Seconds a client should wait before polling a pending or processing resource again.
 const RETRY_AFTER_SECS: u32 = 1;
+/// Random bytes in a resource id.
+const ID_BYTES: usize = 12;
+/// Random bytes in a challenge token: twice the 128 bits RFC 8555 §8.3 requires.
+const TOKEN_BYTES: usize = 32;
+/// Random bytes in a challenge token under the `short-tokens` defect: too few.
+const SHORT_TOKEN_BYTES: usize = 8;
 
 /// Settings the WFE needs besides its collaborators.
 #[derive(Debug, Clone)]
@@ -67,23 +73,24 @@ pub(crate) struct Wfe {
     pub(crate) defects: Arc<DefectSet>,
 }
 
-/// A problem document response in the making.
+/// A problem document response in the making; the problem is boxed so that every
+/// `Result<_, Fault>` stays small.
 #[derive(Debug)]
 pub(crate) struct Fault {
     status: StatusCode,
-    problem: Problem,
+    problem: Box<Problem>,
     location: Option<String>,
 }
 
 fn fault(status: StatusCode, kind: &str, detail: impl Into<String>) -> Fault {
     Fault {
         status,
-        problem: Problem {
+        problem: Box::new(Problem {
             kind: Some(format!("{ERROR_NS}{kind}")),
             detail: Some(detail.into()),
             status: Some(status.as_u16()),
             ..Problem::default()
-        },
+        }),
         location: None,
     }
 }
@@ -98,6 +105,10 @@ fn unauthorized(detail: impl Into<String>) -> Fault {
 
 fn not_found(detail: impl Into<String>) -> Fault {
     fault(StatusCode::NOT_FOUND, "malformed", detail)
+}
+
+fn server_internal(detail: impl Into<String>) -> Fault {
+    fault(StatusCode::INTERNAL_SERVER_ERROR, "serverInternal", detail)
 }
 
 type Handled = Result<Reply, Fault>;
@@ -141,15 +152,31 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.replace_nanosecond(0).unwrap_or(t).format(&Rfc3339).unwrap_or_default()
 }
 
-fn random_id() -> String {
-    let mut bytes = [0u8; 12];
+/// `len` random bytes in base64url: resource ids and challenge tokens.
+fn random_b64(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("system RNG");
     b64::encode(bytes)
 }
 
+fn random_id() -> String {
+    random_b64(ID_BYTES)
+}
+
+/// Copies the members of a request object into a response object, replacing those
+/// already there only if `overwrite`: how a server ends up reflecting what it should
+/// ignore (the echo defects).
+fn reflect(body: &mut Value, request: &Value, overwrite: bool) {
+    let (Some(body), Some(request)) = (body.as_object_mut(), request.as_object()) else { return };
+    for (k, v) in request {
+        if overwrite || !body.contains_key(k) {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+}
+
 /// A request whose JWS passed every §6 check.
 struct Signed {
-    jws: ParsedJws,
     account: Option<Account>,
     key: Jwk,
     payload: Option<Value>,
@@ -161,6 +188,15 @@ enum KeyMode {
     Jwk,
     Kid,
     Either,
+}
+
+/// The refusal of a protected header whose key identification `mode` does not allow.
+fn key_mode_fault(mode: KeyMode) -> Fault {
+    malformed(match mode {
+        KeyMode::Jwk => "this resource needs a jwk (and no kid) in the protected header",
+        KeyMode::Kid => "this resource needs a kid (and no jwk) in the protected header",
+        KeyMode::Either => "the protected header needs exactly one of jwk and kid",
+    })
 }
 
 fn media_type(headers: &HeaderMap) -> Option<String> {
@@ -241,12 +277,17 @@ impl Wfe {
         if !known {
             return Err(not_found(format!("no resource at {path}")));
         }
+        let post_ok = !(get_ok && self.has(Defect::NoPostAsGetDirectory));
         match *method {
             Method::GET | Method::HEAD if get_ok => {}
-            Method::POST => {}
+            Method::POST if post_ok => {}
             _ if self.has(Defect::MethodNotAllowed404) => return Err(not_found(format!("no {method} handler for {path}"))),
             _ => {
-                let allowed = if get_ok { "GET, HEAD, POST" } else { "POST" };
+                let allowed = match (get_ok, post_ok) {
+                    (false, _) => "POST",
+                    (true, true) => "GET, HEAD, POST",
+                    (true, false) => "GET, HEAD",
+                };
                 let detail = format!("{method} is not allowed here; use {allowed}");
                 let mut f = fault(StatusCode::METHOD_NOT_ALLOWED, "malformed", detail);
                 f.problem.extra.insert("allow".into(), allowed.into());
@@ -379,8 +420,17 @@ impl Wfe {
         let jws = self.parse_jws(body)?;
         let h = &jws.header;
         match h.nonce.as_deref() {
-            None => return Err(fault(StatusCode::BAD_REQUEST, "badNonce", "the JWS has no nonce")),
-            Some(n) if b64::decode(n).is_err() => return Err(malformed("the nonce is not base64url")),
+            None => {
+                let kind = if self.has(Defect::MissingNonceMalformed) { "malformed" } else { "badNonce" };
+                return Err(fault(StatusCode::BAD_REQUEST, kind, "the JWS has no nonce"));
+            }
+            Some(n) if b64::decode(n).is_err() => {
+                return Err(if self.has(Defect::BadNonceEncoding500) {
+                    server_internal("the nonce could not be decoded")
+                } else {
+                    malformed("the nonce is not base64url")
+                });
+            }
             Some(n) => {
                 let fresh = self.nonces.redeem(n);
                 if !fresh && !self.has(Defect::AcceptReusedNonce) {
@@ -389,19 +439,19 @@ impl Wfe {
             }
         }
         match h.url.as_deref() {
-            None => return Err(malformed("the JWS has no url")),
+            None if !self.has(Defect::AcceptMissingUrl) => return Err(malformed("the JWS has no url")),
             Some(u) if u != url && !self.has(Defect::AcceptUrlMismatch) => {
                 return Err(unauthorized(format!("the JWS url {u:?} is not the request URL {url:?}")));
             }
-            Some(_) => {}
+            _ => {}
         }
         let (key, account) = match (mode, &h.jwk, &h.kid) {
             (KeyMode::Jwk | KeyMode::Either, Some(jwk), None) => {
-                if let Some(a) = self.db.account_by_thumbprint(&jwk.thumbprint())
-                    && a.status != AccountStatus::Valid
-                    && mode == KeyMode::Jwk
+                // §7.3.6: a deactivated account's key authorizes nothing, newAccount included.
+                if mode == KeyMode::Jwk
+                    && let Some(a) = self.db.account_by_thumbprint(&jwk.thumbprint())
                 {
-                    return Err(fault(StatusCode::UNAUTHORIZED, "unauthorized", "this key's account is deactivated"));
+                    self.usable(a)?;
                 }
                 (jwk.clone(), None)
             }
@@ -409,9 +459,14 @@ impl Wfe {
                 let account = self.account_for_kid(kid)?;
                 (account.key.clone(), Some(account))
             }
-            (KeyMode::Jwk, _, _) => return Err(malformed("this resource needs a jwk (and no kid) in the protected header")),
-            (KeyMode::Kid, _, _) => return Err(malformed("this resource needs a kid (and no jwk) in the protected header")),
-            (KeyMode::Either, _, _) => return Err(malformed("the protected header needs exactly one of jwk and kid")),
+            (KeyMode::Kid, Some(jwk), None) if self.has(Defect::AcceptJwkForKidResources) => {
+                let account = self.db.account_by_thumbprint(&jwk.thumbprint()).ok_or_else(|| key_mode_fault(mode))?;
+                (jwk.clone(), Some(self.usable(account)?))
+            }
+            (KeyMode::Jwk, None, Some(_)) if self.has(Defect::NewAccountKid500) => {
+                return Err(server_internal("newAccount found no jwk to create the account with"));
+            }
+            _ => return Err(key_mode_fault(mode)),
         };
         if let Err(e) = jws.verify(&key)
             && !self.has(Defect::SkipSignatureCheck)
@@ -428,7 +483,7 @@ impl Wfe {
             Some(Ok(v)) => Some(v),
             Some(Err(e)) => return Err(malformed(format!("the payload is not JSON: {e}"))),
         };
-        Ok(Signed { jws, account, key, payload })
+        Ok(Signed { account, key, payload })
     }
 
     fn parse_jws(&self, body: &[u8]) -> Result<ParsedJws, Fault> {
@@ -458,12 +513,18 @@ impl Wfe {
             JwsError::UnsupportedExtension(_) => self.has(Defect::AcceptUnencodedPayload),
             JwsError::UnprotectedHeader => self.has(Defect::AcceptUnprotectedHeader),
             JwsError::JwkAndKid => self.has(Defect::AcceptJwkAndKid),
+            JwsError::NotFlattened => self.has(Defect::AcceptGeneralSerialization),
             _ => false,
         };
         if !accept {
             return None;
         }
         let mut v: Map<String, Value> = serde_json::from_slice(body).ok()?;
+        if let Some(Value::Array(signatures)) = v.remove("signatures") {
+            // The first signature stands in for the flattened form's.
+            let Some(Value::Object(first)) = signatures.into_iter().next() else { return None };
+            v.extend(first);
+        }
         v.remove("header");
         for member in ["protected", "payload", "signature"] {
             if let Some(Value::String(s)) = v.get_mut(member) {
@@ -493,6 +554,11 @@ impl Wfe {
             .filter(|id| !id.contains('/'))
             .and_then(|id| self.db.account(id))
             .ok_or_else(|| fault(StatusCode::BAD_REQUEST, "accountDoesNotExist", format!("no account at {kid}")))?;
+        self.usable(account)
+    }
+
+    /// The account, if it may still make requests (§7.3.6).
+    fn usable(&self, account: Account) -> Result<Account, Fault> {
         if account.status != AccountStatus::Valid && !self.has(Defect::AcceptDeactivatedAccount) {
             return Err(fault(StatusCode::UNAUTHORIZED, "unauthorized", "the account is not valid"));
         }
@@ -515,23 +581,19 @@ impl Wfe {
     fn validate_contacts(&self, payload: &Value) -> Result<Option<Vec<String>>, Fault> {
         let Some(contact) = payload.get("contact") else { return Ok(None) };
         let list = contact.as_array().ok_or_else(|| malformed("contact must be an array"))?;
+        let refuse = |kind: &str, detail: String| {
+            let kind = if self.has(Defect::ContactErrorsMalformed) { "malformed" } else { kind };
+            fault(StatusCode::BAD_REQUEST, kind, detail)
+        };
         let mut out = Vec::new();
         for c in list {
             let c = c.as_str().ok_or_else(|| malformed("contact entries must be strings"))?;
             let Some(address) = c.strip_prefix("mailto:") else {
-                return Err(fault(
-                    StatusCode::BAD_REQUEST,
-                    "unsupportedContact",
-                    format!("only mailto: contacts are supported, not {c:?}"),
-                ));
+                return Err(refuse("unsupportedContact", format!("only mailto: contacts are supported, not {c:?}")));
             };
             let single = address.split('@').count() == 2 && !address.contains(',') && !address.contains('%');
             if !single || (address.contains('?') && !self.has(Defect::AcceptMailtoHfields)) {
-                return Err(fault(
-                    StatusCode::BAD_REQUEST,
-                    "invalidContact",
-                    format!("{c:?} must be one address without hfields"),
-                ));
+                return Err(refuse("invalidContact", format!("{c:?} must be one address without hfields")));
             }
             out.push(c.to_owned());
         }
@@ -547,7 +609,7 @@ impl Wfe {
             let status = if self.has(Defect::ExistingAccount201) { StatusCode::CREATED } else { StatusCode::OK };
             return Ok(Reply::json(status, self.account_json(&existing)).at(self.account_url(&existing.id)));
         }
-        if payload.get("onlyReturnExisting") == Some(&Value::Bool(true)) {
+        if payload.get("onlyReturnExisting") == Some(&Value::Bool(true)) && !self.has(Defect::OnlyReturnExistingCreates) {
             return Err(fault(StatusCode::BAD_REQUEST, "accountDoesNotExist", "no account has this key"));
         }
         let contact = self.validate_contacts(&payload)?.unwrap_or_default();
@@ -562,12 +624,8 @@ impl Wfe {
         };
         self.db.add_account(account.clone());
         let mut body = self.account_json(&account);
-        if self.has(Defect::EchoUnknownAccountFields)
-            && let (Some(obj), Some(req)) = (body.as_object_mut(), payload.as_object())
-        {
-            for (k, v) in req {
-                obj.entry(k.clone()).or_insert(v.clone());
-            }
+        if self.has(Defect::EchoUnknownAccountFields) {
+            reflect(&mut body, &payload, false);
         }
         let status = if self.has(Defect::NewAccount200) { StatusCode::OK } else { StatusCode::CREATED };
         Ok(Reply::json(status, body).at(self.account_url(&account.id)))
@@ -631,19 +689,36 @@ impl Wfe {
 
     fn account(&self, s: Signed, id: &str) -> Handled {
         let mut account = self.own_account(&s, id)?;
+        if s.payload.is_none() && self.has(Defect::AccountRequiresPayload) {
+            return Err(malformed("an account request needs a JSON object as payload"));
+        }
         if let Some(payload) = &s.payload {
             if !payload.is_object() {
                 return Err(malformed("the payload must be an object"));
             }
-            if let Some(contact) = self.validate_contacts(payload)? {
+            if let Some(contact) = self.validate_contacts(payload)?
+                && !self.has(Defect::IgnoreContactUpdate)
+            {
                 account.contact = contact;
             }
-            if payload.get("status").and_then(Value::as_str) == Some("deactivated") {
-                account.status = AccountStatus::Deactivated;
+            // §7.3.2: a status other than deactivated (§7.3.6) is ignored.
+            match payload.get("status") {
+                None => {}
+                Some(status) if status.as_str() == Some("deactivated") => account.status = AccountStatus::Deactivated,
+                Some(_) if self.has(Defect::UpdateRejectsStatus) => {
+                    return Err(malformed("an account update may only set status to deactivated"));
+                }
+                Some(_) => {}
             }
             self.db.update_account(account.clone());
         }
-        Ok(Reply::ok(self.account_json(&account)).at(self.account_url(&account.id)))
+        let mut body = self.account_json(&account);
+        if let Some(payload) = &s.payload
+            && self.has(Defect::UpdateAppliesProtectedFields)
+        {
+            reflect(&mut body, payload, true);
+        }
+        Ok(Reply::ok(body).at(self.account_url(&account.id)))
     }
 
     fn orders_list(&self, s: Signed, id: &str, page: &str) -> Handled {
@@ -691,7 +766,9 @@ impl Wfe {
         if old_key.map(|k| k.thumbprint()) != Some(account.key.thumbprint()) && !self.has(Defect::KeyChangeSkipOldKey) {
             return Err(unauthorized("oldKey is not the account's current key"));
         }
-        if let Some(holder) = self.db.account_by_thumbprint(&new_key.thumbprint()) {
+        if let Some(holder) = self.db.account_by_thumbprint(&new_key.thumbprint())
+            && !(holder.id == account.id && self.has(Defect::KeyChangeSameKeyAccepted))
+        {
             let mut f = fault(StatusCode::CONFLICT, "malformed", "the new key is already in use by an account");
             f.location = Some(self.account_url(&holder.id));
             return Err(f);
@@ -699,6 +776,15 @@ impl Wfe {
         let mut updated = account;
         updated.key = new_key;
         self.db.update_account(updated.clone());
+        if self.has(Defect::KeyChangeInvalidatesAuthzs) {
+            for authz in self.db.authzs_of_account(&updated.id) {
+                self.db.modify_authz(&authz.id, |a| {
+                    if a.status == AuthzStatus::Pending {
+                        a.status = AuthzStatus::Deactivated;
+                    }
+                });
+            }
+        }
         Ok(Reply::ok(self.account_json(&updated)).at(self.account_url(&updated.id)))
     }
 
@@ -783,7 +869,7 @@ impl Wfe {
             .map(|k| Challenge {
                 id: random_id(),
                 kind: (*k).to_owned(),
-                token: random_token(),
+                token: random_b64(if self.has(Defect::ShortTokens) { SHORT_TOKEN_BYTES } else { TOKEN_BYTES }),
                 status: ChallengeStatus::Pending,
                 validated: None,
                 error: None,
@@ -801,7 +887,16 @@ impl Wfe {
     }
 
     fn order_status(&self, o: &Order, now: OffsetDateTime) -> OrderStatus {
-        let authz: Vec<AuthzStatus> = self.db.authzs(&o.authorization_ids).iter().map(|a| a.status_at(now)).collect();
+        let deactivated_counts = self.has(Defect::DeactivatedAuthzCounts);
+        let authz: Vec<AuthzStatus> = self
+            .db
+            .authzs(&o.authorization_ids)
+            .iter()
+            .map(|a| match a.status_at(now) {
+                AuthzStatus::Deactivated if deactivated_counts => AuthzStatus::Valid,
+                status => status,
+            })
+            .collect();
         order_status(&o.finalization, o.expires, &authz, now)
     }
 
@@ -854,7 +949,8 @@ impl Wfe {
         let csr_text = payload.get("csr").and_then(Value::as_str).ok_or_else(|| malformed("the payload needs a csr string"))?;
         let bad_csr = |why: String| fault(StatusCode::BAD_REQUEST, "badCSR", why);
         let der = b64::decode(csr_text).map_err(|e| bad_csr(format!("csr: {e}")))?;
-        let csr = parse_csr(&der).map_err(|e| bad_csr(format!("csr: {e}")))?;
+        let parse = if self.has(Defect::SkipCsrSignatureCheck) { parse_csr_unverified } else { parse_csr };
+        let csr = parse(&der).map_err(|e| bad_csr(format!("csr: {e}")))?;
         let mut requested: Vec<Identifier> = csr.dns_names.iter().map(|n| Identifier::dns(n.clone())).collect();
         requested.extend(csr.ip_addrs.iter().map(|ip| Identifier::ip(ip.to_string())));
         if let Some(cn) = &csr.common_name {
@@ -870,8 +966,10 @@ impl Wfe {
         want.sort_by(|a, b| (&a.kind, &a.value).cmp(&(&b.kind, &b.value)));
         requested.sort_by(|a, b| (&a.kind, &a.value).cmp(&(&b.kind, &b.value)));
         requested.dedup();
+        let within = |a: &[Identifier], b: &[Identifier]| a.iter().all(|i| b.contains(i));
         let names_ok = requested == want
-            || (self.has(Defect::IssueExtraNames) && want.iter().all(|w| requested.contains(w)));
+            || (self.has(Defect::IssueExtraNames) && within(&want, &requested))
+            || (self.has(Defect::IssueMissingNames) && within(&requested, &want));
         if !names_ok {
             return Err(bad_csr("the CSR's names differ from the order's identifiers".into()));
         }
@@ -881,8 +979,10 @@ impl Wfe {
         if self.db.account_by_thumbprint(&csr.public_key.thumbprint()).is_some() && !self.has(Defect::AcceptAccountKeyInCsr) {
             return Err(bad_csr("the CSR key is an account key".into()));
         }
+        let leaf_omits_wildcard = self.has(Defect::LeafOmitsWildcard);
+        let dns_name = |value: &str| if leaf_omits_wildcard { value.trim_start_matches("*.") } else { value }.to_owned();
         let names = IssuanceNames {
-            dns: requested.iter().filter(|i| i.kind == "dns").map(|i| i.value.clone()).collect(),
+            dns: requested.iter().filter(|i| i.kind == "dns").map(|i| dns_name(&i.value)).collect(),
             ips: requested.iter().filter(|i| i.kind == "ip").filter_map(|i| i.value.parse().ok()).collect(),
         };
         let not_before = order.not_before.unwrap_or(now);
@@ -890,7 +990,7 @@ impl Wfe {
         let issued = self
             .ca
             .issue(&csr, &names, not_before, not_after)
-            .map_err(|e| fault(StatusCode::INTERNAL_SERVER_ERROR, "serverInternal", format!("issuance failed: {e}")))?;
+            .map_err(|e| server_internal(format!("issuance failed: {e}")))?;
         let cert = Certificate {
             id: random_id(),
             account_id: account.id.clone(),
@@ -901,7 +1001,11 @@ impl Wfe {
         order.finalization = Finalization::Issued { certificate_id: cert.id.clone() };
         self.db.add_certificate(cert);
         self.db.update_order(order.clone());
-        Ok(Reply::ok(self.order_json(&order)).at(self.url(&format!("/order/{}", order.id))))
+        let mut body = self.order_json(&order);
+        if self.has(Defect::FinalizePartialOrder) {
+            body = json!({ "status": body["status"] });
+        }
+        Ok(Reply::ok(body).at(self.url(&format!("/order/{}", order.id))))
     }
 
     fn challenge_json(&self, c: &Challenge) -> Value {
@@ -928,8 +1032,8 @@ impl Wfe {
             "expires": rfc3339(a.expires),
             "challenges": a.challenges.iter().map(|c| self.challenge_json(c)).collect::<Vec<_>>(),
         });
-        if a.wildcard {
-            v["wildcard"] = true.into();
+        if a.wildcard || self.has(Defect::AuthzWildcardFalse) {
+            v["wildcard"] = a.wildcard.into();
         }
         v
     }
@@ -967,39 +1071,50 @@ impl Wfe {
         let find = |a: &Authorization| a.challenges.iter().find(|c| c.id == id).cloned();
         let mut chall = find(&authz).ok_or_else(|| not_found("no such challenge"))?;
         if let Some(payload) = &s.payload {
-            if !payload.is_object() {
-                return Err(malformed("a challenge response must be a JSON object"));
+            let fields = payload.as_object().ok_or_else(|| malformed("a challenge response must be a JSON object"))?;
+            // §7.5.1: fields the challenge type does not define are to be ignored.
+            if !fields.is_empty() && self.has(Defect::RejectUnknownChallengeFields) {
+                return Err(malformed(format!("{} challenge responses take no fields", chall.kind)));
             }
-            let now = OffsetDateTime::now_utc();
-            if chall.status == ChallengeStatus::Pending && authz.status_at(now) == AuthzStatus::Pending {
-                let updated = self.db.modify_authz(&authz.id, |a| {
-                    for c in &mut a.challenges {
-                        if c.id == id {
-                            c.status = ChallengeStatus::Processing;
-                        }
+        }
+        // A POST-as-GET (no payload) only fetches the challenge (§7.5.1, §6.3).
+        let responded = s.payload.is_some() || self.has(Defect::ChallengeFetchResponds);
+        let now = OffsetDateTime::now_utc();
+        if responded && chall.status == ChallengeStatus::Pending && authz.status_at(now) == AuthzStatus::Pending {
+            let updated = self.db.modify_authz(&authz.id, |a| {
+                for c in &mut a.challenges {
+                    if c.id == id {
+                        c.status = ChallengeStatus::Processing;
                     }
-                });
-                chall = updated.as_ref().and_then(find).unwrap_or(chall);
-                let key_auth = key_authorization(&chall.token, &account.key);
-                let wfe = Arc::clone(self);
-                let (authz_id, challenge_id) = (authz.id.clone(), chall.id.clone());
-                if self.config.always_valid {
-                    wfe.complete_validation(&authz_id, &challenge_id, Ok(()));
-                    chall = self.db.authz(&authz_id).as_ref().and_then(find).unwrap_or(chall);
-                } else {
-                    let identifier = authz.identifier.clone();
-                    let kind = chall.kind.clone();
-                    let token = chall.token.clone();
-                    let task = tokio::spawn(async move {
-                        let result = wfe.va.validate(&identifier, &kind, &token, &key_auth).await;
-                        wfe.complete_validation(&authz_id, &challenge_id, result);
-                    });
-                    // A validation against a local responder takes milliseconds: waiting
-                    // briefly spares the client a Retry-After round; a slow one goes on
-                    // in the background and the client polls, as §7.5.1 describes.
-                    let _ = tokio::time::timeout(VALIDATION_GRACE, task).await;
-                    chall = self.db.authz(&authz.id).as_ref().and_then(find).unwrap_or(chall);
                 }
+            });
+            chall = updated.as_ref().and_then(find).unwrap_or(chall);
+            let wfe = Arc::clone(self);
+            let (authz_id, challenge_id) = (authz.id.clone(), chall.id.clone());
+            if self.config.always_valid || self.has(Defect::VaAlwaysValid) {
+                wfe.complete_validation(&authz_id, &challenge_id, Ok(()));
+                chall = self.db.authz(&authz_id).as_ref().and_then(find).unwrap_or(chall);
+            } else {
+                let digest_of_token = match chall.kind.as_str() {
+                    "dns-01" => self.has(Defect::Dns01DigestOfToken),
+                    "tls-alpn-01" => self.has(Defect::TlsAlpn01DigestOfToken),
+                    _ => false,
+                };
+                // What the VA looks for: the digest defects hand it the bare token.
+                let expected =
+                    if digest_of_token { chall.token.clone() } else { key_authorization(&chall.token, &account.key) };
+                let identifier = authz.identifier.clone();
+                let kind = chall.kind.clone();
+                let token = chall.token.clone();
+                let task = tokio::spawn(async move {
+                    let result = wfe.va.validate(&identifier, &kind, &token, &expected).await;
+                    wfe.complete_validation(&authz_id, &challenge_id, result);
+                });
+                // A validation against a local responder takes milliseconds: waiting
+                // briefly spares the client a Retry-After round; a slow one goes on
+                // in the background and the client polls, as §7.5.1 describes.
+                let _ = tokio::time::timeout(VALIDATION_GRACE, task).await;
+                chall = self.db.authz(&authz.id).as_ref().and_then(find).unwrap_or(chall);
             }
         }
         Ok(Reply::ok(self.challenge_json(&chall)).link(up, "up"))
@@ -1007,6 +1122,7 @@ impl Wfe {
 
     fn complete_validation(&self, authz_id: &str, challenge_id: &str, result: Result<(), Problem>) {
         let now = OffsetDateTime::now_utc();
+        let with_error = !self.has(Defect::ChallengeErrorOmitted);
         self.db.modify_authz(authz_id, |a| {
             if a.status != AuthzStatus::Pending {
                 return;
@@ -1022,7 +1138,7 @@ impl Wfe {
                     }
                     Err(p) => {
                         c.status = ChallengeStatus::Invalid;
-                        c.error = Some(p.clone());
+                        c.error = with_error.then(|| p.clone());
                     }
                 }
             }
@@ -1040,11 +1156,16 @@ impl Wfe {
         let cert = self.db.certificate(id).ok_or_else(|| not_found("no such certificate"))?;
         self.own_account(&s, &cert.account_id)?;
         let index: usize = chain.parse().map_err(|_| not_found("no such chain"))?;
-        let pem = self.ca.chain_pem(&cert.issued, index).ok_or_else(|| not_found("no such chain"))?;
+        let mut pem = self.ca.chain_pem(&cert.issued, index).ok_or_else(|| not_found("no such chain"))?;
+        if self.has(Defect::PemChainWithText) {
+            pem.insert_str(0, &format!("Certificate {id}, chain {index}, issued by the acmespec mock CA\n"));
+        }
         let mut reply = Reply { status: StatusCode::OK, body: ReplyBody::Pem(pem), location: None, links: Vec::new(), retry_after: false };
-        for other in (0..self.ca.chain_count()).filter(|c| *c != index) {
-            let url = if other == 0 { self.url(&format!("/certificate/{id}")) } else { self.url(&format!("/certificate/{id}/{other}")) };
-            reply = reply.link(url, "alternate");
+        if !self.has(Defect::NoAlternateLinks) {
+            for other in (0..self.ca.chain_count()).filter(|c| *c != index) {
+                let url = if other == 0 { self.url(&format!("/certificate/{id}")) } else { self.url(&format!("/certificate/{id}/{other}")) };
+                reply = reply.link(url, "alternate");
+            }
         }
         Ok(reply)
     }
@@ -1058,20 +1179,24 @@ impl Wfe {
             None => 0,
             Some(v) => {
                 let r = v.as_u64().filter(|r| *r <= u8::MAX as u64).ok_or_else(|| malformed("reason must be a small integer"))? as u8;
-                if !ALLOWED_REASONS.contains(&r) {
+                if !ALLOWED_REASONS.contains(&r) && !self.has(Defect::AcceptAnyRevocationReason) {
                     return Err(fault(StatusCode::BAD_REQUEST, "badRevocationReason", format!("reason {r} is not accepted; use one of {ALLOWED_REASONS:?}")));
                 }
                 r
             }
         };
+        // §7.6: the certificate's own key, the issuing account, and any account holding
+        // authorizations for every name of the certificate may revoke it.
         let allowed = match &s.account {
-            None => s.key.thumbprint() == cert.issued.public_key.thumbprint(),
-            Some(account) => account.id == cert.account_id || self.holds_authorizations(&account.id, &cert.identifiers),
+            None => !self.has(Defect::RevokeRefusesCertificateKey) && s.key.thumbprint() == cert.issued.public_key.thumbprint(),
+            Some(_) if self.has(Defect::RevokeRefusesAccount) => false,
+            Some(account) if account.id == cert.account_id => true,
+            Some(account) => !self.has(Defect::RevokeOnlyByIssuer) && self.holds_authorizations(&account.id, &cert.identifiers),
         };
         if !allowed && !self.has(Defect::SkipOwnershipCheck) {
             return Err(unauthorized("the requester may not revoke this certificate"));
         }
-        if !self.db.revoke(&cert.id, reason) {
+        if !self.db.revoke(&cert.id, reason) && !self.has(Defect::RevokeTwiceOk) {
             return Err(fault(StatusCode::BAD_REQUEST, "alreadyRevoked", "the certificate is already revoked"));
         }
         Ok(Reply::empty(StatusCode::OK))
@@ -1115,12 +1240,6 @@ fn weak_key(jwk: &Jwk) -> Option<String> {
     let n = v.get("n")?.as_str()?;
     let bits = b64::decode(n).ok()?.len() * 8;
     (bits < 2048).then(|| format!("RSA keys must have at least 2048 bits, not {bits}"))
-}
-
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("system RNG");
-    b64::encode(bytes)
 }
 
 /// Validates one identifier of a newOrder; the error is (ACME error name, detail).
