@@ -82,8 +82,8 @@ defects! {
     AcceptJwkForKidResources = "accept-jwk-for-kid-resources", fails = [
         "rfc8555/6.2/kid-required",
     ];
-    /// Fails with 500 serverInternal on a newAccount identified by kid instead of refusing it as a client error (RFC 8555 §6.2).
-    NewAccountKid500 = "new-account-kid-500", fails = [
+    /// Accepts a newAccount identified by an existing account's kid instead of a jwk (RFC 8555 §6.2).
+    NewAccountAcceptsKid = "new-account-accepts-kid", fails = [
         "rfc8555/6.2/new-account-requires-jwk",
     ];
     /// Accepts a JWS in the general JSON serialization (RFC 8555 §6.2).

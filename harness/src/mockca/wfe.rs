@@ -32,6 +32,8 @@ use time::{Duration, OffsetDateTime};
 
 /// Largest request body accepted; ACME requests are small.
 pub(crate) const MAX_BODY: usize = 64 * 1024;
+/// How long a client may take to send its request body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a pending order or authorization lives.
 const PENDING_LIFETIME: Duration = Duration::hours(24);
 /// How long a valid authorization may be reused.
@@ -80,6 +82,8 @@ pub(crate) struct Fault {
     status: StatusCode,
     problem: Box<Problem>,
     location: Option<String>,
+    /// The `Allow` header of a 405 (RFC 9110 §15.5.6).
+    allow: Option<&'static str>,
 }
 
 fn fault(status: StatusCode, kind: &str, detail: impl Into<String>) -> Fault {
@@ -92,6 +96,7 @@ fn fault(status: StatusCode, kind: &str, detail: impl Into<String>) -> Fault {
             ..Problem::default()
         }),
         location: None,
+        allow: None,
     }
 }
 
@@ -240,21 +245,26 @@ impl Wfe {
 
     /// Answers one HTTP request. Never panics on any input.
     pub(crate) async fn handle(self: &Arc<Self>, method: Method, path_and_query: &str, headers: &HeaderMap, body: Body) -> Response {
-        let body = match axum::body::to_bytes(body, MAX_BODY).await {
-            Ok(b) => b,
-            Err(_) => {
+        let path = path_and_query.split('?').next().unwrap_or("");
+        let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => {
                 let f = fault(StatusCode::PAYLOAD_TOO_LARGE, "malformed", format!("request body larger than {MAX_BODY} bytes"));
-                return self.render(Err(f), path_and_query);
+                return self.render(Err(f), path);
+            }
+            Err(_) => {
+                let detail = format!("the request body did not arrive within {}s", BODY_TIMEOUT.as_secs());
+                return self.render(Err(fault(StatusCode::REQUEST_TIMEOUT, "malformed", detail)), path);
             }
         };
-        let path = path_and_query.split('?').next().unwrap_or("");
-        let result = self.route(&method, path, headers, &body).await;
+        // §6.4: the JWS url is compared with the whole request URL, query included.
+        let url = self.url(path_and_query);
+        let result = self.route(&method, path, &url, headers, &body).await;
         self.render(result, path)
     }
 
-    async fn route(self: &Arc<Self>, method: &Method, path: &str, headers: &HeaderMap, body: &Bytes) -> Handled {
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let url = self.url(path);
+    async fn route(self: &Arc<Self>, method: &Method, path: &str, url: &str, headers: &HeaderMap, body: &Bytes) -> Handled {
+        let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
         let get_ok = matches!(segments.as_slice(), ["directory"] | ["new-nonce"] | ["renewal-info", _]);
         let known = matches!(
             segments.as_slice(),
@@ -290,7 +300,7 @@ impl Wfe {
                 };
                 let detail = format!("{method} is not allowed here; use {allowed}");
                 let mut f = fault(StatusCode::METHOD_NOT_ALLOWED, "malformed", detail);
-                f.problem.extra.insert("allow".into(), allowed.into());
+                f.allow = Some(allowed);
                 return Err(f);
             }
         }
@@ -357,6 +367,9 @@ impl Wfe {
             Err(f) => {
                 if let Some(loc) = &f.location {
                     builder = builder.header(header::LOCATION, loc);
+                }
+                if let Some(allow) = f.allow {
+                    builder = builder.header(header::ALLOW, allow);
                 }
                 let routing_error = matches!(f.status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED);
                 let content_type = if routing_error && self.has(Defect::ProblemAsPlainJson) {
@@ -463,8 +476,9 @@ impl Wfe {
                 let account = self.db.account_by_thumbprint(&jwk.thumbprint()).ok_or_else(|| key_mode_fault(mode))?;
                 (jwk.clone(), Some(self.usable(account)?))
             }
-            (KeyMode::Jwk, None, Some(_)) if self.has(Defect::NewAccountKid500) => {
-                return Err(server_internal("newAccount found no jwk to create the account with"));
+            (KeyMode::Jwk, None, Some(kid)) if self.has(Defect::NewAccountAcceptsKid) => {
+                let account = self.account_for_kid(kid)?;
+                (account.key.clone(), Some(account))
             }
             _ => return Err(key_mode_fault(mode)),
         };
