@@ -265,6 +265,7 @@ fn classify_der(spki_der: &[u8]) -> Result<ClassifiedKey, CsrError> {
 
 /// The public JWK of a DER SubjectPublicKeyInfo (EC → x/y, RSA → n/e without leading
 /// zeros, Ed25519 → OKP x), for comparing a CSR or certificate key with an account key.
+#[cfg(test)]
 pub(crate) fn spki_to_jwk(spki_der: &[u8]) -> Result<Jwk, CsrError> {
     classify_der(spki_der).map(|k| k.jwk)
 }
@@ -1248,7 +1249,11 @@ mod tests {
             tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
         ]
         .concat();
-        assert!(spki_to_jwk(&spki(&p256, &point(32))).is_ok());
+        let real = SigningKey::generate(Algorithm::Es256).unwrap().jwk().to_value();
+        let coord = |k: &str| crate::protocol::b64::decode(real[k].as_str().unwrap()).unwrap();
+        let on_curve = [vec![4u8], coord("x"), coord("y")].concat();
+        assert!(spki_to_jwk(&spki(&p256, &on_curve)).is_ok());
+        assert!(matches!(spki_to_jwk(&spki(&p256, &point(32))), Err(CsrError::MalformedKey(_))));
         assert!(matches!(
             spki_to_jwk(&spki(&p256, &point(48))),
             Err(CsrError::MalformedKey(_))

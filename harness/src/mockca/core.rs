@@ -15,7 +15,6 @@ use time::OffsetDateTime;
 pub(crate) enum AccountStatus {
     Valid,
     Deactivated,
-    Revoked,
 }
 
 /// Authorization status (§7.1.6).
@@ -27,7 +26,6 @@ pub(crate) enum AuthzStatus {
     Invalid,
     Deactivated,
     Expired,
-    Revoked,
 }
 
 /// Challenge status (§7.1.6).
@@ -46,7 +44,6 @@ pub(crate) enum ChallengeStatus {
 pub(crate) enum OrderStatus {
     Pending,
     Ready,
-    Processing,
     Valid,
     Invalid,
 }
@@ -56,7 +53,6 @@ impl OrderStatus {
         match self {
             OrderStatus::Pending => "pending",
             OrderStatus::Ready => "ready",
-            OrderStatus::Processing => "processing",
             OrderStatus::Valid => "valid",
             OrderStatus::Invalid => "invalid",
         }
@@ -109,9 +105,7 @@ impl Authorization {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Finalization {
     NotRequested,
-    Processing,
     Issued { certificate_id: String },
-    Failed(Problem),
 }
 
 #[derive(Debug, Clone)]
@@ -124,7 +118,6 @@ pub(crate) struct Order {
     pub(crate) not_after: Option<OffsetDateTime>,
     pub(crate) expires: OffsetDateTime,
     pub(crate) finalization: Finalization,
-    pub(crate) created: OffsetDateTime,
 }
 
 #[derive(Debug, Clone)]
@@ -145,11 +138,8 @@ pub(crate) fn order_status(
     authz: &[AuthzStatus],
     now: OffsetDateTime,
 ) -> OrderStatus {
-    match finalization {
-        Finalization::Issued { .. } => return OrderStatus::Valid,
-        Finalization::Failed(_) => return OrderStatus::Invalid,
-        Finalization::Processing => return OrderStatus::Processing,
-        Finalization::NotRequested => {}
+    if let Finalization::Issued { .. } = finalization {
+        return OrderStatus::Valid;
     }
     if now >= expires {
         return OrderStatus::Invalid;
@@ -180,7 +170,6 @@ mod tests {
         assert_eq!(order_status(&none, later, &[Valid, Invalid], now), OrderStatus::Invalid);
         assert_eq!(order_status(&none, later, &[Deactivated], now), OrderStatus::Invalid);
         assert_eq!(order_status(&none, now, &[Valid], now), OrderStatus::Invalid);
-        assert_eq!(order_status(&Finalization::Processing, later, &[Valid], now), OrderStatus::Processing);
         let issued = Finalization::Issued { certificate_id: "c".into() };
         assert_eq!(order_status(&issued, now, &[Expired], now), OrderStatus::Valid);
     }

@@ -44,6 +44,9 @@ const CERT_LIFETIME: Duration = Duration::days(90);
 const ALLOWED_REASONS: &[u8] = &[0, 1, 3, 4, 5, 9];
 /// How long a challenge response waits for a validation to finish before answering.
 const VALIDATION_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often a client should ask for renewal information again (RFC 9773 §4.3: six hours
+/// is the suggested default).
+const RENEWAL_INFO_RETRY_AFTER_SECS: u32 = 6 * 3600;
 /// Seconds a client should wait before polling a pending or processing resource again.
 const RETRY_AFTER_SECS: u32 = 1;
 /// Random bytes in a resource id.
@@ -124,7 +127,8 @@ pub(crate) struct Reply {
     body: ReplyBody,
     location: Option<String>,
     links: Vec<(String, &'static str)>,
-    retry_after: bool,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u32>,
 }
 
 enum ReplyBody {
@@ -135,13 +139,13 @@ enum ReplyBody {
 
 impl Reply {
     fn json(status: StatusCode, body: Value) -> Self {
-        Reply { status, body: ReplyBody::Json(body), location: None, links: Vec::new(), retry_after: false }
+        Reply { status, body: ReplyBody::Json(body), location: None, links: Vec::new(), retry_after: None }
     }
     fn ok(body: Value) -> Self {
         Reply::json(StatusCode::OK, body)
     }
     fn empty(status: StatusCode) -> Self {
-        Reply { status, body: ReplyBody::Empty, location: None, links: Vec::new(), retry_after: false }
+        Reply { status, body: ReplyBody::Empty, location: None, links: Vec::new(), retry_after: None }
     }
     fn at(mut self, location: String) -> Self {
         self.location = Some(location);
@@ -355,8 +359,8 @@ impl Wfe {
                     }
                     builder = builder.header(header::LINK, format!("<{url}>;rel=\"{rel}\""));
                 }
-                if reply.retry_after {
-                    builder = builder.header(header::RETRY_AFTER, RETRY_AFTER_SECS.to_string());
+                if let Some(secs) = reply.retry_after {
+                    builder = builder.header(header::RETRY_AFTER, secs.to_string());
                 }
                 match reply.body {
                     ReplyBody::Json(v) => (reply.status, serde_json::to_vec_pretty(&v).unwrap_or_default(), Some("application/json")),
@@ -864,7 +868,6 @@ impl Wfe {
             not_after,
             expires,
             finalization: Finalization::NotRequested,
-            created: now,
         };
         self.db.add_order(order.clone(), authzs);
         Ok(Reply::json(StatusCode::CREATED, self.order_json(&order)).at(self.url(&format!("/order/{}", order.id))))
@@ -934,7 +937,6 @@ impl Wfe {
         }
         match &o.finalization {
             Finalization::Issued { certificate_id } => v["certificate"] = self.url(&format!("/certificate/{certificate_id}")).into(),
-            Finalization::Failed(p) => v["error"] = serde_json::to_value(p).unwrap_or_default(),
             _ => {}
         }
         v
@@ -946,9 +948,7 @@ impl Wfe {
         if s.payload.is_some() {
             return Err(malformed("fetch an order with POST-as-GET (an empty payload)"));
         }
-        let mut reply = Reply::ok(self.order_json(&order));
-        reply.retry_after = self.order_status(&order, OffsetDateTime::now_utc()) == OrderStatus::Processing;
-        Ok(reply)
+        Ok(Reply::ok(self.order_json(&order)))
     }
 
     fn finalize(&self, s: Signed, id: &str) -> Handled {
@@ -1057,7 +1057,7 @@ impl Wfe {
         self.own_account(&s, &authz.account_id)?;
         let Some(payload) = &s.payload else {
             let mut reply = Reply::ok(self.authz_json(&authz));
-            reply.retry_after = authz.status == AuthzStatus::Pending;
+            reply.retry_after = (authz.status == AuthzStatus::Pending).then_some(RETRY_AFTER_SECS);
             return Ok(reply);
         };
         if payload.get("status").and_then(Value::as_str) != Some("deactivated") {
@@ -1174,7 +1174,7 @@ impl Wfe {
         if self.has(Defect::PemChainWithText) {
             pem.insert_str(0, &format!("Certificate {id}, chain {index}, issued by the acmespec mock CA\n"));
         }
-        let mut reply = Reply { status: StatusCode::OK, body: ReplyBody::Pem(pem), location: None, links: Vec::new(), retry_after: false };
+        let mut reply = Reply { status: StatusCode::OK, body: ReplyBody::Pem(pem), location: None, links: Vec::new(), retry_after: None };
         if !self.has(Defect::NoAlternateLinks) {
             for other in (0..self.ca.chain_count()).filter(|c| *c != index) {
                 let url = if other == 0 { self.url(&format!("/certificate/{id}")) } else { self.url(&format!("/certificate/{id}/{other}")) };
@@ -1227,24 +1227,36 @@ impl Wfe {
         })
     }
 
+    /// RFC 9773 §4.1: the id is base64url(AKI keyIdentifier) "." base64url(serial), and
+    /// names a certificate only when both halves match one this CA issued.
     fn renewal_info(&self, id: &str) -> Handled {
-        let serial = id
-            .split_once('.')
-            .and_then(|(_, serial)| b64::decode(serial).ok())
-            .ok_or_else(|| malformed("the renewalInfo path must be <AKI>.<serial> in base64url"))?;
+        let bad_id = || malformed("the renewalInfo path must be <AKI keyIdentifier>.<serial>, both non-empty base64url");
+        let (aki, serial) = id.split_once('.').ok_or_else(bad_id)?;
+        let aki = b64::decode(aki).ok().filter(|a| !a.is_empty()).ok_or_else(bad_id)?;
+        let serial = b64::decode(serial).ok().filter(|s| !s.is_empty()).ok_or_else(bad_id)?;
         let serial_hex: String = serial.iter().skip_while(|b| **b == 0).map(|b| format!("{b:02x}")).collect();
         let cert = self
             .db
-            .certificate_by_serial(&serial_hex)
-            .or_else(|| self.db.certificate_by_serial(&format!("{:0>32}", serial_hex)))
-            .ok_or_else(|| not_found("no certificate with that serial"))?;
+            .certificate_by_serial(&format!("{serial_hex:0>32}"))
+            .filter(|c| authority_key_id(&c.issued.der).as_deref() == Some(aki.as_slice()))
+            .ok_or_else(|| not_found("this CA issued no certificate with that AKI and serial"))?;
         let lifetime = cert.issued.not_after - cert.issued.not_before;
         let start = cert.issued.not_before + lifetime * 2 / 3;
         let end = start + lifetime / 9;
         let mut reply = Reply::ok(json!({ "suggestedWindow": { "start": rfc3339(start), "end": rfc3339(end) } }));
-        reply.retry_after = true;
+        reply.retry_after = Some(RENEWAL_INFO_RETRY_AFTER_SECS);
         Ok(reply)
     }
+}
+
+/// The keyIdentifier of a certificate's authorityKeyIdentifier extension.
+fn authority_key_id(der: &[u8]) -> Option<Vec<u8>> {
+    use x509_parser::extensions::ParsedExtension;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    cert.extensions().iter().find_map(|e| match e.parsed_extension() {
+        ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref().map(|k| k.0.to_vec()),
+        _ => None,
+    })
 }
 
 /// An RSA key under 2048 bits is refused as `badPublicKey` (§6.2) rather than failing
