@@ -44,6 +44,7 @@ pub(crate) enum ChallengeStatus {
 pub(crate) enum OrderStatus {
     Pending,
     Ready,
+    Processing,
     Valid,
     Invalid,
 }
@@ -53,6 +54,7 @@ impl OrderStatus {
         match self {
             OrderStatus::Pending => "pending",
             OrderStatus::Ready => "ready",
+            OrderStatus::Processing => "processing",
             OrderStatus::Valid => "valid",
             OrderStatus::Invalid => "invalid",
         }
@@ -105,6 +107,8 @@ impl Authorization {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Finalization {
     NotRequested,
+    /// Issued, but the order shows `processing` for `polls_left` more fetches (a scripted fault).
+    Processing { certificate_id: String, polls_left: u32 },
     Issued { certificate_id: String },
 }
 
@@ -138,8 +142,10 @@ pub(crate) fn order_status(
     authz: &[AuthzStatus],
     now: OffsetDateTime,
 ) -> OrderStatus {
-    if let Finalization::Issued { .. } = finalization {
-        return OrderStatus::Valid;
+    match finalization {
+        Finalization::Issued { .. } => return OrderStatus::Valid,
+        Finalization::Processing { .. } => return OrderStatus::Processing,
+        Finalization::NotRequested => {}
     }
     if now >= expires {
         return OrderStatus::Invalid;
@@ -170,6 +176,8 @@ mod tests {
         assert_eq!(order_status(&none, later, &[Valid, Invalid], now), OrderStatus::Invalid);
         assert_eq!(order_status(&none, later, &[Deactivated], now), OrderStatus::Invalid);
         assert_eq!(order_status(&none, now, &[Valid], now), OrderStatus::Invalid);
+        let processing = Finalization::Processing { certificate_id: "c".into(), polls_left: 2 };
+        assert_eq!(order_status(&processing, later, &[Valid], now), OrderStatus::Processing);
         let issued = Finalization::Issued { certificate_id: "c".into() };
         assert_eq!(order_status(&issued, now, &[Expired], now), OrderStatus::Valid);
     }

@@ -2,6 +2,7 @@
 //! ACME listener (issuing roots, certificate status, defects switched at runtime).
 
 use crate::mockca::defects::Defect;
+use crate::mockca::faults::FaultRule;
 use crate::mockca::wfe::Wfe;
 use axum::Json;
 use axum::Router;
@@ -19,6 +20,8 @@ pub(crate) fn router(wfe: Arc<Wfe>) -> Router {
         .route("/intermediates/{n}", get(intermediate))
         .route("/cert-status-by-serial/{serial}", get(cert_status))
         .route("/defects", get(list_defects).put(set_defects))
+        .route("/faults", get(list_faults).put(set_faults))
+        .route("/journal", get(journal))
         .with_state(wfe)
 }
 
@@ -74,4 +77,25 @@ async fn set_defects(State(wfe): State<Arc<Wfe>>, body: axum::body::Bytes) -> Re
     }
     wfe.defects.replace(set);
     Json(defects_json(&wfe)).into_response()
+}
+
+async fn list_faults(State(wfe): State<Arc<Wfe>>) -> Json<Value> {
+    Json(json!({ "seed": wfe.faults.seed(), "rules": wfe.faults.rules() }))
+}
+
+/// `PUT /faults` with a JSON array of fault rules replaces the script.
+async fn set_faults(State(wfe): State<Arc<Wfe>>, body: axum::body::Bytes) -> Response {
+    let rules: Vec<FaultRule> = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("expected a JSON array of fault rules: {e}")}))).into_response(),
+    };
+    if let Some(e) = rules.iter().find_map(|r| r.validate().err()) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response();
+    }
+    wfe.faults.replace(rules);
+    list_faults(State(wfe)).await.into_response()
+}
+
+async fn journal(State(wfe): State<Arc<Wfe>>) -> Json<Value> {
+    Json(json!(wfe.journal.entries()))
 }

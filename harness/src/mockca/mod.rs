@@ -10,12 +10,16 @@ mod ca;
 mod core;
 mod db;
 mod defects;
+mod faults;
+mod journal;
 mod management;
 mod nonces;
 mod va;
 mod wfe;
 
 pub use defects::Defect;
+pub use faults::{FaultKind, FaultRule, MAX_DELAY_MS};
+pub use journal::{Endpoint, Entry, JOURNAL_LIMIT, JwsView};
 
 use crate::tls_identity::LocalhostTls;
 use axum::Router;
@@ -53,6 +57,10 @@ pub struct MockCaConfig {
     pub alternate_chains: usize,
     /// Orders per page of an account's orders list.
     pub orders_per_page: usize,
+    /// Scripted faults.
+    pub faults: Vec<FaultRule>,
+    /// Seed of the randomised faults (those with a `probability`).
+    pub seed: u64,
 }
 
 impl Default for MockCaConfig {
@@ -69,6 +77,8 @@ impl Default for MockCaConfig {
             eab_keys: Vec::new(),
             alternate_chains: 1,
             orders_per_page: 3,
+            faults: Vec::new(),
+            seed: 0,
         }
     }
 }
@@ -88,6 +98,9 @@ pub enum MockCaError {
     /// The HTTPS identity or the CA hierarchy could not be generated.
     #[error("cannot create certificates: {0}")]
     Certificates(String),
+    /// A fault rule is inconsistent.
+    #[error("fault rule: {0}")]
+    Fault(String),
 }
 
 /// A running mock CA; stops when dropped.
@@ -117,6 +130,9 @@ async fn dispatch(State(wfe): State<Arc<Wfe>>, req: Request) -> Response {
 impl MockCa {
     /// Binds the listeners, generates the certificates and starts serving.
     pub async fn start(config: MockCaConfig) -> Result<MockCa, MockCaError> {
+        if let Some(e) = config.faults.iter().find_map(|r| r.validate().err()) {
+            return Err(MockCaError::Fault(e));
+        }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| MockCaError::Bind { addr: config.listen, source })?;
@@ -143,6 +159,8 @@ impl MockCa {
             ca,
             va,
             defects: Arc::new(DefectSet::new(config.defects.iter().copied())),
+            journal: journal::Journal::new(),
+            faults: faults::FaultPlan::new(config.faults.clone(), config.seed),
         });
         let app = Router::new().fallback(dispatch).with_state(Arc::clone(&wfe));
         let acceptor = tokio_rustls::TlsAcceptor::from(server_config);
@@ -208,6 +226,21 @@ impl MockCa {
     /// The defects switched on.
     pub fn defects(&self) -> Vec<Defect> {
         self.wfe.defects.list()
+    }
+
+    /// Replaces the fault script (counts start over; the seed stays).
+    pub fn set_faults(&self, rules: Vec<FaultRule>) {
+        self.wfe.faults.replace(rules);
+    }
+
+    /// Every request received so far, with its answer.
+    pub fn journal(&self) -> Vec<Entry> {
+        self.wfe.journal.entries()
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear_journal(&self) {
+        self.wfe.journal.clear();
     }
 }
 

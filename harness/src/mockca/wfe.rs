@@ -14,6 +14,8 @@ use crate::mockca::core::{
 };
 use crate::mockca::db::Db;
 use crate::mockca::defects::{Defect, DefectSet};
+use crate::mockca::faults::{FaultKind, FaultPlan, Fired};
+use crate::mockca::journal::{Endpoint, Entry, JwsView, Journal};
 use crate::mockca::nonces::Nonces;
 use crate::mockca::va::ValidationAuthority;
 use crate::protocol::b64;
@@ -76,6 +78,8 @@ pub(crate) struct Wfe {
     pub(crate) ca: CertificateAuthority,
     pub(crate) va: ValidationAuthority,
     pub(crate) defects: Arc<DefectSet>,
+    pub(crate) journal: Journal,
+    pub(crate) faults: FaultPlan,
 }
 
 /// A problem document response in the making; the problem is boxed so that every
@@ -87,6 +91,8 @@ pub(crate) struct Fault {
     location: Option<String>,
     /// The `Allow` header of a 405 (RFC 9110 §15.5.6).
     allow: Option<&'static str>,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u32>,
 }
 
 fn fault(status: StatusCode, kind: &str, detail: impl Into<String>) -> Fault {
@@ -100,6 +106,7 @@ fn fault(status: StatusCode, kind: &str, detail: impl Into<String>) -> Fault {
         }),
         location: None,
         allow: None,
+        retry_after: None,
     }
 }
 
@@ -135,6 +142,8 @@ enum ReplyBody {
     Json(Value),
     Pem(String),
     Empty,
+    /// Bytes served as `application/json` whether or not they are JSON (scripted faults).
+    Raw(&'static [u8]),
 }
 
 impl Reply {
@@ -250,24 +259,85 @@ impl Wfe {
     /// Answers one HTTP request. Never panics on any input.
     pub(crate) async fn handle(self: &Arc<Self>, method: Method, path_and_query: &str, headers: &HeaderMap, body: Body) -> Response {
         let path = path_and_query.split('?').next().unwrap_or("");
-        let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
-            Ok(Ok(b)) => b,
+        let endpoint = Endpoint::of_path(path);
+        let nth = self.journal.count(endpoint);
+        let (result, body, fired) = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+            Ok(Ok(b)) => {
+                let fired = self.faults.decide(endpoint, nth);
+                if let Some(f) = fired
+                    && f.kind == FaultKind::Delay
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(f.ms)).await;
+                }
+                // §6.4: the JWS url is compared with the whole request URL, query included.
+                let url = self.url(path_and_query);
+                let result = match scripted_answer(fired) {
+                    Some(answer) => answer,
+                    None => self.route(&method, path, &url, headers, &b, fired).await,
+                };
+                (result, b, fired)
+            }
             Ok(Err(_)) => {
                 let f = fault(StatusCode::PAYLOAD_TOO_LARGE, "malformed", format!("request body larger than {MAX_BODY} bytes"));
-                return self.render(Err(f), path);
+                (Err(f), Bytes::new(), None)
             }
             Err(_) => {
                 let detail = format!("the request body did not arrive within {}s", BODY_TIMEOUT.as_secs());
-                return self.render(Err(fault(StatusCode::REQUEST_TIMEOUT, "malformed", detail)), path);
+                (Err(fault(StatusCode::REQUEST_TIMEOUT, "malformed", detail)), Bytes::new(), None)
             }
         };
-        // §6.4: the JWS url is compared with the whole request URL, query included.
-        let url = self.url(path_and_query);
-        let result = self.route(&method, path, &url, headers, &body).await;
-        self.render(result, path)
+        let (response, response_body) = self.render(result, path);
+        self.record(&method, path_and_query, endpoint, nth, headers, &body, &response, &response_body, fired);
+        response
     }
 
-    async fn route(self: &Arc<Self>, method: &Method, path: &str, url: &str, headers: &HeaderMap, body: &Bytes) -> Handled {
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        method: &Method,
+        path: &str,
+        endpoint: Endpoint,
+        nth: u32,
+        headers: &HeaderMap,
+        body: &[u8],
+        response: &Response,
+        response_body: &[u8],
+        fired: Option<Fired>,
+    ) {
+        let header = |name: header::HeaderName| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let json: Option<Value> = serde_json::from_slice(response_body).ok();
+        let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(Value::as_str).map(str::to_owned);
+        let is_problem = header(header::CONTENT_TYPE).as_deref() == Some("application/problem+json");
+        self.journal.push(Entry {
+            seq: 0,
+            at: self.journal.elapsed(),
+            method: method.to_string(),
+            path: path.to_owned(),
+            endpoint,
+            nth,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            jws: JwsView::of(body),
+            status: response.status().as_u16(),
+            problem: if is_problem { field("type") } else { None },
+            retry_after: header(header::RETRY_AFTER).and_then(|v| v.parse().ok()),
+            nonce_issued: response.headers().get("replay-nonce").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            resource_status: if is_problem { None } else { field("status") },
+            fault: fired.map(|f| format!("{:?}", f.kind)),
+        });
+    }
+
+    async fn route(
+        self: &Arc<Self>,
+        method: &Method,
+        path: &str,
+        url: &str,
+        headers: &HeaderMap,
+        body: &Bytes,
+        fired: Option<Fired>,
+    ) -> Handled {
         let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
         let get_ok = matches!(segments.as_slice(), ["directory"] | ["new-nonce"] | ["renewal-info", _]);
         let known = matches!(
@@ -331,9 +401,9 @@ impl Wfe {
                     ["account", id] => self.account(signed, id),
                     ["account", id, "orders", page] => self.orders_list(signed, id, page),
                     ["order", id] => self.order(signed, id),
-                    ["order", id, "finalize"] => self.finalize(signed, id),
+                    ["order", id, "finalize"] => self.finalize(signed, id, fired),
                     ["authz", id] => self.authz(signed, id),
-                    ["challenge", id] => self.challenge(signed, id).await,
+                    ["challenge", id] => self.challenge(signed, id, fired).await,
                     ["certificate", id] => self.certificate(signed, id, "0"),
                     ["certificate", id, chain] => self.certificate(signed, id, chain),
                     _ => Err(not_found(format!("no resource at {path}"))),
@@ -342,7 +412,7 @@ impl Wfe {
         }
     }
 
-    fn render(&self, result: Handled, path: &str) -> Response {
+    fn render(&self, result: Handled, path: &str) -> (Response, Bytes) {
         let mut builder = Response::builder();
         let is_nonce = path.starts_with("/new-nonce");
         let is_error = result.is_err();
@@ -366,6 +436,7 @@ impl Wfe {
                     ReplyBody::Json(v) => (reply.status, serde_json::to_vec_pretty(&v).unwrap_or_default(), Some("application/json")),
                     ReplyBody::Pem(p) => (reply.status, p.into_bytes(), Some("application/pem-certificate-chain")),
                     ReplyBody::Empty => (reply.status, Vec::new(), None),
+                    ReplyBody::Raw(b) => (reply.status, b.to_vec(), Some("application/json")),
                 }
             }
             Err(f) => {
@@ -374,6 +445,9 @@ impl Wfe {
                 }
                 if let Some(allow) = f.allow {
                     builder = builder.header(header::ALLOW, allow);
+                }
+                if let Some(secs) = f.retry_after {
+                    builder = builder.header(header::RETRY_AFTER, secs.to_string());
                 }
                 let routing_error = matches!(f.status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED);
                 let content_type = if routing_error && self.has(Defect::ProblemAsPlainJson) {
@@ -400,7 +474,9 @@ impl Wfe {
             let value = if self.has(Defect::NonceCacheable) { "public, max-age=60" } else { "no-store" };
             builder = builder.header(header::CACHE_CONTROL, value);
         }
-        builder.status(status).body(Body::from(body)).unwrap_or_else(|_| Response::new(Body::empty()))
+        let body = Bytes::from(body);
+        let response = builder.status(status).body(Body::from(body.clone())).unwrap_or_else(|_| Response::new(Body::empty()));
+        (response, body)
     }
 
     fn directory(&self) -> Value {
@@ -943,15 +1019,28 @@ impl Wfe {
     }
 
     fn order(&self, s: Signed, id: &str) -> Handled {
-        let order = self.db.order(id).ok_or_else(|| not_found("no such order"))?;
+        let mut order = self.db.order(id).ok_or_else(|| not_found("no such order"))?;
         self.own_account(&s, &order.account_id)?;
         if s.payload.is_some() {
             return Err(malformed("fetch an order with POST-as-GET (an empty payload)"));
         }
+        // A scripted slow issuance: this fetch still shows `processing`, and each one
+        // uses up a poll until the order is valid.
+        if let Finalization::Processing { certificate_id, polls_left } = order.finalization.clone() {
+            let mut reply = Reply::ok(self.order_json(&order));
+            reply.retry_after = Some(RETRY_AFTER_SECS);
+            order.finalization = if polls_left <= 1 {
+                Finalization::Issued { certificate_id }
+            } else {
+                Finalization::Processing { certificate_id, polls_left: polls_left - 1 }
+            };
+            self.db.update_order(order);
+            return Ok(reply);
+        }
         Ok(Reply::ok(self.order_json(&order)))
     }
 
-    fn finalize(&self, s: Signed, id: &str) -> Handled {
+    fn finalize(&self, s: Signed, id: &str, fired: Option<Fired>) -> Handled {
         let mut order = self.db.order(id).ok_or_else(|| not_found("no such order"))?;
         let account = self.own_account(&s, &order.account_id)?;
         let now = OffsetDateTime::now_utc();
@@ -1012,7 +1101,12 @@ impl Wfe {
             identifiers: requested,
             revoked: None,
         };
-        order.finalization = Finalization::Issued { certificate_id: cert.id.clone() };
+        order.finalization = match fired {
+            Some(f) if f.kind == FaultKind::StayProcessing && f.polls > 0 => {
+                Finalization::Processing { certificate_id: cert.id.clone(), polls_left: f.polls }
+            }
+            _ => Finalization::Issued { certificate_id: cert.id.clone() },
+        };
         self.db.add_certificate(cert);
         self.db.update_order(order.clone());
         let mut body = self.order_json(&order);
@@ -1078,7 +1172,7 @@ impl Wfe {
         Ok(Reply::ok(self.authz_json(&updated)))
     }
 
-    async fn challenge(self: &Arc<Self>, s: Signed, id: &str) -> Handled {
+    async fn challenge(self: &Arc<Self>, s: Signed, id: &str, fired: Option<Fired>) -> Handled {
         let authz = self.db.authz_of_challenge(id).ok_or_else(|| not_found("no such challenge"))?;
         let account = self.own_account(&s, &authz.account_id)?;
         let up = self.url(&format!("/authz/{}", authz.id));
@@ -1105,8 +1199,10 @@ impl Wfe {
             chall = updated.as_ref().and_then(find).unwrap_or(chall);
             let wfe = Arc::clone(self);
             let (authz_id, challenge_id) = (authz.id.clone(), chall.id.clone());
-            if self.config.always_valid || self.has(Defect::VaAlwaysValid) {
-                wfe.complete_validation(&authz_id, &challenge_id, Ok(()));
+            let scripted_failure = fired.is_some_and(|f| f.kind == FaultKind::ChallengeInvalid);
+            if scripted_failure || self.config.always_valid || self.has(Defect::VaAlwaysValid) {
+                let result = if scripted_failure { Err(scripted_validation_problem(&authz.identifier)) } else { Ok(()) };
+                wfe.complete_validation(&authz_id, &challenge_id, result);
                 chall = self.db.authz(&authz_id).as_ref().and_then(find).unwrap_or(chall);
             } else {
                 let digest_of_token = match chall.kind.as_str() {
@@ -1257,6 +1353,43 @@ fn authority_key_id(der: &[u8]) -> Option<Vec<u8>> {
         ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref().map(|k| k.0.to_vec()),
         _ => None,
     })
+}
+
+/// The immediate answer of a scripted fault, for the faults that replace the response.
+fn scripted_answer(fired: Option<Fired>) -> Option<Handled> {
+    let f = fired?;
+    let scripted = |status, kind, detail: &str| {
+        let mut f2 = fault(status, kind, format!("scripted fault: {detail}"));
+        f2.retry_after = f.retry_after;
+        Some(Err(f2))
+    };
+    match f.kind {
+        FaultKind::BadNonce => scripted(StatusCode::BAD_REQUEST, "badNonce", "the nonce is refused"),
+        FaultKind::RateLimited => scripted(StatusCode::TOO_MANY_REQUESTS, "rateLimited", "too many requests"),
+        FaultKind::Unavailable => scripted(StatusCode::SERVICE_UNAVAILABLE, "serverInternal", "temporarily unavailable"),
+        FaultKind::ServerInternal => scripted(StatusCode::INTERNAL_SERVER_ERROR, "serverInternal", "internal error"),
+        FaultKind::EmptyOk => Some(Ok(Reply { body: ReplyBody::Raw(b""), ..Reply::empty(StatusCode::OK) })),
+        FaultKind::InvalidJson => Some(Ok(Reply { body: ReplyBody::Raw(b"{\"status\": \"valid\", "), ..Reply::empty(StatusCode::OK) })),
+        FaultKind::Delay | FaultKind::StayProcessing | FaultKind::ChallengeInvalid => None,
+    }
+}
+
+/// A failed validation as a CA with several vantage points reports it: a problem with
+/// one subproblem per perspective (RFC 8555 §6.7.1).
+fn scripted_validation_problem(identifier: &Identifier) -> Problem {
+    let sub = |detail: &str| Problem {
+        kind: Some(format!("{ERROR_NS}incorrectResponse")),
+        detail: Some(detail.to_owned()),
+        identifier: Some(identifier.clone()),
+        ..Problem::default()
+    };
+    Problem {
+        kind: Some(format!("{ERROR_NS}incorrectResponse")),
+        detail: Some("scripted fault: the validation failed from every vantage point".into()),
+        identifier: Some(identifier.clone()),
+        subproblems: vec![sub("vantage point A saw the wrong key authorization"), sub("vantage point B saw the wrong key authorization")],
+        ..Problem::default()
+    }
 }
 
 /// An RSA key under 2048 bits is refused as `badPublicKey` (§6.2) rather than failing

@@ -1,0 +1,221 @@
+//! Every request a client makes, as the mock CA saw it and answered it.
+//!
+//! Grading a client means judging what it sent and how it reacted to what it got
+//! back, so the journal keeps both halves, in order, with the fault (if any) that
+//! shaped the answer. It is bounded so a runaway client cannot exhaust memory.
+
+use crate::protocol::jws::ParsedJws;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The ACME resource a request addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Endpoint {
+    /// The directory.
+    Directory,
+    /// newNonce.
+    NewNonce,
+    /// newAccount.
+    NewAccount,
+    /// An account URL.
+    Account,
+    /// An account's orders list.
+    OrdersList,
+    /// newOrder.
+    NewOrder,
+    /// An order URL.
+    Order,
+    /// An order's finalize URL.
+    Finalize,
+    /// An authorization URL.
+    Authz,
+    /// A challenge URL.
+    Challenge,
+    /// A certificate URL (any chain).
+    Certificate,
+    /// revokeCert.
+    RevokeCert,
+    /// keyChange.
+    KeyChange,
+    /// renewalInfo.
+    RenewalInfo,
+    /// Anything else.
+    Unknown,
+}
+
+impl Endpoint {
+    /// Classifies a request path of the mock CA.
+    pub fn of_path(path: &str) -> Endpoint {
+        let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+        match segments.as_slice() {
+            ["directory"] => Endpoint::Directory,
+            ["new-nonce"] => Endpoint::NewNonce,
+            ["new-account"] => Endpoint::NewAccount,
+            ["account", _] => Endpoint::Account,
+            ["account", _, "orders", _] => Endpoint::OrdersList,
+            ["new-order"] => Endpoint::NewOrder,
+            ["order", _] => Endpoint::Order,
+            ["order", _, "finalize"] => Endpoint::Finalize,
+            ["authz", _] => Endpoint::Authz,
+            ["challenge", _] => Endpoint::Challenge,
+            ["certificate", _] | ["certificate", _, _] => Endpoint::Certificate,
+            ["revoke-cert"] => Endpoint::RevokeCert,
+            ["key-change"] => Endpoint::KeyChange,
+            ["renewal-info", _] => Endpoint::RenewalInfo,
+            _ => Endpoint::Unknown,
+        }
+    }
+}
+
+/// The JWS of a request, as far as it parsed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JwsView {
+    /// Why the body was not a valid flattened JWS, if it was not.
+    pub parse_error: Option<String>,
+    /// The protected header, decoded.
+    pub protected: Option<Value>,
+    /// The payload: `None` for an empty payload (POST-as-GET), the JSON otherwise.
+    pub payload: Option<Value>,
+    /// The payload was present but not JSON.
+    pub payload_not_json: bool,
+    /// The body carried members besides protected, payload and signature.
+    pub extra_members: Vec<String>,
+}
+
+impl JwsView {
+    pub(crate) fn of(body: &[u8]) -> Option<JwsView> {
+        if body.is_empty() {
+            return None;
+        }
+        let extra_members = serde_json::from_slice::<serde_json::Map<String, Value>>(body)
+            .map(|m| m.keys().filter(|k| !["protected", "payload", "signature"].contains(&k.as_str())).cloned().collect())
+            .unwrap_or_default();
+        Some(match ParsedJws::parse(body) {
+            Ok(jws) => {
+                let payload = jws.payload_json();
+                JwsView {
+                    parse_error: None,
+                    protected: Some(Value::Object(jws.header.raw.clone())),
+                    payload_not_json: matches!(payload, Some(Err(_))),
+                    payload: payload.and_then(Result::ok),
+                    extra_members,
+                }
+            }
+            Err(e) => JwsView { parse_error: Some(e.to_string()), extra_members, ..JwsView::default() },
+        })
+    }
+
+    /// A member of the protected header as text.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.protected.as_ref()?.get(name)?.as_str()
+    }
+}
+
+/// One request and the answer it got.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    /// Position in the journal, from 0.
+    pub seq: usize,
+    /// Time since the mock CA started.
+    #[serde(with = "millis")]
+    pub at: Duration,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// The resource addressed.
+    pub endpoint: Endpoint,
+    /// 1-based count of requests to this endpoint so far, this one included.
+    pub nth: u32,
+    /// Request headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The JWS, for requests with a body.
+    pub jws: Option<JwsView>,
+    /// Response status.
+    pub status: u16,
+    /// Response problem type, for errors.
+    pub problem: Option<String>,
+    /// Response Retry-After, in seconds.
+    pub retry_after: Option<u64>,
+    /// Response Replay-Nonce.
+    pub nonce_issued: Option<String>,
+    /// The order or authorization status in the response body, if any.
+    pub resource_status: Option<String>,
+    /// The fault that shaped the answer, if any.
+    pub fault: Option<String>,
+}
+
+impl Entry {
+    /// A request header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// Largest number of entries kept; later requests are counted but not stored.
+pub const JOURNAL_LIMIT: usize = 20_000;
+
+pub(crate) struct Journal {
+    started: Instant,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: Vec<Entry>,
+    counts: std::collections::HashMap<Endpoint, u32>,
+    dropped: usize,
+}
+
+impl Journal {
+    pub(crate) fn new() -> Self {
+        Journal { started: Instant::now(), inner: Mutex::default() }
+    }
+
+    /// Counts a request to `endpoint` and returns its 1-based number there.
+    pub(crate) fn count(&self, endpoint: Endpoint) -> u32 {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let n = inner.counts.entry(endpoint).or_default();
+        *n += 1;
+        *n
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub(crate) fn push(&self, mut entry: Entry) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.entries.len() >= JOURNAL_LIMIT {
+            inner.dropped += 1;
+            return;
+        }
+        entry.seq = inner.entries.len();
+        inner.entries.push(entry);
+    }
+
+    /// A copy of every entry so far.
+    pub(crate) fn entries(&self) -> Vec<Entry> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).entries.clone()
+    }
+
+    /// Forgets everything (between scenarios on a reused server).
+    pub(crate) fn clear(&self) {
+        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = Inner::default();
+    }
+}
