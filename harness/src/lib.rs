@@ -9,6 +9,8 @@
 
 pub mod protocol;
 pub mod report;
+pub mod client;
+pub mod clients;
 pub mod coverage;
 pub mod matrix;
 pub mod mockca;

@@ -1,0 +1,1 @@
+//! acmespec's own ACME client (being written).

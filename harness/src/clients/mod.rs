@@ -1,0 +1,4 @@
+//! Grading real ACME clients: scripted faults on the mock CA, checks over what the
+//! client sent, and adapters that drive client programs.
+
+pub mod checks;
