@@ -25,10 +25,9 @@ use axum::http::{HeaderMap, Method, Response, StatusCode, Uri, header};
 use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use tokio::time::Sleep;
 
-use super::{CONNECTION_TIMEOUT, History, RequestRecord, ResponderKind, lock};
+use super::{CONNECTION_TIMEOUT, History, RequestRecord, ResponderKind, Running, lock};
 
 /// The path prefix under which http-01 key authorizations are served.
 pub const HTTP01_PATH_PREFIX: &str = "/.well-known/acme-challenge/";
@@ -78,25 +77,13 @@ struct Shared {
     history: History<Http01Request>,
 }
 
-struct Inner {
-    local_addr: SocketAddr,
-    shared: Arc<Shared>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// Serves `GET /.well-known/acme-challenge/<token>` with the provisioned key
 /// authorization; everything else gets 404. Every request is recorded.
 ///
 /// Cheap to clone; the server stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct Http01Responder {
-    inner: Arc<Inner>,
+    inner: Arc<Running<Shared>>,
 }
 
 impl fmt::Debug for Http01Responder {
@@ -132,7 +119,7 @@ impl Http01Responder {
             }
         });
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Running {
                 local_addr,
                 shared,
                 task,

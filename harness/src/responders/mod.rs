@@ -26,6 +26,20 @@ mod dns;
 mod http01;
 mod tls_alpn;
 
+/// A responder's background task and the state it shares with its handles: the task
+/// stops when the last handle is dropped.
+struct Running<S> {
+    local_addr: SocketAddr,
+    shared: std::sync::Arc<S>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<S> Drop for Running<S> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 pub use dns::{DnsQueryRecord, DnsResponder, DnsTransport};
 pub use http01::{HTTP01_PATH_PREFIX, Http01Request, Http01Responder};
 pub use tls_alpn::{

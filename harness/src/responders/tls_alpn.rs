@@ -32,11 +32,11 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::{
-    CONNECTION_TIMEOUT, History, RequestRecord, ResponderError, ResponderKind, lock,
+    CONNECTION_TIMEOUT, History, RequestRecord, ResponderError, ResponderKind, Running, lock,
     normalize_name,
 };
 
@@ -211,26 +211,13 @@ struct Shared {
     history: History<TlsAlpnHandshake>,
 }
 
-struct Inner {
-    local_addr: SocketAddr,
-    shared: Arc<Shared>,
-    // Owns the per-connection JoinSet, so aborting it aborts open handshakes too.
-    task: JoinHandle<()>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// TLS server answering tls-alpn-01 validations with per-identifier
 /// certificates (RFC 8737 §3). Every connection is recorded.
 ///
 /// Cheap to clone; the server stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct TlsAlpnResponder {
-    inner: Arc<Inner>,
+    inner: Arc<Running<Shared>>,
 }
 
 impl fmt::Debug for TlsAlpnResponder {
@@ -270,7 +257,7 @@ impl TlsAlpnResponder {
 
         let task = tokio::spawn(accept_loop(listener, config, shared.clone()));
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Running {
                 local_addr,
                 shared,
                 task,
