@@ -29,9 +29,16 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Requirement coverage of the server suite, per RFC, section and level.
     Coverage(CoverageArgs),
+    /// Grade a real ACME client (through its adapter file) against the mock CA, one
+    /// client scenario at a time, with scripted faults.
+    Clients(Box<ClientsArgs>),
     /// Run the catalogue against the mock CA clean and with each defect; report which
     /// cases each defect fails and which cases no defect can fail.
     DefectMatrix(MatrixArgs),
+    /// acmespec's own ACME client (issue, revoke, key-rollover, deactivate), with
+    /// switchable defects for validating the client checks.
+    #[command(subcommand)]
+    Client(acmespec::client::cli::ClientCommand),
 }
 
 #[derive(clap::Args)]
@@ -89,6 +96,10 @@ struct ServeArgs {
     /// Let the validation authority connect to non-loopback addresses (an SSRF risk).
     #[arg(long)]
     va_allow_remote: bool,
+    /// Serve DNS here (A 127.0.0.1 for every name; TXT records set through the management
+    /// listener's challtestsrv-style /set-txt and /clear-txt) and validate through it.
+    #[arg(long)]
+    dns_listen: Option<SocketAddr>,
     /// Switch on a defect (repeatable); see --list-defects.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<acmespec::mockca::Defect>,
@@ -192,6 +203,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => rt.block_on(serve(*args)),
         Command::DefectMatrix(args) => rt.block_on(defect_matrix(args)),
         Command::Coverage(args) => coverage(args),
+        Command::Clients(args) => rt.block_on(clients(*args)),
+        Command::Client(command) => rt.block_on(acmespec::client::cli::run(command)),
     }
 }
 
@@ -357,6 +370,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         va_tls_port: args.va_tls_port,
         va_resolver: args.va_resolver,
         va_allow_remote: args.va_allow_remote,
+        dns_listen: args.dns_listen,
         defects: args.defects.clone(),
         eab_keys,
         alternate_chains: args.alternate_chains,
@@ -374,6 +388,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
     println!("acmespec mock CA: directory {}", ca.directory_url());
     if let Some(m) = ca.management_url() {
         println!("management: {m}");
+    }
+    if let Some(dns) = ca.dns() {
+        println!("dns: {}", dns.local_addr());
     }
     if !args.defects.is_empty() {
         let names: Vec<&str> = args.defects.iter().map(|d| d.name()).collect();
@@ -482,4 +499,129 @@ async fn run(args: RunArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+#[derive(clap::Args)]
+struct ClientsArgs {
+    /// The client's adapter file (e.g. fixtures/clients/lego.toml).
+    #[arg(long)]
+    adapter: PathBuf,
+    /// Run only scenarios whose id matches this glob, e.g. 'client/6.5/*'.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Write the JSON report here (rewritten after every scenario).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Seed of the randomised faults of scenarios that pin none [default: random, printed].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Read scenario files from this scenarios directory instead of the built-in ones.
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+    /// Seconds each client command may run before its process group is killed.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// Keep each scenario's work directory (client state and output) under this directory.
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+    /// Count SHOULD-level misses (non-strict) as failures in the exit status.
+    #[arg(long)]
+    strict: bool,
+}
+
+async fn clients(args: ClientsArgs) -> ExitCode {
+    use acmespec::clients::adapter::Adapter;
+    use acmespec::clients::run::{self as client_run, ClientRunOptions, ClientsReport};
+    use acmespec::clients::scenario::ClientCatalogue;
+    let adapter = match Adapter::load(&args.adapter) {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
+    let loaded = match args.scenarios.as_deref() {
+        Some(dir) => ClientCatalogue::load_dir(dir),
+        None => ClientCatalogue::embedded().map_err(|e| acmespec::scenario::LoadError {
+            message: format!("built-in scenarios: {}", e.message),
+            ..e
+        }),
+    };
+    let catalogue = match loaded {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    if let Err(e) = catalogue.select(args.filter.as_deref()) {
+        return usage_error(e);
+    }
+    if args.timeout == 0 {
+        return usage_error("--timeout must be at least 1 second");
+    }
+    let seed = args.seed.unwrap_or_else(client_run::random_seed);
+    println!("client {} ({}); seed {seed} (replay with --seed {seed})", adapter.name, args.adapter.display());
+    let mut options = ClientRunOptions::new(seed);
+    options.filter = args.filter.clone();
+    options.command_timeout = Duration::from_secs(args.timeout);
+    options.workdir = args.workdir.clone();
+    let write = |report: &ClientsReport, junit: bool| {
+        if let Some(p) = &args.json
+            && let Err(e) = client_run::write_json(p, report)
+        {
+            eprintln!("acmespec: cannot write {}: {e}", p.display());
+        }
+        if junit
+            && let Some(p) = &args.junit
+            && let Err(e) = client_run::write_junit(p, report)
+        {
+            eprintln!("acmespec: cannot write {}: {e}", p.display());
+        }
+    };
+    let latest: Arc<Mutex<Option<ClientsReport>>> = Arc::default();
+    let mut printed = 0;
+    let sink = |report: &ClientsReport| {
+        if printed == 0 && !report.cases.is_empty() {
+            println!("version: {}", report.client_version.as_deref().unwrap_or("(unknown)"));
+        }
+        for c in &report.cases[printed..] {
+            let tag = match c.case.verdict {
+                Verdict::Pass => "PASS",
+                Verdict::Fail => "FAIL",
+                Verdict::NonStrict => "NON-STRICT",
+                Verdict::Unsupported => "UNSUPPORTED",
+                Verdict::Error => "ERROR",
+            };
+            let outcome = c.outcome.map(|o| serde_json::to_value(o).unwrap_or_default());
+            let outcome = outcome.as_ref().and_then(|o| o.as_str()).unwrap_or("not run");
+            println!("{tag:<11} {} ({} ms, seed {}, client outcome: {outcome})", c.case.id, c.case.duration_ms, c.seed);
+            if c.case.verdict != Verdict::Pass {
+                if let Some(e) = &c.case.expected {
+                    println!("            expected: {e}");
+                }
+                if let Some(o) = &c.case.observed {
+                    println!("            observed: {o}");
+                }
+            }
+        }
+        printed = report.cases.len();
+        write(report, false);
+        *latest.lock().expect("report lock") = Some(report.clone());
+    };
+    let outcome = tokio::select! {
+        r = client_run::run_clients(&catalogue, &adapter, &options, sink) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let report = match outcome {
+        Some(Ok(report)) => report,
+        Some(Err(e)) => return usage_error(e),
+        None => {
+            eprintln!("acmespec: interrupted; the reports hold the scenarios that finished (seed {seed})");
+            if let Some(r) = latest.lock().expect("report lock").clone() {
+                write(&r, true);
+            }
+            return ExitCode::from(130);
+        }
+    };
+    write(&report, true);
+    println!("{} (client {}, seed {seed})", report.summary, report.client);
+    if report.cases.iter().any(|c| c.case.verdict.is_failure(args.strict)) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }

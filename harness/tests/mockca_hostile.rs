@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Status, headers, header length and content length of a raw HTTP/1.1 response.
+type ParsedHead = (u16, Vec<(String, String)>, usize, usize);
+/// A named way of breaking a request body.
+type BodyMutation = Box<dyn Fn(Vec<u8>) -> Vec<u8>>;
+
 const ERROR_NS: &str = "urn:ietf:params:acme:error:";
 const JOSE: &str = "application/jose+json";
 const ACCOUNT: &[u8] = br#"{"termsOfServiceAgreed":true}"#;
@@ -95,7 +100,7 @@ fn problem(r: &Response, status: u16, kind: &str, what: &str) -> Result<Value, S
     {
         return fail(format!("problem status member {s} disagrees with HTTP {status}"));
     }
-    if !doc.get("detail").and_then(Value::as_str).is_some_and(|d| !d.is_empty()) {
+    if doc.get("detail").and_then(Value::as_str).is_none_or(|d| d.is_empty()) {
         return fail("no detail".into());
     }
     Ok(doc)
@@ -310,7 +315,7 @@ async fn read_response<S: AsyncRead + Unpin>(s: &mut S, limit: Duration) -> Resu
     let deadline = tokio::time::Instant::now() + limit;
     let mut got: Vec<u8> = Vec::new();
     let mut buf = [0u8; 8192];
-    let mut parsed: Option<(u16, Vec<(String, String)>, usize, usize)> = None;
+    let mut parsed: Option<ParsedHead> = None;
     loop {
         if parsed.is_none()
             && let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n")
@@ -744,7 +749,7 @@ async fn trailing_data_and_bom_are_malformed() {
     let ca = Ca::start().await;
     let mut soft = Soft::default();
     let url = ca.url("newAccount");
-    let mut variants: Vec<(&str, Box<dyn Fn(Vec<u8>) -> Vec<u8>>)> = vec![
+    let mut variants: Vec<(&str, BodyMutation)> = vec![
         ("trailing garbage", Box::new(|b| [b, b" x".to_vec()].concat())),
         ("a second object", Box::new(|b| [b.clone(), b].concat())),
         ("trailing NUL", Box::new(|b| [b, vec![0]].concat())),
@@ -784,7 +789,7 @@ async fn padded_or_standard_base64_is_malformed() {
     let k = key(Algorithm::Es256);
     let h = ca.jwk_header(&k, &url).await;
     let mut text = json_str(&Value::Object(h));
-    while text.len() % 3 == 0 {
+    while text.len().is_multiple_of(3) {
         text.push(' ');
     }
     let p = pad(&b64::encode(&text));
@@ -879,7 +884,7 @@ async fn invalid_public_keys_are_bad_public_key() {
         let mut h = ca.jwk_header(&signer, &url).await;
         h.insert("jwk".into(), jwk);
         let r = ca.post(&url, signed(&signer, &h, ACCOUNT)).await;
-        soft.problem(&r, 400, "badPublicKey", &label);
+        soft.problem(&r, 400, "badPublicKey", label);
     }
 
     // RSA with e = 1 (Wycheproof "exponent one"): the signature is the padded message

@@ -29,6 +29,9 @@ pub enum FaultKind {
     StayProcessing,
     /// On a challenge response: the validation fails with a problem and subproblems.
     ChallengeInvalid,
+    /// On a challenge response: the validation takes `ms` milliseconds, so the client
+    /// must poll while the challenge is `processing`.
+    SlowValidation,
 }
 
 /// One rule of a fault script.
@@ -75,9 +78,10 @@ impl FaultRule {
                     return Err("stay-processing applies to the finalize endpoint".into());
                 }
             }
-            FaultKind::ChallengeInvalid if self.endpoint != Endpoint::Challenge => {
-                return Err("challenge-invalid applies to the challenge endpoint".into());
+            FaultKind::ChallengeInvalid | FaultKind::SlowValidation if self.endpoint != Endpoint::Challenge => {
+                return Err(format!("{:?} applies to the challenge endpoint", self.action));
             }
+            FaultKind::SlowValidation => needs(self.ms.is_some_and(|ms| ms <= MAX_DELAY_MS), "ms (at most 30000)")?,
             _ => {}
         }
         if self.probability.is_some_and(|p| !(0.0..=1.0).contains(&p)) {

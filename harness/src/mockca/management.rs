@@ -1,28 +1,37 @@
 //! The management listener: test control that must never be reachable through the
-//! ACME listener (issuing roots, certificate status, defects switched at runtime).
+//! ACME listener (issuing roots, certificate status, defects switched at runtime,
+//! and, with the mock CA's own DNS server, challtestsrv-compatible TXT publishing for
+//! clients' dns-01 hooks).
 
 use crate::mockca::defects::Defect;
 use crate::mockca::faults::FaultRule;
 use crate::mockca::wfe::Wfe;
+use crate::responders::DnsResponder;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-pub(crate) fn router(wfe: Arc<Wfe>) -> Router {
-    Router::new()
+pub(crate) fn router(wfe: Arc<Wfe>, dns: Option<DnsResponder>) -> Router {
+    let control = Router::new()
         .route("/roots/{n}", get(root))
         .route("/intermediates/{n}", get(intermediate))
         .route("/cert-status-by-serial/{serial}", get(cert_status))
         .route("/defects", get(list_defects).put(set_defects))
         .route("/faults", get(list_faults).put(set_faults))
         .route("/journal", get(journal))
-        .with_state(wfe)
+        .with_state(wfe);
+    match dns {
+        Some(dns) => control.merge(
+            Router::new().route("/set-txt", post(set_txt)).route("/clear-txt", post(clear_txt)).with_state(dns),
+        ),
+        None => control,
+    }
 }
 
 fn pem(body: Option<String>) -> Response {
@@ -98,4 +107,53 @@ async fn set_faults(State(wfe): State<Arc<Wfe>>, body: axum::body::Bytes) -> Res
 
 async fn journal(State(wfe): State<Arc<Wfe>>) -> Json<Value> {
     Json(json!(wfe.journal.entries()))
+}
+
+/// The body of challtestsrv's `/set-txt` and `/clear-txt`.
+#[derive(serde::Deserialize)]
+struct TxtRequest {
+    host: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+/// Parses a TXT request; the error is the message of a 400 answer.
+fn txt_request(body: &[u8], needs_value: bool) -> Result<TxtRequest, String> {
+    let req: TxtRequest = serde_json::from_slice(body).map_err(|e| format!("expected {{\"host\": ..., \"value\": ...}}: {e}"))?;
+    let name = req.host.trim_end_matches('.');
+    if name.is_empty() || name.len() > 253 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.*".contains(&b)) {
+        return Err(format!("{:?} is not a DNS name", req.host));
+    }
+    if needs_value && req.value.is_none() {
+        return Err("`value` is required".into());
+    }
+    Ok(req)
+}
+
+fn bad_txt_request(e: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response()
+}
+
+/// `POST /set-txt {"host": "_acme-challenge.x.test.", "value": "..."}`: adds a TXT
+/// value for the host (challtestsrv keeps earlier values too, so an apex and its
+/// wildcard can both be validated). The trailing dot is optional here.
+async fn set_txt(State(dns): State<DnsResponder>, body: axum::body::Bytes) -> Response {
+    match txt_request(&body, true) {
+        Ok(req) => {
+            dns.add_txt(&req.host, req.value.as_deref().unwrap_or_default());
+            StatusCode::OK.into_response()
+        }
+        Err(e) => bad_txt_request(e),
+    }
+}
+
+/// `POST /clear-txt {"host": "_acme-challenge.x.test."}`: removes every TXT value of the host.
+async fn clear_txt(State(dns): State<DnsResponder>, body: axum::body::Bytes) -> Response {
+    match txt_request(&body, false) {
+        Ok(req) => {
+            dns.clear_txt(&req.host);
+            StatusCode::OK.into_response()
+        }
+        Err(e) => bad_txt_request(e),
+    }
 }

@@ -21,6 +21,7 @@ pub use defects::Defect;
 pub use faults::{FaultKind, FaultRule, MAX_DELAY_MS};
 pub use journal::{Endpoint, Entry, JOURNAL_LIMIT, JwsView};
 
+use crate::responders::DnsResponder;
 use crate::tls_identity::LocalhostTls;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -61,6 +62,11 @@ pub struct MockCaConfig {
     pub faults: Vec<FaultRule>,
     /// Seed of the randomised faults (those with a `probability`).
     pub seed: u64,
+    /// Serve DNS here (UDP and TCP; port 0 picks a free one): A 127.0.0.1 for every
+    /// name, TXT records published through the management listener's challtestsrv-style
+    /// `/set-txt` and `/clear-txt`. The validation authority resolves through it unless
+    /// `va_resolver` names another server.
+    pub dns_listen: Option<SocketAddr>,
 }
 
 impl Default for MockCaConfig {
@@ -79,6 +85,7 @@ impl Default for MockCaConfig {
             orders_per_page: 3,
             faults: Vec::new(),
             seed: 0,
+            dns_listen: None,
         }
     }
 }
@@ -109,6 +116,7 @@ pub struct MockCa {
     tls: LocalhostTls,
     addr: SocketAddr,
     management_addr: Option<SocketAddr>,
+    dns: Option<DnsResponder>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -140,10 +148,14 @@ impl MockCa {
         let tls = LocalhostTls::generate("acmespec mock CA HTTPS root").map_err(|e| MockCaError::Certificates(e.to_string()))?;
         let server_config = tls.server_config().map_err(|e| MockCaError::Certificates(e.to_string()))?;
         let ca = ca::CertificateAuthority::new(config.alternate_chains).map_err(|e| MockCaError::Certificates(e.to_string()))?;
+        let dns = match config.dns_listen {
+            Some(daddr) => Some(DnsResponder::bind(daddr).await.map_err(|source| MockCaError::Bind { addr: daddr, source })?),
+            None => None,
+        };
         let va = va::ValidationAuthority::new(va::VaConfig {
             http_port: config.va_http_port,
             tls_port: config.va_tls_port,
-            resolver: config.va_resolver,
+            resolver: config.va_resolver.or_else(|| dns.as_ref().map(DnsResponder::local_addr)),
             allow_remote: config.va_allow_remote,
             ..va::VaConfig::default()
         });
@@ -185,12 +197,12 @@ impl MockCa {
         if let Some(maddr) = config.management_listen {
             let l = tokio::net::TcpListener::bind(maddr).await.map_err(|source| MockCaError::Bind { addr: maddr, source })?;
             management_addr = Some(l.local_addr().map_err(|source| MockCaError::Bind { addr: maddr, source })?);
-            let router = management::router(Arc::clone(&wfe));
+            let router = management::router(Arc::clone(&wfe), dns.clone());
             tasks.push(tokio::spawn(async move {
                 let _ = axum::serve(l, router).await;
             }));
         }
-        Ok(MockCa { wfe, tls, addr, management_addr, tasks })
+        Ok(MockCa { wfe, tls, addr, management_addr, dns, tasks })
     }
 
     /// The directory URL.
@@ -206,6 +218,11 @@ impl MockCa {
     /// The management listener's URL, if one was started.
     pub fn management_url(&self) -> Option<String> {
         self.management_addr.map(|a| format!("http://{a}"))
+    }
+
+    /// The DNS server started by `dns_listen`, if any (its address is `local_addr()`).
+    pub fn dns(&self) -> Option<&DnsResponder> {
+        self.dns.as_ref()
     }
 
     /// The PEM of the root a client must trust for the HTTPS listener.
@@ -248,6 +265,9 @@ impl Drop for MockCa {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(dns) = &self.dns {
+            dns.shutdown();
         }
     }
 }

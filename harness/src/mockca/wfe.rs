@@ -384,20 +384,20 @@ impl Wfe {
             (Method::GET, ["new-nonce"]) => Ok(Reply::empty(StatusCode::NO_CONTENT)),
             (Method::GET | Method::HEAD, ["renewal-info", id]) => self.renewal_info(id),
             (_, ["new-account"]) => {
-                let signed = self.verify(&url, headers, body, KeyMode::Jwk).await?;
+                let signed = self.verify(url, headers, body, KeyMode::Jwk).await?;
                 self.new_account(signed)
             }
             (_, ["revoke-cert"]) => {
-                let signed = self.verify(&url, headers, body, KeyMode::Either).await?;
+                let signed = self.verify(url, headers, body, KeyMode::Either).await?;
                 self.revoke(signed)
             }
             (_, rest) => {
-                let signed = self.verify(&url, headers, body, KeyMode::Kid).await?;
+                let signed = self.verify(url, headers, body, KeyMode::Kid).await?;
                 match rest {
                     ["directory"] => Ok(Reply::ok(self.directory())),
                     ["new-nonce"] => Ok(Reply::empty(StatusCode::OK)),
                     ["new-order"] => self.new_order(signed),
-                    ["key-change"] => self.key_change(signed, &url),
+                    ["key-change"] => self.key_change(signed, url),
                     ["account", id] => self.account(signed, id),
                     ["account", id, "orders", page] => self.orders_list(signed, id, page),
                     ["order", id] => self.order(signed, id),
@@ -1011,10 +1011,7 @@ impl Wfe {
         if let Some(na) = o.not_after {
             v["notAfter"] = rfc3339(na).into();
         }
-        match &o.finalization {
-            Finalization::Issued { certificate_id } => v["certificate"] = self.url(&format!("/certificate/{certificate_id}")).into(),
-            _ => {}
-        }
+        if let Finalization::Issued { certificate_id } = &o.finalization { v["certificate"] = self.url(&format!("/certificate/{certificate_id}")).into() }
         v
     }
 
@@ -1216,14 +1213,20 @@ impl Wfe {
                 let identifier = authz.identifier.clone();
                 let kind = chall.kind.clone();
                 let token = chall.token.clone();
+                let slow = fired.filter(|f| f.kind == FaultKind::SlowValidation).map(|f| f.ms);
                 let task = tokio::spawn(async move {
+                    if let Some(ms) = slow {
+                        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    }
                     let result = wfe.va.validate(&identifier, &kind, &token, &expected).await;
                     wfe.complete_validation(&authz_id, &challenge_id, result);
                 });
                 // A validation against a local responder takes milliseconds: waiting
                 // briefly spares the client a Retry-After round; a slow one goes on
                 // in the background and the client polls, as §7.5.1 describes.
-                let _ = tokio::time::timeout(VALIDATION_GRACE, task).await;
+                if slow.is_none() {
+                    let _ = tokio::time::timeout(VALIDATION_GRACE, task).await;
+                }
                 chall = self.db.authz(&authz.id).as_ref().and_then(find).unwrap_or(chall);
             }
         }
@@ -1370,7 +1373,7 @@ fn scripted_answer(fired: Option<Fired>) -> Option<Handled> {
         FaultKind::ServerInternal => scripted(StatusCode::INTERNAL_SERVER_ERROR, "serverInternal", "internal error"),
         FaultKind::EmptyOk => Some(Ok(Reply { body: ReplyBody::Raw(b""), ..Reply::empty(StatusCode::OK) })),
         FaultKind::InvalidJson => Some(Ok(Reply { body: ReplyBody::Raw(b"{\"status\": \"valid\", "), ..Reply::empty(StatusCode::OK) })),
-        FaultKind::Delay | FaultKind::StayProcessing | FaultKind::ChallengeInvalid => None,
+        FaultKind::Delay | FaultKind::StayProcessing | FaultKind::ChallengeInvalid | FaultKind::SlowValidation => None,
     }
 }
 

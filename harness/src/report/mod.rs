@@ -7,8 +7,9 @@ use crate::runner::{RunReport, Verdict};
 use std::io;
 use std::path::Path;
 
-/// Writes `report` as pretty JSON to `path` via a temporary file and a rename.
-pub fn write_json(path: &Path, report: &RunReport) -> io::Result<()> {
+/// Writes `report` (a [`RunReport`], or any report of the same family such as the
+/// client report) as pretty JSON to `path` via a temporary file and a rename.
+pub fn write_json<T: serde::Serialize>(path: &Path, report: &T) -> io::Result<()> {
     let text = serde_json::to_vec_pretty(report).map_err(io::Error::other)?;
     write_atomic(path, &text)
 }

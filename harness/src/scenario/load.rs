@@ -30,11 +30,11 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
 }
 
-fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> LoadError {
+pub(crate) fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> LoadError {
     LoadError {
         file: file.to_owned(),
         line: e.span().map(|s| line_of(text, s.start)),
@@ -159,24 +159,7 @@ pub type Source<'a> = (PathBuf, std::borrow::Cow<'a, str>);
 impl Catalogue {
     /// Loads `requirements/*.toml` and `server/**/*.toml` under `dir`.
     pub fn load_dir(dir: &Path) -> Result<Self, LoadError> {
-        let mut sources = Vec::new();
-        collect_toml(dir, &mut sources).map_err(|e| LoadError {
-            file: dir.to_owned(),
-            line: None,
-            message: e.to_string(),
-        })?;
-        sources.sort();
-        let mut loaded = Vec::new();
-        for path in sources {
-            let text = std::fs::read_to_string(&path).map_err(|e| LoadError {
-                file: path.clone(),
-                line: None,
-                message: e.to_string(),
-            })?;
-            let relative = path.strip_prefix(dir).unwrap_or(&path).to_owned();
-            loaded.push((relative, std::borrow::Cow::Owned(text)));
-        }
-        Self::from_sources(&loaded)
+        Self::from_sources(&sources_in_dir(dir)?)
     }
 
     /// Loads from in-memory sources named relative to the scenarios directory.
@@ -225,6 +208,29 @@ impl Catalogue {
         }
         Ok(catalogue)
     }
+}
+
+/// Every `.toml` file under `dir`, read and named relative to `dir`, sorted by path:
+/// the sources [`Catalogue::from_sources`] (and the client scenario loader) read.
+pub fn sources_in_dir(dir: &Path) -> Result<Vec<Source<'static>>, LoadError> {
+    let mut sources = Vec::new();
+    collect_toml(dir, &mut sources).map_err(|e| LoadError {
+        file: dir.to_owned(),
+        line: None,
+        message: e.to_string(),
+    })?;
+    sources.sort();
+    let mut loaded = Vec::new();
+    for path in sources {
+        let text = std::fs::read_to_string(&path).map_err(|e| LoadError {
+            file: path.clone(),
+            line: None,
+            message: e.to_string(),
+        })?;
+        let relative = path.strip_prefix(dir).unwrap_or(&path).to_owned();
+        loaded.push((relative, std::borrow::Cow::Owned(text)));
+    }
+    Ok(loaded)
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -1,0 +1,917 @@
+//! Running real clients through the client scenarios: a fresh mock CA per scenario
+//! with that scenario's fault script, the client driven through its adapter under a
+//! bounded time, and the mock CA's journal graded by the client checks.
+//!
+//! The report speaks the vocabulary of `acmespec run` (the same [`Verdict`]s,
+//! [`Summary`] and [`CaseResult`] fields), plus per scenario the checks' results,
+//! the faults that fired, the seed, and the tail of the client's output.
+
+use crate::clients::adapter::{Adapter, AdapterOp, Bindings, CommandSpec, dns_hook_script};
+use crate::clients::checks::{CheckResult, CheckVerdict, GradeContext, all_checks, grade};
+use crate::clients::scenario::{Challenge, ClientCatalogue, ClientScenario, ExpectedOutcome, Operation};
+use crate::mockca::{Endpoint, Entry, MockCa, MockCaConfig};
+use crate::runner::{CaseResult, RunReport, Summary, Verdict};
+use crate::scenario::Level;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// How long one client command may run before its process group is killed.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How a client run is set up.
+#[derive(Debug, Clone)]
+pub struct ClientRunOptions {
+    /// Only scenarios whose id matches this glob.
+    pub filter: Option<String>,
+    /// The run's seed, used by every scenario that does not pin its own.
+    pub seed: u64,
+    /// Upper bound on each client command.
+    pub command_timeout: Duration,
+    /// Keep each scenario's work directory under this directory (`NN-slug/`); without
+    /// it, temporary directories are used and removed.
+    pub workdir: Option<PathBuf>,
+    /// Parent domain of the names ordered.
+    pub domain_suffix: String,
+    /// Lines of the client's stdout and stderr kept per command.
+    pub tail_lines: usize,
+}
+
+impl ClientRunOptions {
+    /// Defaults with the given run seed.
+    pub fn new(seed: u64) -> Self {
+        ClientRunOptions {
+            filter: None,
+            seed,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            workdir: None,
+            domain_suffix: "acmespec.test".into(),
+            tail_lines: 40,
+        }
+    }
+}
+
+/// A fresh random seed for a run that was given none.
+pub fn random_seed() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        return std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    }
+    // Keep seeds short enough to type back in.
+    u64::from_le_bytes(b) % 1_000_000_000
+}
+
+/// How the client's commands ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunOutcome {
+    /// Every command exited 0.
+    Success,
+    /// A command exited non-zero (not 127).
+    Failure,
+    /// A command exited 127, or the adapter has no template for it.
+    Unsupported,
+    /// A command did not finish in time and was killed.
+    Timeout,
+    /// A command was killed by a signal it did not get from us.
+    Crashed,
+    /// A command could not be started (program missing, ...).
+    NotStarted,
+}
+
+/// Why a scenario got `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCause {
+    /// The harness could not set the scenario up (mock CA, files, spawning the client).
+    Harness,
+    /// The client hung or crashed.
+    Client,
+    /// The client never reached the situation the scenario is about: a focus check
+    /// was not applicable.
+    NotReached,
+}
+
+/// One client command as it ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommandRun {
+    /// The operation.
+    pub operation: String,
+    /// The command line.
+    pub argv: Vec<String>,
+    /// Exit status, if it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// It ran out of time and its process group was killed.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// Why it could not be started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawn_error: Option<String>,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// The last lines of its stdout.
+    pub stdout_tail: String,
+    /// The last lines of its stderr.
+    pub stderr_tail: String,
+}
+
+/// A fault that fired, from the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiredFault {
+    /// Journal position.
+    pub seq: usize,
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// The request's number at that endpoint.
+    pub nth: u32,
+    /// The fault.
+    pub fault: String,
+}
+
+/// The result of one client scenario: the fields of a server case plus the client's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientCaseResult {
+    /// Id, title, verdict, level, requirements, duration, source, expected, observed.
+    #[serde(flatten)]
+    pub case: CaseResult,
+    /// The seed the mock CA's randomised faults used.
+    pub seed: u64,
+    /// What the client was asked to do.
+    pub operation: Operation,
+    /// The challenge type.
+    pub challenge: Challenge,
+    /// The names ordered.
+    pub identifiers: Vec<String>,
+    /// How the run should have ended.
+    pub expect_outcome: ExpectedOutcome,
+    /// How it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<RunOutcome>,
+    /// For `error`: whose fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_cause: Option<ErrorCause>,
+    /// The check ids the scenario is about.
+    pub focus_checks: Vec<String>,
+    /// Every check's result on this run.
+    pub checks: Vec<CheckResult>,
+    /// The faults that fired, in order.
+    pub faults_fired: Vec<FiredFault>,
+    /// The client commands, in order.
+    pub commands: Vec<CommandRun>,
+    /// For non-pass verdicts: one line per request the mock CA saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<Vec<String>>,
+}
+
+/// A client run: which client, which seed, and every scenario's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientsReport {
+    /// Always `acmespec`.
+    pub tool: String,
+    /// acmespec's version.
+    pub version: String,
+    /// The adapter's client name.
+    pub client: String,
+    /// What the client's version command printed (first line).
+    #[serde(default)]
+    pub client_version: Option<String>,
+    /// The adapter file.
+    pub adapter: String,
+    /// The run's seed (scenarios with a `seed` of their own use that one).
+    pub seed: u64,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// RFC 3339 end time (absent while running).
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// False while running or when the run was interrupted.
+    pub complete: bool,
+    /// Verdict counts.
+    pub summary: Summary,
+    /// One entry per scenario run, in catalogue order.
+    pub cases: Vec<ClientCaseResult>,
+}
+
+impl ClientsReport {
+    /// The report as `acmespec run` writes it (for JUnit): one case per scenario, with
+    /// the client's output tail in `observed` for non-pass verdicts.
+    pub fn to_run_report(&self) -> RunReport {
+        RunReport {
+            tool: self.tool.clone(),
+            version: self.version.clone(),
+            directory_url: format!("client {}", self.client),
+            server_header: self.client_version.clone(),
+            started_at: self.started_at.clone(),
+            finished_at: self.finished_at.clone(),
+            complete: self.complete,
+            summary: self.summary,
+            cases: self
+                .cases
+                .iter()
+                .map(|c| {
+                    let mut case = c.case.clone();
+                    if case.verdict != Verdict::Pass
+                        && let Some(cmd) = c.commands.last()
+                    {
+                        let observed = case.observed.take().unwrap_or_default();
+                        case.observed = Some(format!(
+                            "{observed}\nseed {}\n--- {} stdout (tail) ---\n{}\n--- {} stderr (tail) ---\n{}",
+                            c.seed, cmd.operation, cmd.stdout_tail, cmd.operation, cmd.stderr_tail
+                        ));
+                    }
+                    case
+                })
+                .collect(),
+        }
+    }
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Writes the JSON report atomically (like `acmespec run`'s).
+pub fn write_json(path: &Path, report: &ClientsReport) -> std::io::Result<()> {
+    crate::report::write_json(path, report)
+}
+
+/// Writes the JUnit report (one test case per scenario).
+pub fn write_junit(path: &Path, report: &ClientsReport) -> std::io::Result<()> {
+    crate::report::write_junit(path, &report.to_run_report())
+}
+
+/// Runs the version command of an adapter (10 s at most); the first line it printed.
+pub async fn client_version(adapter: &Adapter) -> Option<String> {
+    let mut cmd = tokio::process::Command::new(adapter.version.first()?);
+    cmd.args(&adapter.version[1..]).stdin(Stdio::null()).kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(10), cmd.output()).await.ok()?.ok()?;
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
+}
+
+/// Runs every selected scenario one after the other, calling `on_result` after each
+/// (so the caller can stream the report to disk), and returns the full report.
+pub async fn run_clients(
+    catalogue: &ClientCatalogue,
+    adapter: &Adapter,
+    options: &ClientRunOptions,
+    mut on_result: impl FnMut(&ClientsReport),
+) -> Result<ClientsReport, String> {
+    let scenarios = catalogue.select(options.filter.as_deref())?;
+    let mut report = ClientsReport {
+        tool: "acmespec".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        client: adapter.name.clone(),
+        client_version: client_version(adapter).await,
+        adapter: adapter.file.display().to_string(),
+        seed: options.seed,
+        started_at: now(),
+        finished_at: None,
+        complete: false,
+        summary: Summary::default(),
+        cases: Vec::new(),
+    };
+    for (i, scenario) in scenarios.into_iter().enumerate() {
+        let result = run_scenario(adapter, scenario, options, i + 1).await;
+        report.cases.push(result);
+        report.summary = Summary::of(report.cases.iter().map(|c| &c.case));
+        on_result(&report);
+    }
+    report.finished_at = Some(now());
+    report.complete = true;
+    on_result(&report);
+    Ok(report)
+}
+
+/// A work directory: kept under the caller's directory, or temporary.
+enum WorkDir {
+    Kept(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl WorkDir {
+    fn path(&self) -> &Path {
+        match self {
+            WorkDir::Kept(p) => p,
+            WorkDir::Temp(t) => t.path(),
+        }
+    }
+}
+
+fn slug(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
+}
+
+/// SplitMix64 step, for names derived from the seed.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The names of a scenario: `{name}` → `<slug>-<6 hex>.<suffix>`, derived from the
+/// scenario id and the seed so that a replay orders the same names.
+fn resolve_identifiers(scenario: &ClientScenario, seed: u64, suffix: &str) -> Vec<String> {
+    let mut label: String = slug(&scenario.def.id).chars().take(40).collect();
+    while label.ends_with('-') {
+        label.pop();
+    }
+    let base = mix(seed ^ fnv(&scenario.def.id));
+    scenario
+        .def
+        .identifiers
+        .iter()
+        .map(|ident| {
+            let (wild, placeholder) = match ident.strip_prefix("*.") {
+                Some(p) => ("*.", p),
+                None => ("", ident.as_str()),
+            };
+            let k = match placeholder {
+                "{name2}" => 2,
+                "{name3}" => 3,
+                _ => 1,
+            };
+            format!("{wild}{label}-{:06x}.{suffix}", mix(base.wrapping_add(k)) & 0xff_ffff)
+        })
+        .collect()
+}
+
+/// The outcome of the commands, the runs, and whether the run was stopped early.
+async fn run_sequence(
+    specs: &[CommandSpec],
+    dir: &Path,
+    timeout: Duration,
+    tail_lines: usize,
+) -> (RunOutcome, Vec<CommandRun>) {
+    let mut runs = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let run = run_command(spec, dir, i + 1, timeout, tail_lines).await;
+        let outcome = if run.spawn_error.is_some() {
+            Some(RunOutcome::NotStarted)
+        } else if run.timed_out {
+            Some(RunOutcome::Timeout)
+        } else if run.signal.is_some() {
+            Some(RunOutcome::Crashed)
+        } else if run.exit_code == Some(127) {
+            Some(RunOutcome::Unsupported)
+        } else if run.exit_code != Some(0) {
+            Some(RunOutcome::Failure)
+        } else {
+            None
+        };
+        runs.push(run);
+        if let Some(o) = outcome {
+            return (o, runs);
+        }
+    }
+    (RunOutcome::Success, runs)
+}
+
+/// Environment variables that would send the client to a proxy instead of the local CA.
+const PROXY_VARS: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"];
+
+async fn run_command(spec: &CommandSpec, dir: &Path, n: usize, timeout: Duration, tail_lines: usize) -> CommandRun {
+    let started = Instant::now();
+    let stem = dir.join(format!("{n}-{}", spec.op.name()));
+    let (out_path, err_path) = (stem.with_extension("stdout"), stem.with_extension("stderr"));
+    let mut run = CommandRun {
+        operation: spec.op.name().into(),
+        argv: spec.argv.clone(),
+        exit_code: None,
+        signal: None,
+        timed_out: false,
+        spawn_error: None,
+        duration_ms: 0,
+        stdout_tail: String::new(),
+        stderr_tail: String::new(),
+    };
+    let files = std::fs::File::create(&out_path).and_then(|o| Ok((o, std::fs::File::create(&err_path)?)));
+    let (out, err) = match files {
+        Ok(f) => f,
+        Err(e) => {
+            run.spawn_error = Some(format!("cannot create the output files in {}: {e}", dir.display()));
+            return run;
+        }
+    };
+    let mut cmd = tokio::process::Command::new(&spec.argv[0]);
+    cmd.args(&spec.argv[1..])
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .kill_on_drop(true);
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("{} not found on PATH (install the client; scripts/test installs lego and certbot)", spec.argv[0])
+            } else {
+                format!("cannot start {}: {e}", spec.argv[0])
+            };
+            run.spawn_error = Some(why);
+            return run;
+        }
+    };
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            run.timed_out = true;
+            // The leader has not been reaped, so its id still names its group: kill
+            // the whole group (hooks, helpers), then the leader for certain.
+            if let Some(pid) = child.id() {
+                kill_group(pid).await;
+            }
+            let _ = child.start_kill();
+            tokio::time::timeout(Duration::from_secs(10), child.wait()).await.ok().and_then(Result::ok)
+        }
+    };
+    if let Some(status) = status
+        && !run.timed_out
+    {
+        use std::os::unix::process::ExitStatusExt;
+        run.exit_code = status.code();
+        run.signal = status.signal();
+    }
+    run.duration_ms = started.elapsed().as_millis() as u64;
+    run.stdout_tail = tail(&out_path, tail_lines);
+    run.stderr_tail = tail(&err_path, tail_lines);
+    run
+}
+
+async fn kill_group(pid: u32) {
+    let killed = tokio::process::Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
+    if !killed.is_ok_and(|s| s.success()) {
+        tracing::warn!("could not kill process group {pid}");
+    }
+}
+
+/// The last `lines` lines of a file (at most 16 KiB of them).
+fn tail(path: &Path, lines: usize) -> String {
+    let Ok(bytes) = std::fs::read(path) else { return String::new() };
+    let start = bytes.len().saturating_sub(16 * 1024);
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn journal_lines(entries: &[Entry]) -> Vec<String> {
+    const MAX: usize = 300;
+    let mut lines: Vec<String> = entries
+        .iter()
+        .take(MAX)
+        .map(|e| {
+            let mut line = format!("#{} +{}ms {} {} -> {}", e.seq, e.at.as_millis(), e.method, e.path, e.status);
+            if let Some(p) = &e.problem {
+                line.push_str(&format!(" {}", p.rsplit(':').next().unwrap_or(p)));
+            }
+            if let Some(s) = &e.resource_status {
+                line.push_str(&format!(" status={s}"));
+            }
+            if let Some(r) = e.retry_after {
+                line.push_str(&format!(" retry-after={r}"));
+            }
+            if let Some(f) = &e.fault {
+                line.push_str(&format!(" [fault {f}]"));
+            }
+            line
+        })
+        .collect();
+    if entries.len() > MAX {
+        lines.push(format!("... {} more requests", entries.len() - MAX));
+    }
+    lines
+}
+
+fn level_of(check: &str) -> Option<Level> {
+    all_checks().iter().find(|c| c.id == check).map(|c| c.level)
+}
+
+fn level_name(l: Option<Level>) -> &'static str {
+    match l {
+        Some(Level::Must) => "MUST",
+        Some(Level::Should) => "SHOULD",
+        Some(Level::May) => "MAY",
+        None => "unknown level",
+    }
+}
+
+/// Everything a verdict is decided from.
+struct Judged {
+    verdict: Verdict,
+    cause: Option<ErrorCause>,
+    expected: Option<String>,
+    observed: Option<String>,
+    step: Option<usize>,
+}
+
+/// The last three non-empty lines of the command's stderr (or stdout), joined.
+fn last_line(run: &CommandRun) -> String {
+    let pick = |s: &str| {
+        let mut lines: Vec<&str> = s.lines().rev().map(str::trim).filter(|l| !l.is_empty()).take(3).collect();
+        lines.reverse();
+        (!lines.is_empty()).then(|| lines.join(" | "))
+    };
+    pick(&run.stderr_tail).or_else(|| pick(&run.stdout_tail)).unwrap_or_else(|| "(no output)".into())
+}
+
+fn judge(
+    scenario: &ClientScenario,
+    outcome: RunOutcome,
+    runs: &[CommandRun],
+    checks: &[CheckResult],
+    timeout: Duration,
+) -> Judged {
+    let step = Some(runs.len().max(1));
+    let last = runs.last();
+    let describe_exit = || {
+        last.map(|r| format!("`{}` exited {}: {}", r.operation, r.exit_code.unwrap_or(-1), last_line(r))).unwrap_or_default()
+    };
+    let error = |cause, expected: &str, observed: String| Judged {
+        verdict: Verdict::Error,
+        cause: Some(cause),
+        expected: Some(expected.into()),
+        observed: Some(observed),
+        step,
+    };
+    match outcome {
+        RunOutcome::Timeout => {
+            let op = last.map(|r| r.operation.as_str()).unwrap_or("?");
+            return error(
+                ErrorCause::Client,
+                "the client finishes within the time limit",
+                format!("`{op}` did not finish within {}s; its process group was killed", timeout.as_secs()),
+            );
+        }
+        RunOutcome::Crashed => {
+            let sig = last.and_then(|r| r.signal).unwrap_or(0);
+            return error(ErrorCause::Client, "the client exits with a status", format!("killed by signal {sig}: {}", describe_exit()));
+        }
+        RunOutcome::NotStarted => {
+            let why = last.and_then(|r| r.spawn_error.clone()).unwrap_or_default();
+            return error(ErrorCause::Harness, "the client command starts", why);
+        }
+        RunOutcome::Unsupported => {
+            return Judged {
+                verdict: Verdict::Unsupported,
+                cause: None,
+                expected: Some("the client supports the operation".into()),
+                observed: Some(format!("{} (exit status 127)", describe_exit())),
+                step,
+            };
+        }
+        RunOutcome::Success | RunOutcome::Failure => {}
+    }
+    let verdict_of = |id: &str| checks.iter().find(|c| c.id == id).map(|c| c.verdict);
+    let not_reached: Vec<&str> = scenario
+        .def
+        .checks
+        .iter()
+        .filter(|id| !matches!(verdict_of(id), Some(CheckVerdict::Pass | CheckVerdict::Fail)))
+        .map(String::as_str)
+        .collect();
+    let reached_note = if not_reached.is_empty() {
+        String::new()
+    } else {
+        format!("; not applicable: {}", not_reached.join(", "))
+    };
+    let expected_outcome = scenario.def.expect_outcome;
+    let got = if outcome == RunOutcome::Success { ExpectedOutcome::Success } else { ExpectedOutcome::Failure };
+    let failed = |level: Level| -> Vec<&CheckResult> {
+        checks
+            .iter()
+            .filter(|c| c.verdict == CheckVerdict::Fail && level_of(&c.id).unwrap_or(Level::Must) == level)
+            .collect()
+    };
+    let describe = |list: &[&CheckResult]| {
+        list.iter()
+            .map(|c| {
+                let lvl = level_name(level_of(&c.id));
+                match &c.observed {
+                    Some(o) => format!("{} ({lvl}): {o}", c.id),
+                    None => format!("{} ({lvl})", c.id),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let must = failed(Level::Must);
+    if expected_outcome != ExpectedOutcome::Any && got != expected_outcome {
+        let (expected, observed) = match expected_outcome {
+            ExpectedOutcome::Success => ("every client command succeeds".to_owned(), describe_exit()),
+            ExpectedOutcome::Failure | ExpectedOutcome::Any => (
+                "the client reports failure (non-zero exit)".to_owned(),
+                "every client command exited 0: the client claimed success".to_owned(),
+            ),
+        };
+        let should_level = scenario.def.outcome_level == Some(Level::Should);
+        let verdict = if should_level && must.is_empty() { Verdict::NonStrict } else { Verdict::Fail };
+        let mut observed = format!("{observed}{reached_note}");
+        if !must.is_empty() {
+            observed.push_str(&format!("; failed: {}", describe(&must)));
+        }
+        let level = if should_level { "SHOULD" } else { "MUST" };
+        return Judged { verdict, cause: None, expected: Some(format!("{expected} ({level})")), observed: Some(observed), step };
+    }
+    if !not_reached.is_empty() {
+        return error(
+            ErrorCause::NotReached,
+            "the client reaches the situation the scenario is about",
+            format!("focus check(s) not applicable: {}", not_reached.join(", ")),
+        );
+    }
+    if !must.is_empty() {
+        return Judged {
+            verdict: Verdict::Fail,
+            cause: None,
+            expected: Some("every MUST-level client check passes".into()),
+            observed: Some(describe(&must)),
+            step: None,
+        };
+    }
+    let should = failed(Level::Should);
+    if !should.is_empty() {
+        return Judged {
+            verdict: Verdict::NonStrict,
+            cause: None,
+            expected: Some("every SHOULD-level client check passes".into()),
+            observed: Some(describe(&should)),
+            step: None,
+        };
+    }
+    Judged { verdict: Verdict::Pass, cause: None, expected: None, observed: None, step: None }
+}
+
+fn harness_error(scenario: &ClientScenario, seed: u64, identifiers: Vec<String>, started: Instant, why: String) -> ClientCaseResult {
+    result(
+        scenario,
+        seed,
+        identifiers,
+        started,
+        Judged {
+            verdict: Verdict::Error,
+            cause: Some(ErrorCause::Harness),
+            expected: Some("the harness sets the scenario up".into()),
+            observed: Some(why),
+            step: None,
+        },
+    )
+}
+
+fn result(scenario: &ClientScenario, seed: u64, identifiers: Vec<String>, started: Instant, j: Judged) -> ClientCaseResult {
+    let level = scenario.def.checks.iter().filter_map(|c| level_of(c)).min().unwrap_or(Level::Must);
+    ClientCaseResult {
+        case: CaseResult {
+            id: scenario.def.id.clone(),
+            title: scenario.def.title.clone(),
+            verdict: j.verdict,
+            level,
+            requirements: scenario.def.requirements.clone(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            source: scenario.source(),
+            expected: j.expected,
+            observed: j.observed,
+            step: j.step,
+            transcript: None,
+        },
+        seed,
+        operation: scenario.def.operation,
+        challenge: scenario.def.challenge,
+        identifiers,
+        expect_outcome: scenario.def.expect_outcome,
+        outcome: None,
+        error_cause: j.cause,
+        focus_checks: scenario.def.checks.clone(),
+        checks: Vec::new(),
+        faults_fired: Vec::new(),
+        commands: Vec::new(),
+        journal: None,
+    }
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Two distinct free TCP ports for the client's challenge servers.
+fn challenge_ports() -> (u16, u16) {
+    let http = crate::peers::free_tcp_port();
+    loop {
+        let tls = crate::peers::free_tcp_port();
+        if tls != http {
+            return (http, tls);
+        }
+    }
+}
+
+/// Runs one scenario: fresh mock CA, the adapter's commands, grading, verdict.
+/// `index` numbers the work directory.
+pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options: &ClientRunOptions, index: usize) -> ClientCaseResult {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let started = Instant::now();
+    let seed = scenario.def.seed.unwrap_or(options.seed);
+    let identifiers = resolve_identifiers(scenario, seed, &options.domain_suffix);
+    let ops = AdapterOp::sequence(scenario.def.operation, scenario.def.challenge);
+    if let Some(missing) = ops.iter().find(|op| adapter.template(**op).is_none()) {
+        let mut r = result(
+            scenario,
+            seed,
+            identifiers,
+            started,
+            Judged {
+                verdict: Verdict::Unsupported,
+                cause: None,
+                expected: Some("the client supports the operation".into()),
+                observed: Some(format!("the {} adapter has no `{}` command", adapter.name, missing.name())),
+                step: None,
+            },
+        );
+        r.outcome = Some(RunOutcome::Unsupported);
+        return r;
+    }
+    let workdir = match &options.workdir {
+        Some(base) => {
+            let dir = base.join(format!("{index:02}-{}", slug(&scenario.def.id)));
+            let _ = std::fs::remove_dir_all(&dir);
+            match std::fs::create_dir_all(&dir) {
+                Ok(()) => WorkDir::Kept(dir),
+                Err(e) => return harness_error(scenario, seed, identifiers, started, format!("cannot create {}: {e}", dir.display())),
+            }
+        }
+        None => match tempfile::Builder::new().prefix("acmespec-client-").tempdir() {
+            Ok(t) => WorkDir::Temp(t),
+            Err(e) => return harness_error(scenario, seed, identifiers, started, format!("cannot create a work directory: {e}")),
+        },
+    };
+    let dir = workdir.path().to_owned();
+    let (http_port, tls_port) = challenge_ports();
+    let eab = scenario.def.eab.then(|| {
+        use ring::rand::SecureRandom;
+        let mut key = [0u8; 32];
+        let _ = ring::rand::SystemRandom::new().fill(&mut key);
+        ("acmespec-eab".to_owned(), key.to_vec())
+    });
+    let config = MockCaConfig {
+        management_listen: Some(loopback(0)),
+        va_http_port: http_port,
+        va_tls_port: tls_port,
+        dns_listen: Some(loopback(0)),
+        faults: scenario.def.fault_rules(),
+        seed,
+        eab_keys: eab.iter().cloned().collect(),
+        ..MockCaConfig::default()
+    };
+    let ca = match MockCa::start(config).await {
+        Ok(ca) => ca,
+        Err(e) => return harness_error(scenario, seed, identifiers, started, format!("cannot start the mock CA: {e}")),
+    };
+    let (Some(management), Some(dns)) = (ca.management_url(), ca.dns().map(|d| d.local_addr())) else {
+        return harness_error(scenario, seed, identifiers, started, "the mock CA started without management or DNS".into());
+    };
+    let ca_bundle = dir.join("ca.pem");
+    let dns_hook = dir.join("dns-hook.sh");
+    let written = std::fs::write(&ca_bundle, ca.https_root_pem()).and_then(|()| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&dns_hook, dns_hook_script(&management))?;
+        std::fs::set_permissions(&dns_hook, std::fs::Permissions::from_mode(0o755))
+    });
+    if let Err(e) = written {
+        return harness_error(scenario, seed, identifiers, started, format!("cannot write into {}: {e}", dir.display()));
+    }
+    let bindings = Bindings {
+        directory: ca.directory_url(),
+        ca_bundle: ca_bundle.display().to_string(),
+        domains: identifiers.clone(),
+        http_port,
+        tls_port,
+        workdir: dir.display().to_string(),
+        dns_hook: dns_hook.display().to_string(),
+        dns_server: dns.to_string(),
+        management,
+        eab: eab.map(|(kid, key)| (kid, crate::protocol::b64::encode(key))),
+    };
+    let specs: Vec<CommandSpec> = ops.iter().filter_map(|op| adapter.render(*op, &bindings)).collect();
+    let (outcome, runs) = run_sequence(&specs, &dir, options.command_timeout, options.tail_lines).await;
+    let entries = ca.journal();
+    let base_url = format!("https://{}", ca.addr());
+    drop(ca);
+    let checks = grade(&GradeContext { entries: &entries, base_url: &base_url });
+    let judged = judge(scenario, outcome, &runs, &checks, options.command_timeout);
+    let pass = judged.verdict == Verdict::Pass;
+    let mut r = result(scenario, seed, identifiers, started, judged);
+    r.outcome = Some(outcome);
+    r.checks = checks;
+    r.faults_fired = entries
+        .iter()
+        .filter_map(|e| {
+            e.fault.clone().map(|fault| FiredFault { seq: e.seq, endpoint: e.endpoint, nth: e.nth, fault })
+        })
+        .collect();
+    r.commands = runs;
+    if !pass {
+        r.journal = Some(journal_lines(&entries));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::scenario::ClientScenarioDef;
+
+    fn scenario(identifiers: &[&str]) -> ClientScenario {
+        ClientScenario {
+            def: ClientScenarioDef {
+                id: "client/6.5/bad-nonce-on-new-order".into(),
+                title: "t".into(),
+                requirements: vec![],
+                description: None,
+                operation: Operation::Issue,
+                challenge: Challenge::Dns01,
+                identifiers: identifiers.iter().map(|s| s.to_string()).collect(),
+                seed: None,
+                checks: vec![],
+                expect_outcome: ExpectedOutcome::Success,
+                outcome_level: None,
+                eab: false,
+                faults: vec![],
+            },
+            file: "client/6.5-x.toml".into(),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn names_follow_the_seed() {
+        let s = scenario(&["{name}", "*.{name}", "{name2}"]);
+        let a = resolve_identifiers(&s, 7, "acmespec.test");
+        assert_eq!(a, resolve_identifiers(&s, 7, "acmespec.test"));
+        assert_ne!(a, resolve_identifiers(&s, 8, "acmespec.test"));
+        assert!(a[0].starts_with("bad-nonce-on-new-order-") && a[0].ends_with(".acmespec.test"), "{a:?}");
+        assert_eq!(a[1], format!("*.{}", a[0]));
+        assert_ne!(a[0], a[2]);
+    }
+
+    #[tokio::test]
+    async fn a_hanging_command_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("child-alive");
+        let spec = CommandSpec {
+            op: AdapterOp::IssueHttp01,
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                format!("(sleep 3; touch '{}') & sleep 1000", marker.display()),
+            ],
+            env: vec![],
+        };
+        let t = Instant::now();
+        let (outcome, runs) = run_sequence(&[spec], dir.path(), Duration::from_millis(500), 10).await;
+        assert_eq!(outcome, RunOutcome::Timeout);
+        assert!(runs[0].timed_out);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!marker.exists(), "the background child survived the group kill");
+    }
+
+    #[tokio::test]
+    async fn exit_statuses_map_to_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = |script: &str| CommandSpec { op: AdapterOp::Renew, argv: vec!["sh".into(), "-c".into(), script.into()], env: vec![] };
+        let run = |specs: Vec<CommandSpec>| {
+            let dir = dir.path().to_owned();
+            async move { run_sequence(&specs, &dir, Duration::from_secs(10), 5).await }
+        };
+        assert_eq!(run(vec![sh("exit 0"), sh("exit 0")]).await.0, RunOutcome::Success);
+        let (o, runs) = run(vec![sh("echo out; echo err >&2; exit 3"), sh("exit 0")]).await;
+        assert_eq!(o, RunOutcome::Failure);
+        assert_eq!(runs.len(), 1, "stops at the first failure");
+        assert_eq!((runs[0].stdout_tail.as_str(), runs[0].stderr_tail.as_str()), ("out", "err"));
+        assert_eq!(run(vec![sh("exit 127")]).await.0, RunOutcome::Unsupported);
+        assert_eq!(run(vec![sh("kill -SEGV $$")]).await.0, RunOutcome::Crashed);
+        let missing = CommandSpec { op: AdapterOp::Renew, argv: vec!["/nonexistent/acme-client".into()], env: vec![] };
+        assert_eq!(run(vec![missing]).await.0, RunOutcome::NotStarted);
+    }
+}
