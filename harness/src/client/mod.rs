@@ -40,15 +40,18 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// The challenge type the client answers (RFC 8555 §8.3, §8.4; RFC 8737).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// The challenge type a client answers (RFC 8555 §8.3, §8.4; RFC 8737).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
 pub enum ChallengeType {
     /// http-01, served by the http-01 responder.
     #[default]
+    #[serde(rename = "http-01")]
     Http01,
     /// dns-01, served by the DNS responder.
+    #[serde(rename = "dns-01")]
     Dns01,
     /// tls-alpn-01, served by the tls-alpn-01 responder.
+    #[serde(rename = "tls-alpn-01")]
     TlsAlpn01,
 }
 

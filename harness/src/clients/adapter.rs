@@ -6,7 +6,8 @@
 //! in per scenario. An operation the file does not list, or a command that exits 127,
 //! is `unsupported`, never a failure.
 
-use crate::clients::scenario::{Challenge, Operation};
+use crate::client::ChallengeType;
+use crate::clients::scenario::Operation;
 use crate::scenario::{LoadError, line_of, toml_error};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -54,17 +55,17 @@ impl AdapterOp {
     }
 
     /// The issuing command for a challenge type.
-    pub fn issue(challenge: Challenge) -> AdapterOp {
+    pub fn issue(challenge: ChallengeType) -> AdapterOp {
         match challenge {
-            Challenge::Http01 => AdapterOp::IssueHttp01,
-            Challenge::Dns01 => AdapterOp::IssueDns01,
-            Challenge::TlsAlpn01 => AdapterOp::IssueTlsAlpn01,
+            ChallengeType::Http01 => AdapterOp::IssueHttp01,
+            ChallengeType::Dns01 => AdapterOp::IssueDns01,
+            ChallengeType::TlsAlpn01 => AdapterOp::IssueTlsAlpn01,
         }
     }
 
     /// The commands a scenario runs, in order: every operation but `issue` first
     /// obtains a certificate with the scenario's challenge type.
-    pub fn sequence(operation: Operation, challenge: Challenge) -> Vec<AdapterOp> {
+    pub fn sequence(operation: Operation, challenge: ChallengeType) -> Vec<AdapterOp> {
         let issue = AdapterOp::issue(challenge);
         match operation {
             Operation::Issue => vec![issue],

@@ -8,7 +8,8 @@
 
 use crate::clients::adapter::{Adapter, AdapterOp, Bindings, CommandSpec, dns_hook_script};
 use crate::clients::checks::{CheckResult, CheckVerdict, GradeContext, all_checks, grade};
-use crate::clients::scenario::{Challenge, ClientCatalogue, ClientScenario, ExpectedOutcome, Operation};
+use crate::client::ChallengeType;
+use crate::clients::scenario::{ClientCatalogue, ClientScenario, ExpectedOutcome, Operation};
 use crate::mockca::{Endpoint, Entry, MockCa, MockCaConfig};
 use crate::runner::{CaseResult, RunReport, Summary, Verdict};
 use crate::scenario::Level;
@@ -146,7 +147,7 @@ pub struct ClientCaseResult {
     /// What the client was asked to do.
     pub operation: Operation,
     /// The challenge type.
-    pub challenge: Challenge,
+    pub challenge: ChallengeType,
     /// The names ordered.
     pub identifiers: Vec<String>,
     /// How the run should have ended.
@@ -849,7 +850,7 @@ mod tests {
                 requirements: vec![],
                 description: None,
                 operation: Operation::Issue,
-                challenge: Challenge::Dns01,
+                challenge: ChallengeType::Dns01,
                 identifiers: identifiers.iter().map(|s| s.to_string()).collect(),
                 seed: None,
                 checks: vec![],

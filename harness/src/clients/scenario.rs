@@ -10,6 +10,7 @@
 use crate::clients::checks::CheckInfo;
 use crate::mockca::FaultRule;
 use crate::scenario::{Actor, Catalogue, Level, LoadError, Requirement, Source, line_of, toml_error};
+use crate::client::ChallengeType;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,31 +41,6 @@ impl Operation {
             Operation::Revoke => "revoke",
             Operation::KeyRollover => "key-rollover",
             Operation::Deactivate => "deactivate",
-        }
-    }
-}
-
-/// The challenge type the client is told to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Challenge {
-    /// RFC 8555 §8.3.
-    #[serde(rename = "http-01")]
-    Http01,
-    /// RFC 8555 §8.4.
-    #[serde(rename = "dns-01")]
-    Dns01,
-    /// RFC 8737.
-    #[serde(rename = "tls-alpn-01")]
-    TlsAlpn01,
-}
-
-impl Challenge {
-    /// The challenge type as ACME writes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Challenge::Http01 => "http-01",
-            Challenge::Dns01 => "dns-01",
-            Challenge::TlsAlpn01 => "tls-alpn-01",
         }
     }
 }
@@ -101,7 +77,7 @@ pub struct ClientScenarioDef {
     /// What the client is asked to do.
     pub operation: Operation,
     /// The challenge type of the issuance.
-    pub challenge: Challenge,
+    pub challenge: ChallengeType,
     /// Names to order: `{name}`, `{name2}`, `{name3}`, optionally `*.` in front (dns-01 only).
     pub identifiers: Vec<String>,
     /// Seed of the randomised faults; without it the run's seed is used.
@@ -286,7 +262,7 @@ fn validate(
         if !NAME_PLACEHOLDERS.contains(&base) {
             return Err((None, format!("identifier {ident:?} must be one of {NAME_PLACEHOLDERS:?}, optionally with \"*.\" in front")));
         }
-        if wildcard && def.challenge != Challenge::Dns01 {
+        if wildcard && def.challenge != ChallengeType::Dns01 {
             return Err((None, format!("wildcard identifier {ident:?} needs challenge = \"dns-01\" (RFC 8555 §7.1.3)")));
         }
     }
