@@ -9,7 +9,7 @@
 
 use crate::clients::checks::CheckInfo;
 use crate::mockca::FaultRule;
-use crate::scenario::{Actor, Catalogue, Level, LoadError, Requirement, Source, line_of, toml_error};
+use crate::scenario::{Actor, Catalogue, ItemProblem, Level, LoadError, Requirement, Source, line_of, load_items};
 use crate::client::ChallengeType;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -162,27 +162,18 @@ impl ClientCatalogue {
         let requirements = Catalogue::from_sources(sources)?.requirements;
         let known_checks: BTreeSet<&str> = checks.iter().map(|c| c.id).collect();
         let mut catalogue = ClientCatalogue { scenarios: Vec::new(), requirements };
-        let mut seen = BTreeSet::new();
-        for (path, text) in sources.iter().filter(|(p, _)| p.starts_with("client")) {
-            let file: ScenarioFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
-            for spanned in file.scenario {
-                let line = line_of(text, spanned.span().start);
-                let def = spanned.into_inner();
-                validate(&def, path, &catalogue.requirements, &known_checks, text).map_err(|(l, message)| LoadError {
-                    file: path.clone(),
-                    line: Some(l.unwrap_or(line)),
-                    message: format!("scenario {}: {message}", def.id),
-                })?;
-                if !seen.insert(def.id.clone()) {
-                    return Err(LoadError {
-                        file: path.clone(),
-                        line: Some(line),
-                        message: format!("duplicate scenario id {}", def.id),
-                    });
-                }
-                catalogue.scenarios.push(ClientScenario { def, file: path.clone(), line });
-            }
-        }
+        let requirements = &catalogue.requirements;
+        catalogue.scenarios = load_items(
+            sources.iter(),
+            "client",
+            "scenario",
+            |text| toml::from_str::<ScenarioFile>(text).map(|f| f.scenario),
+            |def: &ClientScenarioDef| def.id.as_str(),
+            |def, file, text| validate(def, file, requirements, &known_checks, text),
+        )?
+        .into_iter()
+        .map(|(def, file, line)| ClientScenario { def, file, line })
+        .collect();
         Ok(catalogue)
     }
 
@@ -205,15 +196,13 @@ fn section_of(id: &str) -> Option<&str> {
     ok.then_some(parts[1])
 }
 
-type Problem = (Option<usize>, String);
-
 fn validate(
     def: &ClientScenarioDef,
     file: &Path,
     requirements: &BTreeMap<String, Requirement>,
     checks: &BTreeSet<&str>,
     text: &str,
-) -> Result<(), Problem> {
+) -> Result<(), ItemProblem> {
     let Some(section) = section_of(&def.id) else {
         return Err((None, "id must look like client/6.5/bad-nonce-on-new-order".into()));
     };

@@ -185,27 +185,18 @@ impl Catalogue {
                 catalogue.requirements.insert(req.id.clone(), req);
             }
         }
-        let mut seen = BTreeSet::new();
-        for (path, text) in cases.into_iter().filter(|(p, _)| p.starts_with("server")) {
-            let file: CaseFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
-            for spanned in file.case {
-                let line = line_of(text, spanned.span().start);
-                let def = spanned.into_inner();
-                validate_case(&def, &catalogue.requirements, text).map_err(|(l, message)| LoadError {
-                    file: path.clone(),
-                    line: Some(l.unwrap_or(line)),
-                    message: format!("case {}: {message}", def.id),
-                })?;
-                if !seen.insert(def.id.clone()) {
-                    return Err(LoadError {
-                        file: path.clone(),
-                        line: Some(line),
-                        message: format!("duplicate case id {}", def.id),
-                    });
-                }
-                catalogue.cases.push(Case { def, file: path.clone(), line });
-            }
-        }
+        let requirements = &catalogue.requirements;
+        catalogue.cases = load_items(
+            cases.into_iter(),
+            "server",
+            "case",
+            |text| toml::from_str::<CaseFile>(text).map(|f| f.case),
+            |def: &CaseDef| def.id.as_str(),
+            |def, _, text| validate_case(def, requirements, text),
+        )?
+        .into_iter()
+        .map(|(def, file, line)| Case { def, file, line })
+        .collect();
         Ok(catalogue)
     }
 }
@@ -231,6 +222,38 @@ pub fn sources_in_dir(dir: &Path) -> Result<Vec<Source<'static>>, LoadError> {
         loaded.push((relative, std::borrow::Cow::Owned(text)));
     }
     Ok(loaded)
+}
+
+/// What a validator says is wrong: the line (when it knows better than the item's
+/// own) and the message.
+pub(crate) type ItemProblem = (Option<usize>, String);
+
+/// Loads the items (`[[case]]`, `[[scenario]]`, ...) of the sources under `prefix`:
+/// parses each file, validates each item, refuses duplicate ids, and names file and
+/// line in every error. Returns the items with their file and line, in file order.
+pub(crate) fn load_items<'s, T>(
+    sources: impl Iterator<Item = &'s Source<'s>>,
+    prefix: &str,
+    noun: &str,
+    parse: impl Fn(&str) -> Result<Vec<Spanned<T>>, toml::de::Error>,
+    id: impl Fn(&T) -> &str,
+    mut validate: impl FnMut(&T, &Path, &str) -> Result<(), ItemProblem>,
+) -> Result<Vec<(T, PathBuf, usize)>, LoadError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (path, text) in sources.filter(|(p, _)| p.starts_with(prefix)) {
+        for spanned in parse(text).map_err(|e| toml_error(path, text, &e))? {
+            let line = line_of(text, spanned.span().start);
+            let item = spanned.into_inner();
+            let err = |line: usize, message: String| LoadError { file: path.clone(), line: Some(line), message };
+            validate(&item, path, text).map_err(|(l, m)| err(l.unwrap_or(line), format!("{noun} {}: {m}", id(&item))))?;
+            if !seen.insert(id(&item).to_owned()) {
+                return Err(err(line, format!("duplicate {noun} id {}", id(&item))));
+            }
+            out.push((item, path.clone(), line));
+        }
+    }
+    Ok(out)
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -298,13 +321,11 @@ const FIELD_NAMES: &[&str] = &[
 const MAX_SLEEP_S: f64 = 30.0;
 const MAX_TIMEOUT_S: u64 = 300;
 
-type CaseProblem = (Option<usize>, String);
-
 fn validate_case(
     def: &CaseDef,
     requirements: &BTreeMap<String, Requirement>,
     text: &str,
-) -> Result<(), CaseProblem> {
+) -> Result<(), ItemProblem> {
     if !valid_case_id(&def.id) {
         return Err((None, "id must look like rfc8555/7.4/finalize-not-ready".into()));
     }

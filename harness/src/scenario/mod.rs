@@ -5,7 +5,7 @@ mod load;
 mod model;
 
 pub use load::{Actor, Case, Catalogue, LoadError, Requirement, RequirementLevel, Source, Testable, sources_in_dir};
-pub(crate) use load::{line_of, toml_error};
+pub(crate) use load::{ItemProblem, line_of, load_items, toml_error};
 pub use model::*;
 
 mod embedded {
