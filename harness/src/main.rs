@@ -158,6 +158,10 @@ struct RunArgs {
     /// Count SHOULD-level misses (non-strict) as failures in the exit status.
     #[arg(long)]
     strict: bool,
+    /// Switch on a defect of the built-in mock CA (repeatable; only without --directory),
+    /// to see a case fail the way it should.
+    #[arg(long = "defect", value_name = "NAME", conflicts_with = "directory")]
+    defects: Vec<acmespec::mockca::Defect>,
 }
 
 #[derive(clap::Args)]
@@ -444,6 +448,7 @@ async fn run(args: RunArgs) -> ExitCode {
                 va_http_port: responders.http01().local_addr().port(),
                 va_tls_port: responders.tls_alpn().local_addr().port(),
                 va_resolver: Some(responders.dns().local_addr()),
+                defects: args.defects.clone(),
                 ..MockCaConfig::default()
             };
             let ca = match MockCa::start(config).await {
