@@ -106,6 +106,26 @@ impl Coverage {
         cov
     }
 
+    /// What is wrong with the `gap` notes: an uncovered requirement without one, or a
+    /// note on a requirement some case now covers.
+    pub fn gap_problems(&self, catalogue: &Catalogue) -> Vec<String> {
+        let uncovered: BTreeSet<&str> = self.uncovered.iter().map(|r| r.id.as_str()).collect();
+        let mut problems: Vec<String> = self
+            .uncovered
+            .iter()
+            .filter(|r| r.gap.is_none())
+            .map(|r| format!("{} is not covered and has no `gap` saying why", r.id))
+            .collect();
+        problems.extend(
+            catalogue
+                .requirements
+                .values()
+                .filter(|r| r.gap.is_some() && !uncovered.contains(r.id.as_str()))
+                .map(|r| format!("{} has a `gap` note but is covered (or not server-testable); remove the note", r.id)),
+        );
+        problems
+    }
+
     /// Coverage as Markdown: totals, per RFC, per section, and every uncovered requirement.
     pub fn to_markdown(&self) -> String {
         let cell = |t: Option<&Tally>| match t {
@@ -118,7 +138,7 @@ impl Coverage {
             "Requirements the runner can test against a server (`testable = \"runner\"` or `\"both\"` in \
              `scenarios/requirements/`), and how many of them at least one case cites. Regenerate with \
              `acmespec coverage --format md > reports/coverage.md`; a test fails when a covered requirement \
-             loses its last case.\n\n",
+             loses its last case. Each uncovered one says why (its `gap` note in the catalogue).\n\n",
         );
         md.push_str("| | MUST | SHOULD | MAY |\n|---|---|---|---|\n");
         let _ = writeln!(md, "| **all** | {} |", groups.map(|g| cell(self.total.get(&g))).join(" | "));
@@ -132,9 +152,13 @@ impl Coverage {
             let t = &self.by_section[s];
             let _ = writeln!(md, "| {s} | {} |", groups.map(|g| cell(t.get(&g))).join(" | "));
         }
-        md.push_str("\n## Not covered\n\n| requirement | level | section | what it says |\n|---|---|---|---|\n");
+        md.push_str(
+            "\n## Not covered\n\n| requirement | level | section | what it says | why no case checks it |\n|---|---|---|---|---|\n",
+        );
         for r in &self.uncovered {
-            let _ = writeln!(md, "| `{}` | {} | {} | {} |", r.id, LevelGroup::of(r.level).name(), r.section, r.text.replace('|', "\\|"));
+            let cell = |t: &str| t.replace('|', "\\|");
+            let gap = r.gap.as_deref().map_or_else(|| "–".to_owned(), cell);
+            let _ = writeln!(md, "| `{}` | {} | {} | {} | {gap} |", r.id, LevelGroup::of(r.level).name(), r.section, cell(&r.text));
         }
         md
     }

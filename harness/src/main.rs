@@ -39,6 +39,9 @@ enum Command {
     /// switchable defects for validating the client checks.
     #[command(subcommand)]
     Client(acmespec::client::cli::ClientCommand),
+    /// Fuzzing without libFuzzer: write seed corpora, replay inputs through a target's oracle.
+    #[command(subcommand)]
+    Fuzz(acmespec::fuzzing::cli::FuzzCommand),
 }
 
 #[derive(clap::Args)]
@@ -109,6 +112,10 @@ struct ServeArgs {
     /// Alternate certificate chains offered besides the primary one.
     #[arg(long, default_value_t = 1)]
     alternate_chains: usize,
+    /// Refuse newOrder with rateLimited past REQUESTS orders per account within SECONDS
+    /// (RFC 8555 §6.6); declare it to `acmespec run` with a [rate-limit] table.
+    #[arg(long, value_name = "REQUESTS/SECONDS")]
+    rate_limit: Option<acmespec::mockca::NewOrderLimit>,
     /// Print the defects with the cases each must fail, and exit.
     #[arg(long)]
     list_defects: bool,
@@ -162,6 +169,15 @@ struct RunArgs {
     /// to see a case fail the way it should.
     #[arg(long = "defect", value_name = "NAME", conflicts_with = "directory")]
     defects: Vec<acmespec::mockca::Defect>,
+    /// External account binding credentials the server handed out: every new account is
+    /// bound with them, and the EAB cases run (RFC 8555 §7.3.4).
+    #[arg(long, value_name = "KID:BASE64URL_KEY", requires = "directory")]
+    eab: Option<runner::EabCredentials>,
+    /// TOML file declaring the optional features the server offers or not (see
+    /// scenarios/README.md, "Capabilities"); cases needing an undeclared policy feature
+    /// are unsupported.
+    #[arg(long, value_name = "FILE", requires = "directory")]
+    capabilities: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -209,6 +225,7 @@ fn main() -> ExitCode {
         Command::Coverage(args) => coverage(args),
         Command::Clients(args) => rt.block_on(clients(*args)),
         Command::Client(command) => rt.block_on(acmespec::client::cli::run(command)),
+        Command::Fuzz(command) => rt.block_on(acmespec::fuzzing::cli::run(command)),
     }
 }
 
@@ -248,18 +265,6 @@ fn list(args: ListArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
-}
-
-fn read_ca_certs(path: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
-    use rustls_pki_types::pem::PemObject;
-    let bytes = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
-    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("--ca-cert {}: not a PEM certificate file: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("--ca-cert {}: no CERTIFICATE block found", path.display()));
-    }
-    Ok(certs)
 }
 
 fn print_result(report: &RunReport, printed: &mut usize) {
@@ -378,6 +383,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         defects: args.defects.clone(),
         eab_keys,
         alternate_chains: args.alternate_chains,
+        new_order_limit: args.rate_limit,
         ..MockCaConfig::default()
     };
     let ca = match MockCa::start(config).await {
@@ -414,13 +420,18 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    let mut capabilities = match args.capabilities.as_deref().map(runner::Capabilities::load).transpose() {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => return usage_error(e),
+    };
+    let mut eab = args.eab.clone();
     let mut client = ClientOptions {
         timeout: Duration::from_secs(args.timeout),
         max_body: args.max_body,
         ..ClientOptions::default()
     };
     if let Some(path) = &args.ca_cert {
-        match read_ca_certs(path) {
+        match acmespec::protocol::http::read_ca_certs(path) {
             Ok(certs) => client.ca_certs = certs,
             Err(e) => return usage_error(e),
         }
@@ -439,26 +450,22 @@ async fn run(args: RunArgs) -> ExitCode {
         Err(e) => return usage_error(format!("cannot start the challenge responders: {e}")),
     };
     // Without --directory the built-in mock CA is the server under test, validating
-    // against this run's own responders.
+    // against this run's own responders, with its own EAB credentials and capabilities.
     let mut embedded = None;
     let directory = match args.directory.clone() {
         Some(d) => d,
         None => {
-            let config = MockCaConfig {
-                va_http_port: responders.http01().local_addr().port(),
-                va_tls_port: responders.tls_alpn().local_addr().port(),
-                va_resolver: Some(responders.dns().local_addr()),
-                defects: args.defects.clone(),
-                ..MockCaConfig::default()
-            };
-            let ca = match MockCa::start(config).await {
-                Ok(ca) => ca,
+            let reference = match acmespec::matrix::Reference::start(&responders, &args.defects).await {
+                Ok(r) => r,
                 Err(e) => return usage_error(e),
             };
+            let ca = &reference.ca;
             client.ca_certs = vec![rustls_pki_types::CertificateDer::from(ca.https_root_der().to_vec())];
             println!("no --directory: testing the built-in mock CA at {}", ca.directory_url());
             let url = ca.directory_url();
-            embedded = Some(ca);
+            eab = Some(reference.eab.clone());
+            capabilities = reference.capabilities.clone();
+            embedded = Some(reference);
             url
         }
     };
@@ -468,6 +475,8 @@ async fn run(args: RunArgs) -> ExitCode {
         filter: args.filter.clone(),
         domain_suffix: args.domain_suffix.clone(),
         case_timeout: Duration::from_secs(args.case_timeout),
+        eab,
+        capabilities,
     };
     let latest: Arc<Mutex<Option<RunReport>>> = Arc::default();
     let json = args.json.clone();

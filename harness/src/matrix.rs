@@ -1,11 +1,14 @@
 //! The defect matrix: the catalogue against the clean mock CA and against each
 //! defect, which proves every case can fail and that the mock CA is the reference.
 
-use crate::mockca::{Defect, MockCa, MockCaConfig, MockCaError};
+use crate::mockca::{Defect, MockCa, MockCaConfig, MockCaError, NewOrderLimit};
 use crate::protocol::http::ClientOptions;
 use crate::responders::Responders;
-use crate::runner::{self, RunOptions, RunReport, SetupError, Verdict};
-use crate::scenario::Catalogue;
+use crate::runner::{
+    self, Capabilities, EabCredentials, RateLimit, RateLimitedEndpoint, RunOptions, RunReport, SetupError, TOS_CHANGE,
+    Trigger, Verdict,
+};
+use crate::scenario::{Catalogue, Feature};
 use futures_util::StreamExt;
 use rustls_pki_types::CertificateDer;
 use std::collections::BTreeMap;
@@ -27,25 +30,83 @@ pub enum MatrixError {
     Setup(#[from] SetupError),
 }
 
-/// Runs the catalogue against a fresh mock CA with `defects` switched on, validating
-/// against fresh responders on free loopback ports.
+/// The mock CA as the catalogue's reference: every optional policy switched on (EAB
+/// and terms agreement required, terms changeable through the management listener, a
+/// newOrder rate limit), so that the cases about them run and pass instead of being
+/// `unsupported`.
+#[derive(Debug)]
+pub struct Reference {
+    /// The running mock CA.
+    pub ca: MockCa,
+    /// The EAB credentials it accepts.
+    pub eab: EabCredentials,
+    /// What it offers, for the runner.
+    pub capabilities: Capabilities,
+}
+
+/// The reference's newOrder limit: far above the few orders any other case makes per
+/// account, and a window no run outlasts, so only the §6.6 cases reach it.
+const REFERENCE_ORDER_LIMIT: NewOrderLimit = NewOrderLimit { requests: 10, window: std::time::Duration::from_secs(3600) };
+
+impl Reference {
+    /// Starts the reference mock CA validating against `responders`, with `defects`.
+    pub async fn start(responders: &Responders, defects: &[Defect]) -> Result<Reference, MatrixError> {
+        let mut mac_key = vec![0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut mac_key).expect("system RNG");
+        let eab = EabCredentials { kid: "acmespec-reference".into(), mac_key };
+        let ca = MockCa::start(MockCaConfig {
+            management_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            va_http_port: responders.http01().local_addr().port(),
+            va_tls_port: responders.tls_alpn().local_addr().port(),
+            va_resolver: Some(responders.dns().local_addr()),
+            defects: defects.to_vec(),
+            eab_keys: vec![(eab.kid.clone(), eab.mac_key.clone())],
+            terms_required: true,
+            new_order_limit: Some(REFERENCE_ORDER_LIMIT),
+            ..MockCaConfig::default()
+        })
+        .await?;
+        let management = ca.management_url().unwrap_or_default();
+        let capabilities = Capabilities {
+            features: [Feature::EabRequired, Feature::TermsRequired, Feature::TosChange, Feature::RenewalInfo]
+                .into_iter()
+                .map(|f| (f, true))
+                .collect(),
+            triggers: [(
+                TOS_CHANGE.to_owned(),
+                Trigger {
+                    method: "POST".into(),
+                    url: format!("{management}/change-terms"),
+                    body: Some(r#"{"account": "{account_url}"}"#.into()),
+                },
+            )]
+            .into_iter()
+            .collect(),
+            rate_limit: Some(RateLimit { endpoint: RateLimitedEndpoint::NewOrder, requests: REFERENCE_ORDER_LIMIT.requests }),
+        };
+        Ok(Reference { ca, eab, capabilities })
+    }
+
+    /// Run options for testing this CA: its HTTPS root, its EAB credentials, its capabilities.
+    pub fn run_options(&self) -> RunOptions {
+        let mut options = RunOptions::new(self.ca.directory_url());
+        options.client = ClientOptions {
+            ca_certs: vec![CertificateDer::from(self.ca.https_root_der().to_vec())],
+            ..ClientOptions::default()
+        };
+        options.eab = Some(self.eab.clone());
+        options.capabilities = self.capabilities.clone();
+        options
+    }
+}
+
+/// Runs the catalogue against a fresh reference mock CA with `defects` switched on,
+/// validating against fresh responders on free loopback ports.
 pub async fn run_against_mock_ca(catalogue: &Catalogue, defects: &[Defect]) -> Result<RunReport, MatrixError> {
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let responders = Responders::start(any, any, any).await.map_err(MatrixError::Responders)?;
-    let ca = MockCa::start(MockCaConfig {
-        va_http_port: responders.http01().local_addr().port(),
-        va_tls_port: responders.tls_alpn().local_addr().port(),
-        va_resolver: Some(responders.dns().local_addr()),
-        defects: defects.to_vec(),
-        ..MockCaConfig::default()
-    })
-    .await?;
-    let mut options = RunOptions::new(ca.directory_url());
-    options.client = ClientOptions {
-        ca_certs: vec![CertificateDer::from(ca.https_root_der().to_vec())],
-        ..ClientOptions::default()
-    };
-    Ok(runner::run(catalogue, &options, &responders, |_| {}).await?)
+    let reference = Reference::start(&responders, defects).await?;
+    Ok(runner::run(catalogue, &reference.run_options(), &responders, |_| {}).await?)
 }
 
 /// The verdicts of the clean run and of one run per defect.

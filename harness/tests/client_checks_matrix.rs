@@ -1,9 +1,13 @@
 //! Every client check can fail: acmespec's own client, clean, passes every check it
 //! meets; with each client defect switched on, exactly the checks that defect
 //! declares fail; and every check is failed by at least one defect.
+//!
+//! The client is asked to prefer the mock CA's first alternate chain, and the fault
+//! script makes its renewal information say the certificate is due, so its run holds
+//! a renewal whose order reuses the authorization of the first.
 
 use acmespec::client::{self, ChallengeType, ClientConfig, ClientDefect};
-use acmespec::clients::checks::{CheckVerdict, GradeContext, all_checks, grade};
+use acmespec::clients::checks::{ChainPreference, CheckVerdict, GradeContext, all_checks, grade};
 use acmespec::mockca::{Endpoint, FaultKind, FaultRule, MockCa, MockCaConfig};
 use acmespec::protocol::wire::Identifier;
 use acmespec::responders::Responders;
@@ -13,19 +17,30 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-fn rule(endpoint: Endpoint, nth: u32, action: FaultKind, retry_after: Option<u32>, ms: Option<u64>, polls: Option<u32>) -> FaultRule {
-    FaultRule { endpoint, nth: Some(nth), times: None, probability: None, action, retry_after, ms, polls }
+fn rule(endpoint: Endpoint, nth: Option<u32>, action: FaultKind, retry_after: Option<u32>, ms: Option<u64>, polls: Option<u32>) -> FaultRule {
+    FaultRule { endpoint, nth, times: None, probability: None, action, retry_after, ms, polls }
 }
 
 /// A script that puts every behaviour oracle in play: a badNonce, a rate limit, a slow
-/// validation and a slow issuance.
+/// validation, a slow issuance, a renewal window that has passed, and authorizations
+/// reused (by the renewal's order; the first has none to reuse).
 fn faults() -> Vec<FaultRule> {
     vec![
-        rule(Endpoint::NewOrder, 1, FaultKind::BadNonce, None, None, None),
-        rule(Endpoint::Challenge, 1, FaultKind::SlowValidation, None, Some(1500), None),
-        rule(Endpoint::Finalize, 1, FaultKind::RateLimited, Some(1), None, None),
-        rule(Endpoint::Finalize, 2, FaultKind::StayProcessing, None, None, Some(2)),
+        rule(Endpoint::NewOrder, Some(1), FaultKind::BadNonce, None, None, None),
+        rule(Endpoint::NewOrder, None, FaultKind::ReuseAuthz, None, None, None),
+        rule(Endpoint::Challenge, Some(1), FaultKind::SlowValidation, None, Some(1500), None),
+        rule(Endpoint::Finalize, Some(1), FaultKind::RateLimited, Some(1), None, None),
+        rule(Endpoint::Finalize, Some(2), FaultKind::StayProcessing, None, None, Some(2)),
+        rule(Endpoint::RenewalInfo, None, FaultKind::RenewalWindowPassed, None, None, None),
     ]
+}
+
+/// The issuer CN of the topmost (last) certificate of a PEM chain.
+fn top_issuer(pem: &str) -> Option<String> {
+    use rustls_pki_types::pem::PemObject;
+    let top = CertificateDer::pem_slice_iter(pem.as_bytes()).filter_map(Result::ok).last()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&top).ok()?;
+    cert.issuer().iter_common_name().next()?.as_str().ok().map(str::to_owned)
 }
 
 /// The checks that failed when the client ran with `defects`, and those that applied.
@@ -41,18 +56,22 @@ async fn failed_checks(defects: Vec<ClientDefect>) -> (BTreeSet<String>, BTreeSe
     })
     .await
     .unwrap();
+    let preferred = ca.chain_root_name(1).expect("the mock CA offers an alternate chain");
     let config = ClientConfig {
         ca_certs: vec![CertificateDer::from(ca.https_root_der().to_vec())],
         challenge: ChallengeType::Http01,
         timeout: Duration::from_secs(40),
         defects,
+        preferred_chain: Some(preferred.clone()),
         ..ClientConfig::new(ca.directory_url(), vec![Identifier::dns("checks.acmespec.test")], responders)
     };
     // A defective client may fail its flow; the journal is graded either way.
-    let _ = tokio::time::timeout(Duration::from_secs(60), client::exercise(&config)).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(60), client::exercise(&config)).await;
+    let kept_issuer = outcome.ok().and_then(Result::ok).and_then(|done| top_issuer(&done.issued.certificate_pem));
     let entries = ca.journal();
     let base = format!("https://{}", ca.addr());
-    let results = grade(&GradeContext { entries: &entries, base_url: &base });
+    let preferred_chain = Some(ChainPreference { chain: 1, issuer: preferred, kept_issuer });
+    let results = grade(&GradeContext { preferred_chain, ..GradeContext::new(&entries, &base) });
     let failed = results.iter().filter(|r| r.verdict == CheckVerdict::Fail).map(|r| r.id.clone()).collect();
     let applied = results.iter().filter(|r| r.verdict != CheckVerdict::NotApplicable).map(|r| r.id.clone()).collect();
     (failed, applied)

@@ -2,15 +2,20 @@
 //! their adapters in `fixtures/clients/`, graded from the mock CA's journal, with the
 //! reports written as `acmespec clients` writes them.
 //!
-//! These tests report what the clients do; they assert only what the harness owes:
-//! every scenario gets a verdict, no `error` is the harness's own, the reports parse,
-//! the same seed replays the same faults and verdicts, and a hanging client is stopped.
+//! Every verdict must match `reports/baselines/clients/<client>.toml`: a scenario
+//! listed there must get exactly the listed verdict, every other one must pass, so a
+//! change in a client, a scenario, a check or the harness is noticed. Besides, the
+//! tests assert what the harness owes: every scenario gets a verdict, no `error` is the
+//! harness's own, the reports parse, the same seed replays the same faults and
+//! verdicts, and a hanging client is stopped.
 //! They fail, never skip, when lego or certbot is missing: run `scripts/test`.
 
 use acmespec::clients::adapter::Adapter;
 use acmespec::clients::run::{ClientRunOptions, ClientsReport, ErrorCause, RunOutcome, run_clients, write_json, write_junit};
 use acmespec::clients::scenario::ClientCatalogue;
 use acmespec::runner::Verdict;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,6 +35,35 @@ fn require(program: &str) {
 fn adapter(name: &str) -> Adapter {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/clients").join(format!("{name}.toml"));
     Adapter::load(&path).unwrap_or_else(|e| panic!("adapter {name}: {e}"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Baseline {
+    expect: Vec<Expected>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    id: String,
+    verdict: Verdict,
+    reason: String,
+}
+
+/// The pinned non-pass verdicts of `client`, by scenario id.
+fn baseline(client: &str) -> BTreeMap<String, Expected> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/baselines/clients").join(format!("{client}.toml"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let b: Baseline = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut pinned = BTreeMap::new();
+    for e in b.expect {
+        assert!(!matches!(e.verdict, Verdict::Pass | Verdict::Error), "{}: pins {} as {}; list only fail, non-strict or unsupported", path.display(), e.id, e.verdict.name());
+        assert!(!e.reason.trim().is_empty(), "{}: {} has no reason", path.display(), e.id);
+        let id = e.id.clone();
+        assert!(pinned.insert(id.clone(), e).is_none(), "{}: {id} is listed twice", path.display());
+    }
+    pinned
 }
 
 fn catalogue() -> ClientCatalogue {
@@ -60,12 +94,17 @@ fn table(report: &ClientsReport) -> String {
         .join("\n")
 }
 
-/// Runs every scenario with `client`, writes both reports, and checks what the harness owes.
-async fn grade_client(client: &str) -> ClientsReport {
+/// Runs every scenario with `client`, writes both reports, checks what the harness
+/// owes, and compares every verdict with the client's baseline.
+async fn grade_client(client: &str) {
     require(client);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let catalogue = catalogue();
     assert!(catalogue.scenarios.len() >= 25, "only {} client scenarios", catalogue.scenarios.len());
+    let pinned = baseline(client);
+    for id in pinned.keys() {
+        assert!(catalogue.scenarios.iter().any(|s| &s.def.id == id), "the {client} baseline names unknown scenario {id}");
+    }
     let adapter = adapter(client);
     let tmp = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
@@ -117,27 +156,37 @@ async fn grade_client(client: &str) -> ClientsReport {
     }
     let xml = std::fs::read_to_string(&junit).expect("JUnit report");
     assert_eq!(xml.matches("<testcase").count(), report.cases.len(), "{xml}");
-    report
+
+    let wrong: Vec<String> = report
+        .cases
+        .iter()
+        .filter_map(|c| {
+            let pin = pinned.get(&c.case.id);
+            let want = pin.map_or(Verdict::Pass, |e| e.verdict);
+            (c.case.verdict != want).then(|| {
+                format!(
+                    "{}: got {} (baseline: {}{}): expected {:?}, observed {:?}",
+                    c.case.id,
+                    c.case.verdict.name(),
+                    want.name(),
+                    pin.map(|e| format!(", because {}", e.reason)).unwrap_or_default(),
+                    c.case.expected,
+                    c.case.observed
+                )
+            })
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{client}: verdicts differ from reports/baselines/clients/{client}.toml:\n{}", wrong.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lego_is_graded_through_every_client_scenario() {
-    let report = grade_client("lego").await;
-    // What lego 4.9.1 offers, as declared by its adapter: no key rollover, no deactivation.
-    for id in ["client/7.3.5/key-rollover", "client/7.3.6/deactivate-account"] {
-        let c = report.cases.iter().find(|c| c.case.id == id).expect(id);
-        assert_eq!(c.case.verdict, Verdict::Unsupported, "{id}");
-    }
+async fn lego_verdicts_match_its_baseline() {
+    grade_client("lego").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn certbot_is_graded_through_every_client_scenario() {
-    let report = grade_client("certbot").await;
-    // certbot 2.1.0 has no tls-alpn-01 and no key rollover: its adapter leaves them out.
-    for id in ["client/8/issue-tls-alpn-01", "client/7.3.5/key-rollover"] {
-        let c = report.cases.iter().find(|c| c.case.id == id).expect(id);
-        assert_eq!(c.case.verdict, Verdict::Unsupported, "{id}");
-    }
+async fn certbot_verdicts_match_its_baseline() {
+    grade_client("certbot").await;
 }
 
 /// (endpoint, nth, fault) of every fault that fired, and the verdict, per scenario.

@@ -27,3 +27,10 @@ fn coverage_does_not_drop_below_the_committed_report() {
     let stale = current.to_markdown() != committed;
     assert!(!stale, "reports/coverage.md is stale: regenerate with `acmespec coverage --format md > reports/coverage.md`");
 }
+
+#[test]
+fn every_uncovered_requirement_says_why() {
+    let catalogue = embedded_catalogue().unwrap();
+    let problems = Coverage::of(&catalogue).gap_problems(&catalogue);
+    assert!(problems.is_empty(), "fix the `gap` notes in scenarios/requirements/:\n{}", problems.join("\n"));
+}

@@ -231,13 +231,64 @@ async fn every_operation_once_then_revoke_by_certificate_key() {
     assert_eq!(found.url, issued.account_url);
 }
 
+/// The issuer CN of the topmost (last) certificate of a PEM chain.
+fn top_issuer(pem: &str) -> Option<String> {
+    use rustls_pki_types::pem::PemObject;
+    let top = CertificateDer::pem_slice_iter(pem.as_bytes()).filter_map(Result::ok).last()?;
+    let (_, cert) = X509Certificate::from_der(&top).ok()?;
+    cert.issuer().iter_common_name().next()?.as_str().ok().map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clean_client_keeps_the_preferred_chain() {
+    let (ca, config) = setup(vec![Identifier::dns("chain.own-client.test")], ChallengeType::Http01, Vec::new()).await;
+    let alternate = ca.chain_root_name(1).expect("the mock CA offers an alternate chain");
+    let config = ClientConfig { preferred_chain: Some(alternate.clone()), ..config };
+    let issued = within("preferred chain", client::issue(&config)).await.expect("issue");
+    assert_eq!(top_issuer(&issued.certificate_pem), Some(alternate));
+    let fetched: Vec<String> = requests(&ca.journal(), Endpoint::Certificate).iter().map(|e| e.path.clone()).collect();
+    assert_eq!(fetched.len(), 2, "the default chain, then the alternate: {fetched:?}");
+    assert_eq!(fetched[1], format!("{}/1", fetched[0]));
+
+    // A preference the default chain meets fetches no alternate.
+    let (ca, config) = setup(vec![Identifier::dns("chain.own-client.test")], ChallengeType::Http01, Vec::new()).await;
+    let config = ClientConfig { preferred_chain: ca.chain_root_name(0), ..config };
+    let issued = within("default chain", client::issue(&config)).await.expect("issue");
+    assert_eq!(top_issuer(&issued.certificate_pem), ca.chain_root_name(0));
+    assert_eq!(requests(&ca.journal(), Endpoint::Certificate).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clean_client_renews_when_due_and_leaves_reused_authorizations_alone() {
+    for window_passed in [false, true] {
+        let faults = if window_passed {
+            vec![rule(Endpoint::RenewalInfo, None, FaultKind::RenewalWindowPassed), rule(Endpoint::NewOrder, None, FaultKind::ReuseAuthz)]
+        } else {
+            Vec::new()
+        };
+        let (ca, config) = setup(vec![Identifier::dns("renew.own-client.test")], ChallengeType::Http01, faults).await;
+        within("exercise", client::exercise(&config)).await.expect("issue, renewal if due, rollover, revoke, deactivate");
+        let journal = ca.journal();
+        assert_eq!(requests(&journal, Endpoint::RenewalInfo).len(), 1, "renewal information is read once");
+        let orders = requests(&journal, Endpoint::NewOrder);
+        if window_passed {
+            assert_eq!(orders.len(), 2, "a window that has passed means renewing now");
+            assert_eq!(orders[1].resource_status.as_deref(), Some("ready"), "the renewal's order reuses the valid authorization");
+            assert_eq!(requests(&journal, Endpoint::Challenge).len(), 1, "a valid authorization is not answered again");
+            assert_eq!(requests(&journal, Endpoint::Finalize).len(), 2);
+        } else {
+            assert_eq!(orders.len(), 1, "the default window lies two thirds into the lifetime: not due");
+        }
+    }
+}
+
 /// What each defect does to an otherwise clean run: finish (`true`) or fail
 /// cleanly (`false`). The faults make the nonce and timing defects visible.
 fn expected_to_finish(d: ClientDefect) -> bool {
     use ClientDefect::*;
     match d {
         ReuseNonce | NoUserAgent | PlainGet | LegacyKeyAuthorization | FinalizeBeforeReady | RepostChallenge
-        | IgnoreRetryAfter => true,
+        | IgnoreRetryAfter | AnswerValidAuthorization | IgnorePreferredChain | IgnoreRenewalWindow => true,
         WrongContentType | FetchWithEmptyObject | JwkInsteadOfKid | UrlMismatch | CsrExtraName | CsrAccountKey
         | NoBadNonceRetry | DownloadWhileProcessing | InnerJwsNonce | GeneralJws | MissingUrl | WrongKid | AlgNone => false,
         other => panic!("no expectation for {other}"),

@@ -4,12 +4,17 @@
 //! Every verdict must match `reports/baselines/pebble-2.4.0.toml`: a case listed there
 //! must get exactly the listed verdict (so a fix in Pebble or a change in a case is
 //! noticed), and every other case must pass. `error` is never acceptable.
+//!
+//! The external account binding cases run against a second Pebble that requires EAB
+//! (with the runner holding the same key), so they get a real verdict instead of
+//! `unsupported`; the rest runs against a Pebble without EAB, as most deployments are.
 
 use acmespec::peers::{Pebble, PebbleOptions};
+use acmespec::protocol::b64;
 use acmespec::protocol::http::ClientOptions;
 use acmespec::responders::Responders;
-use acmespec::runner::{self, RunOptions, Verdict};
-use acmespec::scenario::embedded_catalogue;
+use acmespec::runner::{self, Capabilities, EabCredentials, RunOptions, Verdict};
+use acmespec::scenario::{Catalogue, Feature, embedded_catalogue};
 use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -36,24 +41,50 @@ fn baseline() -> BTreeMap<String, Expected> {
     b.expect.into_iter().map(|e| (e.id.clone(), e)).collect()
 }
 
+fn capabilities(file: &str) -> Capabilities {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/capabilities").join(file);
+    Capabilities::load(&path).unwrap()
+}
+
 struct Setup {
     _pebble: Pebble,
     responders: Responders,
     options: RunOptions,
 }
 
-async fn setup() -> Setup {
+/// A Pebble validating against fresh responders; with `eab`, one that requires binding
+/// with that key, and run options that bind with it.
+async fn setup_with(eab: Option<EabCredentials>) -> Setup {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let responders = Responders::start(any, any, any).await.unwrap();
-    let opts = PebbleOptions::new(responders.http01().local_addr().port(), responders.tls_alpn().local_addr().port())
+    let mut opts = PebbleOptions::new(responders.http01().local_addr().port(), responders.tls_alpn().local_addr().port())
         .with_dns_server(responders.dns().local_addr());
+    if let Some(e) = &eab {
+        opts = opts.with_eab_keys(vec![(e.kid.clone(), b64::encode(&e.mac_key))]);
+    }
     let pebble = Pebble::start(opts).await.expect("Pebble must be installed: run scripts/test");
     let mut options = RunOptions::new(pebble.directory_url());
     options.client = ClientOptions {
         ca_certs: vec![CertificateDer::from(pebble.ca_cert_der().to_vec())],
         ..ClientOptions::default()
     };
+    options.capabilities = capabilities(if eab.is_some() { "pebble-eab.toml" } else { "pebble.toml" });
+    options.eab = eab;
     Setup { _pebble: pebble, responders, options }
+}
+
+async fn setup() -> Setup {
+    setup_with(None).await
+}
+
+/// The catalogue split into the cases about external account binding and the rest.
+fn split_by_eab(catalogue: &Catalogue) -> (Catalogue, Catalogue) {
+    let about_eab = |c: &acmespec::scenario::Case| c.def.requires.iter().any(|f| matches!(f, Feature::Eab | Feature::EabRequired));
+    let part = |keep: bool| Catalogue {
+        cases: catalogue.cases.iter().filter(|c| about_eab(c) == keep).cloned().collect(),
+        requirements: catalogue.requirements.clone(),
+    };
+    (part(true), part(false))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,8 +94,15 @@ async fn catalogue_verdicts_match_the_pebble_baseline() {
     for id in baseline.keys() {
         assert!(catalogue.cases.iter().any(|c| &c.def.id == id), "baseline names unknown case {id}");
     }
+    let (eab_cases, other_cases) = split_by_eab(&catalogue);
+    assert!(!eab_cases.cases.is_empty(), "the catalogue has EAB cases");
     let s = setup().await;
-    let report = runner::run(&catalogue, &s.options, &s.responders, |_| {}).await.unwrap();
+    let mut report = runner::run(&other_cases, &s.options, &s.responders, |_| {}).await.unwrap();
+    let eab = EabCredentials { kid: "acmespec-pebble".into(), mac_key: b"acmespec pebble conformance key!".to_vec() };
+    let with_eab = setup_with(Some(eab)).await;
+    let eab_report = runner::run(&eab_cases, &with_eab.options, &with_eab.responders, |_| {}).await.unwrap();
+    report.complete &= eab_report.complete;
+    report.cases.extend(eab_report.cases);
     assert_eq!(report.cases.len(), catalogue.cases.len());
     let mut wrong = Vec::new();
     for case in &report.cases {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use acmespec::responders::{
-    ACME_TLS_ALPN_PROTOCOL, AlpnIdentifier, DnsResponder, DnsTransport, Http01Responder,
-    Responders, TlsAlpnOutcome, TlsAlpnResponder, reverse_dns_name,
+    ACME_TLS_ALPN_PROTOCOL, AFTER_HANDSHAKE_WAIT, AlpnIdentifier, DnsResponder, DnsTransport,
+    HTTP01_REDIRECT_PREFIX, Http01Responder, Http01Variant, Responders, TlsAlpnOutcome,
+    TlsAlpnResponder, reverse_dns_name,
 };
 use hickory_resolver::Resolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
@@ -107,12 +108,26 @@ async fn http01_serves_provisioned_token_and_404s_others() {
         Some(ka.len().to_string().as_str())
     );
 
-    let other = http_request(addr, "GET", "/.well-known/acme-challenge/nope", "example.test").await;
+    let other = http_request(
+        addr,
+        "GET",
+        "/.well-known/acme-challenge/nope",
+        "example.test",
+    )
+    .await;
     assert_eq!(other.status, 404);
     assert_ne!(other.body, ka.as_bytes());
-    assert_eq!(http_request(addr, "GET", "/", "example.test").await.status, 404);
+    assert_eq!(
+        http_request(addr, "GET", "/", "example.test").await.status,
+        404
+    );
     // The key authorization is only served to GET (and HEAD).
-    assert_eq!(http_request(addr, "POST", &path, "example.test").await.status, 404);
+    assert_eq!(
+        http_request(addr, "POST", &path, "example.test")
+            .await
+            .status,
+        404
+    );
     let head = http_request(addr, "HEAD", &path, "example.test").await;
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
@@ -121,12 +136,24 @@ async fn http01_serves_provisioned_token_and_404s_others() {
     let clone = http.clone();
     assert!(clone.remove(token));
     assert!(!clone.remove(token));
-    assert_eq!(http_request(addr, "GET", &path, "example.test").await.status, 404);
+    assert_eq!(
+        http_request(addr, "GET", &path, "example.test")
+            .await
+            .status,
+        404
+    );
 
     let history = http.history();
     let summary: Vec<(&str, &str, Option<&str>, u16)> = history
         .iter()
-        .map(|r| (r.method.as_str(), r.path.as_str(), r.host.as_deref(), r.status))
+        .map(|r| {
+            (
+                r.method.as_str(),
+                r.path.as_str(),
+                r.host.as_deref(),
+                r.status,
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -147,7 +174,11 @@ async fn http01_serves_provisioned_token_and_404s_others() {
     assert_eq!(history[0].token.as_deref(), Some(token));
     assert_eq!(history[2].token, None);
     assert_eq!(history[0].user_agent.as_deref(), Some("acmespec-test"));
-    assert!(history.iter().all(|r| r.peer.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    assert!(
+        history
+            .iter()
+            .all(|r| r.peer.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST))
+    );
 
     http.clear_history();
     assert!(http.history().is_empty());
@@ -168,7 +199,13 @@ async fn http01_records_host_header_and_survives_garbage() {
     let _ = tokio::time::timeout(Duration::from_secs(5), junk.read_to_end(&mut sink)).await;
     assert!(sink.is_empty() || sink.starts_with(b"HTTP/1.1 400"));
 
-    let ok = http_request(addr, "GET", "/.well-known/acme-challenge/tok", "Mixed.Case.test:80").await;
+    let ok = http_request(
+        addr,
+        "GET",
+        "/.well-known/acme-challenge/tok",
+        "Mixed.Case.test:80",
+    )
+    .await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.body, b"tok.thumb");
     let history = http.history();
@@ -245,7 +282,10 @@ async fn dns_answers_txt_over_udp_and_tcp() {
     // A long value is split into 255-byte strings and reassembled by clients.
     let long = "x".repeat(600);
     dns.set_txt("long.test", vec![long.clone()]);
-    assert_eq!(txt_values(&resolver(addr, true), "long.test.").await, vec![long]);
+    assert_eq!(
+        txt_values(&resolver(addr, true), "long.test.").await,
+        vec![long]
+    );
 
     dns.clear_txt("_acme-challenge.example.test");
     let err = resolver(addr, false)
@@ -253,7 +293,10 @@ async fn dns_answers_txt_over_udp_and_tcp() {
         .await
         .unwrap_err();
     assert!(err.is_no_records_found(), "{err}");
-    assert!(!err.is_nx_domain(), "missing TXT must be NOERROR, got {err}");
+    assert!(
+        !err.is_nx_domain(),
+        "missing TXT must be NOERROR, got {err}"
+    );
 
     let history = dns.history();
     let txt_queries: Vec<_> = history
@@ -278,10 +321,14 @@ async fn dns_address_defaults() {
     for tcp in [false, true] {
         let r = resolver(addr, tcp);
         let a = r.ipv4_lookup("anything.example.test.").await.unwrap();
-        let ips: Vec<Ipv4Addr> = a.answers().iter().filter_map(|rec| match rec.data {
-            RData::A(a) => Some(a.0),
-            _ => None,
-        }).collect();
+        let ips: Vec<Ipv4Addr> = a
+            .answers()
+            .iter()
+            .filter_map(|rec| match rec.data {
+                RData::A(a) => Some(a.0),
+                _ => None,
+            })
+            .collect();
         assert_eq!(ips, vec![Ipv4Addr::LOCALHOST], "tcp={tcp}");
 
         let err = r.ipv6_lookup("anything.example.test.").await.unwrap_err();
@@ -326,9 +373,13 @@ async fn raw_udp_query(addr: SocketAddr, name: &str, qtype: RecordType) -> Messa
 async fn dns_caa_servfail_and_header_flags() {
     let dns = DnsResponder::bind(any_local()).await.unwrap();
     let addr = dns.local_addr();
-    dns.add_caa("example.test", "pebble.letsencrypt.org").unwrap();
-    dns.add_caa("example.test.", "ca.test; accounturi=https://ca.test/acct/1")
+    dns.add_caa("example.test", "pebble.letsencrypt.org")
         .unwrap();
+    dns.add_caa(
+        "example.test.",
+        "ca.test; accounturi=https://ca.test/acct/1",
+    )
+    .unwrap();
     assert!(dns.add_caa("bad.test", "ca.test; noequals").is_err());
     dns.set_txt("_acme-challenge.example.test", vec!["v".into()]);
     dns.set_servfail("broken.test");
@@ -340,7 +391,10 @@ async fn dns_caa_servfail_and_header_flags() {
     assert!(caa.metadata.authoritative);
     assert_eq!(caa.answers.len(), 2);
     let rendered: Vec<String> = caa.answers.iter().map(|r| r.data.to_string()).collect();
-    assert!(rendered[0].contains("pebble.letsencrypt.org"), "{rendered:?}");
+    assert!(
+        rendered[0].contains("pebble.letsencrypt.org"),
+        "{rendered:?}"
+    );
     assert!(rendered[1].contains("accounturi"), "{rendered:?}");
 
     let txt = raw_udp_query(addr, "_acme-challenge.example.test.", RecordType::TXT).await;
@@ -392,7 +446,9 @@ async fn dns_survives_hostile_packets() {
     drop(tcp);
     // TCP: a well-formed length with garbage content.
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(&[0x00, 0x04, 0xde, 0xad, 0xbe, 0xef]).await.unwrap();
+    tcp.write_all(&[0x00, 0x04, 0xde, 0xad, 0xbe, 0xef])
+        .await
+        .unwrap();
     drop(tcp);
 
     dns.set_txt("after.test", vec!["still-alive".into()]);
@@ -487,7 +543,9 @@ async fn tls_connect(
             .collect(),
         alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
     };
-    // The server closes right away: expect EOF, no application data.
+    // Close at once, as a validating CA must (RFC 8737 §4); the server then
+    // hangs up too, without application data.
+    let _ = tls.shutdown().await;
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut rest)).await;
     assert!(rest.is_empty(), "acme-tls/1 server sent application data");
@@ -517,7 +575,11 @@ fn check_validation_cert(der: &[u8], key_authorization: &str) -> String {
     assert!(acme[0].critical, "acmeIdentifier must be critical");
     let mut expected = vec![0x04, 0x20];
     expected.extend(sha256(key_authorization));
-    assert_eq!(acme[0].value, expected.as_slice(), "OCTET STRING(SHA-256(ka))");
+    assert_eq!(
+        acme[0].value,
+        expected.as_slice(),
+        "OCTET STRING(SHA-256(ka))"
+    );
 
     let san = cert
         .subject_alternative_name()
@@ -527,8 +589,14 @@ fn check_validation_cert(der: &[u8], key_authorization: &str) -> String {
     match &san.value.general_names[0] {
         GeneralName::DNSName(name) => format!("dns:{name}"),
         GeneralName::IPAddress(bytes) => match bytes.len() {
-            4 => format!("ip:{}", Ipv4Addr::from(<[u8; 4]>::try_from(*bytes).unwrap())),
-            16 => format!("ip:{}", Ipv6Addr::from(<[u8; 16]>::try_from(*bytes).unwrap())),
+            4 => format!(
+                "ip:{}",
+                Ipv4Addr::from(<[u8; 4]>::try_from(*bytes).unwrap())
+            ),
+            16 => format!(
+                "ip:{}",
+                Ipv6Addr::from(<[u8; 16]>::try_from(*bytes).unwrap())
+            ),
             n => panic!("bad IP SAN length {n}"),
         },
         other => panic!("unexpected SAN {other:?}"),
@@ -566,7 +634,10 @@ async fn tls_alpn_serves_rfc8737_certificate_for_dns_identifier() {
     let again = tls_connect(addr, "EXAMPLE.test", &[ACME_TLS_ALPN_PROTOCOL])
         .await
         .unwrap();
-    assert_eq!(check_validation_cert(&again.certs[0], "other.ka"), "dns:Example.TEST");
+    assert_eq!(
+        check_validation_cert(&again.certs[0], "other.ka"),
+        "dns:Example.TEST"
+    );
 }
 
 #[tokio::test]
@@ -592,12 +663,18 @@ async fn tls_alpn_ip_identifiers_use_reverse_dns_sni_and_ip_san() {
         .await
         .unwrap();
     assert_eq!(got.alpn.as_deref(), Some(ACME_TLS_ALPN_PROTOCOL));
-    assert_eq!(check_validation_cert(&got.certs[0], "ka.v4"), "ip:127.0.0.1");
+    assert_eq!(
+        check_validation_cert(&got.certs[0], "ka.v4"),
+        "ip:127.0.0.1"
+    );
 
     let got6 = tls_connect(addr, &v6.sni(), &[ACME_TLS_ALPN_PROTOCOL])
         .await
         .unwrap();
-    assert_eq!(check_validation_cert(&got6.certs[0], "ka.v6"), "ip:2001:db8::1");
+    assert_eq!(
+        check_validation_cert(&got6.certs[0], "ka.v6"),
+        "ip:2001:db8::1"
+    );
 
     // Connecting "to the IP" sends no SNI at all (RFC 6066): refused.
     assert!(
@@ -617,7 +694,11 @@ async fn tls_alpn_refuses_without_acme_alpn_or_unknown_sni() {
     // No ALPN at all.
     assert!(tls_connect(addr, "a.test", &[]).await.is_err());
     // ALPN offered, but not acme-tls/1.
-    assert!(tls_connect(addr, "a.test", &[b"h2", b"http/1.1"]).await.is_err());
+    assert!(
+        tls_connect(addr, "a.test", &[b"h2", b"http/1.1"])
+            .await
+            .is_err()
+    );
     // acme-tls/1 with an SNI nothing was provisioned for.
     assert!(
         tls_connect(addr, "b.test", &[ACME_TLS_ALPN_PROTOCOL])
@@ -657,7 +738,11 @@ async fn tls_alpn_refuses_without_acme_alpn_or_unknown_sni() {
     assert!(matches!(find(None, &[]), TlsAlpnOutcome::Failed(_)));
 
     // Still serving after all that; removal then refuses the name.
-    assert!(tls_connect(addr, "a.test", &[ACME_TLS_ALPN_PROTOCOL]).await.is_ok());
+    assert!(
+        tls_connect(addr, "a.test", &[ACME_TLS_ALPN_PROTOCOL])
+            .await
+            .is_ok()
+    );
     assert!(tls.remove(&id));
     assert!(
         tls_connect(addr, "a.test", &[ACME_TLS_ALPN_PROTOCOL])
@@ -703,10 +788,13 @@ async fn responders_bundle_starts_on_free_ports_and_merges_history() {
 
     all.http01().provision("t", "t.k");
     assert_eq!(
-        http_request(h, "GET", "/.well-known/acme-challenge/t", "x.test").await.status,
+        http_request(h, "GET", "/.well-known/acme-challenge/t", "x.test")
+            .await
+            .status,
         200
     );
-    all.dns().set_txt("_acme-challenge.x.test", vec!["d".into()]);
+    all.dns()
+        .set_txt("_acme-challenge.x.test", vec!["d".into()]);
     assert_eq!(
         txt_values(&resolver(d, false), "_acme-challenge.x.test.").await,
         vec!["d".to_owned()]
@@ -723,13 +811,24 @@ async fn responders_bundle_starts_on_free_ports_and_merges_history() {
         (h.len() >= 3).then_some(h)
     })
     .await;
-    assert!(merged.windows(2).all(|w| w[0].at <= w[1].at), "sorted by time");
+    assert!(
+        merged.windows(2).all(|w| w[0].at <= w[1].at),
+        "sorted by time"
+    );
     let kinds: Vec<String> = merged.iter().map(|r| r.kind.to_string()).collect();
     assert!(kinds.contains(&"http-01".to_owned()), "{kinds:?}");
     assert!(kinds.contains(&"dns".to_owned()), "{kinds:?}");
     assert!(kinds.contains(&"tls-alpn-01".to_owned()), "{kinds:?}");
-    assert!(merged.iter().any(|r| r.summary.contains("/.well-known/acme-challenge/t")));
-    assert!(merged.iter().any(|r| r.summary.contains("_acme-challenge.x.test TXT")));
+    assert!(
+        merged
+            .iter()
+            .any(|r| r.summary.contains("/.well-known/acme-challenge/t"))
+    );
+    assert!(
+        merged
+            .iter()
+            .any(|r| r.summary.contains("_acme-challenge.x.test TXT"))
+    );
     assert!(merged.iter().any(|r| r.summary.contains("sni=x.test")));
 
     // Shutdown stops the listeners.
@@ -747,7 +846,9 @@ async fn silent_connections_are_closed_after_the_timeout() {
         .unwrap();
     let started = std::time::Instant::now();
     let mut http = TcpStream::connect(all.http01().local_addr()).await.unwrap();
-    let mut tls = TcpStream::connect(all.tls_alpn().local_addr()).await.unwrap();
+    let mut tls = TcpStream::connect(all.tls_alpn().local_addr())
+        .await
+        .unwrap();
     // Half a request line and nothing else: a slow-loris peer.
     http.write_all(b"GET /.well-known/acme").await.unwrap();
     let limit = CONNECTION_TIMEOUT + Duration::from_secs(5);
@@ -777,4 +878,160 @@ fn handles_are_shareable_across_tasks() {
     assert_shareable::<Http01Responder>();
     assert_shareable::<DnsResponder>();
     assert_shareable::<TlsAlpnResponder>();
+}
+
+#[tokio::test]
+async fn http01_variants_serve_whitespace_and_redirects() {
+    let http = Http01Responder::bind(any_local()).await.unwrap();
+    let addr = http.local_addr();
+    http.provision_variant("ws", "ws.ka", Http01Variant::TrailingWhitespace);
+    http.provision_variant("redir", "redir.ka", Http01Variant::Redirect);
+    http.provision("plain", "plain.ka");
+
+    let ws = http_request(addr, "GET", "/.well-known/acme-challenge/ws", "a.test").await;
+    assert_eq!(ws.status, 200);
+    assert_eq!(ws.body, b"ws.ka \t\r\n");
+
+    let redirect = http_request(addr, "GET", "/.well-known/acme-challenge/redir", "a.test").await;
+    assert_eq!(redirect.status, 302);
+    let location = redirect.header("location").expect("Location");
+    assert_eq!(location, format!("{HTTP01_REDIRECT_PREFIX}redir"));
+    let target = http_request(addr, "GET", location, "a.test").await;
+    assert_eq!(
+        (target.status, target.body.as_slice()),
+        (200, &b"redir.ka"[..])
+    );
+
+    // Only redirect-variant tokens are served at the redirect target.
+    let elsewhere = http_request(
+        addr,
+        "GET",
+        &format!("{HTTP01_REDIRECT_PREFIX}plain"),
+        "a.test",
+    )
+    .await;
+    assert_eq!(elsewhere.status, 404);
+
+    let history = eventually("four requests", || {
+        Some(http.history()).filter(|h| h.len() == 4)
+    })
+    .await;
+    let tokens: Vec<Option<&str>> = history.iter().map(|r| r.token.as_deref()).collect();
+    assert_eq!(
+        tokens,
+        [Some("ws"), Some("redir"), Some("redir"), Some("plain")]
+    );
+    assert!(history.iter().all(|r| r.local == addr));
+}
+
+#[tokio::test]
+async fn loopback_responders_also_listen_on_ipv6_loopback() {
+    let http = Http01Responder::bind(any_local()).await.unwrap();
+    http.provision("tok", "tok.ka");
+    let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, http.local_addr().port()));
+    let Ok(response) = tokio::time::timeout(Duration::from_secs(5), async {
+        TcpStream::connect(v6).await.map(drop)
+    })
+    .await
+    else {
+        panic!("connecting to [::1] timed out");
+    };
+    if response.is_err() {
+        // No IPv6 on this host: the responder documents the listener as best effort.
+        return;
+    }
+    let got = http_request(v6, "GET", "/.well-known/acme-challenge/tok", "[::1]").await;
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"tok.ka"[..]));
+    let rec = eventually("request over IPv6", || {
+        http.history()
+            .into_iter()
+            .find(|r| r.host.as_deref() == Some("[::1]"))
+    })
+    .await;
+    assert_eq!(rec.local, v6);
+
+    let tls = TlsAlpnResponder::bind(any_local()).await.unwrap();
+    tls.provision(&AlpnIdentifier::ip(IpAddr::V6(Ipv6Addr::LOCALHOST)), "ka")
+        .unwrap();
+    let tls_v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, tls.local_addr().port()));
+    let sni = reverse_dns_name(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    tls_connect(tls_v6, &sni, &[ACME_TLS_ALPN_PROTOCOL])
+        .await
+        .expect("handshake over IPv6");
+    let rec = eventually("handshake over IPv6", || tls.history().into_iter().next()).await;
+    assert_eq!(rec.local, tls_v6);
+}
+
+/// Completes an acme-tls/1 handshake for `sni`, then sends `data` (if any) and
+/// keeps the connection for `hold` before dropping it.
+async fn tls_handshake_then(addr: SocketAddr, sni: &str, data: &[u8], hold: Duration) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![ACME_TLS_ALPN_PROTOCOL.to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut tls = connector
+        .connect(ServerName::try_from(sni.to_owned()).unwrap(), tcp)
+        .await
+        .unwrap();
+    if !data.is_empty() {
+        tls.write_all(data).await.unwrap();
+        tls.flush().await.unwrap();
+    }
+    tokio::time::sleep(hold).await;
+    let _ = tls.shutdown().await;
+}
+
+#[tokio::test]
+async fn tls_alpn_records_what_the_ca_did_after_the_handshake() {
+    let tls = TlsAlpnResponder::bind(any_local()).await.unwrap();
+    tls.provision(&AlpnIdentifier::dns("a.test"), "ka").unwrap();
+    let addr = tls.local_addr();
+
+    tls_handshake_then(addr, "a.test", b"", Duration::ZERO).await;
+    assert!(tls.settle(Duration::from_secs(10)).await);
+    let quiet = tls
+        .history()
+        .pop()
+        .and_then(|h| h.after_handshake)
+        .expect("after-handshake record");
+    assert_eq!(quiet.data_bytes, 0);
+    assert!(
+        quiet
+            .closed_after
+            .is_some_and(|d| d < Duration::from_secs(1)),
+        "{quiet:?}"
+    );
+
+    tls_handshake_then(addr, "a.test", b"hello", Duration::ZERO).await;
+    assert!(tls.settle(Duration::from_secs(10)).await);
+    let chatty = tls
+        .history()
+        .pop()
+        .and_then(|h| h.after_handshake)
+        .expect("after-handshake record");
+    assert_eq!(chatty.data_bytes, 5);
+
+    // A peer that keeps the connection past the wait is recorded as left open,
+    // and settle() waits for that record.
+    let lingering = tokio::spawn(tls_handshake_then(
+        addr,
+        "a.test",
+        b"",
+        AFTER_HANDSHAKE_WAIT * 2,
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(tls.settle(AFTER_HANDSHAKE_WAIT * 2).await);
+    let open = tls
+        .history()
+        .pop()
+        .and_then(|h| h.after_handshake)
+        .expect("after-handshake record");
+    assert_eq!(open.closed_after, None);
+    lingering.abort();
 }

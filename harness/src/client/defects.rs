@@ -4,8 +4,10 @@
 //! A defect is narrow on purpose: it touches one request (or one kind of request)
 //! and leaves the rest of the flow well-behaved, so that grading the run fails the
 //! declared checks and no others. The JWS-shape defects act on newOrder, the first
-//! request signed with the account's `kid`; the nonce and retry defects need a
-//! fault script on the mock CA (a badNonce, a Retry-After) to become visible.
+//! request signed with the account's `kid`; the nonce, retry, reuse and renewal
+//! defects need a fault script on the mock CA (a badNonce, a Retry-After, a reused
+//! authorization, a renewal window that has passed) to become visible, and the chain
+//! defect a preferred chain.
 
 use serde::Serialize;
 
@@ -81,6 +83,12 @@ client_defects! {
     WrongKid = "wrong-kid", fails = ["client/6.2/kid-is-account-url"];
     /// Sends newOrder with `alg: none` and no signature, an algorithm ACME forbids (RFC 8555 §6.2).
     AlgNone = "alg-none", fails = ["client/6.2/alg-allowed"];
+    /// Answers a challenge of an authorization that is already valid (one the CA reused) instead of going on to finalize the ready order (RFC 8555 §7.1.3, §7.5).
+    AnswerValidAuthorization = "answer-valid-authorization", fails = ["client/7.5/no-challenge-for-valid-authorization"];
+    /// Keeps the default chain without fetching the `rel="alternate"` chains, although it was asked to prefer another chain (RFC 8555 §7.4.2).
+    IgnorePreferredChain = "ignore-preferred-chain", fails = ["client/7.4.2/fetches-preferred-chain"];
+    /// Reads the renewal information but keeps its certificate although the suggested window has already passed, instead of renewing at once (RFC 9773 §4.2).
+    IgnoreRenewalWindow = "ignore-renewal-window", fails = ["client/9773-4.2/renews-when-window-passed"];
 }
 
 impl ClientDefect {

@@ -15,7 +15,9 @@
 //! [`MAX_BAD_NONCE_RETRIES`] times), 429/503 waited out per Retry-After (at most
 //! [`RETRY_BUDGET`] in all), the authorization polled (never the challenge re-POSTed)
 //! and the order polled while `processing`, both per Retry-After, a CSR on a fresh key
-//! naming exactly the order's identifiers, and every operation bounded by
+//! naming exactly the order's identifiers, authorizations already valid left alone,
+//! the preferred chain looked for among the `rel="alternate"` ones, renewal when the
+//! CA's renewal information (RFC 9773) says it is due, and every operation bounded by
 //! [`ClientConfig::timeout`].
 
 mod defects;
@@ -31,7 +33,7 @@ use crate::protocol::http::{HttpError, NonceError};
 use crate::protocol::jwk::{dns01_txt_value, key_authorization};
 use crate::protocol::jws::Algorithm;
 use crate::protocol::keys::{KeyError, SigningKey};
-use crate::protocol::wire::{Account, Authorization, Challenge, Identifier, Order, Problem};
+use crate::protocol::wire::{Account, Authorization, Challenge, Identifier, Order, Problem, RenewalInfo};
 use crate::responders::{AlpnIdentifier, ResponderError, Responders};
 use rustls_pki_types::CertificateDer;
 use serde_json::{Value, json};
@@ -105,6 +107,10 @@ pub struct ClientConfig {
     pub account_key: Option<SigningKey>,
     /// Defects switched on (empty: the well-behaved client).
     pub defects: Vec<ClientDefect>,
+    /// Prefer the certificate chain whose topmost certificate was issued by this Subject
+    /// CN, looking through the `rel="alternate"` chains (RFC 8555 §7.4.2) when the
+    /// default one is another.
+    pub preferred_chain: Option<String>,
     /// Upper bound on one whole operation (issue, revoke, ...), polling and retries included.
     pub timeout: Duration,
 }
@@ -121,6 +127,7 @@ impl ClientConfig {
             key_alg: Algorithm::Es256,
             account_key: None,
             defects: Vec::new(),
+            preferred_chain: None,
             timeout: Duration::from_secs(90),
         }
     }
@@ -328,14 +335,18 @@ pub struct Exercised {
     pub account: AccountCredentials,
 }
 
-/// Every operation once, in one session, for grading: issue, key rollover to a fresh
-/// key of `config.key_alg`, revocation of the certificate by the account (with its new
-/// key), account deactivation. Stops at the first error.
+/// Every operation once, in one session, for grading: issue, a renewal if the CA's
+/// renewal information says it is due, key rollover to a fresh key of
+/// `config.key_alg`, revocation of the (latest) certificate by the account (with its
+/// new key), account deactivation. Stops at the first error.
 pub async fn exercise(config: &ClientConfig) -> Result<Exercised, ClientError> {
-    bounded(config, "issue, key rollover, revoke and deactivate", async {
+    bounded(config, "issue, renewal if due, key rollover, revoke and deactivate", async {
         let mut s = Session::connect(config).await?;
         let account = new_account(&mut s, config).await?;
-        let issued = issue_with(&mut s, config, account).await?;
+        let mut issued = issue_with(&mut s, config, account).await?;
+        if renewal_due(&mut s, &issued).await? {
+            issued = issue_with(&mut s, config, issued.account.clone()).await?;
+        }
         let new_key = SigningKey::generate(config.key_alg)?;
         let account = key_rollover_with(&mut s, &issued.account, new_key).await?;
         revoke_with(&mut s, RevokeAs::Account(&account), &issued.leaf_der()?, None).await?;
@@ -486,10 +497,77 @@ async fn issue_with(s: &mut Session, config: &ClientConfig, account: AccountCred
         .clone()
         .ok_or_else(|| ClientError::Protocol(format!("the order is {status} and has no certificate URL")))?;
     let resp = s.fetch(Fetched::Certificate, &certificate_url, kid).await?;
-    let certificate_pem = String::from_utf8(resp.body.to_vec())
-        .map_err(|_| ClientError::Protocol("the certificate chain is not text".into()))?;
-    first_certificate_der(&certificate_pem)?;
+    let mut certificate_pem = chain_text(&resp)?;
+    let preferred = config.preferred_chain.as_deref().filter(|_| !s.has(ClientDefect::IgnorePreferredChain));
+    if let Some(wanted) = preferred
+        && top_issuer(&certificate_pem).as_deref() != Some(wanted)
+    {
+        for alternate in resp.links_with_rel("alternate") {
+            let pem = chain_text(&s.fetch(Fetched::Certificate, &alternate, kid).await?)?;
+            if top_issuer(&pem).as_deref() == Some(wanted) {
+                certificate_pem = pem;
+                break;
+            }
+        }
+    }
     Ok(Issued { certificate_pem, certificate_key, account_url: account.url.clone(), account, order_url })
+}
+
+/// A downloaded chain as text, holding at least one certificate.
+fn chain_text(resp: &crate::protocol::http::Response) -> Result<String, ClientError> {
+    let pem = String::from_utf8(resp.body.to_vec()).map_err(|_| ClientError::Protocol("the certificate chain is not text".into()))?;
+    first_certificate_der(&pem)?;
+    Ok(pem)
+}
+
+/// The issuer CN of the topmost (last) certificate of a PEM chain: what a preferred
+/// chain is named by.
+fn top_issuer(pem: &str) -> Option<String> {
+    use rustls_pki_types::pem::PemObject;
+    let top = CertificateDer::pem_slice_iter(pem.as_bytes()).filter_map(Result::ok).last()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&top).ok()?;
+    cert.issuer().iter_common_name().next()?.as_str().ok().map(str::to_owned)
+}
+
+/// Whether the CA's renewal information says `issued` is due (RFC 9773 §4.2): a
+/// uniformly random instant of the suggested window has passed. A CA that offers no
+/// renewal information, or a window whose end is not after its start, says nothing.
+async fn renewal_due(s: &mut Session, issued: &Issued) -> Result<bool, ClientError> {
+    let Some(base) = s.dir.renewal_info.clone() else { return Ok(false) };
+    let url = format!("{}/{}", base.trim_end_matches('/'), renewal_info_id(&issued.leaf_der()?)?);
+    let resp = session::ok_or_problem(s.get(&url).await?)?;
+    let info: RenewalInfo = parse(&resp, "renewal information")?;
+    let window = info.suggested_window.ok_or_else(|| ClientError::Protocol(format!("{url} has no suggestedWindow")))?;
+    let instant = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| ClientError::Protocol(format!("{url}: suggestedWindow time {t:?}: {e}")))
+    };
+    let (start, end) = (instant(&window.start)?, instant(&window.end)?);
+    if end <= start || s.has(ClientDefect::IgnoreRenewalWindow) {
+        return Ok(false);
+    }
+    let mut draw = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut draw)
+        .map_err(|_| ClientError::Protocol("the system random generator failed".into()))?;
+    let fraction = (u64::from_le_bytes(draw) >> 11) as f64 / (1u64 << 53) as f64;
+    Ok(start + (end - start) * fraction <= time::OffsetDateTime::now_utc())
+}
+
+/// The certificate's renewalInfo id (RFC 9773 §4.1): base64url of the authority key
+/// identifier's keyIdentifier, ".", base64url of the serial number's DER content octets.
+fn renewal_info_id(leaf_der: &[u8]) -> Result<String, ClientError> {
+    use x509_parser::extensions::ParsedExtension;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf_der)
+        .map_err(|e| ClientError::Protocol(format!("the certificate does not parse: {e}")))?;
+    let aki = cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref().map(|k| k.0.to_vec()),
+            _ => None,
+        })
+        .ok_or_else(|| ClientError::Protocol("the certificate has no authority key identifier".into()))?;
+    Ok(format!("{}.{}", b64::encode(aki), b64::encode(cert.raw_serial())))
 }
 
 fn invalid_order(order: &Order, status: Option<&str>) -> ClientError {
@@ -513,8 +591,8 @@ async fn authorize(
     let identifier = authz.identifier.clone().ok_or_else(|| ClientError::Protocol(format!("{authz_url} has no identifier")))?;
     let what = format!("the authorization for {}", identifier.value);
     match authz.status.as_deref() {
-        Some("valid") => return Ok(()),
-        Some("pending") => {}
+        Some("valid") if !s.has(ClientDefect::AnswerValidAuthorization) => return Ok(()),
+        Some("pending" | "valid") => {}
         Some("invalid") => return Err(ClientError::Invalid { what, problem: challenge_error(&authz) }),
         other => return Err(ClientError::Protocol(format!("{what} is {other:?}"))),
     }

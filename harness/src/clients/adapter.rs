@@ -38,6 +38,10 @@ pub enum AdapterOp {
     /// Deactivate the account (§7.3.6).
     #[serde(rename = "deactivate")]
     Deactivate,
+    /// Renew the certificate obtained before only if the CA's renewal information
+    /// (RFC 9773) says it is due, http-01 on `{http_port}`; nothing may force it.
+    #[serde(rename = "ari-renew")]
+    AriRenew,
 }
 
 impl AdapterOp {
@@ -51,6 +55,7 @@ impl AdapterOp {
             AdapterOp::Revoke => "revoke",
             AdapterOp::KeyRollover => "key-rollover",
             AdapterOp::Deactivate => "deactivate",
+            AdapterOp::AriRenew => "ari-renew",
         }
     }
 
@@ -73,6 +78,7 @@ impl AdapterOp {
             Operation::Revoke => vec![issue, AdapterOp::Revoke],
             Operation::KeyRollover => vec![issue, AdapterOp::KeyRollover],
             Operation::Deactivate => vec![issue, AdapterOp::Deactivate],
+            Operation::AriRenew => vec![issue, AdapterOp::AriRenew],
         }
     }
 }
@@ -105,6 +111,14 @@ pub struct Adapter {
     /// What `{eab_flags}` expands to when the scenario requires external account binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eab_flags: Option<Vec<String>>,
+    /// What `{preferred_chain_flags}` expands to when the scenario asks for a chain;
+    /// without it, such scenarios are `unsupported`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_chain_flags: Option<Vec<String>>,
+    /// The PEM file in which the client keeps the chain it chose (placeholders allowed),
+    /// so the chain it ended with can be compared with the one it was asked to prefer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_file: Option<String>,
     /// Environment for every command.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -119,11 +133,11 @@ pub struct Adapter {
 /// Placeholders that stand for text inside an element.
 pub const INLINE_PLACEHOLDERS: &[&str] = &[
     "directory", "ca_bundle", "domain", "domains_csv", "http_port", "tls_port", "workdir", "dns_hook", "dns_server",
-    "management", "eab_kid", "eab_hmac",
+    "management", "eab_kid", "eab_hmac", "preferred_chain",
 ];
 
 /// Placeholders that must be a whole argv element and expand to zero or more elements.
-pub const LIST_PLACEHOLDERS: &[&str] = &["domains_flags", "eab_flags"];
+pub const LIST_PLACEHOLDERS: &[&str] = &["domains_flags", "eab_flags", "preferred_chain_flags"];
 
 /// The values a scenario run fills into a template.
 #[derive(Debug, Clone, Default)]
@@ -148,6 +162,8 @@ pub struct Bindings {
     pub management: String,
     /// EAB key id and base64url HMAC key, when the scenario requires EAB.
     pub eab: Option<(String, String)>,
+    /// The Subject CN naming the chain to prefer, when the scenario asks for one.
+    pub preferred_chain: Option<String>,
 }
 
 /// A template with every placeholder filled in.
@@ -206,7 +222,8 @@ impl Adapter {
             }
             Ok(())
         };
-        for v in adapter.env.values().chain(adapter.eab_flags.iter().flatten()) {
+        let flags = adapter.eab_flags.iter().flatten().chain(adapter.preferred_chain_flags.iter().flatten());
+        for v in adapter.env.values().chain(flags).chain(&adapter.chain_file) {
             check_inline(v, None)?;
         }
         for (op, template) in &adapter.operations {
@@ -223,7 +240,11 @@ impl Adapter {
                     "{eab_flags}" if adapter.eab_flags.is_none() => {
                         return Err(err(line, format!("operation {}: {{eab_flags}} needs `eab_flags`", op.name())));
                     }
-                    "{domains_flags}" | "{eab_flags}" => {}
+                    "{preferred_chain_flags}" if adapter.preferred_chain_flags.is_none() => {
+                        let message = format!("operation {}: {{preferred_chain_flags}} needs `preferred_chain_flags`", op.name());
+                        return Err(err(line, message));
+                    }
+                    "{domains_flags}" | "{eab_flags}" | "{preferred_chain_flags}" => {}
                     other => check_inline(other, line)?,
                 }
             }
@@ -257,11 +278,21 @@ impl Adapter {
                         argv.extend(self.eab_flags.iter().flatten().map(|e| fill(e, b)));
                     }
                 }
+                "{preferred_chain_flags}" => {
+                    if b.preferred_chain.is_some() {
+                        argv.extend(self.preferred_chain_flags.iter().flatten().map(|e| fill(e, b)));
+                    }
+                }
                 other => argv.push(fill(other, b)),
             }
         }
         let env = self.env.iter().chain(&t.env).map(|(k, v)| (k.clone(), fill(v, b))).collect();
         Some(CommandSpec { op, argv, env })
+    }
+
+    /// Where the client keeps the chain it chose, with the placeholders filled in.
+    pub fn chain_file(&self, b: &Bindings) -> Option<PathBuf> {
+        self.chain_file.as_deref().map(|f| PathBuf::from(fill(f, b)))
     }
 }
 
@@ -284,6 +315,7 @@ fn fill(s: &str, b: &Bindings) -> String {
             "management" => b.management.clone(),
             "eab_kid" => b.eab.as_ref().map(|e| e.0.clone()).unwrap_or_default(),
             "eab_hmac" => b.eab.as_ref().map(|e| e.1.clone()).unwrap_or_default(),
+            "preferred_chain" => b.preferred_chain.clone().unwrap_or_default(),
             _ => s[start..end].to_owned(),
         };
         out.push_str(&value);
@@ -337,12 +369,14 @@ name = "lego"
 version = ["lego", "--version"]
 domain_flag = "--domains"
 eab_flags = ["--eab", "--kid", "{eab_kid}", "--hmac", "{eab_hmac}"]
+preferred_chain_flags = ["--preferred-chain", "{preferred_chain}"]
+chain_file = "{workdir}/certificates/{domain}.issuer.crt"
 
 [env]
 LEGO_CA_CERTIFICATES = "{ca_bundle}"
 
 [operations.issue-http-01]
-argv = ["lego", "--server", "{directory}", "{eab_flags}", "{domains_flags}", "--http.port", "127.0.0.1:{http_port}", "run"]
+argv = ["lego", "--server", "{directory}", "{eab_flags}", "{domains_flags}", "--http.port", "127.0.0.1:{http_port}", "run", "{preferred_chain_flags}"]
 env = { X = "{workdir}/x" }
 "#;
 
@@ -376,18 +410,26 @@ env = { X = "{workdir}/x" }
         let eab = Bindings { eab: Some(("kid-1".into(), "c2VjcmV0".into())), ..bindings() };
         let cmd = a.render(AdapterOp::IssueHttp01, &eab).unwrap();
         assert_eq!(cmd.argv[3..8], ["--eab", "--kid", "kid-1", "--hmac", "c2VjcmV0"]);
+        let chain = Bindings { preferred_chain: Some("root B".into()), ..bindings() };
+        let cmd = a.render(AdapterOp::IssueHttp01, &chain).unwrap();
+        assert_eq!(cmd.argv[cmd.argv.len() - 3..], ["run", "--preferred-chain", "root B"]);
+        assert_eq!(a.chain_file(&chain), Some(PathBuf::from("/w/certificates/a.test.issuer.crt")));
         assert!(a.render(AdapterOp::Revoke, &bindings()).is_none(), "no template: unsupported");
     }
 
     #[test]
     fn mistakes_are_refused_with_a_line() {
         let e = parse(&GOOD.replace("{http_port}", "{htp_port}")).unwrap_err();
-        assert_eq!(e.line, Some(10), "{e}");
+        assert_eq!(e.line, Some(12), "{e}");
         assert!(e.message.contains("unknown placeholder {htp_port}"), "{e}");
         let e = parse(&GOOD.replace("\"{domains_flags}\"", "\"x{domains_flags}\"")).unwrap_err();
         assert!(e.message.contains("whole argv element"), "{e}");
         let e = parse(&GOOD.replace("domain_flag = \"--domains\"\n", "")).unwrap_err();
         assert!(e.message.contains("needs `domain_flag`"), "{e}");
+        let e = parse(&GOOD.replace("preferred_chain_flags = [\"--preferred-chain\", \"{preferred_chain}\"]\n", "")).unwrap_err();
+        assert!(e.message.contains("needs `preferred_chain_flags`"), "{e}");
+        let e = parse(&GOOD.replace("{domain}.issuer.crt", "{domian}.issuer.crt")).unwrap_err();
+        assert!(e.message.contains("unknown placeholder {domian}"), "{e}");
         let e = parse(&GOOD.replace("issue-http-01", "issue-http-02")).unwrap_err();
         assert!(e.message.contains("issue-http-02"), "{e}");
         let e = parse(&GOOD.replace("env = {", "envv = {")).unwrap_err();

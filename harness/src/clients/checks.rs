@@ -75,6 +75,29 @@ pub struct GradeContext<'a> {
     pub entries: &'a [Entry],
     /// The mock CA's base URL (`https://127.0.0.1:PORT`), to rebuild request URLs.
     pub base_url: &'a str,
+    /// The certificate chain the client was asked to prefer, if it was asked.
+    pub preferred_chain: Option<ChainPreference>,
+}
+
+impl<'a> GradeContext<'a> {
+    /// A run in which the client was asked for no particular chain.
+    pub fn new(entries: &'a [Entry], base_url: &'a str) -> Self {
+        GradeContext { entries, base_url, preferred_chain: None }
+    }
+}
+
+/// A chain the client was asked to prefer (lego's and certbot's `--preferred-chain`):
+/// one of the alternates the mock CA links from a certificate with `rel="alternate"`
+/// (RFC 8555 §7.4.2), at `/certificate/<id>/<chain>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainPreference {
+    /// Which alternate (1 for the first; 0 would be the default chain).
+    pub chain: usize,
+    /// The Subject CN the client was given: the issuer of that chain's topmost certificate.
+    pub issuer: String,
+    /// The issuer CN of the topmost certificate of the chain the client kept, when the
+    /// adapter says where the client keeps it.
+    pub kept_issuer: Option<String>,
 }
 
 /// A check: what it is and how it judges a run.
@@ -297,6 +320,33 @@ static CHECKS: &[Check] = &[
         },
         judge: polling_respects_retry_after,
     },
+    Check {
+        info: CheckInfo {
+            id: "client/7.5/no-challenge-for-valid-authorization",
+            title: "An order that is ready when created (its authorizations already valid) is finalized without answering a challenge.",
+            level: Level::Should,
+            requirements: &["R8555-7.1.3-09"],
+        },
+        judge: no_challenge_for_valid_authorization,
+    },
+    Check {
+        info: CheckInfo {
+            id: "client/7.4.2/fetches-preferred-chain",
+            title: "Asked to prefer an alternate chain, the client fetches it from the rel=\"alternate\" link and keeps it.",
+            level: Level::Should,
+            requirements: &[],
+        },
+        judge: fetches_preferred_chain,
+    },
+    Check {
+        info: CheckInfo {
+            id: "client/9773-4.2/renews-when-window-passed",
+            title: "After renewalInfo suggests a window that has already passed, the client renews (a new order) at once.",
+            level: Level::Should,
+            requirements: &["R9773-4.2-05"],
+        },
+        judge: renews_when_window_passed,
+    },
 ];
 
 static INFOS: LazyLock<Vec<CheckInfo>> = LazyLock::new(|| CHECKS.iter().map(|c| c.info).collect());
@@ -407,10 +457,11 @@ struct Run<'a> {
     origins: HashMap<&'a str, Vec<usize>>,
     /// Account keys the client used, with the position that shows each.
     account_keys: Vec<(KeyPrint, usize)>,
+    preferred_chain: Option<&'a ChainPreference>,
 }
 
 impl<'a> Run<'a> {
-    fn new(ctx: &GradeContext<'a>) -> Self {
+    fn new(ctx: &'a GradeContext<'a>) -> Self {
         let entries = ctx.entries;
         let mut issued = HashMap::new();
         let mut first_use = HashMap::new();
@@ -429,6 +480,7 @@ impl<'a> Run<'a> {
             first_use,
             origins: order_origins(entries),
             account_keys: account_keys(entries),
+            preferred_chain: ctx.preferred_chain.as_ref(),
         }
     }
 
@@ -551,6 +603,11 @@ fn status_is(e: &Entry, status: &str) -> bool {
     answered_ok(e) && e.resource_status.as_deref() == Some(status)
 }
 
+/// Whether the answer to `e` was shaped by the scripted fault `kind`.
+fn fault_is(e: &Entry, kind: FaultKind) -> bool {
+    e.fault.as_deref().is_some_and(|f| format!("{kind:?}") == f)
+}
+
 /// The path without its query.
 fn bare_path(e: &Entry) -> &str {
     e.path.split('?').next().unwrap_or("")
@@ -613,9 +670,16 @@ fn brief(v: &Value) -> String {
 /// Whether the answer went through the server's own checks (no scripted answer
 /// replaced it), so that a 2xx means the server accepted the request.
 fn server_answered(e: &Entry) -> bool {
-    e.fault.as_deref().is_none_or(|f| {
-        [FaultKind::Delay, FaultKind::StayProcessing, FaultKind::ChallengeInvalid].iter().any(|k| format!("{k:?}") == f)
-    })
+    e.fault.is_none()
+        || [
+            FaultKind::Delay,
+            FaultKind::StayProcessing,
+            FaultKind::ChallengeInvalid,
+            FaultKind::ReuseAuthz,
+            FaultKind::RenewalWindowPassed,
+        ]
+        .into_iter()
+        .any(|k| fault_is(e, k))
 }
 
 /// Retry-After minus the tolerance: 10 % or 0.5 s, whichever is larger.
@@ -1340,6 +1404,90 @@ fn polling_respects_retry_after(run: &Run<'_>) -> Outcome {
     out
 }
 
+impl Run<'_> {
+    /// Whether, when the request at `q` was sent, some order other than the one created
+    /// at `except` may still have needed a challenge answered: it was created pending and
+    /// not seen ready (or later) before `q`.
+    fn other_order_pending(&self, except: usize, q: usize) -> bool {
+        self.posts().take_while(|(p, _)| *p < q).any(|(p, e)| {
+            let pending = p != except && e.endpoint == Endpoint::NewOrder && e.status == 201 && status_is(e, "pending");
+            pending
+                && !self.entries[p + 1..q].iter().any(|x| {
+                    matches!(x.resource_status.as_deref(), Some("ready" | "processing" | "valid"))
+                        && answered_ok(x)
+                        && order_id(x).and_then(|id| self.origins.get(id)).is_some_and(|c| c.as_slice() == [p])
+                })
+        })
+    }
+}
+
+fn no_challenge_for_valid_authorization(run: &Run<'_>) -> Outcome {
+    let mut out = Outcome::default();
+    for (t, e) in run.posts().filter(|(_, e)| e.endpoint == Endpoint::NewOrder && e.status == 201 && status_is(e, "ready")) {
+        out.trigger(e);
+        let finalized = run.posts().find(|(q, x)| {
+            *q > t && x.endpoint == Endpoint::Finalize && order_id(x).and_then(|id| run.origins.get(id)).is_some_and(|c| c.contains(&t))
+        });
+        let until = finalized.map_or(run.entries.len(), |(q, _)| q);
+        let answered = run.posts().find(|(q, x)| {
+            (t + 1..until).contains(q)
+                && x.endpoint == Endpoint::Challenge
+                && matches!(body(x), Body::Json(_) | Body::NotJson)
+                && !run.other_order_pending(t, *q)
+        });
+        if let Some((_, x)) = answered {
+            out.fail(
+                vec![e.seq, x.seq],
+                format!("{} answered a challenge although {} returned the order ready: its authorizations were already valid", label(x), label(e)),
+            );
+        } else if finalized.is_none() {
+            out.fail(vec![e.seq], format!("{} returned the order ready, and the client never finalized it", label(e)));
+        }
+    }
+    out
+}
+
+fn fetches_preferred_chain(run: &Run<'_>) -> Outcome {
+    let mut out = Outcome::default();
+    let Some(want) = run.preferred_chain else { return out };
+    let mut last = None;
+    for (i, e) in run.posts().filter(|(_, e)| e.endpoint == Endpoint::Certificate && answered_ok(e)) {
+        // The default chain is `/certificate/<id>`; alternates add `/<chain>`.
+        let Some(id) = bare_path(e).strip_prefix("/certificate/").filter(|id| !id.contains('/')) else { continue };
+        out.trigger(e);
+        last = Some(e);
+        let alternate = format!("/certificate/{id}/{}", want.chain);
+        if !run.entries[i + 1..].iter().any(|q| bare_path(q) == alternate && answered_ok(q)) {
+            out.fail(
+                vec![e.seq],
+                format!(
+                    "{} answered with the default chain, and the client never fetched the alternate {alternate} (the chain issued by {:?} it was asked to prefer)",
+                    label(e),
+                    want.issuer
+                ),
+            );
+        }
+    }
+    if let (Some(e), Some(kept)) = (last, want.kept_issuer.as_deref())
+        && kept != want.issuer
+    {
+        out.fail(vec![e.seq], format!("after {}, the client kept a chain issued by {kept:?}, not the preferred {:?}", label(e), want.issuer));
+    }
+    out
+}
+
+fn renews_when_window_passed(run: &Run<'_>) -> Outcome {
+    let mut out = Outcome::default();
+    let passed = run.entries.iter().enumerate().find(|(_, e)| e.endpoint == Endpoint::RenewalInfo && answered_ok(e) && fault_is(e, FaultKind::RenewalWindowPassed));
+    let Some((r, e)) = passed else { return out };
+    out.trigger(e);
+    // Journal order is enough here: a renewal sent with a nonce fetched earlier is still a renewal.
+    if !run.posts().any(|(q, x)| q > r && x.endpoint == Endpoint::NewOrder && answered_ok(x)) {
+        out.fail(vec![e.seq], format!("{} suggested a renewal window that had already passed, and the client never placed a new order", label(e)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1440,7 +1588,11 @@ mod tests {
         }
 
         fn result(&self, id: &str) -> CheckResult {
-            let results = grade(&GradeContext { entries: &self.entries, base_url: BASE });
+            self.result_with(id, None)
+        }
+
+        fn result_with(&self, id: &str, preferred_chain: Option<ChainPreference>) -> CheckResult {
+            let results = grade(&GradeContext { preferred_chain, ..GradeContext::new(&self.entries, BASE) });
             results.into_iter().find(|r| r.id == id).unwrap()
         }
 
@@ -1546,8 +1698,8 @@ mod tests {
         let ids: Vec<&str> = all_checks().iter().map(|c| c.id).collect();
         let unique: HashSet<&str> = ids.iter().copied().collect();
         assert_eq!(unique.len(), ids.len(), "duplicate check ids");
-        assert_eq!(ids.len(), 21);
-        let graded: Vec<String> = grade(&GradeContext { entries: &[], base_url: BASE }).into_iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), 24);
+        let graded: Vec<String> = grade(&GradeContext::new(&[], BASE)).into_iter().map(|r| r.id).collect();
         assert_eq!(graded, ids);
         for c in all_checks() {
             assert!(c.id.starts_with("client/") && c.title.ends_with('.'), "{c:?}");
@@ -1579,20 +1731,27 @@ mod tests {
     #[test]
     fn a_clean_run_passes_and_untriggered_oracles_are_not_applicable() {
         let j = Journal::clean();
-        let results = grade(&GradeContext { entries: &j.entries, base_url: BASE });
-        let untriggered = ["client/6.5/retries-bad-nonce", "client/6.6/honours-retry-after", "client/7.3.5/key-change-inner-jws"];
+        let results = grade(&GradeContext::new(&j.entries, BASE));
+        let untriggered = [
+            "client/6.5/retries-bad-nonce",
+            "client/6.6/honours-retry-after",
+            "client/7.3.5/key-change-inner-jws",
+            "client/7.5/no-challenge-for-valid-authorization",
+            "client/7.4.2/fetches-preferred-chain",
+            "client/9773-4.2/renews-when-window-passed",
+        ];
         for r in &results {
             let want = if untriggered.contains(&r.id.as_str()) { CheckVerdict::NotApplicable } else { CheckVerdict::Pass };
             assert_eq!(r.verdict, want, "{r:?}");
         }
         // A trailing slash on the base URL changes nothing.
-        let slashed = grade(&GradeContext { entries: &j.entries, base_url: "https://127.0.0.1:14000/" });
+        let slashed = grade(&GradeContext::new(&j.entries, "https://127.0.0.1:14000/"));
         assert_eq!(slashed, results);
     }
 
     #[test]
     fn an_empty_run_is_not_applicable_everywhere() {
-        for r in grade(&GradeContext { entries: &[], base_url: BASE }) {
+        for r in grade(&GradeContext::new(&[], BASE)) {
             assert_na(&r);
         }
     }
@@ -1675,11 +1834,12 @@ mod tests {
                     retry_after: retry[pick(retry.len())],
                     nonce_issued: if pick(3) == 0 { None } else { Some(format!("nonce{}", pick(4))) },
                     resource_status: resource[pick(resource.len())].map(str::to_owned),
-                    fault: if pick(4) == 0 { Some(format!("{:?}", FaultKind::EmptyOk)) } else { None },
+                    fault: [None, Some(FaultKind::EmptyOk), Some(FaultKind::RenewalWindowPassed)][pick(3)].map(|k| format!("{k:?}")),
                 });
             }
             let base = ["", "/", BASE][round % 3];
-            assert_eq!(grade(&GradeContext { entries: &entries, base_url: base }).len(), all_checks().len());
+            let preferred_chain = (round % 2 == 0).then(|| ChainPreference { chain: pick(3), issuer: "B".into(), kept_issuer: Some("A".into()) });
+            assert_eq!(grade(&GradeContext { preferred_chain, ..GradeContext::new(&entries, base) }).len(), all_checks().len());
         }
     }
 
@@ -2122,5 +2282,94 @@ mod tests {
         assert_fail(&j.result("client/7.5.1/polling-respects-retry-after"), hasty, "POST /order/o1 (seq 6) came 1.01s after");
 
         assert_na(&Journal::account_and_order().result("client/7.5.1/polling-respects-retry-after"));
+    }
+
+    // -- reused authorizations, alternate chains, renewal information ---------------
+
+    /// An issuance for `a.test`, then a second order that comes back ready (its
+    /// authorization reused); returns the journal and the second newOrder's position.
+    fn reused() -> (Journal, usize) {
+        let mut j = Journal::account_and_order();
+        j.post("/authz/az1", None).answer(200, Some("pending"));
+        j.post("/challenge/ch1", Some(json!({}))).answer(200, Some("valid"));
+        finalize_with(&mut j, "o1", &csr(&["a.test"], &SigningKey::generate(Algorithm::Es256).unwrap()));
+        j.post("/certificate/c1", None);
+        let ready = j.post("/new-order", Some(identifiers(&["a.test"]))).answer(201, Some("ready")).seq;
+        (j, ready)
+    }
+
+    #[test]
+    fn no_challenge_for_valid_authorization() {
+        let id = "client/7.5/no-challenge-for-valid-authorization";
+        let renewal_csr = csr(&["a.test"], &SigningKey::generate(Algorithm::Es256).unwrap());
+        let (mut j, ready) = reused();
+        j.post("/authz/az1", None).answer(200, Some("valid"));
+        finalize_with(&mut j, "o2", &renewal_csr);
+        let r = j.result(id);
+        assert_pass(&r);
+        assert_eq!(r.evidence, vec![ready]);
+
+        let (mut j, ready) = reused();
+        j.post("/authz/az1", None).answer(200, Some("valid"));
+        let again = j.post("/challenge/ch1", Some(json!({}))).answer(200, Some("valid")).seq;
+        finalize_with(&mut j, "o2", &renewal_csr);
+        let phrase = format!("answered a challenge although POST /new-order (seq {ready}) returned the order ready");
+        assert_fail(&j.result(id), again, &phrase);
+
+        let (j, ready) = reused();
+        assert_fail(&j.result(id), ready, "never finalized it");
+
+        // Another order still pending may own the challenge: not judged a re-answer.
+        let (mut j, _) = reused();
+        j.post("/new-order", Some(identifiers(&["b.test"]))).answer(201, Some("pending"));
+        j.post("/challenge/ch2", Some(json!({}))).answer(200, Some("valid"));
+        finalize_with(&mut j, "o2", &renewal_csr);
+        assert_pass(&j.result(id));
+
+        assert_na(&Journal::clean().result(id));
+    }
+
+    #[test]
+    fn fetches_preferred_chain() {
+        let id = "client/7.4.2/fetches-preferred-chain";
+        let want = |kept: Option<&str>| Some(ChainPreference { chain: 1, issuer: "root B".into(), kept_issuer: kept.map(str::to_owned) });
+        let mut j = Journal::clean();
+        let default = j.entries.len() - 1;
+        assert_na(&j.result(id));
+        assert_fail(&j.result_with(id, want(None)), default, "never fetched the alternate /certificate/c1/1");
+        j.post("/certificate/c1/1", None);
+        assert_pass(&j.result_with(id, want(Some("root B"))));
+        assert_fail(&j.result_with(id, want(Some("root A"))), default, "kept a chain issued by \"root A\", not the preferred \"root B\"");
+
+        // Another alternate is not the one asked for.
+        let mut j = Journal::clean();
+        j.post("/certificate/c1/2", None);
+        assert_fail(&j.result_with(id, want(None)), default, "(the chain issued by \"root B\" it was asked to prefer)");
+        assert_na(&Journal::account_and_order().result_with(id, want(Some("root A"))));
+    }
+
+    #[test]
+    fn renews_when_window_passed() {
+        let id = "client/9773-4.2/renews-when-window-passed";
+        let passed = || {
+            let mut j = Journal::clean();
+            let e = j.get("/renewal-info/aki.serial");
+            e.fault = Some(format!("{:?}", FaultKind::RenewalWindowPassed));
+            let seq = e.seq;
+            (j, seq)
+        };
+        let (mut j, seq) = passed();
+        j.post("/new-order", Some(identifiers(&["a.test"]))).answer(201, Some("pending"));
+        let r = j.result(id);
+        assert_pass(&r);
+        assert_eq!(r.evidence, vec![seq]);
+
+        let (j, seq) = passed();
+        assert_fail(&j.result(id), seq, "suggested a renewal window that had already passed, and the client never placed a new order");
+
+        // A window still ahead asks for nothing.
+        let mut j = Journal::clean();
+        j.get("/renewal-info/aki.serial");
+        assert_na(&j.result(id));
     }
 }

@@ -7,7 +7,7 @@
 //! the faults that fired, the seed, and the tail of the client's output.
 
 use crate::clients::adapter::{Adapter, AdapterOp, Bindings, CommandSpec, dns_hook_script};
-use crate::clients::checks::{CheckResult, CheckVerdict, GradeContext, all_checks, grade};
+use crate::clients::checks::{ChainPreference, CheckResult, CheckVerdict, GradeContext, all_checks, grade};
 use crate::client::ChallengeType;
 use crate::clients::scenario::{ClientCatalogue, ClientScenario, ExpectedOutcome, Operation};
 use crate::mockca::{Endpoint, Entry, MockCa, MockCaConfig};
@@ -712,6 +712,16 @@ fn result(scenario: &ClientScenario, seed: u64, identifiers: Vec<String>, starte
     }
 }
 
+/// The issuer CN of the last (topmost) certificate of a PEM chain file.
+fn top_issuer(path: &Path) -> Option<String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem = std::fs::read(path).ok()?;
+    let top = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok).last()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&top).ok()?;
+    cert.issuer().iter_common_name().next()?.as_str().ok().map(str::to_owned)
+}
+
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -735,7 +745,12 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
     let seed = scenario.def.seed.unwrap_or(options.seed);
     let identifiers = resolve_identifiers(scenario, seed, &options.domain_suffix);
     let ops = AdapterOp::sequence(scenario.def.operation, scenario.def.challenge);
-    if let Some(missing) = ops.iter().find(|op| adapter.template(**op).is_none()) {
+    let missing = match ops.iter().find(|op| adapter.template(**op).is_none()) {
+        Some(op) => Some(format!("`{}` command", op.name())),
+        None => (scenario.def.preferred_chain.is_some() && adapter.preferred_chain_flags.is_none())
+            .then(|| "`preferred_chain_flags` (a way to ask for a chain)".to_owned()),
+    };
+    if let Some(missing) = missing {
         let mut r = result(
             scenario,
             seed,
@@ -745,7 +760,7 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
                 verdict: Verdict::Unsupported,
                 cause: None,
                 expected: Some("the client supports the operation".into()),
-                observed: Some(format!("the {} adapter has no `{}` command", adapter.name, missing.name())),
+                observed: Some(format!("the {} adapter has no {missing}", adapter.name)),
                 step: None,
             },
         );
@@ -774,6 +789,7 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         let _ = ring::rand::SystemRandom::new().fill(&mut key);
         ("acmespec-eab".to_owned(), key.to_vec())
     });
+    let defaults = MockCaConfig::default();
     let config = MockCaConfig {
         management_listen: Some(loopback(0)),
         va_http_port: http_port,
@@ -782,7 +798,8 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         faults: scenario.def.fault_rules(),
         seed,
         eab_keys: eab.iter().cloned().collect(),
-        ..MockCaConfig::default()
+        alternate_chains: defaults.alternate_chains.max(scenario.def.preferred_chain.unwrap_or(0)),
+        ..defaults
     };
     let ca = match MockCa::start(config).await {
         Ok(ca) => ca,
@@ -790,6 +807,13 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
     };
     let (Some(management), Some(dns)) = (ca.management_url(), ca.dns().map(|d| d.local_addr())) else {
         return harness_error(scenario, seed, identifiers, started, "the mock CA started without management or DNS".into());
+    };
+    let preferred_chain = match scenario.def.preferred_chain.map(|chain| (chain, ca.chain_root_name(chain))) {
+        None => None,
+        Some((chain, Some(issuer))) => Some((chain, issuer)),
+        Some((chain, None)) => {
+            return harness_error(scenario, seed, identifiers, started, format!("the mock CA has no chain {chain} to prefer"));
+        }
     };
     let ca_bundle = dir.join("ca.pem");
     let dns_hook = dir.join("dns-hook.sh");
@@ -812,13 +836,19 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         dns_server: dns.to_string(),
         management,
         eab: eab.map(|(kid, key)| (kid, crate::protocol::b64::encode(key))),
+        preferred_chain: preferred_chain.as_ref().map(|(_, issuer)| issuer.clone()),
     };
     let specs: Vec<CommandSpec> = ops.iter().filter_map(|op| adapter.render(*op, &bindings)).collect();
     let (outcome, runs) = run_sequence(&specs, &dir, options.command_timeout, options.tail_lines).await;
     let entries = ca.journal();
     let base_url = format!("https://{}", ca.addr());
     drop(ca);
-    let checks = grade(&GradeContext { entries: &entries, base_url: &base_url });
+    let preferred_chain = preferred_chain.map(|(chain, issuer)| ChainPreference {
+        chain,
+        issuer,
+        kept_issuer: adapter.chain_file(&bindings).and_then(|path| top_issuer(&path)),
+    });
+    let checks = grade(&GradeContext { preferred_chain, ..GradeContext::new(&entries, &base_url) });
     let judged = judge(scenario, outcome, &runs, &checks, options.command_timeout);
     let pass = judged.verdict == Verdict::Pass;
     let mut r = result(scenario, seed, identifiers, started, judged);
@@ -857,6 +887,7 @@ mod tests {
                 expect_outcome: ExpectedOutcome::Success,
                 outcome_level: None,
                 eab: false,
+                preferred_chain: None,
                 faults: vec![],
             },
             file: "client/6.5-x.toml".into(),

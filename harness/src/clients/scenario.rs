@@ -30,6 +30,9 @@ pub enum Operation {
     KeyRollover,
     /// Obtain a certificate, then deactivate the account (§7.3.6).
     Deactivate,
+    /// Obtain a certificate, then renew it only if the CA's renewal information
+    /// (RFC 9773) says it is due.
+    AriRenew,
 }
 
 impl Operation {
@@ -41,6 +44,7 @@ impl Operation {
             Operation::Revoke => "revoke",
             Operation::KeyRollover => "key-rollover",
             Operation::Deactivate => "deactivate",
+            Operation::AriRenew => "ari-renew",
         }
     }
 }
@@ -96,6 +100,10 @@ pub struct ClientScenarioDef {
     /// The CA requires external account binding (`{eab_flags}` in the adapter).
     #[serde(default)]
     pub eab: bool,
+    /// Ask the client to prefer the mock CA's alternate chain N (1 = the first alternate),
+    /// named by the Subject CN of its root (`{preferred_chain_flags}` in the adapter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_chain: Option<usize>,
     /// The fault script of the mock CA.
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Spanned<FaultRule>>,
@@ -143,6 +151,9 @@ struct ScenarioFile {
 
 /// Placeholders a scenario identifier may use.
 const NAME_PLACEHOLDERS: &[&str] = &["{name}", "{name2}", "{name3}"];
+
+/// The most alternate chains a scenario may have the mock CA offer.
+pub const MAX_PREFERRED_CHAIN: usize = 9;
 
 impl ClientCatalogue {
     /// Loads `requirements/*.toml` and `client/*.toml` under `dir`, checking the check
@@ -215,6 +226,9 @@ fn validate(
     }
     if def.outcome_level.is_some() && def.expect_outcome == ExpectedOutcome::Any {
         return Err((None, "outcome_level has no meaning with expect_outcome = \"any\"".into()));
+    }
+    if def.preferred_chain.is_some_and(|c| !(1..=MAX_PREFERRED_CHAIN).contains(&c)) {
+        return Err((None, format!("preferred_chain must be 1 to {MAX_PREFERRED_CHAIN}: one of the mock CA's alternate chains")));
     }
     if def.title.trim().is_empty() {
         return Err((None, "title is empty".into()));
@@ -380,6 +394,9 @@ action = "bad-nonce"
         let e = load(&GOOD.replace("client/6.5/bad", "client/6.5/Bad")).unwrap_err();
         assert!(e.message.contains("id must look like"), "{e}");
 
+        let e = load(&GOOD.replace("operation = \"issue\"", "operation = \"issue\"\npreferred_chain = 0")).unwrap_err();
+        assert!(e.message.contains("preferred_chain must be 1 to 9"), "{e}");
+
         let e = load(&GOOD.replace("operation = \"issue\"", "operation = \"issue\"\noutcome_level = \"MAY\"")).unwrap_err();
         assert!(e.message.contains("outcome_level"), "{e}");
         let any = GOOD.replace("operation = \"issue\"", "operation = \"issue\"\nexpect_outcome = \"any\"\noutcome_level = \"SHOULD\"");
@@ -404,12 +421,13 @@ action = "bad-nonce"
     #[test]
     fn wildcards_and_failure_outcomes_load() {
         let text = GOOD
-            .replace("challenge = \"http-01\"", "challenge = \"dns-01\"\nexpect_outcome = \"failure\"\nseed = 7")
+            .replace("challenge = \"http-01\"", "challenge = \"dns-01\"\nexpect_outcome = \"failure\"\nseed = 7\npreferred_chain = 2")
             .replace("[\"{name}\"]", "[\"{name}\", \"*.{name}\"]");
         let c = load(&text).unwrap();
         let d = &c.scenarios[0].def;
         assert_eq!(d.expect_outcome, ExpectedOutcome::Failure);
         assert_eq!(d.seed, Some(7));
+        assert_eq!(d.preferred_chain, Some(2));
         assert_eq!(d.identifiers.len(), 2);
     }
 }

@@ -68,6 +68,8 @@ pub(crate) struct Account {
     pub(crate) status: AccountStatus,
     pub(crate) contact: Vec<String>,
     pub(crate) terms_of_service_agreed: bool,
+    /// The terms changed since the account agreed (management `/change-terms`, §7.3.3).
+    pub(crate) terms_outdated: bool,
     pub(crate) external_account_binding: Option<serde_json::Value>,
 }
 
@@ -91,6 +93,8 @@ pub(crate) struct Authorization {
     pub(crate) status: AuthzStatus,
     pub(crate) expires: OffsetDateTime,
     pub(crate) challenges: Vec<Challenge>,
+    /// Created by newAuthz (§7.4.1): once valid, later orders for the identifier use it.
+    pub(crate) pre_authorization: bool,
 }
 
 impl Authorization {
@@ -122,6 +126,8 @@ pub(crate) struct Order {
     pub(crate) not_after: Option<OffsetDateTime>,
     pub(crate) expires: OffsetDateTime,
     pub(crate) finalization: Finalization,
+    /// The certificate identifier of RFC 9773 §5 `replaces`.
+    pub(crate) replaces: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +199,7 @@ mod tests {
             status: AuthzStatus::Valid,
             expires: now,
             challenges: vec![],
+            pre_authorization: false,
         };
         assert_eq!(a.status_at(now), AuthzStatus::Expired);
         a.status = AuthzStatus::Deactivated;

@@ -59,15 +59,21 @@ impl Db {
     }
 
     pub(crate) fn add_order(&self, order: Order, authzs: Vec<Authorization>) {
-        let mut s = self.lock();
         for a in authzs {
-            for c in &a.challenges {
-                s.challenge_authz.insert(c.id.clone(), a.id.clone());
-            }
-            s.authzs.insert(a.id.clone(), a);
+            self.add_authz(a);
         }
+        let mut s = self.lock();
         s.orders_by_account.entry(order.account_id.clone()).or_default().push(order.id.clone());
         s.orders.insert(order.id.clone(), order);
+    }
+
+    /// Stores an authorization of its own (a newAuthz pre-authorization) or of an order.
+    pub(crate) fn add_authz(&self, a: Authorization) {
+        let mut s = self.lock();
+        for c in &a.challenges {
+            s.challenge_authz.insert(c.id.clone(), a.id.clone());
+        }
+        s.authzs.insert(a.id.clone(), a);
     }
 
     pub(crate) fn order(&self, id: &str) -> Option<Order> {

@@ -3,6 +3,7 @@
 //! scenario names, or at random from a printed seed so a run can be replayed.
 
 use crate::mockca::journal::Endpoint;
+use crate::seeded::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
@@ -32,6 +33,13 @@ pub enum FaultKind {
     /// On a challenge response: the validation takes `ms` milliseconds, so the client
     /// must poll while the challenge is `processing`.
     SlowValidation,
+    /// On newOrder: the order gets the account's still-valid authorizations from earlier
+    /// orders for the identifiers they cover, as a CA reusing authorizations does (RFC 8555
+    /// §7.1.3, §7.4.1), so an order for names validated before is `ready` at once.
+    ReuseAuthz,
+    /// On renewalInfo: the suggestedWindow has already passed, so a client following
+    /// RFC 9773 §4.2 renews at once.
+    RenewalWindowPassed,
 }
 
 /// One rule of a fault script.
@@ -82,6 +90,12 @@ impl FaultRule {
                 return Err(format!("{:?} applies to the challenge endpoint", self.action));
             }
             FaultKind::SlowValidation => needs(self.ms.is_some_and(|ms| ms <= MAX_DELAY_MS), "ms (at most 30000)")?,
+            FaultKind::ReuseAuthz if self.endpoint != Endpoint::NewOrder => {
+                return Err("reuse-authz applies to the new-order endpoint".into());
+            }
+            FaultKind::RenewalWindowPassed if self.endpoint != Endpoint::RenewalInfo => {
+                return Err("renewal-window-passed applies to the renewal-info endpoint".into());
+            }
             _ => {}
         }
         if self.probability.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
@@ -111,21 +125,21 @@ pub(crate) struct FaultPlan {
 struct State {
     rules: Vec<FaultRule>,
     fired: Vec<u32>,
-    rng: u64,
+    rng: SplitMix64,
     seed: u64,
 }
 
 impl FaultPlan {
     pub(crate) fn new(rules: Vec<FaultRule>, seed: u64) -> Self {
         let fired = vec![0; rules.len()];
-        FaultPlan { state: Mutex::new(State { rules, fired, rng: seed, seed }) }
+        FaultPlan { state: Mutex::new(State { rules, fired, rng: SplitMix64::new(seed), seed }) }
     }
 
     /// Replaces the rules (management API); counts start over, the seed stays.
     pub(crate) fn replace(&self, rules: Vec<FaultRule>) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.fired = vec![0; rules.len()];
-        s.rng = s.seed;
+        s.rng = SplitMix64::new(s.seed);
         s.rules = rules;
     }
 
@@ -149,11 +163,10 @@ impl FaultPlan {
             if s.fired[i] >= limit {
                 continue;
             }
-            if let Some(p) = rule.probability {
-                let draw = splitmix(&mut s.rng);
-                if (draw >> 11) as f64 / (1u64 << 53) as f64 >= p {
-                    continue;
-                }
+            if let Some(p) = rule.probability
+                && s.rng.unit() >= p
+            {
+                continue;
             }
             let rule = s.rules[i].clone();
             s.fired[i] += 1;
@@ -166,16 +179,6 @@ impl FaultPlan {
         }
         None
     }
-}
-
-/// SplitMix64: tiny, fast and the same on every platform, which is all a replayable
-/// fault schedule needs.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -219,5 +222,9 @@ mod tests {
         let mut d = rule(Endpoint::Order, None, FaultKind::Delay);
         d.ms = Some(MAX_DELAY_MS + 1);
         assert!(d.validate().is_err());
+        for (kind, home) in [(FaultKind::ReuseAuthz, Endpoint::NewOrder), (FaultKind::RenewalWindowPassed, Endpoint::RenewalInfo)] {
+            assert!(rule(Endpoint::Order, None, kind).validate().is_err(), "{kind:?}");
+            assert!(rule(home, Some(2), kind).validate().is_ok(), "{kind:?}");
+        }
     }
 }

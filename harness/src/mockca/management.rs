@@ -25,6 +25,7 @@ pub(crate) fn router(wfe: Arc<Wfe>, dns: Option<DnsResponder>) -> Router {
         .route("/defects", get(list_defects).put(set_defects))
         .route("/faults", get(list_faults).put(set_faults))
         .route("/journal", get(journal))
+        .route("/change-terms", post(change_terms))
         .with_state(wfe);
     match dns {
         Some(dns) => control.merge(
@@ -58,6 +59,21 @@ async fn cert_status(State(wfe): State<Arc<Wfe>>, Path(serial): Path<String>) ->
         }))
         .into_response(),
         None => (StatusCode::NOT_FOUND, Json(json!({"error": "no certificate with that serial"}))).into_response(),
+    }
+}
+
+/// `POST /change-terms {"account": URL}`: the terms changed since that account agreed,
+/// so it must agree again (RFC 8555 §7.3.3). Per account, so that concurrent cases with
+/// other accounts are not disturbed.
+async fn change_terms(State(wfe): State<Arc<Wfe>>, body: axum::body::Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let Some(account) = body.get("account").and_then(Value::as_str) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "expected {\"account\": URL}"}))).into_response();
+    };
+    if wfe.change_terms(account) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        (StatusCode::NOT_FOUND, Json(json!({"error": format!("no account at {account}")}))).into_response()
     }
 }
 

@@ -11,15 +11,19 @@ mod core;
 mod db;
 mod defects;
 mod faults;
+mod fuzz_targets;
 mod journal;
 mod management;
 mod nonces;
+mod ratelimit;
 mod va;
 mod wfe;
 
 pub use defects::Defect;
 pub use faults::{FaultKind, FaultRule, MAX_DELAY_MS};
+pub use fuzz_targets::{csr_seeds, fuzz_csr};
 pub use journal::{Endpoint, Entry, JOURNAL_LIMIT, JwsView};
+pub use ratelimit::NewOrderLimit;
 
 use crate::responders::DnsResponder;
 use crate::tls_identity::LocalhostTls;
@@ -54,10 +58,14 @@ pub struct MockCaConfig {
     pub defects: Vec<Defect>,
     /// External account binding keys (key id, HMAC key); EAB is required when not empty.
     pub eab_keys: Vec<(String, Vec<u8>)>,
+    /// Refuse accounts that do not agree to the terms of service (RFC 8555 §7.3).
+    pub terms_required: bool,
     /// Alternate certificate chains offered besides the primary one.
     pub alternate_chains: usize,
     /// Orders per page of an account's orders list.
     pub orders_per_page: usize,
+    /// Refuse newOrder past this many orders per account and window (RFC 8555 §6.6).
+    pub new_order_limit: Option<NewOrderLimit>,
     /// Scripted faults.
     pub faults: Vec<FaultRule>,
     /// Seed of the randomised faults (those with a `probability`).
@@ -81,8 +89,10 @@ impl Default for MockCaConfig {
             va_allow_remote: false,
             defects: Vec::new(),
             eab_keys: Vec::new(),
+            terms_required: false,
             alternate_chains: 1,
             orders_per_page: 3,
+            new_order_limit: None,
             faults: Vec::new(),
             seed: 0,
             dns_listen: None,
@@ -152,27 +162,31 @@ impl MockCa {
             Some(daddr) => Some(DnsResponder::bind(daddr).await.map_err(|source| MockCaError::Bind { addr: daddr, source })?),
             None => None,
         };
+        let defects = Arc::new(DefectSet::new(config.defects.iter().copied()));
         let va = va::ValidationAuthority::new(va::VaConfig {
             http_port: config.va_http_port,
             tls_port: config.va_tls_port,
             resolver: config.va_resolver.or_else(|| dns.as_ref().map(DnsResponder::local_addr)),
             allow_remote: config.va_allow_remote,
             ..va::VaConfig::default()
-        });
+        })
+        .with_defects(Arc::clone(&defects));
         let wfe = Arc::new(Wfe {
             config: WfeConfig {
                 base_url: format!("https://{addr}"),
                 always_valid: config.always_valid,
                 eab_keys: config.eab_keys.clone(),
+                terms_required: config.terms_required,
                 orders_per_page: config.orders_per_page,
             },
             db: db::Db::default(),
             nonces: nonces::Nonces::new(),
             ca,
             va,
-            defects: Arc::new(DefectSet::new(config.defects.iter().copied())),
+            defects,
             journal: journal::Journal::new(),
             faults: faults::FaultPlan::new(config.faults.clone(), config.seed),
+            new_order_limit: config.new_order_limit.map(ratelimit::Limiter::new),
         });
         let app = Router::new().fallback(dispatch).with_state(Arc::clone(&wfe));
         let acceptor = tokio_rustls::TlsAcceptor::from(server_config);
@@ -233,6 +247,14 @@ impl MockCa {
     /// The DER of the root a client must trust for the HTTPS listener.
     pub fn https_root_der(&self) -> &[u8] {
         self.tls.ca_der()
+    }
+
+    /// The Subject CN of the root of certificate chain `chain` (0 = the default chain,
+    /// then the alternates): how a client is told which chain to prefer (lego's and
+    /// certbot's `--preferred-chain`).
+    pub fn chain_root_name(&self, chain: usize) -> Option<String> {
+        let (_, root) = x509_parser::parse_x509_certificate(self.wfe.ca.root_der(chain)?).ok()?;
+        root.subject().iter_common_name().next()?.as_str().ok().map(str::to_owned)
     }
 
     /// Replaces the defects switched on.

@@ -34,11 +34,23 @@
 //! - `unsupportedIdentifier`: an identifier type other than `dns`/`ip`;
 //! - `serverInternal`: the validator could not set itself up.
 //!
+//! A failed query is retried (RFC 8555 §8.2: "the server SHOULD retry the
+//! query after some time"): the challenge stays `processing` with an `error`
+//! that gains a subproblem per failed query, a client POST retries at once at
+//! most once per retry interval, and the challenge becomes `invalid` after a
+//! few queries. The interval is short so cases exercising retries stay fast.
+//!
+//! Switchable defects ([`Defect`]) make it deviate in the validation requests
+//! themselves (Host, SNI, ALPN, DNS use, connection handling), which only the
+//! runner's responders can see.
+//!
 //! Problems carry no `status`: they describe a validation, not an HTTP
 //! response, and are meant to become challenge errors or subproblems; the WFE
 //! picks a status if it ever promotes one to a top-level problem.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,10 +65,13 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 use url::{Host, Url};
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME;
 
+use super::defects::{Defect, DefectSet};
 use crate::protocol::jwk::dns01_txt_value;
 use crate::protocol::wire::{ERROR_NS, Identifier, Problem};
 
@@ -74,6 +89,12 @@ const ID_PE_ACME_IDENTIFIER: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01,
 
 /// Upper bound for the close_notify sent after a tls-alpn-01 handshake.
 const TLS_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long the [`Defect::TlsAlpn01Lingers`] validator keeps the connection.
+const TLS_LINGER: Duration = Duration::from_secs(5);
+
+/// What the [`Defect::TlsAlpn01DataAfterHandshake`] validator sends.
+const DATA_AFTER_HANDSHAKE: &[u8] = b"GET / HTTP/1.1\r\nHost: acmespec\r\n\r\n";
 
 /// How the validation authority reaches applicants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +130,9 @@ pub(crate) struct ValidationAuthority {
     config: VaConfig,
     /// Name servers to query, or why there are none (reported as `dns`).
     nameservers: Arc<Result<Vec<SocketAddr>, String>>,
+    defects: Arc<DefectSet>,
+    /// Challenges whose validation is still going on, by challenge id.
+    retries: Arc<Mutex<HashMap<String, Retrying>>>,
 }
 
 impl ValidationAuthority {
@@ -122,7 +146,19 @@ impl ValidationAuthority {
         ValidationAuthority {
             config,
             nameservers: Arc::new(nameservers),
+            defects: Arc::new(DefectSet::default()),
+            retries: Arc::default(),
         }
+    }
+
+    /// The same validator, deviating as the (shared, switchable) `defects` say.
+    pub(crate) fn with_defects(mut self, defects: Arc<DefectSet>) -> Self {
+        self.defects = defects;
+        self
+    }
+
+    fn has(&self, defect: Defect) -> bool {
+        self.defects.has(defect)
     }
 
     /// Runs one validation of `challenge_type` for `identifier`.
@@ -166,6 +202,163 @@ impl ValidationAuthority {
         outcome.map_err(|failure| failure.into_problem(identifier))
     }
 
+    // ---- retrying (RFC 8555 §8.2) ----
+
+    /// Registers `challenge_id` as being validated and returns the work that
+    /// validates it until it settles, with a receiver of the number of queries
+    /// made so far (it changes after `record` has seen each one).
+    ///
+    /// A failed query is retried [`RETRY_INTERVAL`] later, or at once when
+    /// [`Self::retry_now`] is called, up to [`MAX_ATTEMPTS`] queries. `record` is
+    /// told about every query; it returns `false` when the challenge is no longer
+    /// processing (its authorization was deactivated or expired), which ends the work.
+    pub(crate) fn validation_task(
+        &self,
+        challenge_id: &str,
+        request: ValidationRequest,
+        mut record: impl FnMut(Progress) -> bool + Send + 'static,
+    ) -> (
+        watch::Receiver<u32>,
+        impl Future<Output = ()> + Send + 'static,
+    ) {
+        let (queries, seen) = watch::channel(0);
+        let wake = Arc::new(Notify::new());
+        lock(&self.retries).insert(
+            challenge_id.to_owned(),
+            Retrying {
+                next_query: None,
+                last_forced: None,
+                wake: Arc::clone(&wake),
+                queries,
+            },
+        );
+        let va = self.clone();
+        let challenge_id = challenge_id.to_owned();
+        let work = async move {
+            let max = if va.has(Defect::VaNoRetry) {
+                1
+            } else {
+                MAX_ATTEMPTS
+            };
+            let mut failures = Vec::new();
+            for query in 1..=max {
+                let result = va
+                    .validate(
+                        &request.identifier,
+                        &request.challenge_type,
+                        &request.token,
+                        &request.key_authorization,
+                    )
+                    .await;
+                let progress = match result {
+                    Ok(()) => Progress::Valid,
+                    Err(problem) => {
+                        failures.push(problem);
+                        va.failure_progress(&failures, query == max)
+                    }
+                };
+                let next = Instant::now() + RETRY_INTERVAL;
+                let settled = !matches!(progress, Progress::Retrying(_));
+                va.update(&challenge_id, |r| r.next_query = (!settled).then_some(next));
+                let processing = record(progress);
+                va.update(&challenge_id, |r| {
+                    r.queries.send_replace(query);
+                });
+                if settled || !processing {
+                    break;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep_until(next) => {}
+                    () = wake.notified() => {}
+                }
+            }
+            lock(&va.retries).remove(&challenge_id);
+        };
+        (seen, work)
+    }
+
+    /// What the challenge shows after the failed queries so far (`last`: no more follow).
+    ///
+    /// §8.2 says the server "MUST add an entry to the "error" field in the
+    /// challenge after each failed validation query", and §8 says "Multiple
+    /// errors can be indicated by using subproblems": the error is a problem
+    /// whose subproblems are the failed queries, oldest first, each naming the
+    /// identifier (which §6.7.1 allows only in subproblems). Its own type is the
+    /// latest query's.
+    fn failure_progress(&self, failures: &[Problem], last: bool) -> Progress {
+        let latest = failures.last().cloned().unwrap_or_default();
+        let error = if self.has(Defect::RetryErrorReplaced) {
+            latest
+        } else {
+            let outcome = if last { "giving up" } else { "retrying" };
+            Problem {
+                kind: latest.kind.clone(),
+                detail: Some(format!(
+                    "{} of at most {MAX_ATTEMPTS} validation queries failed, {outcome}; the latest: {}",
+                    failures.len(),
+                    latest.detail.as_deref().unwrap_or("no detail"),
+                )),
+                subproblems: failures.to_vec(),
+                ..Problem::default()
+            }
+        };
+        if last {
+            Progress::Invalid(error)
+        } else {
+            Progress::Retrying((!self.has(Defect::RetryNoError)).then_some(error))
+        }
+    }
+
+    fn update(&self, challenge_id: &str, change: impl FnOnce(&mut Retrying)) {
+        if let Some(r) = lock(&self.retries).get_mut(challenge_id) {
+            change(r);
+        }
+    }
+
+    /// A client asked for a retry by POSTing to the challenge again (§8.2:
+    /// servers "SHOULD retry a request immediately" and "SHOULD rate-limit such
+    /// requests"): wakes the validation unless one was forced within the last
+    /// [`RETRY_INTERVAL`]. Returns a receiver that changes once that query is
+    /// recorded, or `None` when no retry was started.
+    pub(crate) fn retry_now(&self, challenge_id: &str) -> Option<watch::Receiver<u32>> {
+        if self.has(Defect::RepostIgnored) {
+            return None;
+        }
+        let mut retries = lock(&self.retries);
+        let r = retries.get_mut(challenge_id)?;
+        let now = Instant::now();
+        let limited = r.last_forced.is_some_and(|t| now < t + RETRY_INTERVAL);
+        if limited && !self.has(Defect::RepostNotRateLimited) {
+            return None;
+        }
+        r.last_forced = Some(now);
+        r.wake.notify_one();
+        Some(r.queries.subscribe())
+    }
+
+    /// Retry-After seconds for a processing challenge: past its next query
+    /// (§8.2: "a time after the server's next validation query"), or
+    /// `fallback` while no query has failed yet; `None` under
+    /// [`Defect::RetryNoRetryAfter`].
+    pub(crate) fn retry_after(&self, challenge_id: &str, fallback: u32) -> Option<u32> {
+        if self.has(Defect::RetryNoRetryAfter) {
+            return None;
+        }
+        if self.has(Defect::RetryAfterTooEarly) {
+            return Some(0);
+        }
+        let next = lock(&self.retries)
+            .get(challenge_id)
+            .and_then(|r| r.next_query);
+        let Some(next) = next else {
+            return Some(fallback);
+        };
+        // Whole seconds, rounded up, plus one for the query itself to finish.
+        let remaining = next.saturating_duration_since(Instant::now());
+        let secs = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0) + 1;
+        Some(u32::try_from(secs).unwrap_or(u32::MAX))
+    }
+
     // ---- http-01 (RFC 8555 §8.3, RFC 8738 §5) ----
 
     async fn http01(&self, target: &Target, token: &str, key_authorization: &str) -> Outcome {
@@ -200,13 +393,36 @@ impl ValidationAuthority {
             ));
         }
 
+        let noncanonical_host = match target {
+            Target::Ip(ip) if self.has(Defect::Http01IpHostNoncanonical) => {
+                Some(format!("{}:{}", noncanonical(*ip), self.config.http_port))
+            }
+            _ => None,
+        };
+
         let mut trail: Vec<String> = Vec::new();
         loop {
             let addrs = self.url_addresses(&url).await.map_err(|f| f.via(&trail))?;
-            match self.fetch(&url, &addrs).await.map_err(|f| f.via(&trail))? {
+            let host_header = noncanonical_host.as_deref().filter(|_| trail.is_empty());
+            let fetched = self
+                .fetch(&url, &addrs, host_header)
+                .await
+                .map_err(|f| f.via(&trail))?;
+            let unexpected_status = |status: u16| {
+                Failure::new(
+                    ProblemType::IncorrectResponse,
+                    format!("{url}: HTTP status {status}, expected 200"),
+                )
+                .via(&trail)
+            };
+            match fetched {
                 Fetched::Body(body) => {
                     // §8.3 step 4: SHOULD ignore whitespace at the end of the body.
-                    let received = body.trim_ascii_end();
+                    let received = if self.has(Defect::VaNoWhitespaceTrim) {
+                        body.as_slice()
+                    } else {
+                        body.trim_ascii_end()
+                    };
                     if received == key_authorization.as_bytes() {
                         return Ok(());
                     }
@@ -219,12 +435,9 @@ impl ValidationAuthority {
                     )
                     .via(&trail));
                 }
-                Fetched::Status(status) => {
-                    return Err(Failure::new(
-                        ProblemType::IncorrectResponse,
-                        format!("{url}: HTTP status {status}, expected 200"),
-                    )
-                    .via(&trail));
+                Fetched::Status(status) => return Err(unexpected_status(status)),
+                Fetched::Redirect(status, _) if self.has(Defect::VaNoRedirects) => {
+                    return Err(unexpected_status(status));
                 }
                 Fetched::TooLarge => {
                     return Err(Failure::new(
@@ -271,8 +484,8 @@ impl ValidationAuthority {
         let port = url.port_or_known_default().unwrap_or(80);
         let (host, ips) = match url.host() {
             Some(Host::Domain(name)) => (name.to_owned(), self.lookup_addresses(name).await?),
-            Some(Host::Ipv4(ip)) => (ip.to_string(), vec![IpAddr::V4(ip)]),
-            Some(Host::Ipv6(ip)) => (ip.to_string(), vec![IpAddr::V6(ip)]),
+            Some(Host::Ipv4(ip)) => (ip.to_string(), self.ip_addresses(IpAddr::V4(ip)).await?),
+            Some(Host::Ipv6(ip)) => (ip.to_string(), self.ip_addresses(IpAddr::V6(ip)).await?),
             None => {
                 return Err(Failure::new(
                     ProblemType::Connection,
@@ -287,8 +500,23 @@ impl ValidationAuthority {
             .collect())
     }
 
-    /// One GET of `url`, connecting only to `addrs`, with the URL's own Host.
-    async fn fetch(&self, url: &Url, addrs: &[SocketAddr]) -> Result<Fetched, Failure> {
+    /// Where to connect for an address: the address itself (RFC 8738 §4), or with
+    /// [`Defect::VaResolvesIpIdentifiers`] whatever the DNS says about its text.
+    async fn ip_addresses(&self, ip: IpAddr) -> Result<Vec<IpAddr>, Failure> {
+        if self.has(Defect::VaResolvesIpIdentifiers) {
+            return self.lookup_addresses(&ip.to_string()).await;
+        }
+        Ok(vec![ip])
+    }
+
+    /// One GET of `url`, connecting only to `addrs`, with the URL's own Host
+    /// unless `host_header` replaces it.
+    async fn fetch(
+        &self,
+        url: &Url,
+        addrs: &[SocketAddr],
+        host_header: Option<&str>,
+    ) -> Result<Fetched, Failure> {
         crate::protocol::http::install_crypto_provider();
         // No client timeouts: `validate` bounds the whole exchange, so a stall
         // is always reported the same way.
@@ -318,7 +546,11 @@ impl ValidationAuthority {
                 format!("{url}: {}", chain(&e.without_url())),
             )
         };
-        let mut response = client.get(url.clone()).send().await.map_err(connection)?;
+        let mut request = client.get(url.clone());
+        if let Some(host) = host_header {
+            request = request.header(reqwest::header::HOST, host);
+        }
+        let mut response = request.send().await.map_err(connection)?;
         let status = response.status().as_u16();
         if matches!(status, 301 | 302 | 303 | 307 | 308) {
             let location = response
@@ -415,7 +647,16 @@ impl ValidationAuthority {
                 name.clone(),
                 self.lookup_addresses(name).await?,
             ),
-            Target::Ip(ip) => (reverse_name(*ip), ip.to_string(), vec![*ip]),
+            Target::Ip(ip) if self.has(Defect::TlsAlpn01IpLiteralSni) => (
+                ip.to_string(),
+                ip.to_string(),
+                self.ip_addresses(*ip).await?,
+            ),
+            Target::Ip(ip) => (
+                reverse_name(*ip),
+                ip.to_string(),
+                self.ip_addresses(*ip).await?,
+            ),
         };
         let ips = self.permitted(&host, ips)?;
         let server_name = ServerName::try_from(sni.clone()).map_err(|e| {
@@ -465,6 +706,9 @@ impl ValidationAuthority {
         // RFC 8737 §3 step 3: exactly one ALPN protocol; a resumed session
         // would skip the certificate, so never resume.
         config.alpn_protocols = vec![ACME_TLS_1.to_vec()];
+        if self.has(Defect::TlsAlpn01ExtraAlpn) {
+            config.alpn_protocols.insert(0, b"h2".to_vec());
+        }
         config.resumption = rustls::client::Resumption::disabled();
         config.enable_sni = true;
 
@@ -479,9 +723,20 @@ impl ValidationAuthority {
             )
         })?;
         let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-        // RFC 8737 §4: no application data; close right away.
-        let _ = tokio::time::timeout(TLS_CLOSE_TIMEOUT, tls.shutdown()).await;
-        drop(tls);
+        if self.has(Defect::TlsAlpn01DataAfterHandshake) {
+            let _ =
+                tokio::time::timeout(TLS_CLOSE_TIMEOUT, tls.write_all(DATA_AFTER_HANDSHAKE)).await;
+        }
+        if self.has(Defect::TlsAlpn01Lingers) {
+            tokio::spawn(async move {
+                tokio::time::sleep(TLS_LINGER).await;
+                drop(tls);
+            });
+        } else {
+            // RFC 8737 §4: no application data; close right away.
+            let _ = tokio::time::timeout(TLS_CLOSE_TIMEOUT, tls.shutdown()).await;
+            drop(tls);
+        }
 
         if negotiated.as_deref() != Some(ACME_TLS_1) {
             return Err(Failure::new(
@@ -501,7 +756,8 @@ impl ValidationAuthority {
                 format!("{addr} (SNI {sni}) completed a handshake without a certificate"),
             ));
         };
-        check_certificate(&certificate, target, key_authorization).map_err(|f| {
+        let case_sensitive = self.has(Defect::VaCaseSensitiveSan);
+        check_certificate(&certificate, target, key_authorization, case_sensitive).map_err(|f| {
             Failure::new(
                 f.kind,
                 format!("certificate from {addr} (SNI {sni}): {}", f.detail),
@@ -523,7 +779,12 @@ impl ValidationAuthority {
         let name_servers = servers
             .iter()
             .map(|server| {
-                let mut ns = NameServerConfig::udp_and_tcp(server.ip());
+                // RFC 8555 §11.2: TCP resists forgery better than UDP.
+                let mut ns = if self.has(Defect::DnsOverUdp) {
+                    NameServerConfig::udp(server.ip())
+                } else {
+                    NameServerConfig::tcp(server.ip())
+                };
                 for connection in &mut ns.connections {
                     connection.port = server.port();
                 }
@@ -773,7 +1034,12 @@ fn wildcard_refused(challenge: &str) -> Failure {
 }
 
 /// Checks the tls-alpn-01 certificate (RFC 8737 §3 step 4, RFC 8738 §6).
-fn check_certificate(der: &[u8], target: &Target, key_authorization: &str) -> Outcome {
+fn check_certificate(
+    der: &[u8],
+    target: &Target,
+    key_authorization: &str,
+    case_sensitive: bool,
+) -> Outcome {
     let incorrect = |detail: String| Failure::new(ProblemType::IncorrectResponse, detail);
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| incorrect(format!("cannot be parsed: {e}")))?;
@@ -805,9 +1071,12 @@ fn check_certificate(der: &[u8], target: &Target, key_authorization: &str) -> Ou
     let matches = match (target, only) {
         (Target::Dns { name, .. }, GeneralName::DNSName(dns)) => {
             // Case-insensitive comparison (RFC 8737 §3, RFC 4343).
-            dns.strip_suffix('.')
-                .unwrap_or(dns)
-                .eq_ignore_ascii_case(name)
+            let dns = dns.strip_suffix('.').unwrap_or(dns);
+            if case_sensitive {
+                dns == name
+            } else {
+                dns.eq_ignore_ascii_case(name)
+            }
         }
         (Target::Ip(IpAddr::V4(ip)), GeneralName::IPAddress(bytes)) => *bytes == ip.octets(),
         (Target::Ip(IpAddr::V6(ip)), GeneralName::IPAddress(bytes)) => *bytes == ip.octets(),
@@ -1010,6 +1279,21 @@ fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, contents, rest))
 }
 
+/// `ip` in a form RFC 8738 §5 forbids in a Host header: IPv4 octets padded
+/// to three digits, IPv6 uncompressed, in brackets.
+fn noncanonical(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{:03}.{:03}.{:03}.{:03}", o[0], o[1], o[2], o[3])
+        }
+        IpAddr::V6(v6) => {
+            let groups: Vec<String> = v6.segments().iter().map(|g| format!("{g:x}")).collect();
+            format!("[{}]", groups.join(":"))
+        }
+    }
+}
+
 /// The reverse-mapping name of `ip` (RFC 8738 §6: the tls-alpn-01 SNI).
 fn reverse_name(ip: IpAddr) -> String {
     match ip {
@@ -1091,6 +1375,47 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+/// How long the mock CA waits before retrying a failed validation query. §8.2
+/// suggests "every 5 or 10 seconds" for real provisioning delays; a second
+/// keeps the conformance cases that exercise retries fast.
+pub(crate) const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Validation queries made for one challenge response before it becomes invalid.
+pub(crate) const MAX_ATTEMPTS: u32 = 3;
+
+/// What one validation must find: the challenge, and the key authorization the
+/// CA computed (RFC 8555 §8.1).
+#[derive(Debug, Clone)]
+pub(crate) struct ValidationRequest {
+    pub(crate) identifier: Identifier,
+    pub(crate) challenge_type: String,
+    pub(crate) token: String,
+    pub(crate) key_authorization: String,
+}
+
+/// The state of a challenge after one validation query (RFC 8555 §8.2).
+#[derive(Debug, Clone)]
+pub(crate) enum Progress {
+    Valid,
+    /// The query failed and another follows; the challenge stays `processing`
+    /// and shows this error (none under [`Defect::RetryNoError`]).
+    Retrying(Option<Problem>),
+    /// The server gave up: the challenge becomes `invalid` with this error.
+    Invalid(Problem),
+}
+
+/// The retry state of a challenge being validated.
+#[derive(Debug)]
+struct Retrying {
+    /// When the next scheduled query is due, once one failed.
+    next_query: Option<Instant>,
+    /// When the client last forced an immediate retry (§8.2 rate limit).
+    last_forced: Option<Instant>,
+    wake: Arc<Notify>,
+    /// Queries recorded so far.
+    queries: watch::Sender<u32>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1366,6 +1691,77 @@ mod tests {
     }
 
     // ---- http-01 ----
+
+    fn request_for(token: &str) -> ValidationRequest {
+        ValidationRequest {
+            identifier: Identifier::dns("a.test"),
+            challenge_type: "http-01".into(),
+            token: token.into(),
+            key_authorization: KEY_AUTH.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_queries_are_retried_with_an_entry_each_until_valid() {
+        let r = responders().await;
+        let va = va(&r);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (mut queries, work) = va.validation_task("c1", request_for(TOKEN), move |p| {
+            let _ = tx.send(p);
+            true
+        });
+        let started = Instant::now();
+        let task = tokio::spawn(work);
+        queries.changed().await.unwrap();
+        let Some(Progress::Retrying(Some(error))) = rx.recv().await else {
+            panic!("the first failure keeps the challenge processing with an error");
+        };
+        assert_eq!(error.subproblems.len(), 1);
+        assert!(
+            error.identifier.is_none(),
+            "§6.7.1: no identifier at the top level"
+        );
+        let wait = va.retry_after("c1", 9).unwrap();
+        assert!(
+            (1..=2).contains(&wait),
+            "Retry-After {wait} is past the next query"
+        );
+        // The first forced retry runs at once; a second within the interval is refused.
+        assert!(va.retry_now("c1").is_some());
+        assert!(va.retry_now("c1").is_none());
+        let Some(Progress::Retrying(Some(error))) = rx.recv().await else {
+            panic!("the forced retry fails too");
+        };
+        assert_eq!(error.subproblems.len(), 2);
+        assert!(started.elapsed() < RETRY_INTERVAL);
+        r.http01().provision(TOKEN, KEY_AUTH);
+        assert!(matches!(rx.recv().await, Some(Progress::Valid)));
+        assert!(started.elapsed() >= RETRY_INTERVAL);
+        task.await.unwrap();
+        assert!(
+            va.retry_now("c1").is_none(),
+            "a settled challenge is not retried"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_last_failed_query_makes_the_challenge_invalid() {
+        let r = responders().await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (_, work) = va(&r).validation_task("c2", request_for(TOKEN), move |p| {
+            let _ = tx.send(p);
+            true
+        });
+        tokio::spawn(work);
+        for _ in 1..MAX_ATTEMPTS {
+            assert!(matches!(rx.recv().await, Some(Progress::Retrying(Some(_)))));
+        }
+        let Some(Progress::Invalid(error)) = rx.recv().await else {
+            panic!("the challenge becomes invalid after {MAX_ATTEMPTS} queries");
+        };
+        assert_eq!(error.subproblems.len(), MAX_ATTEMPTS as usize);
+        assert!(rx.recv().await.is_none(), "no query after giving up");
+    }
 
     #[tokio::test]
     async fn http01_good_key_authorization_passes() {

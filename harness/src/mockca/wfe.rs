@@ -17,7 +17,8 @@ use crate::mockca::defects::{Defect, DefectSet};
 use crate::mockca::faults::{FaultKind, FaultPlan, Fired};
 use crate::mockca::journal::{Endpoint, Entry, JwsView, Journal};
 use crate::mockca::nonces::Nonces;
-use crate::mockca::va::ValidationAuthority;
+use crate::mockca::ratelimit::Limiter;
+use crate::mockca::va::{Progress, ValidationAuthority, ValidationRequest};
 use crate::protocol::b64;
 use crate::protocol::jwk::{Jwk, VerifyError, key_authorization};
 use crate::protocol::jws::{Algorithm, JwsError, ParsedJws};
@@ -69,6 +70,8 @@ pub(crate) struct WfeConfig {
     pub(crate) eab_keys: Vec<(String, Vec<u8>)>,
     /// Orders per page of the orders list.
     pub(crate) orders_per_page: usize,
+    /// Refuse accounts that do not agree to the terms of service (§7.3).
+    pub(crate) terms_required: bool,
 }
 
 pub(crate) struct Wfe {
@@ -80,6 +83,7 @@ pub(crate) struct Wfe {
     pub(crate) defects: Arc<DefectSet>,
     pub(crate) journal: Journal,
     pub(crate) faults: FaultPlan,
+    pub(crate) new_order_limit: Option<Limiter>,
 }
 
 /// A problem document response in the making; the problem is boxed so that every
@@ -93,6 +97,8 @@ pub(crate) struct Fault {
     allow: Option<&'static str>,
     /// Seconds for a `Retry-After` header.
     retry_after: Option<u32>,
+    /// A `Link` header (URL, relation).
+    link: Option<(String, &'static str)>,
 }
 
 fn fault(status: StatusCode, kind: &str, detail: impl Into<String>) -> Fault {
@@ -107,6 +113,7 @@ fn fault(status: StatusCode, kind: &str, detail: impl Into<String>) -> Fault {
         location: None,
         allow: None,
         retry_after: None,
+        link: None,
     }
 }
 
@@ -252,6 +259,33 @@ impl Wfe {
         self.url("/directory")
     }
 
+    /// The id of a new account or order: random, or a counter under `sequential-ids`.
+    fn resource_id(&self) -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        if self.has(Defect::SequentialIds) {
+            return NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string();
+        }
+        random_id()
+    }
+
+    /// A fresh token for a challenge of type `kind`.
+    fn challenge_token(&self, kind: &str) -> String {
+        let token = random_b64(if self.has(Defect::ShortTokens) { SHORT_TOKEN_BYTES } else { TOKEN_BYTES });
+        // http-01 puts the token in a URL path, where the VA refuses padding itself.
+        if self.has(Defect::PaddedTokens) && kind != "http-01" { format!("{token}=") } else { token }
+    }
+
+    /// The subproblem of a refused newOrder identifier (§6.7.1).
+    fn identifier_problem(&self, kind: &str, detail: String, id: Identifier) -> Problem {
+        let mut p = Problem { kind: Some(format!("{ERROR_NS}{kind}")), detail: Some(detail), ..Problem::default() };
+        if self.has(Defect::SubproblemIdentifierString) {
+            p.extra.insert("identifier".into(), format!("{}:{}", id.kind, id.value).into());
+        } else {
+            p.identifier = Some(id);
+        }
+        p
+    }
+
     fn account_url(&self, id: &str) -> String {
         self.url(&format!("/account/{id}"))
     }
@@ -339,13 +373,15 @@ impl Wfe {
         fired: Option<Fired>,
     ) -> Handled {
         let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-        let get_ok = matches!(segments.as_slice(), ["directory"] | ["new-nonce"] | ["renewal-info", _]);
+        let get_ok =
+            matches!(segments.as_slice(), ["directory"] | ["new-nonce"] | ["renewal-info", _] | ["rate-limits"]);
         let known = matches!(
             segments.as_slice(),
             ["directory"]
                 | ["new-nonce"]
                 | ["new-account"]
                 | ["new-order"]
+                | ["new-authz"]
                 | ["revoke-cert"]
                 | ["key-change"]
                 | ["renewal-info", _]
@@ -357,6 +393,7 @@ impl Wfe {
                 | ["challenge", _]
                 | ["certificate", _]
                 | ["certificate", _, _]
+                | ["rate-limits"]
         );
         if !known {
             return Err(not_found(format!("no resource at {path}")));
@@ -380,9 +417,13 @@ impl Wfe {
         }
         match (method.clone(), segments.as_slice()) {
             (Method::GET | Method::HEAD, ["directory"]) => Ok(Reply::ok(self.directory())),
-            (Method::HEAD, ["new-nonce"]) => Ok(Reply::empty(StatusCode::OK)),
+            (Method::HEAD, ["new-nonce"]) => {
+                let status = if self.has(Defect::NewNonceHead204) { StatusCode::NO_CONTENT } else { StatusCode::OK };
+                Ok(Reply::empty(status))
+            }
             (Method::GET, ["new-nonce"]) => Ok(Reply::empty(StatusCode::NO_CONTENT)),
-            (Method::GET | Method::HEAD, ["renewal-info", id]) => self.renewal_info(id),
+            (Method::GET | Method::HEAD, ["renewal-info", id]) => self.renewal_info(id, fired),
+            (Method::GET | Method::HEAD, ["rate-limits"]) => Ok(Reply::ok(self.rate_limits())),
             (_, ["new-account"]) => {
                 let signed = self.verify(url, headers, body, KeyMode::Jwk).await?;
                 self.new_account(signed)
@@ -393,10 +434,19 @@ impl Wfe {
             }
             (_, rest) => {
                 let signed = self.verify(url, headers, body, KeyMode::Kid).await?;
+                // §7.3.3: after a change of terms only the account itself stays reachable.
+                if !matches!(rest, ["account", _])
+                    && signed.account.as_ref().is_some_and(|a| a.terms_outdated)
+                    && !self.has(Defect::TermsChangeIgnored)
+                {
+                    return Err(self.terms_changed(signed.account.as_ref().map(|a| a.id.as_str()).unwrap_or_default()));
+                }
                 match rest {
                     ["directory"] => Ok(Reply::ok(self.directory())),
+                    ["rate-limits"] => Ok(Reply::ok(self.rate_limits())),
                     ["new-nonce"] => Ok(Reply::empty(StatusCode::OK)),
-                    ["new-order"] => self.new_order(signed),
+                    ["new-order"] => self.new_order(signed, fired),
+                    ["new-authz"] if !self.has(Defect::AdvertiseNewAuthz) => self.new_pre_authorization(signed),
                     ["key-change"] => self.key_change(signed, url),
                     ["account", id] => self.account(signed, id),
                     ["account", id, "orders", page] => self.orders_list(signed, id, page),
@@ -446,6 +496,9 @@ impl Wfe {
                 if let Some(allow) = f.allow {
                     builder = builder.header(header::ALLOW, allow);
                 }
+                if let Some((url, rel)) = &f.link {
+                    builder = builder.header(header::LINK, format!("<{url}>;rel=\"{rel}\""));
+                }
                 if let Some(secs) = f.retry_after {
                     builder = builder.header(header::RETRY_AFTER, secs.to_string());
                 }
@@ -455,7 +508,20 @@ impl Wfe {
                 } else {
                     "application/problem+json"
                 };
-                (f.status, serde_json::to_vec_pretty(&f.problem).unwrap_or_default(), Some(content_type))
+                let mut problem = f.problem;
+                if self.has(Defect::BadPublicKeyWithoutDetail) && problem.acme_name() == Some("badPublicKey") {
+                    problem.detail = None;
+                }
+                if self.has(Defect::UnregisteredNotFoundType) && f.status == StatusCode::NOT_FOUND {
+                    problem.kind = Some(format!("{ERROR_NS}notFound"));
+                }
+                let body = serde_json::to_vec_pretty(&problem).unwrap_or_default();
+                match std::str::from_utf8(&body) {
+                    Ok(text) if !text.is_ascii() && self.has(Defect::Latin1ProblemDetails) => {
+                        (f.status, latin1(text), Some("application/problem+json; charset=iso-8859-1"))
+                    }
+                    _ => (f.status, body, Some(content_type)),
+                }
             }
         };
         if let Some(ct) = content_type {
@@ -465,7 +531,9 @@ impl Wfe {
             builder = builder.header("Replay-Nonce", self.nonces.issue());
         }
         if path != "/directory" {
-            builder = builder.header(header::LINK, format!("<{}>;rel=\"index\"", self.directory_url()));
+            let index = self.directory_url();
+            let index = if self.has(Defect::HttpIndexLink) { index.replacen("https://", "http://", 1) } else { index };
+            builder = builder.header(header::LINK, format!("<{index}>;rel=\"index\""));
         }
         if !self.has(Defect::OmitCors) {
             builder = builder.header(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -479,13 +547,77 @@ impl Wfe {
         (response, body)
     }
 
+    /// §6.6: an order past the account's limit is refused with rateLimited, a
+    /// Retry-After saying when the same request may succeed, and a `help` link to the
+    /// limit's documentation.
+    fn admit_new_order(&self, account_id: &str) -> Result<(), Fault> {
+        let Some(limiter) = &self.new_order_limit else { return Ok(()) };
+        if self.has(Defect::RateLimitNotEnforced) {
+            return Ok(());
+        }
+        let Err(wait) = limiter.admit(account_id, std::time::Instant::now()) else { return Ok(()) };
+        let limit = limiter.limit();
+        let detail = format!("more than {} new orders within {}s", limit.requests, limit.window.as_secs());
+        let mut f = fault(StatusCode::TOO_MANY_REQUESTS, "rateLimited", detail);
+        if self.has(Defect::RateLimitDraftType) {
+            f.problem.kind = Some("urn:acme:error:rateLimited".into());
+        }
+        if !self.has(Defect::RateLimitNoRetryAfter) {
+            f.retry_after = Some(wait);
+        }
+        if !self.has(Defect::RateLimitNoHelpLink) {
+            f.link = Some((self.url("/rate-limits"), "help"));
+        }
+        Err(f)
+    }
+
+    /// The documentation a rateLimited error links to: the limits in force.
+    fn rate_limits(&self) -> Value {
+        match &self.new_order_limit {
+            Some(l) => {
+                let limit = l.limit();
+                json!({ "newOrder": { "per": "account", "requests": limit.requests, "windowSeconds": limit.window.as_secs() } })
+            }
+            None => json!({}),
+        }
+    }
+
+    /// §7.3.3: the account must agree to changed terms before anything else.
+    fn terms_changed(&self, account_id: &str) -> Fault {
+        let mut f = fault(StatusCode::FORBIDDEN, "userActionRequired", "the terms of service have changed");
+        if !self.has(Defect::TermsChangeBareProblem) {
+            f.link = Some((self.url("/terms"), "terms-of-service"));
+            f.problem.extra.insert("instance".into(), self.url(&format!("/terms/agree?account={account_id}")).into());
+        }
+        f
+    }
+
+    /// Marks an account's agreement outdated, as if the terms had changed since (the
+    /// management API's `/change-terms`); `false` when there is no such account.
+    pub(crate) fn change_terms(&self, account_url: &str) -> bool {
+        let id = account_url.strip_prefix(&self.url("/account/")).unwrap_or_default();
+        match self.db.account(id) {
+            Some(mut account) => {
+                account.terms_outdated = true;
+                self.db.update_account(account);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn directory(&self) -> Value {
         let mut meta = json!({
             "termsOfService": self.url("/terms"),
             "website": "https://github.com/acmespec",
             "caaIdentities": ["acmespec.test"],
-            "externalAccountRequired": !self.config.eab_keys.is_empty(),
+            "externalAccountRequired": !self.config.eab_keys.is_empty() && !self.has(Defect::EabMetaNotRequired),
         });
+        if self.has(Defect::TermsUrlMissing)
+            && let Some(m) = meta.as_object_mut()
+        {
+            m.remove("termsOfService");
+        }
         if self.has(Defect::MetaNotObject) {
             meta = json!("not an object");
         }
@@ -495,9 +627,15 @@ impl Wfe {
             "newOrder": self.url("/new-order"),
             "revokeCert": self.url("/revoke-cert"),
             "keyChange": self.url("/key-change"),
+            "newAuthz": self.url("/new-authz"),
             "renewalInfo": self.url("/renewal-info"),
             "meta": meta,
         });
+        if self.has(Defect::NoRenewalInfo)
+            && let Some(d) = dir.as_object_mut()
+        {
+            d.remove("renewalInfo");
+        }
         if self.has(Defect::AdvertiseNewAuthz) {
             dir["newAuthz"] = "/new-authz".into();
         }
@@ -512,7 +650,8 @@ impl Wfe {
         }
         let jws = self.parse_jws(body)?;
         let h = &jws.header;
-        match h.nonce.as_deref() {
+        let nonce = h.nonce.as_deref().map(|n| if self.has(Defect::AcceptPaddedBase64) { n.trim_end_matches('=') } else { n });
+        match nonce {
             None => {
                 let kind = if self.has(Defect::MissingNonceMalformed) { "malformed" } else { "badNonce" };
                 return Err(fault(StatusCode::BAD_REQUEST, kind, "the JWS has no nonce"));
@@ -532,7 +671,10 @@ impl Wfe {
             }
         }
         match h.url.as_deref() {
+            // Only a lenient parse leaves a url in the header that is no string.
+            None if h.raw.contains_key("url") && self.has(Defect::SkipNonStringUrl) => {}
             None if !self.has(Defect::AcceptMissingUrl) => return Err(malformed("the JWS has no url")),
+            Some(u) if self.has(Defect::UrlComparedAsUrl) && same_url(u, url) => {}
             Some(u) if u != url && !self.has(Defect::AcceptUrlMismatch) => {
                 return Err(unauthorized(format!("the JWS url {u:?} is not the request URL {url:?}")));
             }
@@ -556,6 +698,10 @@ impl Wfe {
                 let account = self.db.account_by_thumbprint(&jwk.thumbprint()).ok_or_else(|| key_mode_fault(mode))?;
                 (jwk.clone(), Some(self.usable(account)?))
             }
+            (KeyMode::Kid, None, None) if self.has(Defect::InferAccountFromUrl) => {
+                let account = self.account_for_kid(url)?;
+                (account.key.clone(), Some(account))
+            }
             (KeyMode::Jwk, None, Some(kid)) if self.has(Defect::NewAccountAcceptsKid) => {
                 let account = self.account_for_kid(kid)?;
                 (account.key.clone(), Some(account))
@@ -575,6 +721,9 @@ impl Wfe {
         let payload = match jws.payload_json() {
             None => None,
             Some(Ok(v)) => Some(v),
+            Some(Err(_)) if url == self.url("/key-change") && self.has(Defect::KeyChangeAcceptsCompactInner) => {
+                Some(compact_as_flattened(&jws.payload).ok_or_else(|| malformed("the payload is not JSON"))?)
+            }
             Some(Err(e)) => return Err(malformed(format!("the payload is not JSON: {e}"))),
         };
         Ok(Signed { account, key, payload })
@@ -605,9 +754,14 @@ impl Wfe {
         let accept = match e {
             JwsError::BadEncoding { error: b64::B64Error::Padded, .. } => self.has(Defect::AcceptPaddedBase64),
             JwsError::UnsupportedExtension(_) => self.has(Defect::AcceptUnencodedPayload),
-            JwsError::UnprotectedHeader => self.has(Defect::AcceptUnprotectedHeader),
+            JwsError::UnprotectedHeader => {
+                self.has(Defect::AcceptUnprotectedHeader) || self.has(Defect::MergeUnprotectedHeader)
+            }
             JwsError::JwkAndKid => self.has(Defect::AcceptJwkAndKid),
             JwsError::NotFlattened => self.has(Defect::AcceptGeneralSerialization),
+            JwsError::MissingMember("payload") => self.has(Defect::AcceptDetachedPayload),
+            JwsError::MissingAlg => self.has(Defect::AcceptMissingAlg),
+            JwsError::BadHeaderMember("url") => self.has(Defect::SkipNonStringUrl),
             _ => false,
         };
         if !accept {
@@ -619,7 +773,11 @@ impl Wfe {
             let Some(Value::Object(first)) = signatures.into_iter().next() else { return None };
             v.extend(first);
         }
-        v.remove("header");
+        let unprotected = v.remove("header");
+        if self.has(Defect::AcceptDetachedPayload) {
+            // A detached payload is taken to be the empty one of a POST-as-GET.
+            v.entry("payload").or_insert_with(|| "".into());
+        }
         for member in ["protected", "payload", "signature"] {
             if let Some(Value::String(s)) = v.get_mut(member) {
                 *s = s.trim_end_matches('=').to_owned();
@@ -633,11 +791,30 @@ impl Wfe {
         if matches!(e, JwsError::JwkAndKid) {
             header.remove("jwk");
         }
+        if let Some(Value::Object(members)) = unprotected
+            && self.has(Defect::MergeUnprotectedHeader)
+        {
+            for (k, v) in members {
+                header.entry(k).or_insert(v);
+            }
+        }
+        if self.has(Defect::AcceptMissingAlg) {
+            // The algorithm every ACME server implements stands in for a missing one.
+            header.entry("alg").or_insert_with(|| Algorithm::Es256.name().into());
+        }
+        // A url that is no string is set aside, for the defect that then skips the url check.
+        let odd_url = match header.get("url") {
+            Some(u) if !u.is_string() => header.remove("url"),
+            _ => None,
+        };
         let reencoded = b64::encode(serde_json::to_vec(&header).ok()?);
         v.insert("protected".into(), reencoded.into());
         let mut jws = ParsedJws::parse(&serde_json::to_vec(&v).ok()?).ok()?;
         // Keep the signature input the client actually signed.
         jws.encoded.protected = original_protected;
+        if let Some(u) = odd_url {
+            jws.header.raw.insert("url".into(), u);
+        }
         Some(jws)
     }
 
@@ -682,7 +859,7 @@ impl Wfe {
         let mut out = Vec::new();
         for c in list {
             let c = c.as_str().ok_or_else(|| malformed("contact entries must be strings"))?;
-            let Some(address) = c.strip_prefix("mailto:") else {
+            let Some(address) = c.strip_prefix("mailto:").filter(|_| !self.has(Defect::MailtoUnsupported)) else {
                 return Err(refuse("unsupportedContact", format!("only mailto: contacts are supported, not {c:?}")));
             };
             let single = address.split('@').count() == 2 && !address.contains(',') && !address.contains('%');
@@ -699,25 +876,38 @@ impl Wfe {
         if !payload.is_object() {
             return Err(malformed("the payload must be an object"));
         }
-        if let Some(existing) = self.db.account_by_thumbprint(&s.key.thumbprint()) {
+        let lookup_only = payload.get("onlyReturnExisting") == Some(&Value::Bool(true));
+        if let Some(existing) = self.db.account_by_thumbprint(&s.key.thumbprint())
+            && (lookup_only || !self.has(Defect::DuplicateKeyAccounts))
+        {
             let status = if self.has(Defect::ExistingAccount201) { StatusCode::CREATED } else { StatusCode::OK };
             return Ok(Reply::json(status, self.account_json(&existing)).at(self.account_url(&existing.id)));
         }
         if payload.get("onlyReturnExisting") == Some(&Value::Bool(true)) && !self.has(Defect::OnlyReturnExistingCreates) {
             return Err(fault(StatusCode::BAD_REQUEST, "accountDoesNotExist", "no account has this key"));
         }
+        let agreed = payload.get("termsOfServiceAgreed") == Some(&Value::Bool(true));
+        if self.config.terms_required && !agreed && !self.has(Defect::TermsNotEnforced) {
+            return Err(malformed(format!("agree to the terms of service at {} (termsOfServiceAgreed: true)", self.url("/terms"))));
+        }
         let contact = self.validate_contacts(&payload)?.unwrap_or_default();
         let eab = self.check_eab(&payload, &s.key)?;
         let account = Account {
-            id: random_id(),
+            id: self.resource_id(),
             key: s.key,
             status: AccountStatus::Valid,
             contact,
-            terms_of_service_agreed: payload.get("termsOfServiceAgreed") == Some(&Value::Bool(true)),
+            terms_of_service_agreed: agreed,
+            terms_outdated: false,
             external_account_binding: eab,
         };
         self.db.add_account(account.clone());
         let mut body = self.account_json(&account);
+        if self.has(Defect::EabNotEchoed)
+            && let Some(b) = body.as_object_mut()
+        {
+            b.remove("externalAccountBinding");
+        }
         if self.has(Defect::EchoUnknownAccountFields) {
             reflect(&mut body, &payload, false);
         }
@@ -728,13 +918,17 @@ impl Wfe {
     /// External account binding (§7.3.4): required when keys are configured.
     fn check_eab(&self, payload: &Value, outer_key: &Jwk) -> Result<Option<Value>, Fault> {
         let Some(eab) = payload.get("externalAccountBinding") else {
-            if self.config.eab_keys.is_empty() {
+            if self.config.eab_keys.is_empty() || self.has(Defect::EabOptional) {
                 return Ok(None);
             }
-            return Err(fault(StatusCode::BAD_REQUEST, "externalAccountRequired", "this CA requires external account binding"));
+            let kind = if self.has(Defect::EabMissingMalformed) { "malformed" } else { "externalAccountRequired" };
+            return Err(fault(StatusCode::BAD_REQUEST, kind, "this CA requires external account binding"));
         };
         if self.config.eab_keys.is_empty() {
             return Ok(None);
+        }
+        if self.has(Defect::EabSkipVerification) {
+            return Ok(Some(eab.clone()));
         }
         let obj = eab.as_object().ok_or_else(|| malformed("externalAccountBinding must be a JWS object"))?;
         let part = |name: &str| obj.get(name).and_then(Value::as_str).ok_or_else(|| malformed(format!("externalAccountBinding lacks {name}")));
@@ -746,28 +940,30 @@ impl Wfe {
             "HS256" => ring::hmac::HMAC_SHA256,
             "HS384" => ring::hmac::HMAC_SHA384,
             "HS512" => ring::hmac::HMAC_SHA512,
+            _ if self.has(Defect::EabAnyAlg) => ring::hmac::HMAC_SHA256,
             _ => return Err(malformed(format!("externalAccountBinding alg {alg:?} is not an HMAC algorithm"))),
         };
-        if header.get("nonce").is_some() {
+        if header.get("nonce").is_some() && !self.has(Defect::EabAcceptNonce) {
             return Err(malformed("externalAccountBinding must not carry a nonce"));
         }
-        if header.get("url").and_then(Value::as_str) != Some(self.url("/new-account").as_str()) {
+        if header.get("url").and_then(Value::as_str) != Some(self.url("/new-account").as_str()) && !self.has(Defect::EabSkipUrl) {
             return Err(malformed("externalAccountBinding url must be the newAccount URL"));
         }
         let kid = header.get("kid").and_then(Value::as_str).unwrap_or("");
-        let (_, mac_key) = self
-            .config
-            .eab_keys
+        let keys = &self.config.eab_keys;
+        let (_, mac_key) = keys
             .iter()
             .find(|(k, _)| k == kid)
+            .or_else(|| keys.first().filter(|_| self.has(Defect::EabAnyKid)))
             .ok_or_else(|| unauthorized(format!("unknown external account key id {kid:?}")))?;
         let key = ring::hmac::Key::new(hmac_alg, mac_key);
         let mac = b64::decode(signature).map_err(|e| malformed(format!("externalAccountBinding signature: {e}")))?;
-        ring::hmac::verify(&key, format!("{protected}.{inner_payload}").as_bytes(), &mac)
-            .map_err(|_| unauthorized("the external account binding MAC does not verify"))?;
+        if ring::hmac::verify(&key, format!("{protected}.{inner_payload}").as_bytes(), &mac).is_err() && !self.has(Defect::EabSkipMac) {
+            return Err(unauthorized("the external account binding MAC does not verify"));
+        }
         let bound = b64::decode(inner_payload).ok().and_then(|p| strict_json::parse(&p).ok());
         let bound_key = bound.as_ref().and_then(|v| Jwk::from_value(v).ok());
-        if bound_key.map(|k| k.thumbprint()) != Some(outer_key.thumbprint()) {
+        if bound_key.map(|k| k.thumbprint()) != Some(outer_key.thumbprint()) && !self.has(Defect::EabSkipKeyMatch) {
             return Err(malformed("externalAccountBinding payload is not the account key"));
         }
         Ok(Some(eab.clone()))
@@ -823,7 +1019,7 @@ impl Wfe {
             .db
             .orders_of(id)
             .iter()
-            .filter(|o| self.order_status(o, now) != OrderStatus::Invalid)
+            .filter(|o| self.order_status(o, now) != OrderStatus::Invalid || self.has(Defect::OrdersListIncludesInvalid))
             .map(|o| self.url(&format!("/order/{}", o.id)))
             .collect();
         let per_page = self.config.orders_per_page.max(1);
@@ -841,7 +1037,12 @@ impl Wfe {
         let payload = s.payload.ok_or_else(|| malformed("keyChange needs the inner JWS as payload"))?;
         let inner_bytes = serde_json::to_vec(&payload).unwrap_or_default();
         let inner = ParsedJws::parse(&inner_bytes).map_err(|e| malformed(format!("inner JWS: {e}")))?;
-        let new_key = inner.header.jwk.clone().ok_or_else(|| malformed("the inner JWS needs a jwk"))?;
+        let body = inner.payload_json().and_then(Result::ok).ok_or_else(|| malformed("the inner payload is not JSON"))?;
+        // A draft-era keyChange object carried the new key as "newKey".
+        let legacy_key = || {
+            body.get("newKey").filter(|_| self.has(Defect::KeyChangeNewKeyFromPayload)).and_then(|k| Jwk::from_value(k).ok())
+        };
+        let new_key = inner.header.jwk.clone().or_else(legacy_key).ok_or_else(|| malformed("the inner JWS needs a jwk"))?;
         if inner.header.kid.is_some() || inner.header.nonce.is_some() {
             return Err(malformed("the inner JWS must carry neither kid nor nonce"));
         }
@@ -851,13 +1052,16 @@ impl Wfe {
         if inner.header.url.as_deref() != Some(url) && !self.has(Defect::KeyChangeSkipInnerUrl) {
             return Err(malformed("the inner JWS url differs from the outer one"));
         }
-        let body = inner.payload_json().and_then(Result::ok).ok_or_else(|| malformed("the inner payload is not JSON"))?;
         let claimed = body.get("account").and_then(Value::as_str).unwrap_or("");
         if claimed != self.account_url(&account.id) && !self.has(Defect::KeyChangeSkipAccountCheck) {
             return Err(unauthorized("the inner payload names another account"));
         }
         let old_key = body.get("oldKey").map(Jwk::from_value).transpose().map_err(|e| malformed(format!("oldKey: {e}")))?;
-        if old_key.map(|k| k.thumbprint()) != Some(account.key.thumbprint()) && !self.has(Defect::KeyChangeSkipOldKey) {
+        let old_key_optional = old_key.is_none() && self.has(Defect::KeyChangeOldKeyOptional);
+        if old_key.map(|k| k.thumbprint()) != Some(account.key.thumbprint())
+            && !self.has(Defect::KeyChangeSkipOldKey)
+            && !old_key_optional
+        {
             return Err(unauthorized("oldKey is not the account's current key"));
         }
         if let Some(holder) = self.db.account_by_thumbprint(&new_key.thumbprint())
@@ -869,6 +1073,9 @@ impl Wfe {
         }
         let mut updated = account;
         updated.key = new_key;
+        if self.has(Defect::KeyChangeResetsContact) {
+            updated.contact.clear();
+        }
         self.db.update_account(updated.clone());
         if self.has(Defect::KeyChangeInvalidatesAuthzs) {
             for authz in self.db.authzs_of_account(&updated.id) {
@@ -882,7 +1089,7 @@ impl Wfe {
         Ok(Reply::ok(self.account_json(&updated)).at(self.account_url(&updated.id)))
     }
 
-    fn new_order(&self, s: Signed) -> Handled {
+    fn new_order(&self, s: Signed, fired: Option<Fired>) -> Handled {
         let account = s.account.clone().ok_or_else(|| malformed("a kid is required"))?;
         let payload = s.payload.ok_or_else(|| malformed("newOrder needs a payload"))?;
         let raw = payload.get("identifiers").and_then(Value::as_array).ok_or_else(|| malformed("identifiers must be an array"))?;
@@ -896,23 +1103,21 @@ impl Wfe {
                 Ok(i) => i,
                 Err(e) => return Err(malformed(format!("identifier {v}: {e}"))),
             };
-            match check_identifier(&id) {
+            match check_identifier(&id, &self.defects) {
                 Ok(id) => {
                     if !identifiers.contains(&id) {
                         identifiers.push(id);
                     }
                 }
-                Err((kind, why)) => problems.push(Problem {
-                    kind: Some(format!("{ERROR_NS}{kind}")),
-                    detail: Some(why),
-                    identifier: Some(id),
-                    ..Problem::default()
-                }),
+                Err((kind, why)) => problems.push(self.identifier_problem(kind, why, id)),
             }
         }
         if !problems.is_empty() {
             let kind = if problems.len() == 1 { problems[0].acme_name().unwrap_or("rejectedIdentifier").to_owned() } else { "rejectedIdentifier".to_owned() };
             let mut f = fault(StatusCode::BAD_REQUEST, &kind, format!("{} identifier(s) refused", problems.len()));
+            if self.has(Defect::ProblemIdentifierTopLevel) {
+                f.problem.identifier = problems[0].identifier.clone();
+            }
             f.problem.subproblems = problems;
             return Err(f);
         }
@@ -927,6 +1132,13 @@ impl Wfe {
                 .transpose()
         };
         let (not_before, not_after) = (time_field("notBefore")?, time_field("notAfter")?);
+        let replaces = payload
+            .get("replaces")
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| malformed("replaces must be a string")))
+            .transpose()?;
+        if let Some(cert_id) = &replaces {
+            self.check_replaces(&account.id, &identifiers, cert_id)?;
+        }
         if let (Some(nb), Some(na)) = (not_before, not_after)
             && na <= nb
         {
@@ -934,26 +1146,101 @@ impl Wfe {
         }
         let now = OffsetDateTime::now_utc();
         let expires = now + PENDING_LIFETIME;
-        let authzs: Vec<Authorization> = identifiers.iter().map(|id| self.new_authz(&account.id, id, expires)).collect();
+        let reuse = fired.is_some_and(|f| f.kind == FaultKind::ReuseAuthz);
+        let mut authorization_ids = Vec::new();
+        let mut authzs: Vec<Authorization> = Vec::new();
+        for id in &identifiers {
+            let reusable = self.valid_authz_for(&account.id, id, now).filter(|a| reuse || a.pre_authorization);
+            match reusable {
+                Some(valid) if self.has(Defect::ReusedAuthzNotListed) => {
+                    let copy = self.copy_authz(&valid);
+                    authorization_ids.push(copy.id.clone());
+                    authzs.push(copy);
+                }
+                Some(valid) => authorization_ids.push(valid.id),
+                None => {
+                    let fresh = self.new_authz(&account.id, id, expires);
+                    authorization_ids.push(fresh.id.clone());
+                    authzs.push(fresh);
+                }
+            }
+        }
         let order = Order {
-            id: random_id(),
+            id: self.resource_id(),
             account_id: account.id,
             identifiers,
-            authorization_ids: authzs.iter().map(|a| a.id.clone()).collect(),
+            authorization_ids,
             not_before,
             not_after,
             expires,
             finalization: Finalization::NotRequested,
+            replaces,
         };
+        self.admit_new_order(&order.account_id)?;
         self.db.add_order(order.clone(), authzs);
         Ok(Reply::json(StatusCode::CREATED, self.order_json(&order)).at(self.url(&format!("/order/{}", order.id))))
     }
 
+    /// A still-valid authorization of the account for the order identifier `id`, for the
+    /// `reuse-authz` fault.
+    fn valid_authz_for(&self, account_id: &str, id: &Identifier, now: OffsetDateTime) -> Option<Authorization> {
+        let wildcard = id.kind == "dns" && id.value.starts_with("*.");
+        let value = id.value.trim_start_matches("*.");
+        self.db.authzs_of_account(account_id).into_iter().find(|a| {
+            a.status_at(now) == AuthzStatus::Valid
+                && a.wildcard == wildcard
+                && a.identifier.kind == id.kind
+                && a.identifier.value.trim_start_matches("*.") == value
+        })
+    }
+
+    /// The same authorization under new URLs, for the `reused-authz-not-listed` defect.
+    fn copy_authz(&self, a: &Authorization) -> Authorization {
+        let mut copy = a.clone();
+        copy.id = random_id();
+        copy.pre_authorization = false;
+        for c in &mut copy.challenges {
+            c.id = random_id();
+        }
+        copy
+    }
+
+    /// newAuthz (§7.4.1): refuse what the CA would not issue for (403), else a new
+    /// pending authorization.
+    fn new_pre_authorization(&self, s: Signed) -> Handled {
+        let account = s.account.clone().ok_or_else(|| malformed("a kid is required"))?;
+        let payload = s.payload.ok_or_else(|| malformed("newAuthz needs a payload"))?;
+        let raw = payload.get("identifier").ok_or_else(|| malformed("newAuthz needs an identifier"))?;
+        let id: Identifier = serde_json::from_value(raw.clone()).map_err(|e| malformed(format!("identifier {raw}: {e}")))?;
+        let id = if self.has(Defect::NewAuthzAcceptsAnything) {
+            id
+        } else {
+            if id.kind == "dns" && id.value.starts_with("*.") {
+                return Err(fault(StatusCode::FORBIDDEN, "rejectedIdentifier", "pre-authorization cannot cover a wildcard name"));
+            }
+            let status = if self.has(Defect::NewAuthzRefusal400) { StatusCode::BAD_REQUEST } else { StatusCode::FORBIDDEN };
+            check_identifier(&id, &self.defects).map_err(|(kind, why)| fault(status, kind, why))?
+        };
+        let mut authz = self.new_authz(&account.id, &id, OffsetDateTime::now_utc() + PENDING_LIFETIME);
+        authz.pre_authorization = true;
+        if self.has(Defect::NewAuthzValid) {
+            authz.status = AuthzStatus::Valid;
+        }
+        self.db.add_authz(authz.clone());
+        Ok(Reply::json(StatusCode::CREATED, self.authz_json(&authz)).at(self.url(&format!("/authz/{}", authz.id))))
+    }
+
     fn new_authz(&self, account_id: &str, id: &Identifier, expires: OffsetDateTime) -> Authorization {
         let wildcard = id.kind == "dns" && id.value.starts_with("*.");
-        let identifier = Identifier { kind: id.kind.clone(), value: id.value.trim_start_matches("*.").to_owned() };
+        let mut identifier = Identifier { kind: id.kind.clone(), value: id.value.trim_start_matches("*.").to_owned() };
+        if let Ok(IpAddr::V6(v6)) = identifier.value.parse::<IpAddr>()
+            && self.has(Defect::IpAuthzExpanded)
+        {
+            identifier.value = v6.segments().iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
+        }
         let kinds: &[&str] = match (id.kind.as_str(), wildcard) {
             (_, true) => &["dns-01"],
+            ("ip", _) if self.has(Defect::OfferDns01ForIp) => &["http-01", "dns-01", "tls-alpn-01"],
             ("ip", _) => &["http-01", "tls-alpn-01"],
             _ => &["http-01", "dns-01", "tls-alpn-01"],
         };
@@ -962,7 +1249,7 @@ impl Wfe {
             .map(|k| Challenge {
                 id: random_id(),
                 kind: (*k).to_owned(),
-                token: random_b64(if self.has(Defect::ShortTokens) { SHORT_TOKEN_BYTES } else { TOKEN_BYTES }),
+                token: self.challenge_token(k),
                 status: ChallengeStatus::Pending,
                 validated: None,
                 error: None,
@@ -976,6 +1263,7 @@ impl Wfe {
             status: AuthzStatus::Pending,
             expires,
             challenges,
+            pre_authorization: false,
         }
     }
 
@@ -999,7 +1287,7 @@ impl Wfe {
         let mut v = json!({
             "status": status.name(),
             "identifiers": o.identifiers,
-            "authorizations": o.authorization_ids.iter().map(|a| self.url(&format!("/authz/{a}"))).collect::<Vec<_>>(),
+            "authorizations": self.order_authz_urls(o, now),
             "finalize": self.url(&format!("/order/{}/finalize", o.id)),
         });
         if !(status == OrderStatus::Pending && self.has(Defect::OrderWithoutExpires)) {
@@ -1011,8 +1299,25 @@ impl Wfe {
         if let Some(na) = o.not_after {
             v["notAfter"] = rfc3339(na).into();
         }
+        if let Some(r) = &o.replaces
+            && !self.has(Defect::ReplacesNotEchoed)
+        {
+            v["replaces"] = r.clone().into();
+        }
         if let Finalization::Issued { certificate_id } = &o.finalization { v["certificate"] = self.url(&format!("/certificate/{certificate_id}")).into() }
         v
+    }
+
+    fn order_authz_urls(&self, o: &Order, now: OffsetDateTime) -> Vec<String> {
+        let moved = self.has(Defect::AuthzUrlChangesWhenValid);
+        self.db
+            .authzs(&o.authorization_ids)
+            .iter()
+            .map(|a| match a.status_at(now) {
+                AuthzStatus::Valid if moved => self.url(&format!("/authz/{}?final", a.id)),
+                _ => self.url(&format!("/authz/{}", a.id)),
+            })
+            .collect()
     }
 
     fn order(&self, s: Signed, id: &str) -> Handled {
@@ -1053,7 +1358,10 @@ impl Wfe {
         let csr = parse(&der).map_err(|e| bad_csr(format!("csr: {e}")))?;
         let mut requested: Vec<Identifier> = csr.dns_names.iter().map(|n| Identifier::dns(n.clone())).collect();
         requested.extend(csr.ip_addrs.iter().map(|ip| Identifier::ip(ip.to_string())));
-        if let Some(cn) = &csr.common_name {
+        if csr.common_name.is_some() && self.has(Defect::CsrRejectsCommonName) {
+            return Err(bad_csr("the CSR subject must not carry a commonName".into()));
+        }
+        if let Some(cn) = csr.common_name.as_ref().filter(|_| !self.has(Defect::CsrIgnoresCommonName)) {
             let cn_id = match cn.parse::<IpAddr>() {
                 Ok(ip) => Identifier::ip(ip.to_string()),
                 Err(_) => Identifier::dns(cn.to_ascii_lowercase()),
@@ -1076,7 +1384,10 @@ impl Wfe {
         if csr.public_key.thumbprint() == account.key.thumbprint() && !self.has(Defect::AcceptAccountKeyInCsr) {
             return Err(bad_csr("the CSR key is the account key".into()));
         }
-        if self.db.account_by_thumbprint(&csr.public_key.thumbprint()).is_some() && !self.has(Defect::AcceptAccountKeyInCsr) {
+        if self.db.account_by_thumbprint(&csr.public_key.thumbprint()).is_some()
+            && !self.has(Defect::AcceptAccountKeyInCsr)
+            && !self.has(Defect::AcceptOtherAccountKeyInCsr)
+        {
             return Err(bad_csr("the CSR key is an account key".into()));
         }
         let leaf_omits_wildcard = self.has(Defect::LeafOmitsWildcard);
@@ -1135,7 +1446,12 @@ impl Wfe {
             "identifier": a.identifier,
             "status": a.status_at(now),
             "expires": rfc3339(a.expires),
-            "challenges": a.challenges.iter().map(|c| self.challenge_json(c)).collect::<Vec<_>>(),
+            "challenges": a
+                .challenges
+                .iter()
+                .filter(|c| !(c.status == ChallengeStatus::Invalid && self.has(Defect::DropInvalidChallenges)))
+                .map(|c| self.challenge_json(c))
+                .collect::<Vec<_>>(),
         });
         if a.wildcard || self.has(Defect::AuthzWildcardFalse) {
             v["wildcard"] = a.wildcard.into();
@@ -1176,7 +1492,11 @@ impl Wfe {
         let find = |a: &Authorization| a.challenges.iter().find(|c| c.id == id).cloned();
         let mut chall = find(&authz).ok_or_else(|| not_found("no such challenge"))?;
         if let Some(payload) = &s.payload {
-            let fields = payload.as_object().ok_or_else(|| malformed("a challenge response must be a JSON object"))?;
+            let fields = match payload.as_object() {
+                Some(fields) => fields.clone(),
+                None if self.has(Defect::ChallengeAcceptsAnyPayload) => Map::new(),
+                None => return Err(malformed("a challenge response must be a JSON object")),
+            };
             // §7.5.1: fields the challenge type does not define are to be ignored.
             if !fields.is_empty() && self.has(Defect::RejectUnknownChallengeFields) {
                 return Err(malformed(format!("{} challenge responses take no fields", chall.kind)));
@@ -1198,8 +1518,9 @@ impl Wfe {
             let (authz_id, challenge_id) = (authz.id.clone(), chall.id.clone());
             let scripted_failure = fired.is_some_and(|f| f.kind == FaultKind::ChallengeInvalid);
             if scripted_failure || self.config.always_valid || self.has(Defect::VaAlwaysValid) {
-                let result = if scripted_failure { Err(scripted_validation_problem(&authz.identifier)) } else { Ok(()) };
-                wfe.complete_validation(&authz_id, &challenge_id, result);
+                let progress =
+                    if scripted_failure { Progress::Invalid(scripted_validation_problem(&authz.identifier)) } else { Progress::Valid };
+                wfe.complete_validation(&authz_id, &challenge_id, progress);
                 chall = self.db.authz(&authz_id).as_ref().and_then(find).unwrap_or(chall);
             } else {
                 let digest_of_token = match chall.kind.as_str() {
@@ -1210,59 +1531,77 @@ impl Wfe {
                 // What the VA looks for: the digest defects hand it the bare token.
                 let expected =
                     if digest_of_token { chall.token.clone() } else { key_authorization(&chall.token, &account.key) };
-                let identifier = authz.identifier.clone();
-                let kind = chall.kind.clone();
-                let token = chall.token.clone();
+                let request = ValidationRequest {
+                    identifier: authz.identifier.clone(),
+                    challenge_type: chall.kind.clone(),
+                    token: chall.token.clone(),
+                    key_authorization: expected,
+                };
                 let slow = fired.filter(|f| f.kind == FaultKind::SlowValidation).map(|f| f.ms);
-                let task = tokio::spawn(async move {
+                let (mut queries, work) = self.va.validation_task(id, request, move |progress| {
+                    wfe.complete_validation(&authz_id, &challenge_id, progress)
+                });
+                tokio::spawn(async move {
                     if let Some(ms) = slow {
                         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                     }
-                    let result = wfe.va.validate(&identifier, &kind, &token, &expected).await;
-                    wfe.complete_validation(&authz_id, &challenge_id, result);
+                    work.await;
                 });
                 // A validation against a local responder takes milliseconds: waiting
-                // briefly spares the client a Retry-After round; a slow one goes on
-                // in the background and the client polls, as §7.5.1 describes.
+                // briefly for the first query spares the client a Retry-After round; a
+                // slow one goes on in the background and the client polls (§7.5.1).
                 if slow.is_none() {
-                    let _ = tokio::time::timeout(VALIDATION_GRACE, task).await;
+                    let _ = tokio::time::timeout(VALIDATION_GRACE, queries.changed()).await;
                 }
                 chall = self.db.authz(&authz.id).as_ref().and_then(find).unwrap_or(chall);
             }
+        } else if s.payload.is_some() && chall.status == ChallengeStatus::Processing {
+            // §8.2: a new POST asks for a retry, which the VA makes at once unless rate-limited.
+            if let Some(mut queries) = self.va.retry_now(id) {
+                let _ = tokio::time::timeout(VALIDATION_GRACE, queries.changed()).await;
+                chall = self.db.authz(&authz.id).as_ref().and_then(find).unwrap_or(chall);
+            }
         }
-        Ok(Reply::ok(self.challenge_json(&chall)).link(up, "up"))
+        let mut reply = Reply::ok(self.challenge_json(&chall)).link(up, "up");
+        if chall.status == ChallengeStatus::Processing {
+            reply.retry_after = self.va.retry_after(id, RETRY_AFTER_SECS);
+        }
+        Ok(reply)
     }
 
-    fn complete_validation(&self, authz_id: &str, challenge_id: &str, result: Result<(), Problem>) {
+    /// Records a validation query's outcome; `false` once the challenge is no longer
+    /// processing (its authorization was deactivated or expired meanwhile).
+    fn complete_validation(&self, authz_id: &str, challenge_id: &str, progress: Progress) -> bool {
         let now = OffsetDateTime::now_utc();
         let with_error = !self.has(Defect::ChallengeErrorOmitted);
+        let mut processing = false;
         self.db.modify_authz(authz_id, |a| {
-            if a.status != AuthzStatus::Pending {
+            if a.status_at(now) != AuthzStatus::Pending {
                 return;
             }
-            for c in &mut a.challenges {
-                if c.id != challenge_id {
-                    continue;
-                }
-                match &result {
-                    Ok(()) => {
-                        c.status = ChallengeStatus::Valid;
-                        c.validated = Some(now);
-                    }
-                    Err(p) => {
-                        c.status = ChallengeStatus::Invalid;
-                        c.error = with_error.then(|| p.clone());
-                    }
-                }
-            }
-            match result {
-                Ok(()) => {
+            let Some(c) = a.challenges.iter_mut().find(|c| c.id == challenge_id && c.status == ChallengeStatus::Processing)
+            else {
+                return;
+            };
+            match progress {
+                Progress::Valid => {
+                    c.status = ChallengeStatus::Valid;
+                    c.validated = Some(now);
                     a.status = AuthzStatus::Valid;
                     a.expires = now + VALID_AUTHZ_LIFETIME;
                 }
-                Err(_) => a.status = AuthzStatus::Invalid,
+                Progress::Retrying(error) => {
+                    c.error = error.filter(|_| with_error);
+                    processing = true;
+                }
+                Progress::Invalid(error) => {
+                    c.status = ChallengeStatus::Invalid;
+                    c.error = with_error.then_some(error);
+                    a.status = AuthzStatus::Invalid;
+                }
             }
         });
+        processing
     }
 
     fn certificate(&self, s: Signed, id: &str, chain: &str) -> Handled {
@@ -1270,6 +1609,13 @@ impl Wfe {
         self.own_account(&s, &cert.account_id)?;
         let index: usize = chain.parse().map_err(|_| not_found("no such chain"))?;
         let mut pem = self.ca.chain_pem(&cert.issued, index).ok_or_else(|| not_found("no such chain"))?;
+        if index > 0
+            && self.has(Defect::AlternateChainWithoutLeaf)
+            && let Some(end) = pem.find("-----END CERTIFICATE-----")
+        {
+            pem.replace_range(..end + "-----END CERTIFICATE-----".len(), "");
+            pem = pem.trim_start().to_owned();
+        }
         if self.has(Defect::PemChainWithText) {
             pem.insert_str(0, &format!("Certificate {id}, chain {index}, issued by the acmespec mock CA\n"));
         }
@@ -1327,25 +1673,109 @@ impl Wfe {
     }
 
     /// RFC 9773 §4.1: the id is base64url(AKI keyIdentifier) "." base64url(serial), and
-    /// names a certificate only when both halves match one this CA issued.
-    fn renewal_info(&self, id: &str) -> Handled {
-        let bad_id = || malformed("the renewalInfo path must be <AKI keyIdentifier>.<serial>, both non-empty base64url");
+    /// names a certificate only when both halves match one this CA issued. An id of the
+    /// wrong form is refused; `None` means no such certificate.
+    fn certificate_by_cert_id(&self, id: &str) -> Result<Option<Certificate>, Fault> {
+        let bad_id = || malformed("a certificate identifier must be <AKI keyIdentifier>.<serial>, both non-empty base64url");
         let (aki, serial) = id.split_once('.').ok_or_else(bad_id)?;
         let aki = b64::decode(aki).ok().filter(|a| !a.is_empty()).ok_or_else(bad_id)?;
         let serial = b64::decode(serial).ok().filter(|s| !s.is_empty()).ok_or_else(bad_id)?;
         let serial_hex: String = serial.iter().skip_while(|b| **b == 0).map(|b| format!("{b:02x}")).collect();
-        let cert = self
+        Ok(self
             .db
             .certificate_by_serial(&format!("{serial_hex:0>32}"))
-            .filter(|c| authority_key_id(&c.issued.der).as_deref() == Some(aki.as_slice()))
+            .filter(|c| authority_key_id(&c.issued.der).as_deref() == Some(aki.as_slice())))
+    }
+
+    /// RFC 9773 §5: the replaced certificate belongs to the ordering account, shares an
+    /// identifier with the order, and no live order replaces it yet.
+    fn check_replaces(&self, account_id: &str, identifiers: &[Identifier], cert_id: &str) -> Result<(), Fault> {
+        let cert = self
+            .certificate_by_cert_id(cert_id)?
+            .ok_or_else(|| malformed("replaces names no certificate this CA issued"))?;
+        if cert.account_id != account_id && !self.has(Defect::ReplacesAnyAccount) {
+            return Err(unauthorized("the replaced certificate belongs to another account"));
+        }
+        if !cert.identifiers.iter().any(|i| identifiers.contains(i)) && !self.has(Defect::ReplacesAnyIdentifiers) {
+            return Err(malformed("the order shares no identifier with the certificate it replaces"));
+        }
+        let now = OffsetDateTime::now_utc();
+        let replaced = self
+            .db
+            .orders_of(account_id)
+            .iter()
+            .any(|o| o.replaces.as_deref() == Some(cert_id) && self.order_status(o, now) != OrderStatus::Invalid);
+        if replaced && !self.has(Defect::ReplacesTwice) {
+            let detail = "the certificate is already replaced by another order";
+            return Err(if self.has(Defect::AlreadyReplaced400) {
+                malformed(detail)
+            } else {
+                fault(StatusCode::CONFLICT, "alreadyReplaced", detail)
+            });
+        }
+        Ok(())
+    }
+
+    fn renewal_info(&self, id: &str, fired: Option<Fired>) -> Handled {
+        let cert = self
+            .certificate_by_cert_id(id)?
             .ok_or_else(|| not_found("this CA issued no certificate with that AKI and serial"))?;
         let lifetime = cert.issued.not_after - cert.issued.not_before;
-        let start = cert.issued.not_before + lifetime * 2 / 3;
-        let end = start + lifetime / 9;
+        let (start, end) = if fired.is_some_and(|f| f.kind == FaultKind::RenewalWindowPassed) {
+            let now = OffsetDateTime::now_utc();
+            (now - Duration::hours(2), now - Duration::hours(1))
+        } else {
+            let start = cert.issued.not_before + lifetime * 2 / 3;
+            (start, start + lifetime / 9)
+        };
+        let (start, end) = if self.has(Defect::RenewalWindowInverted) { (end, start) } else { (start, end) };
         let mut reply = Reply::ok(json!({ "suggestedWindow": { "start": rfc3339(start), "end": rfc3339(end) } }));
         reply.retry_after = Some(RENEWAL_INFO_RETRY_AFTER_SECS);
         Ok(reply)
     }
+}
+
+/// Text in ISO-8859-1, one byte per character (`?` beyond U+00FF): what a server that
+/// does not encode its responses in UTF-8 sends.
+fn latin1(text: &str) -> Vec<u8> {
+    text.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
+}
+
+/// Whether two URLs are equal after RFC 3986 §6.2.2 normalisation (case of scheme and
+/// host, default port, percent-encoded unreserved characters): what a server that does
+/// not compare `url` as a string accepts.
+fn same_url(a: &str, b: &str) -> bool {
+    fn decode_unreserved(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find('%') {
+            out.push_str(&rest[..i]);
+            let byte = rest.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            match byte {
+                Some(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => {
+                    out.push(char::from(b));
+                    rest = &rest[i + 3..];
+                }
+                _ => {
+                    out.push('%');
+                    rest = &rest[i + 1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+    let parse = |s: &str| url::Url::parse(&decode_unreserved(s)).ok();
+    parse(a).is_some_and(|x| Some(x) == parse(b))
+}
+
+/// A compact-serialized JWS (`protected.payload.signature`) as the flattened JSON
+/// object, for the `key-change-accepts-compact-inner` defect.
+fn compact_as_flattened(payload: &[u8]) -> Option<Value> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let parts: Vec<&str> = text.trim().split('.').collect();
+    let [protected, payload, signature] = parts.as_slice() else { return None };
+    Some(json!({ "protected": protected, "payload": payload, "signature": signature }))
 }
 
 /// The keyIdentifier of a certificate's authorityKeyIdentifier extension.
@@ -1373,7 +1803,12 @@ fn scripted_answer(fired: Option<Fired>) -> Option<Handled> {
         FaultKind::ServerInternal => scripted(StatusCode::INTERNAL_SERVER_ERROR, "serverInternal", "internal error"),
         FaultKind::EmptyOk => Some(Ok(Reply { body: ReplyBody::Raw(b""), ..Reply::empty(StatusCode::OK) })),
         FaultKind::InvalidJson => Some(Ok(Reply { body: ReplyBody::Raw(b"{\"status\": \"valid\", "), ..Reply::empty(StatusCode::OK) })),
-        FaultKind::Delay | FaultKind::StayProcessing | FaultKind::ChallengeInvalid | FaultKind::SlowValidation => None,
+        FaultKind::Delay
+        | FaultKind::StayProcessing
+        | FaultKind::ChallengeInvalid
+        | FaultKind::SlowValidation
+        | FaultKind::ReuseAuthz
+        | FaultKind::RenewalWindowPassed => None,
     }
 }
 
@@ -1405,12 +1840,13 @@ fn weak_key(jwk: &Jwk) -> Option<String> {
 }
 
 /// Validates one identifier of a newOrder; the error is (ACME error name, detail).
-fn check_identifier(id: &Identifier) -> Result<Identifier, (&'static str, String)> {
+fn check_identifier(id: &Identifier, defects: &DefectSet) -> Result<Identifier, (&'static str, String)> {
     match id.kind.as_str() {
         "dns" => {
             let name = id.value.to_ascii_lowercase();
             let base = name.strip_prefix("*.").unwrap_or(&name);
             let labels: Vec<&str> = base.split('.').collect();
+            let u_labels = defects.has(Defect::AcceptULabels);
             let ok = labels.len() >= 2
                 && base.len() <= 253
                 && labels.iter().all(|l| {
@@ -1418,10 +1854,17 @@ fn check_identifier(id: &Identifier) -> Result<Identifier, (&'static str, String
                         && l.len() <= 63
                         && !l.starts_with('-')
                         && !l.ends_with('-')
-                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || (u_labels && c.is_alphanumeric()))
                 });
             if !ok {
                 return Err(("rejectedIdentifier", format!("{:?} is not a valid DNS name", id.value)));
+            }
+            // §7.1.4: an "xn--" label must be the A-label of a valid U-label.
+            if labels.iter().any(|l| l.starts_with("xn--"))
+                && url::Host::parse(base).is_err()
+                && !defects.has(Defect::AcceptInvalidALabels)
+            {
+                return Err(("rejectedIdentifier", format!("{:?} has an xn-- label that is no valid IDNA encoding", id.value)));
             }
             if base.parse::<IpAddr>().is_ok() {
                 return Err(("rejectedIdentifier", "an IP address must use the ip identifier type".into()));
@@ -1433,5 +1876,38 @@ fn check_identifier(id: &Identifier) -> Result<Identifier, (&'static str, String
             _ => Err(("malformed", format!("{:?} is not an IP address in canonical form (RFC 8738 §3)", id.value))),
         },
         other => Err(("unsupportedIdentifier", format!("identifier type {other:?} is not supported"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_url_normalises_what_rfc_3986_allows() {
+        let url = "https://ca.test:14000/account/abc";
+        assert!(same_url("HTTPS://CA.test:14000/account/abc", url));
+        assert!(same_url("https://ca.test:14000/%61ccount/abc", url));
+        assert!(same_url("https://ca.test/x", "https://ca.test:443/x"));
+        assert!(!same_url("https://ca.test:14000/account/abc/", url));
+        assert!(!same_url("https://ca.test:14000/account/%2Fabc", "https://ca.test:14000/account//abc"));
+        assert!(!same_url("https://ca.test:14000/%", url));
+    }
+
+    #[test]
+    fn latin1_is_one_byte_per_character() {
+        assert_eq!(latin1("bücher €"), b"b\xfccher ?");
+    }
+
+    #[test]
+    fn dns_identifiers_must_be_ldh_with_valid_a_labels() {
+        let clean = DefectSet::default();
+        let check = |name: &str, defects: &DefectSet| check_identifier(&Identifier::dns(name.to_owned()), defects);
+        assert_eq!(check("xn--bcher-kva.example", &clean).map(|i| i.value), Ok("xn--bcher-kva.example".into()));
+        for bad in ["bücher.example", "xn--zz.example", "xn--a.example", "a..example"] {
+            assert_eq!(check(bad, &clean).map_err(|e| e.0), Err("rejectedIdentifier"), "{bad}");
+        }
+        assert!(check("xn--zz.example", &DefectSet::new([Defect::AcceptInvalidALabels])).is_ok());
+        assert!(check("bücher.example", &DefectSet::new([Defect::AcceptULabels])).is_ok());
     }
 }

@@ -315,6 +315,20 @@ pub struct HttpClient {
     issued: Arc<Mutex<Vec<String>>>,
 }
 
+/// Reads the roots a `--ca-cert` option names: a PEM file with at least one
+/// CERTIFICATE block. The error names the option and the file.
+pub fn read_ca_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let bytes = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("--ca-cert {}: not a PEM certificate file: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("--ca-cert {}: no CERTIFICATE block found", path.display()));
+    }
+    Ok(certs)
+}
+
 /// Installs ring as the process-wide rustls provider; harmless when already done.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -115,6 +115,13 @@ fn decoded(obj: &Map<String, Value>, name: &'static str) -> Result<(String, Vec<
     Ok((text.to_owned(), bytes))
 }
 
+/// An unsigned big-endian integer without its prepended zero octets; all-zero input
+/// becomes empty (no valid RSA modulus or exponent), which the length checks refuse.
+fn strip_leading_zeros(bytes: &[u8]) -> Vec<u8> {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    bytes[start..].to_vec()
+}
+
 impl Jwk {
     /// Reads a public JWK from JSON, refusing private members and unknown key types.
     pub fn from_value(value: &Value) -> Result<Self, JwkError> {
@@ -160,8 +167,13 @@ impl Jwk {
                 })
             }
             "RSA" => {
-                let (n_text, n) = decoded(obj, "n")?;
-                let (e_text, e) = decoded(obj, "e")?;
+                // RFC 8555 §8.1 (after RFC 7518 §6.3.1): prepended zero octets are
+                // stripped before the thumbprint, so a key written with padding zeros
+                // names the same account and key authorization as its minimal form.
+                let (_, n) = decoded(obj, "n")?;
+                let (_, e) = decoded(obj, "e")?;
+                let (n, e) = (strip_leading_zeros(&n), strip_leading_zeros(&e));
+                let (n_text, e_text) = (b64::encode(&n), b64::encode(&e));
                 if n.is_empty() {
                     return Err(JwkError::BadLength("n"));
                 }
@@ -212,14 +224,10 @@ impl Jwk {
     }
 
     pub(crate) fn from_rsa_components(n: &[u8], e: &[u8]) -> Jwk {
-        let strip = |b: &[u8]| -> Vec<u8> {
-            let start = b.iter().position(|x| *x != 0).unwrap_or(b.len().saturating_sub(1));
-            b[start..].to_vec()
-        };
         let mut obj = Map::new();
-        obj.insert("e".into(), b64::encode(strip(e)).into());
+        obj.insert("e".into(), b64::encode(strip_leading_zeros(e)).into());
         obj.insert("kty".into(), "RSA".into());
-        obj.insert("n".into(), b64::encode(strip(n)).into());
+        obj.insert("n".into(), b64::encode(strip_leading_zeros(n)).into());
         Jwk::from_value(&Value::Object(obj)).expect("ring produced an invalid RSA key")
     }
 
@@ -312,6 +320,17 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(jwk.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    /// RFC 8555 §8.1: prepended zero octets do not change the thumbprint (found by the
+    /// jwk_thumbprint fuzz target: fixtures/regressions/jwk_thumbprint/).
+    #[test]
+    fn leading_zero_octets_do_not_change_the_thumbprint() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let padded_n = b64::encode([&[0u8, 0][..], &b64::decode(n).unwrap()].concat());
+        let jwk = Jwk::from_value(&json!({"kty": "RSA", "n": padded_n, "e": "AAEAAQ"})).unwrap();
+        assert_eq!(jwk.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(jwk.to_value()["n"], json!(n));
     }
 
     #[test]

@@ -10,6 +10,47 @@ use serde_json::{Map, Value};
 /// The problem type namespace of RFC 8555 §6.7.
 pub const ERROR_NS: &str = "urn:ietf:params:acme:error:";
 
+/// The error types IANA registers in that namespace: RFC 8555 §9.7, RFC 8739 §6.5
+/// (STAR auto-renewal) and RFC 9773's alreadyReplaced. A server may use other URIs,
+/// but not invent names inside the ACME namespace (RFC 8555 §6.7).
+pub const REGISTERED_ERRORS: &[&str] = &[
+    "accountDoesNotExist",
+    "alreadyRevoked",
+    "badCSR",
+    "badNonce",
+    "badPublicKey",
+    "badRevocationReason",
+    "badSignatureAlgorithm",
+    "caa",
+    "compound",
+    "connection",
+    "dns",
+    "externalAccountRequired",
+    "incorrectResponse",
+    "invalidContact",
+    "malformed",
+    "orderNotReady",
+    "rateLimited",
+    "rejectedIdentifier",
+    "serverInternal",
+    "tls",
+    "unauthorized",
+    "unsupportedContact",
+    "unsupportedIdentifier",
+    "userActionRequired",
+    "autoRenewalCanceled",
+    "autoRenewalExpired",
+    "autoRenewalCancellationInvalid",
+    "autoRenewalRevocationNotSupported",
+    "alreadyReplaced",
+];
+
+/// Whether a problem `type` is acceptable under RFC 8555 §6.7: outside the ACME
+/// namespace, or one of its registered names.
+pub fn is_registered_or_foreign_error(kind: &str) -> bool {
+    kind.strip_prefix(ERROR_NS).is_none_or(|name| REGISTERED_ERRORS.contains(&name))
+}
+
 /// The directory object (RFC 8555 §7.1.1).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -6,6 +6,10 @@
 //! every accepted socket is wrapped in [`DeadlineIo`], which fails all I/O once
 //! [`CONNECTION_TIMEOUT`] has passed; that bounds slow-loris peers without a
 //! dependency on hyper-util's timer. Request bodies are never read.
+//!
+//! Besides the exact key authorization, a token can be served the ways RFC 8555
+//! §8.3 tells validators to cope with ([`Http01Variant`]): with whitespace after
+//! it, or behind a redirect, so a run can see whether the CA tolerates them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,13 +28,35 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, Response, StatusCode, Uri, header};
 use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-use super::{CONNECTION_TIMEOUT, History, RequestRecord, ResponderKind, Running, lock};
+use super::{CONNECTION_TIMEOUT, History, Listeners, RequestRecord, ResponderKind, Running, lock};
 
 /// The path prefix under which http-01 key authorizations are served.
 pub const HTTP01_PATH_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// Where a token served with [`Http01Variant::Redirect`] redirects to (same
+/// host and port, followed by the token).
+pub const HTTP01_REDIRECT_PREFIX: &str = "/acmespec-redirected/";
+
+/// Whitespace served after the key authorization by
+/// [`Http01Variant::TrailingWhitespace`]: every kind a validator must ignore.
+const TRAILING_WHITESPACE: &str = " \t\r\n";
+
+/// How a provisioned key authorization is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Http01Variant {
+    /// The key authorization and nothing else (RFC 8555 §8.3).
+    #[default]
+    Exact,
+    /// The key authorization followed by whitespace, which a validator SHOULD
+    /// ignore (§8.3 step 4).
+    TrailingWhitespace,
+    /// A 302 to [`HTTP01_REDIRECT_PREFIX`]`<token>`, where the key
+    /// authorization is served; a validator SHOULD follow it (§8.3).
+    Redirect,
+}
 
 /// One HTTP request seen by the [`Http01Responder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +65,9 @@ pub struct Http01Request {
     pub at: SystemTime,
     /// The remote address.
     pub peer: SocketAddr,
+    /// The local address the peer connected to (which of the responder's
+    /// addresses the CA dialled).
+    pub local: SocketAddr,
     /// The HTTP method, e.g. `GET`.
     pub method: String,
     /// Path and query exactly as requested.
@@ -47,7 +76,8 @@ pub struct Http01Request {
     pub host: Option<String>,
     /// The `User-Agent` header, if any.
     pub user_agent: Option<String>,
-    /// The token part of the path when it is under [`HTTP01_PATH_PREFIX`].
+    /// The token part of the path when it is under [`HTTP01_PATH_PREFIX`] or
+    /// [`HTTP01_REDIRECT_PREFIX`].
     pub token: Option<String>,
     /// The status code that was returned.
     pub status: u16,
@@ -72,8 +102,8 @@ impl From<&Http01Request> for RequestRecord {
 
 #[derive(Debug)]
 struct Shared {
-    /// token -> key authorization
-    tokens: Mutex<HashMap<String, String>>,
+    /// token -> key authorization and how it is served
+    tokens: Mutex<HashMap<String, (String, Http01Variant)>>,
     history: History<Http01Request>,
 }
 
@@ -102,8 +132,8 @@ impl Http01Responder {
     ///
     /// Any bind error (address in use, permission denied for ports < 1024).
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let local_addr = listener.local_addr()?;
+        let listeners = Listeners::bind(addr).await?;
+        let local_addr = listeners.local_addr()?;
         let shared = Arc::new(Shared {
             tokens: Mutex::new(HashMap::new()),
             history: History::new(),
@@ -111,8 +141,11 @@ impl Http01Responder {
         let app = Router::new()
             .fallback(handle)
             .with_state(shared.clone())
-            .into_make_service_with_connect_info::<PeerAddr>();
-        let listener = DeadlineListener { inner: listener };
+            .into_make_service_with_connect_info::<ConnAddrs>();
+        let listener = DeadlineListener {
+            inner: listeners,
+            local_addr,
+        };
         let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::warn!(%error, "http-01 responder stopped");
@@ -135,7 +168,13 @@ impl Http01Responder {
     /// Serves `key_authorization` at `/.well-known/acme-challenge/<token>`,
     /// replacing any previous value for the token.
     pub fn provision(&self, token: &str, key_authorization: &str) {
-        lock(&self.inner.shared.tokens).insert(token.to_owned(), key_authorization.to_owned());
+        self.provision_variant(token, key_authorization, Http01Variant::Exact);
+    }
+
+    /// Like [`provision`](Self::provision), served the way `variant` says.
+    pub fn provision_variant(&self, token: &str, key_authorization: &str, variant: Http01Variant) {
+        lock(&self.inner.shared.tokens)
+            .insert(token.to_owned(), (key_authorization.to_owned(), variant));
     }
 
     /// Stops serving `token`; returns whether it was provisioned.
@@ -167,9 +206,33 @@ impl Http01Responder {
     }
 }
 
+/// A token under `prefix` in `path` (one non-empty segment).
+fn token_under(path: &str, prefix: &str) -> Option<String> {
+    path.strip_prefix(prefix)
+        .filter(|t| !t.is_empty() && !t.contains('/'))
+        .map(str::to_owned)
+}
+
+fn respond(
+    status: StatusCode,
+    headers: &[(header::HeaderName, &str)],
+    body: String,
+) -> Response<Body> {
+    let mut builder = Response::builder().status(status);
+    for (name, value) in headers {
+        builder = builder.header(name, *value);
+    }
+    builder.body(Body::from(body)).unwrap_or_else(|_| {
+        // Only reachable with invalid header values, which these are not.
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}
+
 async fn handle(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    ConnectInfo(ConnAddrs { peer, local }): ConnectInfo<ConnAddrs>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -181,35 +244,40 @@ async fn handle(
     let user_agent = headers
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let token = uri
-        .path()
-        .strip_prefix(HTTP01_PATH_PREFIX)
-        .filter(|t| !t.is_empty() && !t.contains('/'))
-        .map(str::to_owned);
+    let well_known = token_under(uri.path(), HTTP01_PATH_PREFIX);
+    let redirected = token_under(uri.path(), HTTP01_REDIRECT_PREFIX);
+    let token = well_known.clone().or(redirected.clone());
 
-    let key_authorization = match (&method, &token) {
+    let provisioned = match (&method, &token) {
         (m, Some(token)) if m == Method::GET || m == Method::HEAD => {
             lock(&shared.tokens).get(token).cloned()
         }
         _ => None,
     };
-
-    let response = match key_authorization {
-        Some(ka) => Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/octet-stream")
-            .body(Body::from(ka)),
-        None => Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .header(header::CONTENT_TYPE, "text/plain")
-            .body(Body::from("not found\n")),
-    }
-    .unwrap_or_else(|_| {
-        // Only reachable with invalid static header values, which these are not.
-        let mut r = Response::new(Body::empty());
-        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        r
-    });
+    let octets = (header::CONTENT_TYPE, "application/octet-stream");
+    let response = match (provisioned, well_known.is_some()) {
+        (Some((ka, Http01Variant::Exact)), true) => respond(StatusCode::OK, &[octets], ka),
+        (Some((ka, Http01Variant::TrailingWhitespace)), true) => {
+            respond(StatusCode::OK, &[octets], ka + TRAILING_WHITESPACE)
+        }
+        (Some((_, Http01Variant::Redirect)), true) => {
+            let location = format!(
+                "{HTTP01_REDIRECT_PREFIX}{}",
+                token.as_deref().unwrap_or_default()
+            );
+            respond(
+                StatusCode::FOUND,
+                &[(header::LOCATION, &location)],
+                String::new(),
+            )
+        }
+        (Some((ka, Http01Variant::Redirect)), false) => respond(StatusCode::OK, &[octets], ka),
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            &[(header::CONTENT_TYPE, "text/plain")],
+            "not found\n".to_owned(),
+        ),
+    };
 
     let path = uri
         .path_and_query()
@@ -217,6 +285,7 @@ async fn handle(
     shared.history.push(Http01Request {
         at: SystemTime::now(),
         peer,
+        local,
         method: method.to_string(),
         path,
         host,
@@ -227,19 +296,27 @@ async fn handle(
     response
 }
 
-/// Remote address as axum connect-info for [`DeadlineListener`] connections.
+/// Remote and local address as axum connect-info for [`DeadlineListener`]
+/// connections.
 #[derive(Clone, Copy, Debug)]
-struct PeerAddr(SocketAddr);
+struct ConnAddrs {
+    peer: SocketAddr,
+    local: SocketAddr,
+}
 
-impl Connected<IncomingStream<'_, DeadlineListener>> for PeerAddr {
+impl Connected<IncomingStream<'_, DeadlineListener>> for ConnAddrs {
     fn connect_info(stream: IncomingStream<'_, DeadlineListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
+        ConnAddrs {
+            peer: *stream.remote_addr(),
+            local: stream.io().local,
+        }
     }
 }
 
-/// A TCP listener whose connections expire after [`CONNECTION_TIMEOUT`].
+/// TCP listeners whose connections expire after [`CONNECTION_TIMEOUT`].
 struct DeadlineListener {
-    inner: TcpListener,
+    inner: Listeners,
+    local_addr: SocketAddr,
 }
 
 impl Listener for DeadlineListener {
@@ -250,7 +327,8 @@ impl Listener for DeadlineListener {
         loop {
             match self.inner.accept().await {
                 Ok((stream, peer)) => {
-                    return (DeadlineIo::new(stream, CONNECTION_TIMEOUT), peer);
+                    let local = stream.local_addr().unwrap_or(self.local_addr);
+                    return (DeadlineIo::new(stream, local, CONNECTION_TIMEOUT), peer);
                 }
                 Err(error) => {
                     // Typically EMFILE/ECONNABORTED: back off instead of spinning.
@@ -262,7 +340,7 @@ impl Listener for DeadlineListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+        Ok(self.local_addr)
     }
 }
 
@@ -270,13 +348,15 @@ impl Listener for DeadlineListener {
 /// deadline has passed, so the HTTP server drops the connection.
 struct DeadlineIo {
     inner: TcpStream,
+    local: SocketAddr,
     deadline: Pin<Box<Sleep>>,
 }
 
 impl DeadlineIo {
-    fn new(inner: TcpStream, lifetime: Duration) -> Self {
+    fn new(inner: TcpStream, local: SocketAddr, lifetime: Duration) -> Self {
         Self {
             inner,
+            local,
             deadline: Box::pin(tokio::time::sleep(lifetime)),
         }
     }
@@ -287,7 +367,10 @@ impl DeadlineIo {
 }
 
 fn timed_out() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "http-01 connection lifetime exceeded")
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "http-01 connection lifetime exceeded",
+    )
 }
 
 impl AsyncRead for DeadlineIo {

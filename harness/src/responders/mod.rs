@@ -18,9 +18,12 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddr;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
+
+use tokio::net::{TcpListener, TcpStream};
 
 mod dns;
 mod http01;
@@ -41,11 +44,60 @@ impl<S> Drop for Running<S> {
 }
 
 pub use dns::{DnsQueryRecord, DnsResponder, DnsTransport};
-pub use http01::{HTTP01_PATH_PREFIX, Http01Request, Http01Responder};
-pub use tls_alpn::{
-    ACME_TLS_ALPN_PROTOCOL, AlpnIdentifier, TlsAlpnHandshake, TlsAlpnOutcome, TlsAlpnResponder,
-    reverse_dns_name,
+pub use http01::{
+    HTTP01_PATH_PREFIX, HTTP01_REDIRECT_PREFIX, Http01Request, Http01Responder, Http01Variant,
 };
+pub use tls_alpn::{
+    ACME_TLS_ALPN_PROTOCOL, AFTER_HANDSHAKE_WAIT, AfterHandshake, AlpnIdentifier, TlsAlpnHandshake, TlsAlpnOutcome,
+    TlsAlpnResponder, reverse_dns_name,
+};
+
+/// The TCP listeners of one responder: the address asked for and, when that is
+/// the IPv4 loopback, the IPv6 loopback on the same port as well.
+///
+/// A CA validating the ip identifier `::1` dials `[::1]:port` (RFC 8738 §4:
+/// the address itself), so a responder reachable only on 127.0.0.1 would make
+/// every IPv6 case fail for the harness's sake. The second listener is best
+/// effort: a host without IPv6 simply has none, and the IPv6 cases then show
+/// a connection problem.
+pub(crate) struct Listeners {
+    primary: TcpListener,
+    loopback_v6: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub(crate) async fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let primary = TcpListener::bind(addr).await?;
+        let port = primary.local_addr()?.port();
+        let loopback_v6 = if addr.ip() == Ipv4Addr::LOCALHOST {
+            TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port)))
+                .await
+                .inspect_err(|error| tracing::debug!(%error, port, "no IPv6 loopback listener"))
+                .ok()
+        } else {
+            None
+        };
+        Ok(Listeners {
+            primary,
+            loopback_v6,
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.primary.local_addr()
+    }
+
+    /// The next connection on either listener, with its peer address.
+    pub(crate) async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        match &self.loopback_v6 {
+            Some(v6) => tokio::select! {
+                accepted = self.primary.accept() => accepted,
+                accepted = v6.accept() => accepted,
+            },
+            None => self.primary.accept().await,
+        }
+    }
+}
 
 /// Maximum number of entries each responder keeps in its history; older
 /// entries are discarded first.

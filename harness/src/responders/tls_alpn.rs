@@ -12,15 +12,21 @@
 //! refused: whether a CA offered exactly `acme-tls/1` and the right SNI is
 //! itself something a conformance run wants to check. A handshake without
 //! `acme-tls/1`, or for an SNI nothing was provisioned for, is refused with a
-//! TLS alert; an acme-tls/1 handshake is closed right after it completes, since
-//! the protocol carries no application data (RFC 8737 §4).
+//! TLS alert.
+//!
+//! After a completed acme-tls/1 handshake the responder does not hang up
+//! itself: RFC 8737 §4 makes the *CA* close the connection at once without
+//! sending data, so the responder waits (up to [`AFTER_HANDSHAKE_WAIT`]) and
+//! records what the CA did ([`AfterHandshake`]). Connections still waiting are
+//! counted, so [`TlsAlpnResponder::settle`] can let a check see their record.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rcgen::{
     CertificateParams, CustomExtension, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256,
@@ -30,18 +36,23 @@ use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::{
-    CONNECTION_TIMEOUT, History, RequestRecord, ResponderError, ResponderKind, Running, lock,
-    normalize_name,
+    CONNECTION_TIMEOUT, History, Listeners, RequestRecord, ResponderError, ResponderKind, Running,
+    lock, normalize_name,
 };
 
 /// The ALPN protocol ID of tls-alpn-01 (RFC 8737 §6.2).
 pub const ACME_TLS_ALPN_PROTOCOL: &[u8] = b"acme-tls/1";
+
+/// How long the responder waits for the CA to close a completed acme-tls/1
+/// connection before closing it itself: far longer than "immediately"
+/// (RFC 8737 §4), short enough not to slow a run down.
+pub const AFTER_HANDSHAKE_WAIT: Duration = Duration::from_secs(3);
 
 /// The identifier a tls-alpn-01 certificate is made for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -140,6 +151,17 @@ impl fmt::Display for TlsAlpnOutcome {
     }
 }
 
+/// What the CA did on a connection after the acme-tls/1 handshake completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AfterHandshake {
+    /// Application data bytes the CA sent (RFC 8737 §4: none).
+    pub data_bytes: usize,
+    /// How long after the handshake the CA closed the connection (close_notify,
+    /// FIN or reset); `None` if it was still open after
+    /// [`AFTER_HANDSHAKE_WAIT`].
+    pub closed_after: Option<Duration>,
+}
+
 /// One TLS connection seen by the [`TlsAlpnResponder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsAlpnHandshake {
@@ -147,12 +169,16 @@ pub struct TlsAlpnHandshake {
     pub at: SystemTime,
     /// The remote address.
     pub peer: SocketAddr,
+    /// The local address the peer connected to.
+    pub local: SocketAddr,
     /// The SNI sent, as sent; `None` if absent or no `ClientHello` was parsed.
     pub sni: Option<String>,
     /// The ALPN protocols offered, in order (lossy UTF-8).
     pub alpn_offered: Vec<String>,
     /// How the connection ended.
     pub outcome: TlsAlpnOutcome,
+    /// For a completed handshake, what the CA did afterwards.
+    pub after_handshake: Option<AfterHandshake>,
 }
 
 impl From<&TlsAlpnHandshake> for RequestRecord {
@@ -162,10 +188,25 @@ impl From<&TlsAlpnHandshake> for RequestRecord {
             kind: ResponderKind::TlsAlpn,
             peer: r.peer,
             summary: format!(
-                "sni={} alpn=[{}] -> {}",
+                "sni={} alpn=[{}] -> {}{}",
                 r.sni.as_deref().unwrap_or("-"),
                 r.alpn_offered.join(","),
-                r.outcome
+                r.outcome,
+                match r.after_handshake {
+                    Some(AfterHandshake {
+                        data_bytes,
+                        closed_after: Some(after),
+                    }) => {
+                        format!(" (then {data_bytes} data bytes, closed after {after:?})")
+                    }
+                    Some(AfterHandshake {
+                        data_bytes,
+                        closed_after: None,
+                    }) => {
+                        format!(" (then {data_bytes} data bytes, left open)")
+                    }
+                    None => String::new(),
+                }
             ),
         }
     }
@@ -209,6 +250,24 @@ impl ResolvesServerCert for AcmeCertResolver {
 struct Shared {
     store: Arc<CertStore>,
     history: History<TlsAlpnHandshake>,
+    /// Connections accepted whose record is not written yet.
+    open: AtomicUsize,
+}
+
+/// Counts a connection as open until dropped.
+struct OpenGuard<'a>(&'a AtomicUsize);
+
+impl<'a> OpenGuard<'a> {
+    fn new(open: &'a AtomicUsize) -> Self {
+        open.fetch_add(1, Ordering::SeqCst);
+        OpenGuard(open)
+    }
+}
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// TLS server answering tls-alpn-01 validations with per-identifier
@@ -236,12 +295,13 @@ impl TlsAlpnResponder {
     ///
     /// Any bind error, or a TLS configuration error from rustls.
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = Listeners::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let store = Arc::new(CertStore::default());
         let shared = Arc::new(Shared {
             store: store.clone(),
             history: History::new(),
+            open: AtomicUsize::new(0),
         });
 
         // Explicit provider: never depend on a process-wide default being
@@ -343,6 +403,19 @@ impl TlsAlpnResponder {
         self.inner.shared.history.clear();
     }
 
+    /// Waits until every accepted connection has been recorded, or `limit`
+    /// has passed; returns whether none is left open.
+    pub async fn settle(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.inner.shared.open.load(Ordering::SeqCst) > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     /// Stops serving now (including open connections), even if other clones
     /// exist.
     pub fn shutdown(&self) {
@@ -365,7 +438,8 @@ fn validation_certificate(
             if name.is_empty() {
                 return Err(invalid("empty DNS name".to_owned()));
             }
-            let ia5 = rcgen::string::Ia5String::try_from(name).map_err(|e| invalid(e.to_string()))?;
+            let ia5 =
+                rcgen::string::Ia5String::try_from(name).map_err(|e| invalid(e.to_string()))?;
             (SanType::DnsName(ia5), name.to_owned())
         }
         AlpnIdentifier::Ip(ip) => (SanType::IpAddress(*ip), ip.to_string()),
@@ -391,7 +465,7 @@ fn validation_certificate(
     Ok((cert.der().clone(), signing_key))
 }
 
-async fn accept_loop(listener: TcpListener, config: Arc<ServerConfig>, shared: Arc<Shared>) {
+async fn accept_loop(listener: Listeners, config: Arc<ServerConfig>, shared: Arc<Shared>) {
     let mut connections = JoinSet::new();
     loop {
         match listener.accept().await {
@@ -418,9 +492,12 @@ async fn handle_connection(
     config: Arc<ServerConfig>,
     shared: Arc<Shared>,
 ) {
+    let _open = OpenGuard::new(&shared.open);
     let at = SystemTime::now();
+    let local = stream.local_addr().unwrap_or(peer);
     let mut sni = None;
     let mut alpn_offered = Vec::new();
+    let mut after_handshake = None;
     let handshake = async {
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
             .await
@@ -437,7 +514,11 @@ async fn handle_connection(
             .unwrap_or_default();
         let refusal = if !offers_acme_tls(&hello) {
             Some(TlsAlpnOutcome::RefusedNoAcmeAlpn)
-        } else if hello.server_name().and_then(|s| shared.store.get(s)).is_none() {
+        } else if hello
+            .server_name()
+            .and_then(|s| shared.store.get(s))
+            .is_none()
+        {
             Some(TlsAlpnOutcome::RefusedUnknownSni)
         } else {
             None
@@ -445,23 +526,45 @@ async fn handle_connection(
         // Refusals still go through rustls so the peer receives a TLS alert.
         match start.into_stream(config).await {
             Ok(mut tls) => {
-                // acme-tls/1 carries no data: send close_notify and hang up.
+                after_handshake = Some(watch_after_handshake(&mut tls).await);
                 let _ = tls.shutdown().await;
                 Ok(refusal.unwrap_or(TlsAlpnOutcome::Completed))
             }
             Err(e) => Err(refusal.unwrap_or_else(|| TlsAlpnOutcome::Failed(e.to_string()))),
         }
     };
-    let outcome = match tokio::time::timeout(CONNECTION_TIMEOUT, handshake).await {
-        Ok(Ok(outcome) | Err(outcome)) => outcome,
-        Err(_) => TlsAlpnOutcome::TimedOut,
-    };
+    let outcome =
+        match tokio::time::timeout(CONNECTION_TIMEOUT + AFTER_HANDSHAKE_WAIT, handshake).await {
+            Ok(Ok(outcome) | Err(outcome)) => outcome,
+            Err(_) => TlsAlpnOutcome::TimedOut,
+        };
     tracing::debug!(%peer, ?sni, ?alpn_offered, %outcome, "tls-alpn-01 connection");
     shared.history.push(TlsAlpnHandshake {
         at,
         peer,
+        local,
         sni,
         alpn_offered,
         outcome,
+        after_handshake,
     });
+}
+
+/// Reads until the CA closes the connection or [`AFTER_HANDSHAKE_WAIT`] passes,
+/// counting the application data it sends meanwhile.
+async fn watch_after_handshake<S: tokio::io::AsyncRead + Unpin>(tls: &mut S) -> AfterHandshake {
+    let started = Instant::now();
+    let mut data_bytes = 0;
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(AFTER_HANDSHAKE_WAIT, async {
+        // Ok(0) is close_notify or FIN; an error is an abrupt close.
+        while let Ok(n @ 1..) = tls.read(&mut buf).await {
+            data_bytes += n;
+        }
+    })
+    .await;
+    AfterHandshake {
+        data_bytes,
+        closed_after: closed.ok().map(|()| started.elapsed()),
+    }
 }

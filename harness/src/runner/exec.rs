@@ -11,11 +11,14 @@ use crate::protocol::jwk::{dns01_txt_value, key_authorization};
 use crate::protocol::jws::{Algorithm, FlattenedJws, KeyId, acme_protected_header};
 use crate::protocol::keys::SigningKey;
 use crate::protocol::wire::{Authorization, Directory, Identifier, Order};
-use crate::responders::{AlpnIdentifier, Responders};
+use crate::responders::{AlpnIdentifier, Http01Variant, Responders};
+use crate::runner::RateLimitedEndpoint;
+use crate::runner::eab;
 use crate::runner::expect::{self, CheckContext, Mismatch};
+use crate::runner::validation;
 use crate::scenario::{
-    Action, AuthMutation, CsrSpec, Expect, Feature, HttpMethod, KeyChoice, Mutation, NonceMutation, RevokeBy,
-    SignatureMutation, Step, Target, UrlMutation,
+    Action, AuthMutation, CsrSpec, Expect, Feature, HttpMethod, KeyChoice, Mutation, NonceMutation, Provision,
+    ProvisionVariant, RevokeBy, SignatureMutation, Step, Target, UrlMutation,
 };
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -68,6 +71,8 @@ pub(crate) struct Env {
     pub(crate) directory: Directory,
     pub(crate) responders: Responders,
     pub(crate) domain_suffix: String,
+    pub(crate) eab: Option<crate::runner::EabCredentials>,
+    pub(crate) capabilities: crate::runner::Capabilities,
 }
 
 struct AccountState {
@@ -81,6 +86,8 @@ struct OrderState {
     object: Order,
     cert_key: Option<SigningKey>,
     cert_pem: Option<String>,
+    /// A newAuthz result: `url` is the authorization's and `object` lists only it.
+    pre_authorization: bool,
 }
 
 enum Provisioned {
@@ -98,6 +105,18 @@ pub(crate) struct CaseRun<'e> {
     orders: HashMap<String, OrderState>,
     used_nonces: Vec<String>,
     provisioned: Vec<Provisioned>,
+    /// The external account binding the last new-account step sent (`{eab_binding}`).
+    last_binding: Option<Value>,
+    /// Bodies kept by `save`, by name.
+    saved: HashMap<String, Vec<u8>>,
+    /// When the case started: older responder records belong to other cases.
+    started: std::time::SystemTime,
+    /// The challenges the case answered, to attribute responder records to it.
+    attempted: validation::Attempted,
+    /// The responder records of this case, taken for a step with a `validation` check.
+    observed: validation::Observed,
+    /// The Retry-After of the latest response, for a `sleep` step with `retry_after`.
+    last_retry_after: Option<Duration>,
 }
 
 const DEFAULT: &str = "default";
@@ -105,6 +124,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BAD_NONCE_RETRIES: usize = 3;
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const POLL_INTERVAL_MAX: Duration = Duration::from_secs(3);
+/// The longest a `sleep` step with `retry_after` waits, whatever the server asked.
+const MAX_RETRY_AFTER_SLEEP: Duration = Duration::from_secs(60);
 
 fn random_label() -> String {
     let mut bytes = [0u8; 6];
@@ -119,6 +140,25 @@ fn respell_url(url: &str, respell: impl Fn(&url::Url) -> String) -> String {
         Ok(parsed) => respell(&parsed),
         Err(_) => url.to_owned(),
     }
+}
+
+/// The RFC 9773 §4.1 certificate identifier of the first certificate of a PEM chain.
+fn cert_id(pem: &str) -> Option<String> {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).next()?.ok()?;
+    cert_id_of_der(&der)
+}
+
+/// base64url(authorityKeyIdentifier keyIdentifier) "." base64url(serial number DER
+/// content), RFC 9773 §4.1.
+fn cert_id_of_der(der: &[u8]) -> Option<String> {
+    use x509_parser::extensions::ParsedExtension;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let aki = cert.extensions().iter().find_map(|e| match e.parsed_extension() {
+        ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref().map(|k| k.0.to_vec()),
+        _ => None,
+    })?;
+    Some(format!("{}.{}", b64::encode(aki), b64::encode(cert.tbs_certificate.raw_serial())))
 }
 
 fn toml_to_json(v: &toml::Value) -> Value {
@@ -145,6 +185,8 @@ impl Drop for CaseRun<'_> {
 enum Payload {
     Json(Value),
     Empty,
+    /// Bytes that are not JSON (a compact-serialized inner JWS).
+    Raw(Vec<u8>),
 }
 
 impl<'e> CaseRun<'e> {
@@ -163,6 +205,12 @@ impl<'e> CaseRun<'e> {
             orders: HashMap::new(),
             used_nonces: Vec::new(),
             provisioned: Vec::new(),
+            last_binding: None,
+            saved: HashMap::new(),
+            started: std::time::SystemTime::now(),
+            attempted: validation::Attempted::default(),
+            observed: validation::Observed::default(),
+            last_retry_after: None,
         }
     }
 
@@ -171,12 +219,19 @@ impl<'e> CaseRun<'e> {
         for (k, v) in &self.placeholders {
             out = out.replace(k, v);
         }
-        while let Some(start) = out.find("{account_url:").or_else(|| out.find("{order_url:")) {
+        if out.contains("{cert_id}") {
+            out = out.replace("{cert_id}", &format!("{{cert_id:{DEFAULT}}}"));
+        }
+        while let Some(start) =
+            out.find("{account_url:").or_else(|| out.find("{order_url:")).or_else(|| out.find("{cert_id:")).or_else(|| out.find("{authz_url:"))
+        {
             let Some(len) = out[start..].find('}') else { break };
             let token = out[start + 1..start + len].to_owned();
             let (kind, name) = token.split_once(':').unwrap_or_default();
             let url = match kind {
                 "account_url" => self.accounts.get(name).and_then(|a| a.url.clone()),
+                "cert_id" => self.orders.get(name).and_then(|o| o.cert_pem.as_deref()).and_then(cert_id),
+                "authz_url" => self.orders.get(name).and_then(|o| o.object.authorizations.first().cloned()),
                 _ => self.orders.get(name).map(|o| o.url.clone()),
             };
             out.replace_range(start..=start + len, &url.unwrap_or_default());
@@ -209,6 +264,9 @@ impl<'e> CaseRun<'e> {
 
     /// Runs one step; returns the response its expectations apply to.
     pub(crate) async fn run_step(&mut self, step: &Step) -> StepResult<Option<Response>> {
+        if self.unlisted(step) {
+            return Ok(None);
+        }
         let checked = step.expect.is_some() || step.should.is_some();
         let resp = match step.action {
             Action::Http => Some(self.http(step).await?),
@@ -259,18 +317,72 @@ impl<'e> CaseRun<'e> {
                 Some(expect_ok(self.signed(&account, &url, payload, step.mutate.as_ref()).await?, checked, 200)?)
             }
             Action::Finalize => Some(self.finalize(step, checked).await?),
+            Action::NewAuthz => Some(self.new_authz(step, checked).await?),
             Action::DownloadCertificate => Some(self.download_certificate(step, checked).await?),
             Action::Revoke => Some(self.revoke(step, checked).await?),
             Action::Sleep => {
-                tokio::time::sleep(Duration::from_secs_f64(step.seconds.unwrap_or(0.0))).await;
+                let pause = match step.retry_after {
+                    Some(true) => self
+                        .last_retry_after
+                        .ok_or_else(|| fail("a Retry-After on the previous response", "none"))?
+                        .min(MAX_RETRY_AFTER_SLEEP),
+                    _ => Duration::from_secs_f64(step.seconds.unwrap_or(0.0)),
+                };
+                tokio::time::sleep(pause).await;
                 None
             }
+            Action::Provision => {
+                let account = self.account_name(step);
+                let (_, authz, chall) = self.challenge_of(step).await?;
+                self.provision(&account, &authz, &chall, None)?;
+                None
+            }
+            Action::AwaitValidation => {
+                self.await_validation(step).await?;
+                None
+            }
+            Action::Trigger => Some(self.trigger(step).await?),
+            Action::ExceedRateLimit => Some(self.exceed_rate_limit(step).await?),
         };
+        let validation_checked = [&step.expect, &step.should]
+            .iter()
+            .any(|e| e.as_ref().is_some_and(|e| e.validation.is_some() || e.if_status.values().any(|n| n.validation.is_some())));
+        if validation_checked {
+            self.observed = validation::observe(&self.env.responders, self.started, &self.attempted).await;
+        }
+        if let Some(resp) = &resp {
+            self.last_retry_after = resp.retry_after().map(|r| r.delay());
+            self.offered(step, resp)?;
+            if let Some(name) = &step.save {
+                self.saved.insert(name.clone(), resp.body.to_vec());
+            }
+        }
         Ok(resp)
+    }
+
+    /// `offered_when`: a response without those values means the server does not
+    /// offer the optional behaviour the case is about.
+    fn offered(&self, step: &Step, resp: &Response) -> StepResult<()> {
+        let Some(conditions) = &step.offered_when else { return Ok(()) };
+        let body = resp.json().unwrap_or(Value::Null);
+        let account = self.account_name(step);
+        for (ptr, want) in conditions {
+            let want = self.expand_json(toml_to_json(want), Some(&account));
+            if body.pointer(ptr) != Some(&want) {
+                let seen = body.pointer(ptr).map(Value::to_string).unwrap_or_else(|| "absent".into());
+                return Err(StepError::Unsupported(format!(
+                    "the server shows {ptr} = {seen}, not {want}: it does not offer the behaviour this case checks"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Checks a step's expectations; MUST-level and SHOULD-level mismatches apart.
     pub(crate) fn check(&mut self, step: &Step, resp: Option<&Response>) -> (Vec<Mismatch>, Vec<Mismatch>) {
+        if self.unlisted(step) {
+            return (Vec::new(), Vec::new());
+        }
         let Some(resp) = resp else {
             let none = |e: &Option<Expect>| {
                 e.as_ref()
@@ -289,12 +401,38 @@ impl<'e> CaseRun<'e> {
             let location_target = e.location_is.as_ref().map(|t| this.resolve_known(step, t));
             let account = this.account_name(step);
             let expand = |text: &str| this.expand(text, Some(&account));
-            let cx = CheckContext { location_target, earlier_nonces: &earlier, expand: &expand };
-            expect::check(e, resp, &cx)
+            let json_placeholder = |text: &str| (text == "{eab_binding}").then(|| this.last_binding.clone()).flatten();
+            let cx = CheckContext {
+                location_target,
+                earlier_nonces: &earlier,
+                expand: &expand,
+                json_placeholder: &json_placeholder,
+                saved: &this.saved,
+            };
+            let mut mismatches = expect::check(e, resp, &cx);
+            let body = resp.json().ok();
+            if let Some(v) = &e.validation {
+                mismatches.extend(validation::check(v, &this.observed, &expand, body.as_ref()));
+            }
+            for (status, nested) in expect::status_branches(e, resp) {
+                if let Some(v) = &nested.validation {
+                    let nested_mismatches = validation::check(v, &this.observed, &expand, body.as_ref());
+                    mismatches.extend(nested_mismatches.into_iter().map(|m| Mismatch {
+                        expected: format!("with status {status:?}, {}", m.expected),
+                        observed: m.observed,
+                    }));
+                }
+            }
+            mismatches
         };
         let must = run(&step.expect, self);
         let should = run(&step.should, self);
         (must, should)
+    }
+
+    /// Whether the step names (`if_listed`) a directory entry the server does not list.
+    fn unlisted(&self, step: &Step) -> bool {
+        step.if_listed.as_deref().is_some_and(|entry| self.directory_entry(entry).is_err())
     }
 
     fn account_name(&self, step: &Step) -> String {
@@ -337,10 +475,19 @@ impl<'e> CaseRun<'e> {
 
     fn directory_entry(&self, name: &str) -> StepResult<String> {
         let dir = serde_json::to_value(&self.env.directory).unwrap_or_default();
-        dir.get(name)
+        let entry = dir
+            .get(name)
             .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| StepError::Unsupported(format!("the directory has no {name}")))
+            .ok_or_else(|| StepError::Unsupported(format!("the directory has no {name}")))?;
+        if url::Url::parse(entry).is_ok() {
+            // The exact string: §6.4 has the JWS url repeat it without re-encoding.
+            return Ok(entry.to_owned());
+        }
+        // A relative entry (which directory cases flag) is still followed, as a client would.
+        Ok(url::Url::parse(&self.env.directory_url)
+            .and_then(|base| base.join(entry))
+            .map(String::from)
+            .unwrap_or_else(|_| entry.to_owned()))
     }
 
     /// Resolves targets that need no request (for `location_is`).
@@ -361,7 +508,9 @@ impl<'e> CaseRun<'e> {
                 .and_then(|u| u.join(p))
                 .map(|u| u.to_string())
                 .map_err(|e| e.to_string()),
-            Target::OrdersList | Target::Challenge => Err("this target needs a request to resolve".into()),
+            Target::OrdersList | Target::Challenge | Target::RenewalInfo => {
+                Err("this target needs a request to resolve".into())
+            }
         }
     }
 
@@ -388,6 +537,15 @@ impl<'e> CaseRun<'e> {
                 let (_, _, chall) = self.challenge_of(step).await?;
                 Ok(chall.url)
             }
+            Target::RenewalInfo => {
+                let base = self.directory_entry("renewalInfo")?;
+                // Boxed: fetching the certificate resolves the certificate target in turn.
+                let leaf = Box::pin(self.leaf_der(step)).await?;
+                let id = cert_id_of_der(&leaf).ok_or_else(|| {
+                    fail("a certificate with an authorityKeyIdentifier (RFC 9773 §4.1)", "none in the leaf certificate")
+                })?;
+                Ok(format!("{}/{id}", base.trim_end_matches('/')))
+            }
             Target::DirectoryEntry(e) => self.directory_entry(e),
             other => self.resolve_known(step, other).map_err(StepError::Error),
         }
@@ -411,7 +569,7 @@ impl<'e> CaseRun<'e> {
     fn absorb_order(&mut self, step: &Step, url: &str, resp: &Response) {
         let name = self.order_name(step);
         if let Some(o) = self.orders.get_mut(&name)
-            && o.url == url && resp.status == 200
+            && o.url == url && resp.status == 200 && !o.pre_authorization
                 && let Ok(order) = serde_json::from_slice::<Order>(&resp.body) {
                     o.object = order;
                 }
@@ -419,17 +577,20 @@ impl<'e> CaseRun<'e> {
 
     async fn nonce(&mut self, mutation: Option<NonceMutation>) -> StepResult<Option<String>> {
         Ok(match mutation {
-            None => {
-                let url = self.directory_entry("newNonce")?;
-                Some(self.env.client.nonce(&url).await.map_err(|e| StepError::Error(e.to_string()))?)
-            }
+            None => Some(self.fresh_nonce().await?),
             Some(NonceMutation::Omit) => None,
             Some(NonceMutation::Reuse) => Some(self.used_nonces.last().cloned().ok_or_else(|| {
                 StepError::Error("mutation nonce = \"reuse\" needs an earlier signed request in the case".into())
             })?),
             Some(NonceMutation::Invented) => Some(b64::encode(random_label().repeat(2))),
             Some(NonceMutation::BadEncoding) => Some("not+base64url/==".to_owned()),
+            Some(NonceMutation::Padded) => Some(format!("{}=", self.fresh_nonce().await?)),
         })
+    }
+
+    async fn fresh_nonce(&self) -> StepResult<String> {
+        let url = self.directory_entry("newNonce")?;
+        self.env.client.nonce(&url).await.map_err(|e| StepError::Error(e.to_string()))
     }
 
     /// Sends a signed request as `account` (which must exist) to `url`.
@@ -490,6 +651,9 @@ impl<'e> CaseRun<'e> {
                 let host = u.host_str().unwrap_or_default().to_ascii_uppercase();
                 u.as_str().replacen(&format!("//{}", u.host_str().unwrap_or_default()), &format!("//{host}"), 1)
             })),
+            Some(UrlMutation::UppercaseScheme) => Some(respell_url(url, |u| {
+                u.as_str().replacen(u.scheme(), &u.scheme().to_ascii_uppercase(), 1)
+            })),
             Some(UrlMutation::PercentEncoded) => Some(respell_url(url, |u| {
                 let path = u.path();
                 match path.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
@@ -546,9 +710,15 @@ impl<'e> CaseRun<'e> {
                 header.insert(k.clone(), toml_to_json(v));
             }
         }
+        for member in &m.protected_omit {
+            header.remove(member);
+        }
+        let moved: Map<String, Value> =
+            m.to_unprotected.iter().filter_map(|k| header.remove(k).map(|v| (k.clone(), v))).collect();
         let payload_bytes = match (&m.payload_raw, payload) {
             (Some(raw), _) => raw.clone().into_bytes(),
             (None, Payload::Empty) => Vec::new(),
+            (None, Payload::Raw(bytes)) => bytes.clone(),
             (None, Payload::Json(v)) => serde_json::to_vec(v).expect("JSON serializes"),
         };
         let mut jws = FlattenedJws::sign(key, &header, &payload_bytes);
@@ -570,14 +740,30 @@ impl<'e> CaseRun<'e> {
             jws.protected.push('=');
         }
         let mut body = jws.to_value();
-        if let Some(h) = &m.unprotected_header {
-            body["header"] = toml_to_json(&toml::Value::Table(h.clone()));
+        let mut unprotected = m.unprotected_header.as_ref().map(|h| toml_to_json(&toml::Value::Table(h.clone())));
+        if !moved.is_empty() {
+            let header = unprotected.get_or_insert_with(|| json!({}));
+            if let Some(h) = header.as_object_mut() {
+                h.extend(moved);
+            }
         }
-        if m.general_serialization {
-            body = json!({
-                "payload": jws.payload,
-                "signatures": [{"protected": jws.protected, "signature": jws.signature}],
-            });
+        if let Some(h) = unprotected {
+            body["header"] = h;
+        }
+        if m.general_serialization || m.second_signature {
+            let mut signatures = vec![json!({"protected": jws.protected, "signature": jws.signature})];
+            if m.second_signature {
+                // ECDSA signatures are randomised: a second signature by the same key over the
+                // same input differs from the first and verifies just as well.
+                let again = key.sign(format!("{}.{}", jws.protected, jws.payload).as_bytes());
+                signatures.push(json!({"protected": jws.protected, "signature": b64::encode(again)}));
+            }
+            body = json!({ "payload": jws.payload, "signatures": signatures });
+        }
+        if m.detach_payload
+            && let Some(b) = body.as_object_mut()
+        {
+            b.remove("payload");
         }
         let bytes = match &m.body_raw {
             Some(raw) => raw.clone().into_bytes(),
@@ -646,6 +832,7 @@ impl<'e> CaseRun<'e> {
             }
         };
         let url = self.directory_entry("newAccount")?;
+        let payload = self.bind_external_account(step, payload, &key, &url).await?;
         let resp = self.signed_with(&key, KeyId::Jwk(key.jwk().clone()), &url, payload, step.mutate.as_ref()).await?;
         let location = resp.location();
         if matches!(resp.status, 200 | 201) && location.is_some() {
@@ -656,6 +843,74 @@ impl<'e> CaseRun<'e> {
             self.accounts.entry(name).or_insert(AccountState { key, url: None });
         }
         Ok(resp)
+    }
+
+    /// Fires a trigger of the capabilities file; the server's answer to it is not under
+    /// test, so anything but a 2xx is a harness error.
+    async fn trigger(&mut self, step: &Step) -> StepResult<Response> {
+        let name = step.trigger.clone().unwrap_or_default();
+        let trigger = self.env.capabilities.triggers.get(&name).cloned().ok_or_else(|| {
+            StepError::Unsupported(format!("the capabilities file declares no trigger {name:?}"))
+        })?;
+        let account = self.account_name(step);
+        let method = Method::from_bytes(trigger.method.as_bytes()).map_err(|e| StepError::Error(e.to_string()))?;
+        let url = self.expand(&trigger.url, Some(&account));
+        let body = trigger.body.as_ref().map(|b| self.expand(b, Some(&account)).into_bytes());
+        let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+        let resp = self.env.client.send(method, &url, &headers, body).await?;
+        if !(200..300).contains(&resp.status) {
+            return Err(StepError::Error(format!("trigger {name} ({url}) answered {}", describe(&resp))));
+        }
+        Ok(resp)
+    }
+
+    /// Sends as many requests as the declared rate limit allows, each of which must
+    /// succeed, then the one past the limit, whose response the step's expectations judge
+    /// (RFC 8555 §6.6). Every request orders a fresh name, so that no server can answer
+    /// with an order it already has instead of creating one.
+    async fn exceed_rate_limit(&mut self, step: &Step) -> StepResult<Response> {
+        let limit = self
+            .env
+            .capabilities
+            .rate_limit
+            .ok_or_else(|| StepError::Unsupported("the capabilities file declares no [rate-limit]".into()))?;
+        let account = self.account_name(step);
+        let url = match limit.endpoint {
+            RateLimitedEndpoint::NewOrder => self.directory_entry("newOrder")?,
+        };
+        let env = self.env;
+        let fresh_order = || {
+            let name = format!("{}.{}", random_label(), env.domain_suffix);
+            Payload::Json(json!({ "identifiers": [Identifier { kind: "dns".into(), value: name }] }))
+        };
+        for n in 1..=limit.requests {
+            let resp = self.signed(&account, &url, fresh_order(), None).await?;
+            if resp.status != 201 {
+                let expected = format!("HTTP 201 for request {n} of the {} the declared rate limit allows", limit.requests);
+                return Err(fail(expected, describe(&resp)));
+            }
+        }
+        self.signed(&account, &url, fresh_order(), None).await
+    }
+
+    /// Adds the step's external account binding (§7.3.4) to a newAccount payload that
+    /// has none.
+    async fn bind_external_account(&mut self, step: &Step, payload: Payload, key: &SigningKey, url: &str) -> StepResult<Payload> {
+        let Payload::Json(Value::Object(mut p)) = payload else { return Ok(payload) };
+        if p.contains_key("externalAccountBinding") {
+            return Ok(Payload::Json(Value::Object(p)));
+        }
+        let nonce = match step.eab.as_ref().is_some_and(|e| e.nonce) {
+            true => self.nonce(None).await?,
+            false => None,
+        };
+        let cx = eab::BindingContext { url, directory_url: &self.env.directory_url, account_key: key.jwk(), nonce };
+        let binding = eab::binding(self.env.eab.as_ref(), step.eab.as_ref(), &cx).map_err(StepError::Unsupported)?;
+        if let Some(b) = &binding {
+            p.insert("externalAccountBinding".into(), b.clone());
+        }
+        self.last_binding = binding;
+        Ok(Payload::Json(Value::Object(p)))
     }
 
     async fn new_order(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
@@ -680,6 +935,9 @@ impl<'e> CaseRun<'e> {
                 if let Some(na) = &step.not_after {
                     p["notAfter"] = na.clone().into();
                 }
+                if let Some(replaces) = &step.replaces {
+                    p["replaces"] = self.expand(replaces, Some(&account)).into();
+                }
                 Payload::Json(p)
             }
         };
@@ -688,7 +946,8 @@ impl<'e> CaseRun<'e> {
         let parsed = serde_json::from_slice::<Order>(&resp.body);
         match (resp.status, resp.location(), parsed) {
             (201, Some(url), Ok(object)) => {
-                self.orders.insert(name, OrderState { account, url, object, cert_key: None, cert_pem: None });
+                let state = OrderState { account, url, object, cert_key: None, cert_pem: None, pre_authorization: false };
+                self.orders.insert(name, state);
             }
             _ if checked => {}
             _ if self.rejects_optional_identifier(&resp) => {
@@ -696,6 +955,35 @@ impl<'e> CaseRun<'e> {
             }
             (_, _, Err(e)) if resp.status == 201 => return Err(fail("an order object (§7.1.3)", format!("unparseable order: {e}"))),
             _ => return Err(fail("HTTP 201 with a Location header from newOrder", describe(&resp))),
+        }
+        Ok(resp)
+    }
+
+    /// newAuthz (§7.4.1). The authorization is kept as an order named by `as` whose only
+    /// authorization it is, so `solve`, `respond-challenge` and `authz` targets reach it.
+    async fn new_authz(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
+        let account = self.account_name(step);
+        let name = step.bind.clone().unwrap_or_else(|| DEFAULT.to_owned());
+        let payload = match (&step.payload, step.identifiers.as_deref()) {
+            (Some(p), _) => self.payload_of(p, Some(&account)),
+            (None, Some([id])) => {
+                let (kind, value) = id.split_once(':').expect("validated at load");
+                let identifier = Identifier { kind: kind.to_owned(), value: self.expand(value, Some(&account)) };
+                Payload::Json(json!({ "identifier": identifier }))
+            }
+            (None, _) => return Err(StepError::Error("new-authz needs one identifier or a payload".into())),
+        };
+        let url = self.directory_entry("newAuthz")?;
+        let resp = self.signed(&account, &url, payload, step.mutate.as_ref()).await?;
+        match (resp.status, resp.location()) {
+            (201, Some(authz_url)) => {
+                let object = Order { authorizations: vec![authz_url.clone()], ..Order::default() };
+                let state =
+                    OrderState { account, url: authz_url, object, cert_key: None, cert_pem: None, pre_authorization: true };
+                self.orders.insert(name, state);
+            }
+            _ if checked => {}
+            _ => return Err(fail("HTTP 201 with a Location header from newAuthz (§7.4.1)", describe(&resp))),
         }
         Ok(resp)
     }
@@ -733,16 +1021,42 @@ impl<'e> CaseRun<'e> {
         Ok((authz_url, authz, chall))
     }
 
-    fn provision(&mut self, account: &str, authz: &Authorization, chall: &crate::protocol::wire::Challenge) -> StepResult<()> {
+    /// Notes a challenge the case is about to answer, for `validation` checks.
+    fn attempt(&mut self, authz: &Authorization, chall: &crate::protocol::wire::Challenge) {
+        if let Some(id) = &authz.identifier {
+            self.attempted.add(id, chall.token.as_deref());
+        }
+    }
+
+    fn provision(
+        &mut self,
+        account: &str,
+        authz: &Authorization,
+        chall: &crate::protocol::wire::Challenge,
+        variant: Option<ProvisionVariant>,
+    ) -> StepResult<()> {
         let token = chall.token.clone().ok_or_else(|| fail("challenge with a token (§8.3)", "no token"))?;
         let key = &self.account_state(account)?.key;
         let key_auth = key_authorization(&token, key.jwk());
         let id = authz.identifier.clone().ok_or_else(|| fail("authorization with an identifier", "none"))?;
         let r = &self.env.responders;
+        let unusable = |v: ProvisionVariant| {
+            let v = serde_json::to_string(&v).unwrap_or_default();
+            StepError::Error(format!("provision = {v} does not apply to {} challenges", chall.kind))
+        };
         match chall.kind.as_str() {
             "http-01" => {
-                r.http01().provision(&token, &key_auth);
+                let served = match variant {
+                    None => Http01Variant::Exact,
+                    Some(ProvisionVariant::TrailingWhitespace) => Http01Variant::TrailingWhitespace,
+                    Some(ProvisionVariant::Redirect) => Http01Variant::Redirect,
+                    Some(v @ ProvisionVariant::UppercaseSan) => return Err(unusable(v)),
+                };
+                r.http01().provision_variant(&token, &key_auth, served);
                 self.provisioned.push(Provisioned::Http(token));
+            }
+            _ if variant.is_some_and(|v| !(chall.kind == "tls-alpn-01" && v == ProvisionVariant::UppercaseSan)) => {
+                return Err(unusable(variant.unwrap_or(ProvisionVariant::UppercaseSan)));
             }
             "dns-01" => {
                 let base = id.value.trim_start_matches("*.");
@@ -755,6 +1069,9 @@ impl<'e> CaseRun<'e> {
                     "ip" => AlpnIdentifier::ip(
                         id.value.parse().map_err(|_| fail("an IP address identifier", id.value.clone()))?,
                     ),
+                    _ if variant == Some(ProvisionVariant::UppercaseSan) => {
+                        AlpnIdentifier::dns(id.value.to_ascii_uppercase())
+                    }
                     _ => AlpnIdentifier::dns(id.value.clone()),
                 };
                 r.tls_alpn().provision(&alpn_id, &key_auth).map_err(|e| StepError::Error(e.to_string()))?;
@@ -779,7 +1096,8 @@ impl<'e> CaseRun<'e> {
                 let offered: Vec<&str> = authz.challenges.iter().map(|c| c.kind.as_str()).collect();
                 StepError::Unsupported(format!("the server offered no {kind} challenge (offered: {offered:?})"))
             })?;
-            self.provision(&account, &authz, &chall)?;
+            self.provision(&account, &authz, &chall, None)?;
+            self.attempt(&authz, &chall);
             pending.push((url.clone(), chall));
         }
         for (_, chall) in &pending {
@@ -812,15 +1130,44 @@ impl<'e> CaseRun<'e> {
     async fn respond_challenge(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
         let account = self.account_name(step);
         let (_, authz, chall) = self.challenge_of(step).await?;
-        if step.provision.unwrap_or(true) {
-            self.provision(&account, &authz, &chall)?;
+        match step.provision.unwrap_or(Provision::Plain(true)) {
+            Provision::Plain(false) => {}
+            Provision::Plain(true) => self.provision(&account, &authz, &chall, None)?,
+            Provision::Variant(v) => self.provision(&account, &authz, &chall, Some(v))?,
         }
+        self.attempt(&authz, &chall);
         let payload = match &step.payload {
             Some(p) => self.payload_of(p, Some(&account)),
             None => Payload::Json(json!({})),
         };
         let resp = self.signed(&account, &chall.url, payload, step.mutate.as_ref()).await?;
         expect_ok(resp, checked, 200)
+    }
+
+    /// Waits until the CA made `queries` http-01 validation queries for the challenge's
+    /// token (the responder records each request once it has answered it).
+    async fn await_validation(&mut self, step: &Step) -> StepResult<()> {
+        let (_, _, chall) = self.challenge_of(step).await?;
+        if chall.kind != "http-01" {
+            return Err(StepError::Error(format!("await-validation counts http-01 queries, not {} ones", chall.kind)));
+        }
+        let token = chall.token.ok_or_else(|| fail("challenge with a token (§8.3)", "no token"))?;
+        let wanted = step.queries.unwrap_or(1);
+        let timeout = step.timeout_s.map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
+        let started = Instant::now();
+        loop {
+            let seen = validation::http_queries_for(&self.env.responders, self.started, &token);
+            if seen >= wanted {
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                return Err(fail(
+                    format!("{wanted} http-01 validation queries for the challenge within {}s", timeout.as_secs()),
+                    format!("{seen}"),
+                ));
+            }
+            tokio::time::sleep(POLL_INTERVAL / 5).await;
+        }
     }
 
     async fn poll(&mut self, step: &Step, url: &str, until: &[String]) -> StepResult<Response> {
@@ -859,14 +1206,22 @@ impl<'e> CaseRun<'e> {
             Some(n) => n.iter().map(|s| self.expand(s, Some(&account))).collect(),
             None => order.object.identifiers.iter().map(|i| i.value.clone()).collect(),
         };
-        let current = self.account_state(&account).ok().map(|a| a.key.clone());
-        let key = self.fresh_key(spec.key, current.as_ref())?;
+        let key = match &spec.key_of {
+            Some(other) => self.account_state(other)?.key.clone(),
+            None => {
+                let current = self.account_state(&account).ok().map(|a| a.key.clone());
+                self.fresh_key(spec.key, current.as_ref())?
+            }
+        };
         let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec());
         let key_pair = rcgen::KeyPair::try_from(&pkcs8).map_err(|e| StepError::Error(format!("CSR key: {e}")))?;
         let mut params = rcgen::CertificateParams::new(names).map_err(|e| StepError::Error(format!("CSR names: {e}")))?;
         // rcgen's default subject carries a placeholder commonName that is not one of
         // the order's identifiers; the CSR must name exactly the order's identifiers.
         params.distinguished_name = rcgen::DistinguishedName::new();
+        if let Some(cn) = &spec.common_name {
+            params.distinguished_name.push(rcgen::DnType::CommonName, self.expand(cn, Some(&account)));
+        }
         let csr = params.serialize_request(&key_pair).map_err(|e| StepError::Error(format!("CSR: {e}")))?;
         let mut der = csr.der().to_vec();
         if spec.corrupt_signature {
@@ -906,9 +1261,20 @@ impl<'e> CaseRun<'e> {
     async fn download_certificate(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
         let account = self.account_name(step);
         let name = self.order_name(step);
-        let url = self.resolve(step, &Target::Certificate).await?;
+        let mut url = self.resolve(step, &Target::Certificate).await?;
+        if let Some(n) = step.alternate {
+            let default = expect_ok(self.signed(&account, &url, Payload::Empty, None).await?, false, 200)?;
+            let alternates = default.links_with_rel("alternate");
+            url = alternates.get(n).cloned().ok_or_else(|| {
+                StepError::Unsupported(format!(
+                    "the server offers {} alternate chain(s) (Link rel=\"alternate\", §7.4.2), not #{n}",
+                    alternates.len()
+                ))
+            })?;
+        }
         let resp = self.signed(&account, &url, Payload::Empty, step.mutate.as_ref()).await?;
         if resp.status == 200
+            && step.alternate.is_none()
             && let Some(o) = self.orders.get_mut(&name) {
                 o.cert_pem = Some(String::from_utf8_lossy(&resp.body).into_owned());
             }
@@ -985,14 +1351,51 @@ impl<'e> CaseRun<'e> {
         } else {
             old_key.jwk().to_value()
         };
-        let inner_payload = json!({ "account": inner_account, "oldKey": old_jwk });
+        let mut inner_payload = match &inner.payload {
+            Some(table) => self.expand_json(toml_to_json(&toml::Value::Table(table.clone())), Some(&account)),
+            None => json!({ "account": inner_account, "oldKey": old_jwk }),
+        };
+        if inner.new_key_in_payload {
+            header.remove("jwk");
+            inner_payload["newKey"] = new_key.jwk().to_value();
+        }
         let signer = if inner.sign_with_old_key { &old_key } else { &new_key };
         let jws = FlattenedJws::sign(signer, &header, &serde_json::to_vec(&inner_payload).expect("JSON"));
-        let resp = self.signed(&account, &url, Payload::Json(jws.to_value()), step.mutate.as_ref()).await?;
+        let outer_payload = if inner.compact {
+            Payload::Raw(format!("{}.{}.{}", jws.protected, jws.payload, jws.signature).into_bytes())
+        } else {
+            Payload::Json(jws.to_value())
+        };
+        let resp = self.signed(&account, &url, outer_payload, step.mutate.as_ref()).await?;
         if resp.status == 200
             && let Some(a) = self.accounts.get_mut(&account) {
                 a.key = new_key;
             }
         expect_ok(resp, checked, 200)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9773 §4.1's example: AKI keyIdentifier 69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:DE:01:C8:D4
+    /// and serial 00:87:65:43:21 give "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE".
+    #[test]
+    fn cert_id_is_aki_dot_serial_der_content() {
+        let issuer = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.key_identifier_method =
+            rcgen::KeyIdMethod::PreSpecified(vec![0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40, 0x41, 0xE1, 0xB3, 0x7B, 0x84, 0x7B, 0xA0, 0xAE, 0x2C, 0xDE, 0x01, 0xC8, 0xD4]);
+        let ca = ca_params.self_signed(&issuer).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, issuer);
+        let mut leaf = rcgen::CertificateParams::new(vec!["a.test".to_owned()]).unwrap();
+        leaf.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x00, 0x87, 0x65, 0x43, 0x21]));
+        leaf.use_authority_key_identifier_extension = true;
+        let leaf = leaf.signed_by(&rcgen::KeyPair::generate().unwrap(), &issuer).unwrap();
+        assert_eq!(cert_id(&format!("{}{}", leaf.pem(), ca.pem())).as_deref(), Some("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"));
+        assert_eq!(cert_id_of_der(ca.der()), None, "a self-signed root without AKI has no identifier");
+        assert_eq!(cert_id("no PEM here"), None);
     }
 }

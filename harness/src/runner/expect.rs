@@ -4,7 +4,7 @@
 //! engineer can act on without reading the harness: problem `detail` text is never
 //! compared (servers word it freely), only what the RFC fixes.
 
-use crate::protocol::http::Response;
+use crate::protocol::http::{Response, RetryAfter};
 use crate::protocol::wire::ERROR_NS;
 use crate::scenario::Expect;
 use serde_json::Value;
@@ -16,6 +16,12 @@ pub struct Mismatch {
     pub expected: String,
     /// What the response showed.
     pub observed: String,
+}
+
+/// The `if_status` branches of `expect` that apply: the one named by the body's `/status`.
+pub(crate) fn status_branches<'a>(expect: &'a Expect, resp: &Response) -> impl Iterator<Item = (&'a String, &'a Expect)> {
+    let status = resp.json().ok().and_then(|b| b.get("status").and_then(Value::as_str).map(str::to_owned));
+    expect.if_status.iter().filter(move |(s, _)| status.as_deref() == Some(s.as_str()))
 }
 
 fn mismatch(expected: impl Into<String>, observed: impl Into<String>) -> Mismatch {
@@ -33,7 +39,7 @@ fn to_json(v: &toml::Value, cx: &CheckContext<'_>) -> Value {
 
 fn expand_json(v: Value, cx: &CheckContext<'_>) -> Value {
     match v {
-        Value::String(s) => Value::String((cx.expand)(&s)),
+        Value::String(s) => (cx.json_placeholder)(&s).unwrap_or_else(|| Value::String((cx.expand)(&s))),
         Value::Array(a) => Value::Array(a.into_iter().map(|x| expand_json(x, cx)).collect()),
         Value::Object(o) => Value::Object(o.into_iter().map(|(k, x)| (k, expand_json(x, cx))).collect()),
         other => other,
@@ -61,11 +67,26 @@ fn type_matches(v: &Value, ty: &str) -> Result<bool, String> {
         "token" => v.as_str().is_some_and(|s| {
             s.len() * 6 >= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         }),
+        // §9.7.7: an identifier object names its type and value as strings.
+        "identifier" => v.get("type").is_some_and(Value::is_string) && v.get("value").is_some_and(Value::is_string),
         "timestamp" => v.as_str().is_some_and(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
         }),
         other => return Err(format!("unknown type {other:?} in expectation")),
     })
+}
+
+/// Whether the timestamp at `later` is strictly after the one at `earlier`; the error
+/// says what was seen instead.
+fn check_after(body: &Value, later: &str, earlier: &str) -> Result<(), String> {
+    let at = |ptr: &str| {
+        let v = body.pointer(ptr);
+        v.and_then(Value::as_str)
+            .and_then(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+            .ok_or_else(|| format!("{ptr} = {} (not an RFC 3339 timestamp)", show(v)))
+    };
+    let (l, e) = (at(later)?, at(earlier)?);
+    if l > e { Ok(()) } else { Err(format!("{later} = {} is not after {earlier} = {}", show(body.pointer(later)), show(body.pointer(earlier)))) }
 }
 
 /// Context the checks need beyond the response itself.
@@ -76,6 +97,10 @@ pub(crate) struct CheckContext<'a> {
     pub(crate) earlier_nonces: &'a [String],
     /// Expands the case's placeholders in expected values.
     pub(crate) expand: &'a dyn Fn(&str) -> String,
+    /// Bodies earlier steps kept with `save`, by name.
+    pub(crate) saved: &'a std::collections::HashMap<String, Vec<u8>>,
+    /// The JSON value a string that is exactly one JSON placeholder (`{eab_binding}`) stands for.
+    pub(crate) json_placeholder: &'a dyn Fn(&str) -> Option<Value>,
 }
 
 /// Checks `resp` against `expect`; an empty list means every expectation held.
@@ -153,8 +178,12 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
         && expect.one_of.is_empty()
         && expect.types.is_empty()
         && expect.contains.is_empty()
-        && expect.optional_types.is_empty());
-    let needs_json = needs_members || !expect.absent.is_empty();
+        && expect.optional_types.is_empty()
+        && expect.same_as.is_empty()
+        && expect.excludes.is_empty()
+        && expect.contains_match.is_empty()
+        && expect.after.is_empty());
+    let needs_json = needs_members || !expect.absent.is_empty() || !expect.lacks_match.is_empty();
     if needs_json {
         match resp.json() {
             // Nothing can be present in a body that is not JSON.
@@ -193,11 +222,46 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
                         }
                     }
                 }
+                for (later, earlier) in &expect.after {
+                    if let Err(why) = check_after(&body, later, earlier) {
+                        out.push(mismatch(format!("{later} later than {earlier}"), why));
+                    }
+                }
                 for (ptr, want) in &expect.contains {
                     let want = to_json(want, cx);
                     let seen = body.pointer(ptr);
                     if !seen.and_then(Value::as_array).is_some_and(|a| a.contains(&want)) {
                         out.push(mismatch(format!("{ptr} containing {want}"), format!("{ptr} = {}", show(seen))));
+                    }
+                }
+                for (ptr, name) in &expect.same_as {
+                    let earlier = cx.saved.get(name).and_then(|b| serde_json::from_slice::<Value>(b).ok());
+                    let was = earlier.as_ref().and_then(|b| b.pointer(ptr));
+                    let seen = body.pointer(ptr);
+                    if seen != was {
+                        out.push(mismatch(format!("{ptr} unchanged since {name:?}: {}", show(was)), format!("{ptr} = {}", show(seen))));
+                    }
+                }
+                for (ptr, unwanted) in &expect.excludes {
+                    let unwanted = to_json(unwanted, cx);
+                    let seen = body.pointer(ptr);
+                    match seen.and_then(Value::as_array) {
+                        Some(a) if !a.contains(&unwanted) => {}
+                        _ => out.push(mismatch(format!("{ptr}, an array without {unwanted}"), format!("{ptr} = {}", show(seen)))),
+                    }
+                }
+                for (ptr, members) in &expect.contains_match {
+                    let want = to_json(&toml::Value::Table(members.clone()), cx);
+                    let seen = body.pointer(ptr);
+                    if !seen.and_then(Value::as_array).is_some_and(|a| a.iter().any(|item| has_members(item, &want))) {
+                        out.push(mismatch(format!("{ptr} holding an object with {want}"), format!("{ptr} = {}", show(seen))));
+                    }
+                }
+                for (ptr, members) in &expect.lacks_match {
+                    let unwanted = to_json(&toml::Value::Table(members.clone()), cx);
+                    let items = body.pointer(ptr).and_then(Value::as_array).into_iter().flatten();
+                    if let Some(item) = items.into_iter().find(|item| has_members(item, &unwanted)) {
+                        out.push(mismatch(format!("{ptr} holding no object with {unwanted}"), format!("{ptr} holds {item}")));
                     }
                 }
                 for ptr in &expect.absent {
@@ -236,9 +300,16 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
     if let Some(nested) = &expect.if_error
         && resp.status >= 400
     {
-        let inner = CheckContext { location_target: None, earlier_nonces: cx.earlier_nonces, expand: cx.expand };
+        let inner = CheckContext { location_target: None, ..*cx };
         out.extend(check(nested, resp, &inner).into_iter().map(|m| Mismatch {
             expected: format!("on an error response, {}", m.expected),
+            observed: m.observed,
+        }));
+    }
+    for (status, nested) in status_branches(expect, resp) {
+        let inner = CheckContext { location_target: None, ..*cx };
+        out.extend(check(nested, resp, &inner).into_iter().map(|m| Mismatch {
+            expected: format!("with status {status:?}, {}", m.expected),
             observed: m.observed,
         }));
     }
@@ -265,11 +336,65 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
             Err(why) => out.push(mismatch(format!("certificate names {want:?}"), why)),
         }
     }
+    if let Some(name) = &expect.leaf_same_as {
+        let first = |body: &[u8]| pem_certificates(body).ok().and_then(|c| c.into_iter().next());
+        let want = cx.saved.get(name).and_then(|b| first(b));
+        match (want, first(&resp.body)) {
+            (Some(w), Some(seen)) if w == seen => {}
+            (None, _) => out.push(mismatch(format!("a certificate saved as {name:?}"), "none was saved")),
+            (Some(_), seen) => out.push(mismatch(
+                format!("the end-entity certificate of {name:?} first (§7.4.2)"),
+                if seen.is_some() { "a different first certificate" } else { "no PEM certificate" },
+            )),
+        }
+    }
+    if expect.retry_after == Some(true) {
+        let values: Vec<&str> = resp.headers.get_all("retry-after").iter().filter_map(|v| v.to_str().ok()).collect();
+        if !matches!(values.as_slice(), [one] if RetryAfter::parse(one).is_some()) {
+            let seen = if values.is_empty() { "no Retry-After header".to_owned() } else { format!("Retry-After: {}", values.join(", ")) };
+            out.push(mismatch("one Retry-After of delay-seconds or an HTTP-date (RFC 9110 §10.2.3)", seen));
+        }
+    }
     if let Some(min) = expect.pem_chain_min {
         let text = String::from_utf8_lossy(&resp.body);
         let count = text.matches("-----BEGIN CERTIFICATE-----").count();
         if count < min {
             out.push(mismatch(format!("a PEM chain of at least {min} certificates"), format!("{count} PEM certificates")));
+        }
+    }
+    if expect.utf8 == Some(true)
+        && let Err(why) = check_utf8(resp)
+    {
+        out.push(mismatch("a UTF-8 body, labelled as UTF-8 if labelled at all (RFC 8555 §5)", why));
+    }
+    if expect.https_urls == Some(true) {
+        let plain = plain_http_urls(resp);
+        if !plain.is_empty() {
+            let expected = "https for the request and every URL the response hands out (RFC 8555 §6.1)";
+            out.push(mismatch(expected, plain.join("; ")));
+        }
+    }
+    if expect.registered_types == Some(true) {
+        let unregistered = unregistered_problem_types(resp);
+        if !unregistered.is_empty() {
+            out.push(mismatch(
+                format!("only IANA-registered problem types under {ERROR_NS} (RFC 8555 §6.7)"),
+                format!("problem types {unregistered:?}"),
+            ));
+        }
+    }
+    if let Some(other) = &expect.location_unlike {
+        let other = (cx.expand)(other);
+        let seen = resp.location().unwrap_or_default();
+        let run = differing_run(&seen, &other);
+        if run < UNPREDICTABLE_RUN {
+            out.push(mismatch(
+                format!(
+                    "a Location differing from {other} in at least {UNPREDICTABLE_RUN} consecutive characters \
+                     (RFC 8555 §10.5)"
+                ),
+                format!("Location: {seen} (differs in {run})"),
+            ));
         }
     }
     if expect.fresh_nonce == Some(true) {
@@ -286,6 +411,90 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
         }
     }
     out
+}
+
+/// Whether `item` is an object holding every member of `want` with the same value.
+fn has_members(item: &Value, want: &Value) -> bool {
+    match (item.as_object(), want.as_object()) {
+        (Some(item), Some(want)) => want.iter().all(|(k, v)| item.get(k) == Some(v)),
+        _ => false,
+    }
+}
+
+/// Consecutive differing characters two resource URLs of the same kind must show for
+/// `location_unlike`: a counter or a timestamp changes one to four, 8 base64url
+/// characters are 48 bits.
+const UNPREDICTABLE_RUN: usize = 8;
+
+fn check_utf8(resp: &Response) -> Result<(), String> {
+    if let Some(ct) = resp.header("content-type") {
+        let charset = ct
+            .split(';')
+            .skip(1)
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"));
+        if let Some((_, value)) = charset
+            && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        {
+            return Err(format!("Content-Type: {ct}"));
+        }
+    }
+    std::str::from_utf8(&resp.body).map(|_| ()).map_err(|e| format!("the body is not UTF-8: {e}"))
+}
+
+/// The `http:` URLs of a response: the request's own, `Location`, `Link`s, and strings in
+/// the body outside the directory's `meta` (whose website and terms are no ACME resources).
+fn plain_http_urls(resp: &Response) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(o) => o.iter().filter(|(k, _)| k.as_str() != "meta").for_each(|(_, x)| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut candidates = vec![resp.url.clone()];
+    candidates.extend(resp.location());
+    candidates.extend(resp.links().into_iter().map(|l| l.url));
+    if let Ok(body) = resp.json() {
+        walk(&body, &mut candidates);
+    }
+    candidates.retain(|c| url::Url::parse(c).is_ok_and(|u| u.scheme() == "http"));
+    candidates
+}
+
+/// Problem types in the ACME namespace that are not registered, wherever a `type` member
+/// appears in the body (top level, subproblems, challenge and order errors).
+fn unregistered_problem_types(resp: &Response) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(o) => {
+                if let Some(name) = o.get("type").and_then(Value::as_str).and_then(|t| t.strip_prefix(ERROR_NS))
+                    && !crate::protocol::wire::REGISTERED_ERRORS.contains(&name)
+                {
+                    out.push(format!("{ERROR_NS}{name}"));
+                }
+                o.values().for_each(|x| walk(x, out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(body) = resp.json() {
+        walk(&body, &mut out);
+    }
+    out
+}
+
+/// The length of the part of `a` that differs from `b` once their common prefix and
+/// common suffix are taken away.
+fn differing_run(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (a_rest, b_rest) = (&a[prefix..], &b[prefix..]);
+    let suffix = a_rest.iter().rev().zip(b_rest.iter().rev()).take_while(|(x, y)| x == y).count();
+    a_rest.len() - suffix
 }
 
 fn pem_certificates(body: &[u8]) -> Result<Vec<Vec<u8>>, String> {
@@ -356,4 +565,148 @@ fn leaf_names(body: &[u8]) -> Result<Vec<String>, String> {
                 .collect()
         })
         .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn response(url: &str, headers: &[(&'static str, &str)], body: &str) -> Response {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        Response { url: url.into(), status: 200, headers: map, body: body.as_bytes().to_vec().into() }
+    }
+
+    #[test]
+    fn after_needs_two_timestamps_in_order() {
+        let body = serde_json::json!({"w": {"start": "2025-01-02T00:00:00Z", "end": "2025-01-03T00:00:00Z", "bad": "soon"}});
+        assert_eq!(check_after(&body, "/w/end", "/w/start"), Ok(()));
+        assert!(check_after(&body, "/w/start", "/w/end").unwrap_err().contains("is not after"));
+        assert!(check_after(&body, "/w/start", "/w/start").is_err(), "equal is not later");
+        assert!(check_after(&body, "/w/bad", "/w/start").unwrap_err().contains("not an RFC 3339 timestamp"));
+        assert!(check_after(&body, "/w/end", "/w/missing").unwrap_err().contains("absent"));
+    }
+
+    #[test]
+    fn differing_run_ignores_common_prefix_and_suffix() {
+        assert_eq!(differing_run("https://ca/acct/41", "https://ca/acct/42"), 1);
+        assert_eq!(differing_run("https://ca/order/1999/x", "https://ca/order/2000/x"), 4);
+        assert_eq!(differing_run("https://ca/a/Xk3_9aZq01Lm", "https://ca/a/pQ7-Bc2dEf9g"), 12);
+        assert_eq!(differing_run("https://ca/a", "https://ca/a"), 0);
+        assert_eq!(differing_run("https://ca/a/longer", "https://ca/a/"), 6);
+    }
+
+    #[test]
+    fn plain_http_urls_everywhere_but_meta() {
+        let body = r#"{"newOrder": "https://ca/o", "keyChange": "http://ca/k", "meta": {"website": "http://ca.example"}, "contact": ["mailto:a@b.c"]}"#;
+        let resp = response(
+            "https://ca/dir",
+            &[("location", "http://ca/acct/1"), ("link", r#"<https://ca/dir>;rel="index", <http://ca/up>;rel="up""#)],
+            body,
+        );
+        assert_eq!(plain_http_urls(&resp), ["http://ca/acct/1", "http://ca/up", "http://ca/k"]);
+        assert!(plain_http_urls(&response("https://ca/dir", &[("location", "/acct/1")], "{}")).is_empty());
+        assert_eq!(plain_http_urls(&response("http://ca/dir", &[], "not json")), ["http://ca/dir"]);
+    }
+
+    #[test]
+    fn unregistered_types_found_at_any_depth() {
+        let body = r#"{"type": "urn:ietf:params:acme:error:rejectedIdentifier",
+            "subproblems": [{"type": "urn:ietf:params:acme:error:notFound"}, {"type": "https://ca/errors/x"}],
+            "challenges": [{"type": "http-01", "error": {"type": "urn:ietf:params:acme:error:alreadyReplaced"}}]}"#;
+        let found = unregistered_problem_types(&response("https://ca/x", &[], body));
+        assert_eq!(found, ["urn:ietf:params:acme:error:notFound"]);
+    }
+
+    #[test]
+    fn utf8_body_and_charset() {
+        let typed = |ct: &str, body: &str| check_utf8(&response("https://ca/x", &[("content-type", ct)], body));
+        assert!(typed("application/json", "{\"d\": \"bücher\"}").is_ok());
+        assert!(typed("application/json; charset=\"UTF-8\"", "{}").is_ok());
+        assert!(typed("application/json; charset=iso-8859-1", "{}").is_err());
+        let mut latin1 = response("https://ca/x", &[], "");
+        latin1.body = b"{\"d\": \"b\xfccher\"}".to_vec().into();
+        assert!(check_utf8(&latin1).is_err());
+    }
+
+    #[test]
+    fn identifier_type() {
+        assert_eq!(type_matches(&serde_json::json!({"type": "dns", "value": "a.test"}), "identifier"), Ok(true));
+        assert_eq!(type_matches(&serde_json::json!("dns:a.test"), "identifier"), Ok(false));
+        assert_eq!(type_matches(&serde_json::json!({"type": "dns"}), "identifier"), Ok(false));
+    }
+
+    /// Runs `expect` (a TOML inline table) against `body` with `saved` as the kept bodies.
+    fn check_with_saved(expect: &str, body: &str, saved: &[(&str, &str)]) -> Vec<Mismatch> {
+        check_response(expect, &response("https://ca/x", &[], body), saved)
+    }
+
+    /// Runs `expect` (a TOML inline table) against `resp` with `saved` as the kept bodies.
+    fn check_response(expect: &str, resp: &Response, saved: &[(&str, &str)]) -> Vec<Mismatch> {
+        let expect: Expect = toml::from_str(expect).unwrap();
+        let saved = saved.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+        let cx = CheckContext {
+            location_target: None,
+            earlier_nonces: &[],
+            expand: &|s: &str| s.to_owned(),
+            saved: &saved,
+            json_placeholder: &|_: &str| None,
+        };
+        check(&expect, resp, &cx)
+    }
+
+    #[test]
+    fn same_as_compares_with_the_saved_body() {
+        let before = r#"{"ids": ["a", "b"], "status": "pending"}"#;
+        let same = r#"same_as = { "/ids" = "before", "/gone" = "before" }"#;
+        assert!(check_with_saved(same, r#"{"ids": ["a", "b"], "status": "ready"}"#, &[("before", before)]).is_empty());
+        let changed = check_with_saved(same, r#"{"ids": ["b", "a"]}"#, &[("before", before)]);
+        assert_eq!(changed.len(), 1, "{changed:?}");
+        assert!(changed[0].observed.contains(r#"["b","a"]"#), "{changed:?}");
+        let appeared = check_with_saved(same, r#"{"ids": ["a", "b"], "gone": 1}"#, &[("before", before)]);
+        assert_eq!(appeared.len(), 1, "a member absent before must stay absent: {appeared:?}");
+    }
+
+    #[test]
+    fn excludes_and_contains_match_look_into_arrays() {
+        let body = r#"{"orders": ["u1", "u2"], "challenges": [{"type": "http-01", "status": "invalid", "url": "u"}]}"#;
+        assert!(check_with_saved(r#"excludes = { "/orders" = "u3" }"#, body, &[]).is_empty());
+        assert_eq!(check_with_saved(r#"excludes = { "/orders" = "u2" }"#, body, &[]).len(), 1);
+        assert_eq!(check_with_saved(r#"excludes = { "/missing" = "u2" }"#, body, &[]).len(), 1, "no array is no pass");
+        let wanted = r#"contains_match = { "/challenges" = { type = "http-01", status = "invalid" } }"#;
+        assert!(check_with_saved(wanted, body, &[]).is_empty());
+        let other = r#"contains_match = { "/challenges" = { type = "http-01", status = "valid" } }"#;
+        assert_eq!(check_with_saved(other, body, &[]).len(), 1);
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date() {
+        let with = |headers: &[(&'static str, &str)]| {
+            check_response("retry_after = true", &response("https://ca/x", headers, "{}"), &[])
+        };
+        assert!(with(&[("retry-after", "120")]).is_empty());
+        assert!(with(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]).is_empty());
+        assert_eq!(with(&[]).len(), 1);
+        assert_eq!(with(&[("retry-after", "in a minute")]).len(), 1);
+        assert_eq!(with(&[("retry-after", "1.5")]).len(), 1);
+        assert_eq!(with(&[("retry-after", "1"), ("retry-after", "2")]).len(), 1, "two values are no single answer");
+    }
+
+    #[test]
+    fn leaf_same_as_compares_first_certificates() {
+        let pem = |b: &[u8]| {
+            use base64::Engine;
+            format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", base64::engine::general_purpose::STANDARD.encode(b))
+        };
+        let chain = format!("{}{}", pem(b"leaf"), pem(b"issuer"));
+        let alternate = format!("{}{}", pem(b"leaf"), pem(b"other issuer"));
+        let leafless = pem(b"other issuer");
+        let expect = r#"leaf_same_as = "chain""#;
+        assert!(check_with_saved(expect, &alternate, &[("chain", &chain)]).is_empty());
+        assert_eq!(check_with_saved(expect, &leafless, &[("chain", &chain)]).len(), 1);
+        assert_eq!(check_with_saved(expect, &alternate, &[]).len(), 1, "nothing saved is a mismatch");
+    }
 }

@@ -1,9 +1,14 @@
 //! The runner: replays the catalogue against a server and gives every case a verdict.
 
+mod capabilities;
+mod eab;
 mod exec;
 mod expect;
+mod validation;
 mod verdict;
 
+pub use capabilities::{Capabilities, MAX_RATE_LIMIT_REQUESTS, RateLimit, RateLimitedEndpoint, TOS_CHANGE, Trigger};
+pub use eab::EabCredentials;
 pub use expect::{Mismatch, problem_urn};
 pub use verdict::{CaseResult, Summary, Verdict};
 
@@ -28,6 +33,10 @@ pub struct RunOptions {
     pub domain_suffix: String,
     /// Upper bound on one case.
     pub case_timeout: Duration,
+    /// External account binding credentials; with them every new account is bound.
+    pub eab: Option<EabCredentials>,
+    /// What the server declares it offers (`--capabilities FILE`).
+    pub capabilities: Capabilities,
 }
 
 impl RunOptions {
@@ -39,6 +48,8 @@ impl RunOptions {
             filter: None,
             domain_suffix: "acmespec.test".into(),
             case_timeout: Duration::from_secs(120),
+            eab: None,
+            capabilities: Capabilities::default(),
         }
     }
 }
@@ -124,6 +135,22 @@ fn lenient_directory(body: &serde_json::Value) -> Directory {
     }
 }
 
+/// Why a case needing `f` cannot run here, or `None` when it can (or when only the
+/// case itself can find out, e.g. whether a challenge type is offered).
+fn unmet_feature(env: &Env, f: Feature) -> Option<String> {
+    let name = serde_json::to_string(&f).unwrap_or_default();
+    if f == Feature::Eab && env.eab.is_none() {
+        return Some(format!("{name} needs EAB credentials (--eab KID:BASE64URL_KEY)"));
+    }
+    let offered = match env.capabilities.declared(f) {
+        Some(declared) => Some(declared),
+        None => feature_offered(&env.directory, f),
+    };
+    (offered == Some(false)).then(|| format!("the server does not offer {name}"))
+}
+
+/// What the directory says about `f`; features it cannot tell are policy a capabilities
+/// file must declare, so they count as not offered.
 fn feature_offered(dir: &Directory, f: Feature) -> Option<bool> {
     Some(match f {
         Feature::KeyChange => dir.key_change.is_some(),
@@ -131,6 +158,10 @@ fn feature_offered(dir: &Directory, f: Feature) -> Option<bool> {
         Feature::RenewalInfo => dir.renewal_info.is_some(),
         Feature::NewAuthz => dir.new_authz.is_some(),
         Feature::TermsOfService => dir.meta.as_ref().is_some_and(|m| m.terms_of_service.is_some()),
+        Feature::EabRequired => dir.meta.as_ref().is_some_and(|m| m.external_account_required == Some(true)),
+        // Credentials (checked before) say the server verifies bindings.
+        Feature::Eab => true,
+        Feature::TermsRequired | Feature::TosChange | Feature::RateLimit => false,
         Feature::Http01 | Feature::Dns01 | Feature::TlsAlpn01 | Feature::Wildcard | Feature::IpIdentifiers => {
             return None;
         }
@@ -237,6 +268,8 @@ pub async fn run(
                 directory,
                 responders: responders.clone(),
                 domain_suffix: options.domain_suffix.clone(),
+                eab: options.eab.clone(),
+                capabilities: options.capabilities.clone(),
             })
         }
         Err(why) => {
@@ -253,14 +286,9 @@ pub async fn run(
     if let Some(env) = env {
         for case in cases {
             let started = Instant::now();
-            let unmet = case.def.requires.iter().find(|f| feature_offered(&env.directory, **f) == Some(false));
+            let unmet = case.def.requires.iter().find_map(|f| unmet_feature(&env, *f));
             let outcome = match unmet {
-                Some(f) => Outcome::with(
-                    Verdict::Unsupported,
-                    Some(OFFERED.into()),
-                    format!("the server does not offer {}", serde_json::to_string(f).unwrap_or_default()),
-                    None,
-                ),
+                Some(why) => Outcome::with(Verdict::Unsupported, Some(OFFERED.into()), why, None),
                 None => match tokio::time::timeout(options.case_timeout, execute(&env, case)).await {
                     Ok(outcome) => outcome,
                     Err(_) => Outcome::with(

@@ -1,7 +1,7 @@
 //! Reading case files and the requirements catalogue, with errors a scenario author
 //! can act on: the file, the line, and what is wrong.
 
-use crate::scenario::model::{Action, CaseDef, Level, Step};
+use crate::scenario::model::{Action, CaseDef, Feature, Level, Step, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -110,6 +110,11 @@ pub struct Requirement {
     /// Why it cannot be tested on the wire (only when `testable = "none"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub untestable_reason: Option<String>,
+    /// Why no case checks it yet, for a requirement the runner could test: the
+    /// coverage report shows it, and the coverage test refuses a gap that is no
+    /// longer true or an uncovered requirement without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap: Option<String>,
     /// Our paraphrase.
     pub text: String,
 }
@@ -285,22 +290,27 @@ fn fields_of(action: Action) -> &'static [&'static str] {
         Http => &["method", "target", "headers", "body", "account", "order", "authz", "challenge"],
         NewAccount => &[
             "as", "key", "reuse_key_of", "contact", "terms_of_service_agreed", "only_return_existing", "payload",
-            "mutate",
+            "mutate", "eab",
         ],
         UpdateAccount => &["account", "contact", "payload", "mutate"],
         DeactivateAccount => &["account", "mutate"],
         KeyChange => &["account", "new_key", "inner", "mutate"],
-        NewOrder => &["as", "account", "identifiers", "not_before", "not_after", "payload", "mutate"],
+        NewOrder => &["as", "account", "identifiers", "not_before", "not_after", "payload", "mutate", "replaces"],
         Fetch => &["account", "order", "target", "authz", "challenge", "mutate"],
         SignedPost => &["account", "order", "target", "authz", "challenge", "payload", "mutate"],
         Solve => &["account", "order", "challenge", "timeout_s"],
         RespondChallenge => &["account", "order", "authz", "challenge", "provision", "payload", "mutate"],
         Poll => &["account", "order", "target", "authz", "challenge", "until", "timeout_s"],
+        Provision => &["account", "order", "authz", "challenge"],
+        AwaitValidation => &["account", "order", "authz", "challenge", "queries", "timeout_s"],
         DeactivateAuthz => &["account", "order", "authz", "mutate"],
         Finalize => &["account", "order", "csr", "wait", "timeout_s", "mutate"],
-        DownloadCertificate => &["account", "order", "mutate"],
+        DownloadCertificate => &["account", "order", "alternate", "mutate"],
+        NewAuthz => &["as", "account", "identifiers", "payload", "mutate"],
         Revoke => &["account", "order", "by", "reason", "mutate"],
-        Sleep => &["seconds"],
+        Sleep => &["seconds", "retry_after"],
+        Trigger => &["account", "trigger"],
+        ExceedRateLimit => &["account"],
     }
 }
 
@@ -315,11 +325,35 @@ const FIELD_NAMES: &[&str] = &[
     "as", "account", "order", "target", "method", "headers", "body", "key", "reuse_key_of", "contact",
     "terms_of_service_agreed", "only_return_existing", "payload", "identifiers", "not_before", "not_after",
     "challenge", "authz", "provision", "until", "timeout_s", "csr", "wait", "by", "reason", "new_key", "inner",
-    "seconds", "mutate",
+    "seconds", "mutate", "eab", "replaces", "trigger", "alternate", "queries", "retry_after",
 ];
 
 const MAX_SLEEP_S: f64 = 30.0;
 const MAX_TIMEOUT_S: u64 = 300;
+
+/// A step's `save` and `offered_when` need a response, and its `same_as` /
+/// `leaf_same_as` need a body an earlier step saved.
+fn check_saved_names(step: &Step, saved: &BTreeSet<&str>) -> Result<(), String> {
+    if step.action == Action::Sleep && (step.save.is_some() || step.offered_when.is_some()) {
+        return Err("a `sleep` step has no response to `save` or to check with `offered_when`".into());
+    }
+    let wanted = [&step.expect, &step.should]
+        .into_iter()
+        .flatten()
+        .flat_map(|e| {
+            e.same_as
+                .values()
+                .chain(&e.leaf_same_as)
+                .chain(e.if_error.iter().flat_map(|n| n.same_as.values()))
+                .chain(e.if_status.values().flat_map(|n| n.same_as.values()))
+        });
+    for name in wanted {
+        if !saved.contains(name.as_str()) {
+            return Err(format!("no earlier step saves a body as {name:?} (`save = {name:?}`)"));
+        }
+    }
+    Ok(())
+}
 
 fn validate_case(
     def: &CaseDef,
@@ -341,9 +375,14 @@ fn validate_case(
     if !def.steps.iter().any(|s| s.get_ref().expect.is_some() || s.get_ref().should.is_some()) {
         return Err((None, "no step has an `expect` or `should` table: the case could not fail".into()));
     }
+    let mut saved: BTreeSet<&str> = BTreeSet::new();
     for spanned in &def.steps {
         let line = Some(line_of(text, spanned.span().start));
         let step = spanned.get_ref();
+        check_saved_names(step, &saved).map_err(|m| (line, m))?;
+        if let Some(name) = &step.save {
+            saved.insert(name);
+        }
         let allowed = fields_of(step.action);
         let action = toml::Value::try_from(step.action).expect("actions serialize");
         let action = action.as_str().unwrap_or_default();
@@ -353,20 +392,36 @@ fn validate_case(
         let required: &[(&str, bool)] = match step.action {
             Action::Http => &[("target", step.target.is_some())],
             Action::NewOrder => &[("identifiers", step.identifiers.is_some())],
-            Action::Solve | Action::RespondChallenge => &[("challenge", step.challenge.is_some())],
+            Action::NewAuthz => &[("identifiers", step.identifiers.is_some() || step.payload.is_some())],
+            Action::Solve | Action::RespondChallenge | Action::Provision => &[("challenge", step.challenge.is_some())],
+            Action::AwaitValidation => &[("challenge", step.challenge.is_some()), ("queries", step.queries.is_some())],
             Action::Poll => &[("target", step.target.is_some()), ("until", step.until.is_some())],
             Action::Fetch => &[("target", step.target.is_some())],
             Action::SignedPost => &[("target", step.target.is_some()), ("payload", step.payload.is_some())],
-            Action::Sleep => &[("seconds", step.seconds.is_some())],
+            Action::Sleep => {
+                &[("seconds` or `retry_after = true` (one of them", step.seconds.is_some() != (step.retry_after == Some(true)))]
+            }
+            Action::Trigger => &[("trigger", step.trigger.is_some())],
             _ => &[],
         };
         if let Some((name, _)) = required.iter().find(|(_, present)| !present) {
             return Err((line, format!("action `{action}` needs field `{name}`")));
         }
+        if step.action == Action::ExceedRateLimit && !def.requires.contains(&Feature::RateLimit) {
+            return Err((line, "action `exceed-rate-limit` needs `requires = [\"rate-limit\"]`: only a declared limit is reachable".into()));
+        }
         if let Some(ids) = &step.identifiers
             && let Some(bad) = ids.iter().find(|i| !(i.starts_with("dns:") || i.starts_with("ip:"))) {
                 return Err((line, format!("identifier {bad:?} must start with dns: or ip:")));
             }
+        if step.action == Action::NewAuthz && step.identifiers.as_ref().is_some_and(|ids| ids.len() != 1) {
+            return Err((line, "action `new-authz` takes exactly one identifier".into()));
+        }
+        if let Some(entry) = &step.if_listed
+            && !matches!(Target::try_from(entry.clone()), Ok(Target::DirectoryEntry(_)))
+        {
+            return Err((line, format!("if_listed {entry:?} must name a directory entry such as \"newAuthz\"")));
+        }
         if step.seconds.is_some_and(|s| !(0.0..=MAX_SLEEP_S).contains(&s)) {
             return Err((line, format!("seconds must be between 0 and {MAX_SLEEP_S}")));
         }
@@ -454,5 +509,34 @@ expect = { status = 403, problem = "orderNotReady" }
 
         let no_expect = GOOD.replace("expect = { status = 403, problem = \"orderNotReady\" }", "");
         assert!(load(&no_expect).unwrap_err().message.contains("could not fail"));
+    }
+
+    #[test]
+    fn saved_bodies_must_be_saved_before_use() {
+        let compare = "expect = { same_as = { \"/status\" = \"before\" } }";
+        let uses_later = GOOD.replace("expect = { status = 403, problem = \"orderNotReady\" }", compare);
+        let e = load(&uses_later).unwrap_err();
+        assert_eq!(e.line, Some(11), "the comparing step: {e}");
+        assert!(e.message.contains("no earlier step saves a body as \"before\""), "{e}");
+        let saved_first = uses_later.replace("action = \"new-account\"", "action = \"new-account\"\nsave = \"before\"");
+        assert!(load(&saved_first).is_ok());
+        let sleep_saves = GOOD.replace("action = \"new-account\"", "action = \"sleep\"\nseconds = 0\nsave = \"x\"");
+        assert!(load(&sleep_saves).unwrap_err().message.contains("no response to `save`"));
+    }
+
+    #[test]
+    fn exceeding_a_rate_limit_requires_a_declared_one() {
+        let exceed = GOOD.replace("action = \"finalize\"", "action = \"exceed-rate-limit\"");
+        assert!(load(&exceed).unwrap_err().message.contains("requires = [\"rate-limit\"]"));
+        let declared = exceed.replace("requirements = [", "requires = [\"rate-limit\"]\nrequirements = [");
+        assert!(load(&declared).is_ok());
+    }
+
+    #[test]
+    fn new_authz_takes_one_identifier() {
+        let two = GOOD.replace("action = \"new-account\"", "action = \"new-account\"\n[[case.steps]]\naction = \"new-authz\"\nidentifiers = [\"dns:a.test\", \"dns:b.test\"]");
+        assert!(load(&two).unwrap_err().message.contains("exactly one identifier"));
+        let one = two.replace(", \"dns:b.test\"", "");
+        assert!(load(&one).is_ok());
     }
 }

@@ -48,6 +48,17 @@ pub enum Feature {
     Wildcard,
     /// The server accepts `ip` identifiers (RFC 8738).
     IpIdentifiers,
+    /// The server verifies external account bindings (RFC 8555 §7.3.4); needs `--eab` credentials.
+    Eab,
+    /// The server requires an external account binding in newAccount (RFC 8555 §7.3.4).
+    EabRequired,
+    /// The server refuses accounts that do not agree to its terms of service (RFC 8555 §7.3).
+    TermsRequired,
+    /// The capabilities file names a trigger that changes the terms of service for one
+    /// account, which must then agree again (RFC 8555 §7.3.3).
+    TosChange,
+    /// The capabilities file declares a rate limit a fresh account reaches (RFC 8555 §6.6).
+    RateLimit,
 }
 
 /// What a step does. Each action is implemented once, in Rust.
@@ -74,18 +85,31 @@ pub enum Action {
     Solve,
     /// POST to one challenge (optionally without provisioning the response).
     RespondChallenge,
+    /// Serve one challenge's response now, later than the POST that answered it.
+    Provision,
+    /// Wait until the CA made `queries` http-01 validation queries for one challenge.
+    AwaitValidation,
     /// POST-as-GET a resource until its status is one of `until`.
     Poll,
     /// Deactivate an authorization (§7.5.2).
     DeactivateAuthz,
     /// Send the CSR to the order's finalize URL.
     Finalize,
+    /// Ask for a pre-authorization (§7.4.1); the result is held like an order whose
+    /// only authorization it is, so the authorization steps work on it unchanged.
+    NewAuthz,
     /// POST-as-GET the certificate chain.
     DownloadCertificate,
     /// Revoke the order's certificate (§7.6).
     Revoke,
     /// Wait for a bounded time.
     Sleep,
+    /// Ask the server, through a trigger its capabilities file declares, to do what no
+    /// ACME request can (e.g. change the terms of service for the account).
+    Trigger,
+    /// Send requests to the resource of the declared rate limit up to the limit (each
+    /// must succeed), then the one request past it, whose response is checked.
+    ExceedRateLimit,
 }
 
 /// The resource a step addresses.
@@ -112,6 +136,8 @@ pub enum Target {
     Challenge,
     /// A path relative to the directory URL, e.g. `path:/no-such-resource`.
     Path(String),
+    /// The RenewalInfo resource of the order's certificate (RFC 9773 §4.1).
+    RenewalInfo,
 }
 
 const DIRECTORY_ENTRIES: &[&str] =
@@ -129,13 +155,14 @@ impl TryFrom<String> for Target {
             "certificate" => Target::Certificate,
             "authz" => Target::Authz,
             "challenge" => Target::Challenge,
+            "renewal-info" => Target::RenewalInfo,
             entry if DIRECTORY_ENTRIES.contains(&entry) => Target::DirectoryEntry(s),
             other => match other.strip_prefix("path:") {
                 Some(p) if p.starts_with('/') => Target::Path(p.to_owned()),
                 _ => {
                     return Err(format!(
                         "unknown target {other:?}; expected directory, account, orders-list, order, finalize, \
-                         certificate, authz, challenge, path:/..., or one of {DIRECTORY_ENTRIES:?}"
+                         certificate, authz, challenge, renewal-info, path:/..., or one of {DIRECTORY_ENTRIES:?}"
                     ));
                 }
             },
@@ -155,6 +182,7 @@ impl From<Target> for String {
             Target::Certificate => "certificate".into(),
             Target::Authz => "authz".into(),
             Target::Challenge => "challenge".into(),
+            Target::RenewalInfo => "renewal-info".into(),
             Target::Path(p) => format!("path:{p}"),
         }
     }
@@ -228,6 +256,10 @@ pub struct CsrSpec {
     /// Flip a bit of the CSR signature.
     #[serde(default)]
     pub corrupt_signature: bool,
+    /// The subject commonName (placeholders allowed); without it the subject is empty.
+    pub common_name: Option<String>,
+    /// Use the key of this other account of the case as the CSR key (§11.1).
+    pub key_of: Option<String>,
 }
 
 /// How the inner JWS of a key change is broken (§7.3.5 checks).
@@ -252,6 +284,44 @@ pub struct InnerMutation {
     /// Use the account's current key as the new key.
     #[serde(default)]
     pub same_key: bool,
+    /// Send the inner JWS in the compact serialization instead of as a JWS object (check 2).
+    #[serde(default)]
+    pub compact: bool,
+    /// Leave `jwk` out of the inner header and put the new key in the keyChange object as
+    /// a draft-era `newKey` member instead (check 3).
+    #[serde(default)]
+    pub new_key_in_payload: bool,
+    /// Sign this object as the inner payload instead of the keyChange object (check 5;
+    /// placeholders allowed).
+    pub payload: Option<toml::Table>,
+}
+
+/// The external account binding of a `new-account` step (RFC 8555 §7.3.4), and how it is
+/// broken. Without one, a step binds with the run's `--eab` credentials when there are some.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EabSpec {
+    /// Send no binding even though the run has credentials.
+    #[serde(default)]
+    pub omit: bool,
+    /// Put this key identifier in the binding instead of the run's.
+    pub kid: Option<String>,
+    /// Compute the MAC with a fresh random key instead of the run's MAC key.
+    #[serde(default)]
+    pub wrong_mac_key: bool,
+    /// Put a nonce in the binding's protected header.
+    #[serde(default)]
+    pub nonce: bool,
+    /// Put this URL in the binding's header instead of the newAccount URL (`"other"` = the directory URL).
+    pub url: Option<String>,
+    /// Bind a fresh key instead of the account key.
+    #[serde(default)]
+    pub other_key: bool,
+    /// Put this `alg` in the binding's header (the MAC stays HMAC-SHA256).
+    pub alg: Option<String>,
+    /// Leave out the binding's `signature` member, so it is no well-formed JWS.
+    #[serde(default)]
+    pub no_signature: bool,
 }
 
 /// How the outer request of a signed step is broken.
@@ -286,6 +356,18 @@ pub struct Mutation {
     pub payload_raw: Option<String>,
     /// Send this exact body instead of any JWS.
     pub body_raw: Option<String>,
+    /// Protected header members to leave out (after every other header mutation), e.g. `["alg"]`.
+    #[serde(default)]
+    pub protected_omit: Vec<String>,
+    /// Protected header members to move into an unprotected `header` member, e.g. `["url"]`.
+    #[serde(default)]
+    pub to_unprotected: Vec<String>,
+    /// Send the general serialization with a second, equally valid signature by the same key.
+    #[serde(default)]
+    pub second_signature: bool,
+    /// Leave the `payload` member out, as a detached-content JWS does (RFC 7515 Appendix F).
+    #[serde(default)]
+    pub detach_payload: bool,
 }
 
 /// A nonce mutation.
@@ -297,6 +379,8 @@ pub enum NonceMutation {
     Reuse,
     Invented,
     BadEncoding,
+    /// A fresh nonce with `=` appended: what was issued, but not valid base64url.
+    Padded,
 }
 
 /// A `url` header mutation.
@@ -309,6 +393,8 @@ pub enum UrlMutation {
     TrailingSlash,
     /// The same URL with the host name in upper case (equal as a URL, not as a string).
     UppercaseHost,
+    /// The same URL with the scheme in upper case (`HTTPS://`, equal per RFC 3986 §6.2.2.1).
+    UppercaseScheme,
     /// The same URL with the scheme's default port written out.
     ExplicitPort,
     /// The same URL with the first letter of its path percent-encoded (equal per RFC 3986 §6.2.2.2).
@@ -367,7 +453,8 @@ pub struct Expect {
     #[serde(default)]
     pub one_of: BTreeMap<String, Vec<toml::Value>>,
     /// JSON pointer → JSON type (`string`, `array`, `object`, `number`, `boolean`, `null`, `url`,
-    /// `timestamp`, `base64url`, or `token`: base64url of at least 128 bits, RFC 8555 §8.3).
+    /// `timestamp`, `base64url`, `token`: base64url of at least 128 bits, RFC 8555 §8.3, or
+    /// `identifier`: an object with string `type` and `value`, RFC 8555 §9.7.7).
     #[serde(default)]
     pub types: BTreeMap<String, String>,
     /// JSON pointers that must be absent.
@@ -391,12 +478,119 @@ pub struct Expect {
     pub optional_types: BTreeMap<String, String>,
     /// Checked only when the response is an error (status ≥ 400): what the error must be.
     pub if_error: Option<Box<Expect>>,
+    /// Body `/status` value → expectations checked only when the body shows that status
+    /// (e.g. what a `processing` challenge must carry, RFC 8555 §8.2).
+    #[serde(default)]
+    pub if_status: BTreeMap<String, Expect>,
     /// The body holds nothing but RFC 7468 strict `CERTIFICATE` blocks (RFC 8555 §9.1, MUST).
     pub pem_chain_strict: Option<bool>,
     /// Each certificate of the PEM chain is signed by the next one (RFC 8555 §9.1, SHOULD).
     pub chain_certifies: Option<bool>,
     /// The first certificate's subjectAltNames (DNS names and IP addresses) equal this set.
     pub leaf_names: Option<Vec<String>>,
+    /// What the runner's responders saw of the CA validating this case's challenges.
+    pub validation: Option<ValidationExpect>,
+    /// The body is UTF-8 and a `charset` parameter, if any, says so (RFC 8555 §5).
+    pub utf8: Option<bool>,
+    /// The request URL, `Location`, every `Link` URL and every URL in the body outside
+    /// `/meta` use https (RFC 8555 §6.1).
+    pub https_urls: Option<bool>,
+    /// Every problem type in the ACME namespace, top level and subproblems, is registered
+    /// with IANA (RFC 8555 §6.7).
+    pub registered_types: Option<bool>,
+    /// A URL (placeholders allowed) the `Location` header must differ from in a run of at
+    /// least 8 characters: a heuristic for an unpredictable component (RFC 8555 §10.5).
+    pub location_unlike: Option<String>,
+    /// JSON pointer → name of a body saved by an earlier step (`save`): the value there
+    /// equals the value at the same pointer of the saved body (both absent counts as equal).
+    #[serde(default)]
+    pub same_as: BTreeMap<String, String>,
+    /// The first certificate of the PEM body is the first certificate of this saved body.
+    pub leaf_same_as: Option<String>,
+    /// `Retry-After` is present and is delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+    pub retry_after: Option<bool>,
+    /// JSON pointer → a value the array there must not contain.
+    #[serde(default)]
+    pub excludes: BTreeMap<String, toml::Value>,
+    /// JSON pointer → members: the array there holds an object with at least these members.
+    #[serde(default)]
+    pub contains_match: BTreeMap<String, toml::Table>,
+    /// JSON pointer → members: no object in the array there has all these members.
+    #[serde(default)]
+    pub lacks_match: BTreeMap<String, toml::Table>,
+    /// JSON pointer → pointer of an earlier timestamp: both are RFC 3339 timestamps and
+    /// the first is strictly later (`{ "/suggestedWindow/end" = "/suggestedWindow/start" }`).
+    #[serde(default)]
+    pub after: BTreeMap<String, String>,
+}
+
+/// How the CA's validation of the case's challenges must have looked to the runner's
+/// responders (records are attributed to the case by token, SNI and DNS name).
+/// "Every" checks also need at least one record, so they cannot pass vacuously.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationExpect {
+    /// Every http-01 request carried this `Host` (port and IPv6 brackets aside; DNS
+    /// names compared without regard to case; placeholders allowed).
+    pub http_host: Option<String>,
+    /// Every http-01 and tls-alpn-01 connection was made to this IP address.
+    pub connected_to: Option<String>,
+    /// Whether the redirect of a `provision = "redirect"` token was followed.
+    pub redirect_followed: Option<bool>,
+    /// Every tls-alpn-01 ClientHello carried this SNI (compared without regard to case).
+    pub tls_sni: Option<String>,
+    /// Every tls-alpn-01 ClientHello offered exactly these ALPN protocols, in order.
+    pub alpn_offered: Option<Vec<String>>,
+    /// After every completed acme-tls/1 handshake the CA sent no application data.
+    pub tls_no_data_after_handshake: Option<bool>,
+    /// After every completed acme-tls/1 handshake the CA closed within this many ms.
+    pub tls_closed_within_ms: Option<u64>,
+    /// Whether any DNS query about the case's identifiers (the name, `_acme-challenge.`
+    /// the name, an address or its reverse name) reached the runner's DNS server.
+    pub dns_queried: Option<bool>,
+    /// Every such DNS query used this transport: `udp` or `tcp`.
+    pub dns_transport: Option<DnsTransportName>,
+    /// At least this many http-01 validation queries for the case's tokens (a query is a
+    /// burst of requests for one token, one per vantage point).
+    pub http_queries_min: Option<usize>,
+    /// At most this many http-01 validation queries for the case's tokens.
+    pub http_queries_max: Option<usize>,
+    /// The response's `/error` holds at least one entry per http-01 validation query seen
+    /// for the case's tokens: a subproblem each, a problem without subproblems counting as
+    /// one (RFC 8555 §8.2: an entry per failed validation query).
+    pub error_entries_cover_queries: Option<bool>,
+}
+
+/// A DNS transport, as a `validation` check names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum DnsTransportName {
+    Udp,
+    Tcp,
+}
+
+/// `provision` of a `respond-challenge` step: `true`/`false`, or a way of serving the
+/// response that the RFCs tell validators to accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Provision {
+    /// Provision the exact response (`true`) or nothing (`false`).
+    Plain(bool),
+    /// Provision it in this variant.
+    Variant(ProvisionVariant),
+}
+
+/// A variant way of serving a challenge response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvisionVariant {
+    /// http-01: the key authorization followed by whitespace (RFC 8555 §8.3).
+    TrailingWhitespace,
+    /// http-01: a 302 to another path serving the key authorization (RFC 8555 §8.3).
+    Redirect,
+    /// tls-alpn-01: the certificate's dNSName in upper case (RFC 8737 §3).
+    UppercaseSan,
 }
 
 /// One status, a set of acceptable statuses, or a class (`"4xx"`) where the RFC only
@@ -495,6 +689,10 @@ pub struct Step {
     pub terms_of_service_agreed: Option<bool>,
     /// `onlyReturnExisting` of newAccount.
     pub only_return_existing: Option<bool>,
+    /// The external account binding of newAccount and how it is broken.
+    pub eab: Option<EabSpec>,
+    /// `replaces` of a new order (RFC 9773 §5), e.g. `{cert_id:old}`.
+    pub replaces: Option<String>,
     /// A payload replacing the one the action would build (a table, or `""` for POST-as-GET).
     pub payload: Option<toml::Value>,
     /// Identifiers of a new order: `dns:NAME` or `ip:ADDR`, with placeholders.
@@ -507,10 +705,15 @@ pub struct Step {
     pub challenge: Option<String>,
     /// Index of the authorization in the order (default 0).
     pub authz: Option<usize>,
-    /// Whether to provision the challenge response before responding (default true).
-    pub provision: Option<bool>,
+    /// Whether and how to provision the challenge response before responding (default true).
+    pub provision: Option<Provision>,
     /// Statuses that end a poll.
     pub until: Option<Vec<String>>,
+    /// How many http-01 validation queries for the challenge's token an
+    /// `await-validation` step waits for (up to `timeout_s`).
+    pub queries: Option<usize>,
+    /// A `sleep` step sleeps for the previous response's Retry-After (at most 60 s).
+    pub retry_after: Option<bool>,
     /// Upper bound on a poll or solve, seconds (default 30).
     pub timeout_s: Option<u64>,
     /// CSR of a finalize step.
@@ -527,6 +730,18 @@ pub struct Step {
     pub inner: Option<InnerMutation>,
     /// Seconds to sleep.
     pub seconds: Option<f64>,
+    /// The capabilities trigger a `trigger` step fires (`tos-change`).
+    pub trigger: Option<String>,
+    /// A directory entry (`newAuthz`): when the directory does not list it, the step is
+    /// skipped with its expectations.
+    pub if_listed: Option<String>,
+    /// Which alternate chain (`Link: rel="alternate"` of the default one, 0-based) to download.
+    pub alternate: Option<usize>,
+    /// Keep the response body under this name for later `same_as` / `leaf_same_as`.
+    pub save: Option<String>,
+    /// JSON pointer → value the response shows when the server offers the optional
+    /// behaviour the case is about; otherwise the case is `unsupported`.
+    pub offered_when: Option<BTreeMap<String, toml::Value>>,
     /// Request mutations of a signed step.
     pub mutate: Option<Mutation>,
     /// Expectations at the case's level.
