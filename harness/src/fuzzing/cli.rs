@@ -21,7 +21,7 @@ pub enum FuzzCommand {
     /// Run inputs through a target's oracle without libFuzzer: the given files, or the
     /// target's committed corpus and regressions under --fixtures.
     Replay {
-        /// Target name (jws_parse, jws_verify, jwk_thumbprint, csr, server_response).
+        /// Target name (jws_parse, jws_verify, jwk_thumbprint, csr, server_response, wfe_request).
         target: String,
         /// Input files; without any, the committed corpus and regressions.
         files: Vec<PathBuf>,
@@ -65,9 +65,17 @@ pub struct LiveArgs {
 
 /// Runs a fuzzing subcommand: 0 when all went well, 1 when an input broke an oracle,
 /// 2 on bad usage or I/O trouble.
-pub async fn run(command: FuzzCommand) -> ExitCode {
+/// The in-process targets run their own runtimes, so this must not be called from
+/// inside one; `live` gets a runtime of its own here.
+pub fn run(command: FuzzCommand) -> ExitCode {
     match command {
-        FuzzCommand::Live(args) => run_live(*args).await,
+        FuzzCommand::Live(args) => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(run_live(*args)),
+            Err(e) => {
+                eprintln!("acmespec: cannot start the async runtime: {e}");
+                ExitCode::from(2)
+            }
+        },
         FuzzCommand::Seeds { out } => {
             for target in Target::ALL {
                 let dir = out.join(target.name());

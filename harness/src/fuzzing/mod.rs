@@ -30,12 +30,22 @@ pub enum Target {
     /// Arbitrary bytes as an HTTP server's answer to the runner's client; the client
     /// never panics and never keeps more than its body limit.
     ServerResponse,
+    /// A method, path, Content-Type and body (raw, or validly signed by an existing
+    /// account) into the mock CA's front end in-process; every answer must be a
+    /// non-5xx, errors problem documents with registered types, POST answers nonced.
+    WfeRequest,
 }
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 5] =
-        [Target::JwsParse, Target::JwsVerify, Target::JwkThumbprint, Target::Csr, Target::ServerResponse];
+    pub const ALL: [Target; 6] = [
+        Target::JwsParse,
+        Target::JwsVerify,
+        Target::JwkThumbprint,
+        Target::Csr,
+        Target::ServerResponse,
+        Target::WfeRequest,
+    ];
 
     /// The name used by `fuzz/` and for corpus directories.
     pub fn name(self) -> &'static str {
@@ -45,6 +55,7 @@ impl Target {
             Target::JwkThumbprint => "jwk_thumbprint",
             Target::Csr => "csr",
             Target::ServerResponse => "server_response",
+            Target::WfeRequest => "wfe_request",
         }
     }
 
@@ -61,6 +72,7 @@ impl Target {
             Target::JwkThumbprint => jose::jwk_thumbprint(data),
             Target::Csr => crate::mockca::fuzz_csr(data),
             Target::ServerResponse => server_response::run(data),
+            Target::WfeRequest => crate::mockca::fuzz_wfe_request(data),
         }
     }
 
@@ -71,6 +83,7 @@ impl Target {
             Target::JwsParse | Target::JwsVerify | Target::JwkThumbprint => jose::seeds(self),
             Target::Csr => crate::mockca::csr_seeds(),
             Target::ServerResponse => server_response::seeds(),
+            Target::WfeRequest => crate::mockca::wfe_request_seeds(),
         }
     }
 }

@@ -5,6 +5,7 @@
 use super::ca::{parse_csr, parse_csr_unverified};
 use crate::protocol::jws::Algorithm;
 use crate::protocol::keys::SigningKey;
+use axum::http;
 
 /// Runs one DER input through both CSR parsers; panics when they disagree on anything
 /// but the signature.
@@ -43,4 +44,124 @@ pub fn csr_seeds() -> Vec<(String, Vec<u8>)> {
     .into_iter()
     .filter_map(|(name, der)| Some((name.to_owned(), der?)))
     .collect()
+}
+
+/// An in-process mock CA with one account and one order, and the paths of its real
+/// resources, built once per fuzzing process.
+struct WfeHarness {
+    runtime: tokio::runtime::Runtime,
+    wfe: std::sync::Arc<super::wfe::Wfe>,
+    key: SigningKey,
+    account_url: String,
+    paths: Vec<String>,
+}
+
+const BASE_URL: &str = "https://acme.test";
+
+async fn call(wfe: &std::sync::Arc<super::wfe::Wfe>, method: http::Method, path: &str, headers: &http::HeaderMap, body: Vec<u8>) -> (u16, http::HeaderMap, Vec<u8>) {
+    let resp = wfe.handle(method, path, headers, axum::body::Body::from(body)).await;
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 22).await.map(|b| b.to_vec()).unwrap_or_default();
+    (parts.status.as_u16(), parts.headers, bytes)
+}
+
+async fn fresh_nonce(wfe: &std::sync::Arc<super::wfe::Wfe>) -> String {
+    let (_, headers, _) = call(wfe, http::Method::HEAD, "/new-nonce", &http::HeaderMap::new(), Vec::new()).await;
+    headers.get("replay-nonce").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+fn jose_headers(content_type: &str) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        h.insert(http::header::CONTENT_TYPE, v);
+    }
+    h
+}
+
+async fn signed(wfe: &std::sync::Arc<super::wfe::Wfe>, key: &SigningKey, kid: Option<&str>, path: &str, payload: &[u8]) -> (u16, http::HeaderMap, Vec<u8>) {
+    use crate::protocol::jws::{FlattenedJws, KeyId, acme_protected_header};
+    let key_id = kid.map_or_else(|| KeyId::Jwk(key.jwk().clone()), |k| KeyId::Kid(k.to_owned()));
+    let header = acme_protected_header(key.alg(), &key_id, Some(&fresh_nonce(wfe).await), &format!("{BASE_URL}{path}"));
+    let body = serde_json::to_vec(&FlattenedJws::sign(key, &header, payload).to_value()).unwrap_or_default();
+    call(wfe, http::Method::POST, path, &jose_headers("application/jose+json"), body).await
+}
+
+fn wfe_harness() -> &'static WfeHarness {
+    static HARNESS: std::sync::OnceLock<WfeHarness> = std::sync::OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime builds");
+        let config = super::MockCaConfig { always_valid: true, ..super::MockCaConfig::default() };
+        let ca = super::ca::CertificateAuthority::new(1).expect("the CA's certificates generate");
+        let wfe = super::build_wfe(&config, BASE_URL.to_owned(), ca, None);
+        let key = SigningKey::from_pkcs8_pem(Algorithm::Es256, include_str!("../../../fixtures/keys/ec-p256.pk8.pem"))
+            .expect("fixture key loads");
+        let (account_url, paths) = runtime.block_on(async {
+            let (_, headers, _) = signed(&wfe, &key, None, "/new-account", br#"{"termsOfServiceAgreed":true}"#).await;
+            let account_url = headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let order = br#"{"identifiers":[{"type":"dns","value":"fuzz.acmespec.test"}]}"#;
+            let (_, headers, body) = signed(&wfe, &key, Some(&account_url), "/new-order", order).await;
+            let order_url = headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let order: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let mut urls = vec![account_url.clone(), order_url];
+            for pointer in ["/authorizations/0", "/finalize"] {
+                urls.extend(order.pointer(pointer).and_then(serde_json::Value::as_str).map(str::to_owned));
+            }
+            let paths: Vec<String> = urls.iter().filter_map(|u| u.strip_prefix(BASE_URL).map(str::to_owned)).collect();
+            (account_url, paths)
+        });
+        let mut all: Vec<String> = ["/directory", "/new-nonce", "/new-account", "/new-order", "/new-authz", "/key-change", "/revoke-cert", "/renewal-info/AAAA.AAAA", "/certificate/x", "/nowhere"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        all.extend(paths);
+        WfeHarness { runtime, wfe, key, account_url, paths: all }
+    })
+}
+
+/// One request into the mock CA's front end; panics when an answer breaks what every
+/// answer must satisfy: no 5xx, errors as problem documents with a registered ACME type
+/// (or a non-ACME URI), and a Replay-Nonce on every answer to a POST.
+pub fn fuzz_wfe_request(data: &[u8]) {
+    let [method, path, mode, rest @ ..] = data else { return };
+    let h = wfe_harness();
+    let methods = [http::Method::POST, http::Method::POST, http::Method::POST, http::Method::GET, http::Method::HEAD, http::Method::PUT, http::Method::DELETE];
+    let method = methods[usize::from(*method) % methods.len()].clone();
+    let path = if usize::from(*path) < h.paths.len() {
+        h.paths[usize::from(*path)].clone()
+    } else {
+        format!("/{}", String::from_utf8_lossy(&rest[..rest.len().min(40)]))
+    };
+    let (status, headers, body) = h.runtime.block_on(async {
+        if method == http::Method::POST && mode & 1 == 1 {
+            let kid = (mode & 2 == 0).then_some(h.account_url.as_str());
+            signed(&h.wfe, &h.key, kid, &path, rest).await
+        } else {
+            let content_type = if mode & 4 == 0 { "application/jose+json" } else { "application/json" };
+            call(&h.wfe, method.clone(), &path, &jose_headers(content_type), rest.to_vec()).await
+        }
+    });
+    assert!(status < 500, "{method} {path} answered {status}: {}", String::from_utf8_lossy(&body));
+    if status >= 400 && method != http::Method::HEAD {
+        let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(content_type.starts_with("application/problem+json"), "{method} {path}: error {status} as {content_type:?}");
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let kind = problem.get("type").and_then(serde_json::Value::as_str).unwrap_or_default();
+        assert!(!kind.is_empty() && crate::protocol::wire::is_registered_or_foreign_error(kind), "{method} {path}: problem type {kind:?}");
+    }
+    if method == http::Method::POST {
+        assert!(headers.contains_key("replay-nonce"), "{method} {path}: answer {status} without Replay-Nonce");
+    }
+}
+
+/// Seeds: a signed POST-as-GET and a signed payload to each real resource, and raw bodies.
+pub fn wfe_request_seeds() -> Vec<(String, Vec<u8>)> {
+    let h = wfe_harness();
+    let mut seeds = Vec::new();
+    for (i, path) in h.paths.iter().enumerate() {
+        let slug: String = path.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        seeds.push((format!("post-as-get{slug}"), vec![0, i as u8, 1]));
+        seeds.push((format!("signed-payload{slug}"), [&[0, i as u8, 1][..], br#"{"status":"deactivated","csr":"AAAA"}"#].concat()));
+        seeds.push((format!("raw{slug}"), [&[0, i as u8, 0][..], br#"{"protected":"e30","payload":"","signature":"AA"}"#].concat()));
+    }
+    seeds
 }

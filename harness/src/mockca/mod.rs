@@ -21,7 +21,7 @@ mod wfe;
 
 pub use defects::Defect;
 pub use faults::{FaultKind, FaultRule, MAX_DELAY_MS};
-pub use fuzz_targets::{csr_seeds, fuzz_csr};
+pub use fuzz_targets::{csr_seeds, fuzz_csr, fuzz_wfe_request, wfe_request_seeds};
 pub use journal::{Endpoint, Entry, JOURNAL_LIMIT, JwsView};
 pub use ratelimit::NewOrderLimit;
 
@@ -145,6 +145,42 @@ async fn dispatch(State(wfe): State<Arc<Wfe>>, req: Request) -> Response {
     wfe.handle(parts.method, &path, &parts.headers, body).await
 }
 
+/// The front end with everything behind it, but no listener: what [`MockCa::start`]
+/// serves, and what the `wfe_request` fuzz target drives in-process.
+fn build_wfe(
+    config: &MockCaConfig,
+    base_url: String,
+    ca: ca::CertificateAuthority,
+    dns: Option<&DnsResponder>,
+) -> Arc<Wfe> {
+    let defects = Arc::new(DefectSet::new(config.defects.iter().copied()));
+    let va = va::ValidationAuthority::new(va::VaConfig {
+        http_port: config.va_http_port,
+        tls_port: config.va_tls_port,
+        resolver: config.va_resolver.or_else(|| dns.map(DnsResponder::local_addr)),
+        allow_remote: config.va_allow_remote,
+        ..va::VaConfig::default()
+    })
+    .with_defects(Arc::clone(&defects));
+    Arc::new(Wfe {
+        config: WfeConfig {
+            base_url,
+            always_valid: config.always_valid,
+            eab_keys: config.eab_keys.clone(),
+            terms_required: config.terms_required,
+            orders_per_page: config.orders_per_page,
+        },
+        db: db::Db::default(),
+        nonces: nonces::Nonces::new(),
+        ca,
+        va,
+        defects,
+        journal: journal::Journal::new(),
+        faults: faults::FaultPlan::new(config.faults.clone(), config.seed),
+        new_order_limit: config.new_order_limit.map(ratelimit::Limiter::new),
+    })
+}
+
 impl MockCa {
     /// Binds the listeners, generates the certificates and starts serving.
     pub async fn start(config: MockCaConfig) -> Result<MockCa, MockCaError> {
@@ -162,32 +198,7 @@ impl MockCa {
             Some(daddr) => Some(DnsResponder::bind(daddr).await.map_err(|source| MockCaError::Bind { addr: daddr, source })?),
             None => None,
         };
-        let defects = Arc::new(DefectSet::new(config.defects.iter().copied()));
-        let va = va::ValidationAuthority::new(va::VaConfig {
-            http_port: config.va_http_port,
-            tls_port: config.va_tls_port,
-            resolver: config.va_resolver.or_else(|| dns.as_ref().map(DnsResponder::local_addr)),
-            allow_remote: config.va_allow_remote,
-            ..va::VaConfig::default()
-        })
-        .with_defects(Arc::clone(&defects));
-        let wfe = Arc::new(Wfe {
-            config: WfeConfig {
-                base_url: format!("https://{addr}"),
-                always_valid: config.always_valid,
-                eab_keys: config.eab_keys.clone(),
-                terms_required: config.terms_required,
-                orders_per_page: config.orders_per_page,
-            },
-            db: db::Db::default(),
-            nonces: nonces::Nonces::new(),
-            ca,
-            va,
-            defects,
-            journal: journal::Journal::new(),
-            faults: faults::FaultPlan::new(config.faults.clone(), config.seed),
-            new_order_limit: config.new_order_limit.map(ratelimit::Limiter::new),
-        });
+        let wfe = build_wfe(&config, format!("https://{addr}"), ca, dns.as_ref());
         let app = Router::new().fallback(dispatch).with_state(Arc::clone(&wfe));
         let acceptor = tokio_rustls::TlsAcceptor::from(server_config);
         let serve = tokio::spawn(async move {

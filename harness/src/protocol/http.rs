@@ -176,7 +176,13 @@ impl Response {
     }
 }
 
+/// Resolves a relative reference against `base`; an absolute URL is kept exactly as the
+/// server wrote it, because RFC 8555 §6.4 has the server compare the JWS `url` with the
+/// URL it handed out as strings, and parsing would normalise case and default ports.
 fn resolve(base: &str, reference: &str) -> String {
+    if url::Url::parse(reference).is_ok() {
+        return reference.to_owned();
+    }
     url::Url::parse(base)
         .and_then(|b| b.join(reference))
         .map(|u| u.to_string())
@@ -520,6 +526,10 @@ mod tests {
         assert_eq!(links[1], Link { url: "https://ca/authz/1".into(), rel: "up".into() });
         assert_eq!(links.len(), 4);
         assert!(parse_links("garbage <unterminated", "https://ca/").is_empty());
+        // Absolute URLs stay exactly as written (RFC 8555 §6.4 compares strings).
+        let spelled = parse_links("<HTTPS://CA:443/Dir>;rel=index", "https://ca/x");
+        assert_eq!(spelled[0].url, "HTTPS://CA:443/Dir");
+        assert_eq!(resolve("https://ca:443/x", "https://ca:443/acct/1"), "https://ca:443/acct/1");
     }
 
     #[test]
