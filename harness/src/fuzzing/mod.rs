@@ -34,17 +34,22 @@ pub enum Target {
     /// account) into the mock CA's front end in-process; every answer must be a
     /// non-5xx, errors problem documents with registered types, POST answers nonced.
     WfeRequest,
+    /// Events (challenge responses, validation outcomes, deactivation, finalization,
+    /// polls, time passing) into the mock CA's order and authorization state machine;
+    /// an independent reference model must agree on every status.
+    OrderState,
 }
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 6] = [
+    pub const ALL: [Target; 7] = [
         Target::JwsParse,
         Target::JwsVerify,
         Target::JwkThumbprint,
         Target::Csr,
         Target::ServerResponse,
         Target::WfeRequest,
+        Target::OrderState,
     ];
 
     /// The name used by `fuzz/` and for corpus directories.
@@ -56,6 +61,7 @@ impl Target {
             Target::Csr => "csr",
             Target::ServerResponse => "server_response",
             Target::WfeRequest => "wfe_request",
+            Target::OrderState => "order_state",
         }
     }
 
@@ -73,6 +79,7 @@ impl Target {
             Target::Csr => crate::mockca::fuzz_csr(data),
             Target::ServerResponse => server_response::run(data),
             Target::WfeRequest => crate::mockca::fuzz_wfe_request(data),
+            Target::OrderState => crate::mockca::fuzz_order_state(data),
         }
     }
 
@@ -84,6 +91,7 @@ impl Target {
             Target::Csr => crate::mockca::csr_seeds(),
             Target::ServerResponse => server_response::seeds(),
             Target::WfeRequest => crate::mockca::wfe_request_seeds(),
+            Target::OrderState => crate::mockca::order_state_seeds(),
         }
     }
 }

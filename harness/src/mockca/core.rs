@@ -107,6 +107,79 @@ impl Authorization {
     }
 }
 
+/// How long a valid authorization may be reused.
+pub(crate) const VALID_AUTHZ_LIFETIME: time::Duration = time::Duration::days(30);
+
+/// The state of a challenge after one validation query (RFC 8555 §8.2).
+#[derive(Debug, Clone)]
+pub(crate) enum Progress {
+    Valid,
+    /// The query failed and another follows; the challenge stays `processing`
+    /// and shows this error (none under `Defect::RetryNoError`).
+    Retrying(Option<Problem>),
+    /// The server gave up: the challenge becomes `invalid` with this error.
+    Invalid(Problem),
+}
+
+impl Authorization {
+    /// A client's response to a challenge (§7.5.1): a pending challenge of a pending
+    /// authorization starts processing. False when the response changes nothing.
+    pub(crate) fn respond(&mut self, challenge_id: &str, now: OffsetDateTime) -> bool {
+        if self.status_at(now) != AuthzStatus::Pending {
+            return false;
+        }
+        match self.challenges.iter_mut().find(|c| c.id == challenge_id && c.status == ChallengeStatus::Pending) {
+            Some(c) => {
+                c.status = ChallengeStatus::Processing;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records a validation query's outcome on a processing challenge (§7.1.6, §8.2);
+    /// `with_error: false` drops the error (a defect). True when the challenge is
+    /// still processing afterwards, false once it is settled or no longer applies
+    /// (its authorization was deactivated or expired meanwhile).
+    pub(crate) fn record(&mut self, challenge_id: &str, progress: Progress, with_error: bool, now: OffsetDateTime) -> bool {
+        if self.status_at(now) != AuthzStatus::Pending {
+            return false;
+        }
+        let Some(c) = self.challenges.iter_mut().find(|c| c.id == challenge_id && c.status == ChallengeStatus::Processing)
+        else {
+            return false;
+        };
+        match progress {
+            Progress::Valid => {
+                c.status = ChallengeStatus::Valid;
+                c.validated = Some(now);
+                self.status = AuthzStatus::Valid;
+                self.expires = now + VALID_AUTHZ_LIFETIME;
+                false
+            }
+            Progress::Retrying(error) => {
+                c.error = error.filter(|_| with_error);
+                true
+            }
+            Progress::Invalid(error) => {
+                c.status = ChallengeStatus::Invalid;
+                c.error = with_error.then_some(error);
+                self.status = AuthzStatus::Invalid;
+                false
+            }
+        }
+    }
+
+    /// Deactivation by the client (§7.5.2): only a pending or valid authorization.
+    pub(crate) fn deactivate(&mut self, now: OffsetDateTime) -> bool {
+        let allowed = matches!(self.status_at(now), AuthzStatus::Pending | AuthzStatus::Valid);
+        if allowed {
+            self.status = AuthzStatus::Deactivated;
+        }
+        allowed
+    }
+}
+
 /// How far finalization got.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Finalization {
@@ -128,6 +201,25 @@ pub(crate) struct Order {
     pub(crate) finalization: Finalization,
     /// The certificate identifier of RFC 9773 §5 `replaces`.
     pub(crate) replaces: Option<String>,
+}
+
+impl Order {
+    /// The status of §7.1.6 given its authorizations' statuses as of `now`.
+    pub(crate) fn status(&self, authz: &[AuthzStatus], now: OffsetDateTime) -> OrderStatus {
+        order_status(&self.finalization, self.expires, authz, now)
+    }
+
+    /// A fetch of a `processing` order uses up one poll of a scripted slow issuance;
+    /// the last one makes it `valid`.
+    pub(crate) fn poll(&mut self) {
+        if let Finalization::Processing { certificate_id, polls_left } = &self.finalization {
+            self.finalization = if *polls_left <= 1 {
+                Finalization::Issued { certificate_id: certificate_id.clone() }
+            } else {
+                Finalization::Processing { certificate_id: certificate_id.clone(), polls_left: polls_left - 1 }
+            };
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -165,3 +165,253 @@ pub fn wfe_request_seeds() -> Vec<(String, Vec<u8>)> {
     }
     seeds
 }
+
+/// The reference the order-state target holds the mock CA to: RFC 8555 §7.1.6's
+/// diagram written as plain tables, sharing no code with `core`.
+mod reference {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Chall {
+        Pending,
+        Processing,
+        Valid,
+        Invalid,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Authz {
+        Pending,
+        Valid,
+        Invalid,
+        Deactivated,
+        Expired,
+    }
+
+    #[derive(Debug, Clone)]
+    pub(super) struct Model {
+        /// Per authorization: the stored status, its expiry (seconds) and its challenges.
+        pub(super) authz: Vec<(Authz, i64, Vec<Chall>)>,
+        pub(super) order_expires: i64,
+        /// None: not finalized; Some(n): n polls left of processing (0 = issued).
+        pub(super) finalized: Option<u32>,
+        pub(super) now: i64,
+    }
+
+    impl Model {
+        pub(super) fn authz_status(&self, i: usize) -> Authz {
+            let (stored, expires, _) = &self.authz[i];
+            if matches!(stored, Authz::Pending | Authz::Valid) && self.now >= *expires { Authz::Expired } else { *stored }
+        }
+
+        pub(super) fn order_status(&self) -> &'static str {
+            match self.finalized {
+                Some(0) => return "valid",
+                Some(_) => return "processing",
+                None => {}
+            }
+            let all: Vec<Authz> = (0..self.authz.len()).map(|i| self.authz_status(i)).collect();
+            if self.now >= self.order_expires || all.iter().any(|a| !matches!(a, Authz::Pending | Authz::Valid)) {
+                "invalid"
+            } else if all.iter().all(|a| *a == Authz::Valid) {
+                "ready"
+            } else {
+                "pending"
+            }
+        }
+
+        pub(super) fn respond(&mut self, a: usize, c: usize) {
+            if self.authz_status(a) == Authz::Pending && self.authz[a].2[c] == Chall::Pending {
+                self.authz[a].2[c] = Chall::Processing;
+            }
+        }
+
+        /// `outcome`: 0 valid, 1 failed with a retry to come, 2 failed for good.
+        pub(super) fn query(&mut self, a: usize, c: usize, outcome: u8, valid_lifetime: i64) {
+            if self.authz_status(a) != Authz::Pending || self.authz[a].2[c] != Chall::Processing {
+                return;
+            }
+            match outcome {
+                0 => {
+                    self.authz[a].2[c] = Chall::Valid;
+                    self.authz[a].0 = Authz::Valid;
+                    self.authz[a].1 = self.now + valid_lifetime;
+                }
+                1 => {}
+                _ => {
+                    self.authz[a].2[c] = Chall::Invalid;
+                    self.authz[a].0 = Authz::Invalid;
+                }
+            }
+        }
+
+        pub(super) fn deactivate(&mut self, a: usize) -> bool {
+            let ok = matches!(self.authz_status(a), Authz::Pending | Authz::Valid);
+            if ok {
+                self.authz[a].0 = Authz::Deactivated;
+            }
+            ok
+        }
+
+        pub(super) fn finalize(&mut self, polls: u32) -> bool {
+            let ok = self.order_status() == "ready";
+            if ok {
+                self.finalized = Some(polls);
+            }
+            ok
+        }
+
+        pub(super) fn poll(&mut self) {
+            if let Some(n) = self.finalized.filter(|n| *n > 0) {
+                self.finalized = Some(n - 1);
+            }
+        }
+    }
+}
+
+/// Events into the mock CA's order and authorization state machine (`core`) and into
+/// the reference; after each one every status must agree and the invariants of
+/// §7.1.6 hold: no way out of a terminal state, `ready` only with every authorization
+/// valid, `valid` only with a certificate, a valid authorization has one valid challenge.
+pub fn fuzz_order_state(data: &[u8]) {
+    use super::core::{Authorization, AuthzStatus, Challenge, ChallengeStatus, Finalization, Order, OrderStatus, Progress, VALID_AUTHZ_LIFETIME};
+    use crate::protocol::wire::{Identifier, Problem};
+    use reference::{Authz, Chall, Model};
+    use time::{Duration, OffsetDateTime};
+
+    let [shape, rest @ ..] = data else { return };
+    let (authz_count, challenge_count) = (1 + usize::from(shape & 3), 1 + usize::from((shape >> 2) & 3));
+    let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+    let lifetime = 86_400;
+    let challenge_id = |a: usize, c: usize| format!("{a}-{c}");
+    let mut authz: Vec<Authorization> = (0..authz_count)
+        .map(|a| Authorization {
+            id: a.to_string(),
+            account_id: "acct".into(),
+            identifier: Identifier::dns(format!("n{a}.acmespec.test")),
+            wildcard: false,
+            pre_authorization: false,
+            status: AuthzStatus::Pending,
+            expires: t0 + Duration::seconds(lifetime),
+            challenges: (0..challenge_count)
+                .map(|c| Challenge {
+                    id: challenge_id(a, c),
+                    kind: "http-01".into(),
+                    token: String::new(),
+                    status: ChallengeStatus::Pending,
+                    validated: None,
+                    error: None,
+                })
+                .collect(),
+        })
+        .collect();
+    let mut order = Order {
+        id: "o".into(),
+        account_id: "acct".into(),
+        identifiers: authz.iter().map(|a| a.identifier.clone()).collect(),
+        authorization_ids: authz.iter().map(|a| a.id.clone()).collect(),
+        not_before: None,
+        not_after: None,
+        expires: t0 + Duration::seconds(lifetime),
+        finalization: Finalization::NotRequested,
+        replaces: None,
+    };
+    let mut model = Model {
+        authz: (0..authz_count).map(|_| (Authz::Pending, lifetime, vec![Chall::Pending; challenge_count])).collect(),
+        order_expires: lifetime,
+        finalized: None,
+        now: 0,
+    };
+    let mut now = t0;
+    let mut previous_order = OrderStatus::Pending;
+    for event in rest.chunks_exact(3).take(200) {
+        let (a, c) = (usize::from(event[1]) % authz_count, usize::from(event[2]) % challenge_count);
+        match event[0] % 6 {
+            0 => {
+                authz[a].respond(&challenge_id(a, c), now);
+                model.respond(a, c);
+            }
+            1 => {
+                let outcome = event[1] % 3;
+                let progress = match outcome {
+                    0 => Progress::Valid,
+                    1 => Progress::Retrying(Some(Problem::default())),
+                    _ => Progress::Invalid(Problem::default()),
+                };
+                authz[a].record(&challenge_id(a, c), progress, true, now);
+                model.query(a, c, outcome, VALID_AUTHZ_LIFETIME.whole_seconds());
+            }
+            2 => assert_eq!(authz[a].deactivate(now), model.deactivate(a), "deactivation allowed differently"),
+            3 => {
+                let statuses: Vec<AuthzStatus> = authz.iter().map(|x| x.status_at(now)).collect();
+                let polls = u32::from(event[2] % 4);
+                let ready = order.status(&statuses, now) == OrderStatus::Ready;
+                if ready {
+                    order.finalization = if polls == 0 {
+                        Finalization::Issued { certificate_id: "cert".into() }
+                    } else {
+                        Finalization::Processing { certificate_id: "cert".into(), polls_left: polls }
+                    };
+                }
+                assert_eq!(ready, model.finalize(polls), "finalization allowed differently");
+            }
+            4 => {
+                order.poll();
+                model.poll();
+            }
+            _ => {
+                let seconds = i64::from(u16::from_le_bytes([event[1], event[2]])) * 16;
+                now += Duration::seconds(seconds);
+                model.now += seconds;
+            }
+        }
+        for (i, x) in authz.iter().enumerate() {
+            let want = match model.authz_status(i) {
+                Authz::Pending => AuthzStatus::Pending,
+                Authz::Valid => AuthzStatus::Valid,
+                Authz::Invalid => AuthzStatus::Invalid,
+                Authz::Deactivated => AuthzStatus::Deactivated,
+                Authz::Expired => AuthzStatus::Expired,
+            };
+            assert_eq!(x.status_at(now), want, "authorization {i} status");
+            for (j, ch) in x.challenges.iter().enumerate() {
+                let want = match model.authz[i].2[j] {
+                    Chall::Pending => ChallengeStatus::Pending,
+                    Chall::Processing => ChallengeStatus::Processing,
+                    Chall::Valid => ChallengeStatus::Valid,
+                    Chall::Invalid => ChallengeStatus::Invalid,
+                };
+                assert_eq!(ch.status, want, "challenge {i}-{j} status");
+            }
+            let valid = x.challenges.iter().filter(|c| c.status == ChallengeStatus::Valid).count();
+            if x.status == AuthzStatus::Valid {
+                assert_eq!(valid, 1, "a valid authorization has exactly one valid challenge");
+            }
+            assert!(valid <= 1, "two challenges of one authorization became valid");
+        }
+        let statuses: Vec<AuthzStatus> = authz.iter().map(|x| x.status_at(now)).collect();
+        let status = order.status(&statuses, now);
+        assert_eq!(status.name(), model.order_status(), "order status");
+        if status == OrderStatus::Ready {
+            assert!(statuses.iter().all(|s| *s == AuthzStatus::Valid), "ready with an authorization not valid");
+        }
+        if status == OrderStatus::Valid {
+            assert!(matches!(order.finalization, Finalization::Issued { .. }), "valid without a certificate");
+        }
+        if matches!(previous_order, OrderStatus::Valid | OrderStatus::Invalid) {
+            assert_eq!(status, previous_order, "the order left a terminal state");
+        }
+        previous_order = status;
+    }
+}
+
+/// Seeds: an issuance with every step in order, a failed validation, a deactivation
+/// after validation, an expiry, a retried validation.
+pub fn order_state_seeds() -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("issue-one-name".into(), vec![0, 0, 0, 0, 1, 0, 0, 3, 0, 0, 4, 0, 0]),
+        ("issue-slowly".into(), vec![0, 0, 0, 0, 1, 0, 0, 3, 0, 3, 4, 0, 0, 4, 0, 0, 4, 0, 0]),
+        ("validation-fails".into(), vec![1, 0, 0, 0, 1, 2, 0, 3, 0, 0]),
+        ("retry-then-valid".into(), vec![4, 0, 0, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1]),
+        ("deactivate-after-valid".into(), vec![1, 0, 1, 0, 1, 0, 1, 2, 1, 0, 3, 0, 0]),
+        ("order-expires".into(), vec![0, 0, 0, 0, 5, 0xff, 0xff, 5, 0xff, 0xff, 3, 0, 0]),
+    ]
+}

@@ -21,7 +21,7 @@ mod wfe;
 
 pub use defects::Defect;
 pub use faults::{FaultKind, FaultRule, MAX_DELAY_MS};
-pub use fuzz_targets::{csr_seeds, fuzz_csr, fuzz_wfe_request, wfe_request_seeds};
+pub use fuzz_targets::{csr_seeds, fuzz_csr, fuzz_order_state, fuzz_wfe_request, order_state_seeds, wfe_request_seeds};
 pub use journal::{Endpoint, Entry, JOURNAL_LIMIT, JwsView};
 pub use ratelimit::NewOrderLimit;
 

@@ -353,9 +353,9 @@ impl ValidationAuthority {
         let Some(next) = next else {
             return Some(fallback);
         };
-        // Whole seconds, rounded up, plus one for the query itself to finish.
-        let remaining = next.saturating_duration_since(Instant::now());
-        let secs = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0) + 1;
+        // Whole seconds, rounded up, with time for the query itself to finish.
+        let remaining = next.saturating_duration_since(Instant::now()) + QUERY_ALLOWANCE;
+        let secs = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
         Some(u32::try_from(secs).unwrap_or(u32::MAX))
     }
 
@@ -1382,6 +1382,9 @@ fn chain(error: &dyn std::error::Error) -> String {
 /// keeps the conformance cases that exercise retries fast.
 pub(crate) const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a failed query against a local responder takes at most, for Retry-After.
+const QUERY_ALLOWANCE: Duration = Duration::from_millis(250);
+
 /// Validation queries made for one challenge response before it becomes invalid.
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
 
@@ -1395,16 +1398,7 @@ pub(crate) struct ValidationRequest {
     pub(crate) key_authorization: String,
 }
 
-/// The state of a challenge after one validation query (RFC 8555 §8.2).
-#[derive(Debug, Clone)]
-pub(crate) enum Progress {
-    Valid,
-    /// The query failed and another follows; the challenge stays `processing`
-    /// and shows this error (none under [`Defect::RetryNoError`]).
-    Retrying(Option<Problem>),
-    /// The server gave up: the challenge becomes `invalid` with this error.
-    Invalid(Problem),
-}
+pub(crate) use super::core::Progress;
 
 /// The retry state of a challenge being validated.
 #[derive(Debug)]

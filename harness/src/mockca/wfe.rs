@@ -10,7 +10,7 @@
 use crate::mockca::ca::{CertificateAuthority, IssuanceNames, parse_csr, parse_csr_unverified};
 use crate::mockca::core::{
     Account, AccountStatus, Authorization, AuthzStatus, Certificate, Challenge, ChallengeStatus, Finalization, Order,
-    OrderStatus, order_status,
+    OrderStatus,
 };
 use crate::mockca::db::Db;
 use crate::mockca::defects::{Defect, DefectSet};
@@ -39,8 +39,6 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a pending order or authorization lives.
 const PENDING_LIFETIME: Duration = Duration::hours(24);
-/// How long a valid authorization may be reused.
-const VALID_AUTHZ_LIFETIME: Duration = Duration::days(30);
 /// Default certificate lifetime.
 const CERT_LIFETIME: Duration = Duration::days(90);
 /// Revocation reasons of RFC 5280 §5.3.1 the mock CA accepts.
@@ -1278,7 +1276,7 @@ impl Wfe {
                 status => status,
             })
             .collect();
-        order_status(&o.finalization, o.expires, &authz, now)
+        o.status(&authz, now)
     }
 
     fn order_json(&self, o: &Order) -> Value {
@@ -1328,14 +1326,10 @@ impl Wfe {
         }
         // A scripted slow issuance: this fetch still shows `processing`, and each one
         // uses up a poll until the order is valid.
-        if let Finalization::Processing { certificate_id, polls_left } = order.finalization.clone() {
+        if matches!(order.finalization, Finalization::Processing { .. }) {
             let mut reply = Reply::ok(self.order_json(&order));
             reply.retry_after = Some(RETRY_AFTER_SECS);
-            order.finalization = if polls_left <= 1 {
-                Finalization::Issued { certificate_id }
-            } else {
-                Finalization::Processing { certificate_id, polls_left: polls_left - 1 }
-            };
+            order.poll();
             self.db.update_order(order);
             return Ok(reply);
         }
@@ -1474,9 +1468,7 @@ impl Wfe {
         let updated = self
             .db
             .modify_authz(id, |a| {
-                if matches!(a.status_at(now), AuthzStatus::Pending | AuthzStatus::Valid) {
-                    a.status = AuthzStatus::Deactivated;
-                }
+                a.deactivate(now);
             })
             .ok_or_else(|| not_found("no such authorization"))?;
         if updated.status != AuthzStatus::Deactivated {
@@ -1507,11 +1499,7 @@ impl Wfe {
         let now = OffsetDateTime::now_utc();
         if responded && chall.status == ChallengeStatus::Pending && authz.status_at(now) == AuthzStatus::Pending {
             let updated = self.db.modify_authz(&authz.id, |a| {
-                for c in &mut a.challenges {
-                    if c.id == id {
-                        c.status = ChallengeStatus::Processing;
-                    }
-                }
+                a.respond(id, now);
             });
             chall = updated.as_ref().and_then(find).unwrap_or(chall);
             let wfe = Arc::clone(self);
@@ -1575,32 +1563,7 @@ impl Wfe {
         let now = OffsetDateTime::now_utc();
         let with_error = !self.has(Defect::ChallengeErrorOmitted);
         let mut processing = false;
-        self.db.modify_authz(authz_id, |a| {
-            if a.status_at(now) != AuthzStatus::Pending {
-                return;
-            }
-            let Some(c) = a.challenges.iter_mut().find(|c| c.id == challenge_id && c.status == ChallengeStatus::Processing)
-            else {
-                return;
-            };
-            match progress {
-                Progress::Valid => {
-                    c.status = ChallengeStatus::Valid;
-                    c.validated = Some(now);
-                    a.status = AuthzStatus::Valid;
-                    a.expires = now + VALID_AUTHZ_LIFETIME;
-                }
-                Progress::Retrying(error) => {
-                    c.error = error.filter(|_| with_error);
-                    processing = true;
-                }
-                Progress::Invalid(error) => {
-                    c.status = ChallengeStatus::Invalid;
-                    c.error = with_error.then_some(error);
-                    a.status = AuthzStatus::Invalid;
-                }
-            }
-        });
+        self.db.modify_authz(authz_id, |a| processing = a.record(challenge_id, progress, with_error, now));
         processing
     }
 
@@ -1824,7 +1787,6 @@ fn scripted_validation_problem(identifier: &Identifier) -> Problem {
     Problem {
         kind: Some(format!("{ERROR_NS}incorrectResponse")),
         detail: Some("scripted fault: the validation failed from every vantage point".into()),
-        identifier: Some(identifier.clone()),
         subproblems: vec![sub("vantage point A saw the wrong key authorization"), sub("vantage point B saw the wrong key authorization")],
         ..Problem::default()
     }
