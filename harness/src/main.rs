@@ -165,6 +165,10 @@ struct RunArgs {
     /// Count SHOULD-level misses (non-strict) as failures in the exit status.
     #[arg(long)]
     strict: bool,
+    /// Cases in flight at once (1 runs them one after another; results are still
+    /// reported in catalogue order).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
     /// Switch on a defect of the built-in mock CA (repeatable; only without --directory),
     /// to see a case fail the way it should.
     #[arg(long = "defect", value_name = "NAME", conflicts_with = "directory")]
@@ -475,6 +479,7 @@ async fn run(args: RunArgs) -> ExitCode {
         filter: args.filter.clone(),
         domain_suffix: args.domain_suffix.clone(),
         case_timeout: Duration::from_secs(args.case_timeout),
+        concurrency: usize::from(args.concurrency),
         eab,
         capabilities,
     };

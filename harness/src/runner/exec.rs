@@ -64,7 +64,8 @@ fn expect_ok(resp: Response, checked: bool, status: u16) -> StepResult<Response>
     Err(fail(format!("HTTP {status} for {}", resp.url), describe(&resp)))
 }
 
-/// Everything shared by the cases of one run.
+/// Everything shared by the cases of one run (each case gets its own `client`).
+#[derive(Clone)]
 pub(crate) struct Env {
     pub(crate) client: HttpClient,
     pub(crate) directory_url: String,

@@ -17,6 +17,7 @@ use crate::protocol::wire::Directory;
 use crate::responders::Responders;
 use crate::scenario::{Case, Catalogue, Feature, Level};
 use exec::{CaseRun, Env, StepError};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,9 @@ pub struct RunOptions {
     pub domain_suffix: String,
     /// Upper bound on one case.
     pub case_timeout: Duration,
+    /// Cases in flight at once (1: one after another). Each case has its own accounts,
+    /// names and HTTP client, so independent cases overlap safely.
+    pub concurrency: usize,
     /// External account binding credentials; with them every new account is bound.
     pub eab: Option<EabCredentials>,
     /// What the server declares it offers (`--capabilities FILE`).
@@ -48,6 +52,7 @@ impl RunOptions {
             filter: None,
             domain_suffix: "acmespec.test".into(),
             case_timeout: Duration::from_secs(120),
+            concurrency: 8,
             eab: None,
             capabilities: Capabilities::default(),
         }
@@ -236,7 +241,45 @@ async fn execute(env: &Env, case: &Case) -> Outcome {
     should_miss.unwrap_or_else(Outcome::pass)
 }
 
-/// Runs the selected cases one after another, calling `on_result` as each finishes
+/// Whether a case orders certificates for IP addresses: every such case validates the
+/// same loopback addresses, so the same reverse names and responder certificates.
+fn uses_ip_identifiers(case: &Case) -> bool {
+    case.def.steps.iter().any(|s| s.get_ref().identifiers.iter().flatten().any(|i| i.starts_with("ip:")))
+}
+
+/// One case with a client of its own, so nonces and transcripts never mix between
+/// cases running at the same time; cases with ip identifiers take turns.
+async fn run_case(env: &Env, options: &RunOptions, case: &Case, ip_turn: &tokio::sync::Mutex<()>) -> CaseResult {
+    let started = Instant::now();
+    let mut env = env.clone();
+    env.client = match HttpClient::new(options.client.clone()) {
+        Ok(client) => client,
+        Err(e) => return result_of(case, Outcome::with(Verdict::Error, Some(COMPLETED.into()), e.to_string(), None), 0),
+    };
+    let _turn = if uses_ip_identifiers(case) { Some(ip_turn.lock().await) } else { None };
+    let unmet = case.def.requires.iter().find_map(|f| unmet_feature(&env, *f));
+    let outcome = match unmet {
+        Some(why) => Outcome::with(Verdict::Unsupported, Some(OFFERED.into()), why, None),
+        None => match tokio::time::timeout(options.case_timeout, execute(&env, case)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::with(
+                Verdict::Error,
+                Some(COMPLETED.into()),
+                format!("the case did not finish within {}s", options.case_timeout.as_secs()),
+                None,
+            ),
+        },
+    };
+    let transcript = env.client.take_transcript();
+    let mut result = result_of(case, outcome, started.elapsed().as_millis() as u64);
+    if result.verdict != Verdict::Pass {
+        result.transcript = Some(transcript);
+    }
+    result
+}
+
+/// Runs the selected cases, up to `concurrency` at once, calling `on_result` in catalogue
+/// order as each finishes
 /// (so a caller can stream results to disk) and returning the full report.
 pub async fn run(
     catalogue: &Catalogue,
@@ -284,29 +327,24 @@ pub async fn run(
         }
     };
     if let Some(env) = env {
-        for case in cases {
-            let started = Instant::now();
-            let unmet = case.def.requires.iter().find_map(|f| unmet_feature(&env, *f));
-            let outcome = match unmet {
-                Some(why) => Outcome::with(Verdict::Unsupported, Some(OFFERED.into()), why, None),
-                None => match tokio::time::timeout(options.case_timeout, execute(&env, case)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Outcome::with(
-                        Verdict::Error,
-                        Some(COMPLETED.into()),
-                        format!("the case did not finish within {}s", options.case_timeout.as_secs()),
-                        None,
-                    ),
-                },
-            };
-            let transcript = env.client.take_transcript();
-            let mut result = result_of(case, outcome, started.elapsed().as_millis() as u64);
-            if result.verdict != Verdict::Pass {
-                result.transcript = Some(transcript);
+        let ip_turn = tokio::sync::Mutex::new(());
+        // A slow case must not hold back the others, so cases finish in any order;
+        // results are still reported in catalogue order, each as soon as every case
+        // before it has finished.
+        let mut results = futures_util::stream::iter(cases.iter().enumerate())
+            .map(|(i, case)| {
+                let (env, ip_turn) = (&env, &ip_turn);
+                async move { (i, run_case(env, options, case, ip_turn).await) }
+            })
+            .buffer_unordered(options.concurrency.max(1));
+        let mut finished = std::collections::BTreeMap::new();
+        while let Some((i, result)) = results.next().await {
+            finished.insert(i, result);
+            while let Some(result) = finished.remove(&report.cases.len()) {
+                report.cases.push(result);
+                report.summary = Summary::of(&report.cases);
+                on_result(&report);
             }
-            report.cases.push(result);
-            report.summary = Summary::of(&report.cases);
-            on_result(&report);
         }
     }
     report.summary = Summary::of(&report.cases);
