@@ -345,11 +345,14 @@ impl<'e> CaseRun<'e> {
             Action::Trigger => Some(self.trigger(step).await?),
             Action::ExceedRateLimit => Some(self.exceed_rate_limit(step).await?),
         };
-        let validation_checked = [&step.expect, &step.should]
-            .iter()
-            .any(|e| e.as_ref().is_some_and(|e| e.validation.is_some() || e.if_status.values().any(|n| n.validation.is_some())));
-        if validation_checked {
-            self.observed = validation::observe(&self.env.responders, self.started, &self.attempted).await;
+        let validations: Vec<&crate::scenario::ValidationExpect> = [&step.expect, &step.should]
+            .into_iter()
+            .flatten()
+            .flat_map(|e| e.validation.iter().chain(e.if_status.values().filter_map(|n| n.validation.as_ref())))
+            .collect();
+        if !validations.is_empty() {
+            let tls_checked = validations.iter().any(|v| v.checks_tls());
+            self.observed = validation::observe(&self.env.responders, self.started, &self.attempted, tls_checked).await;
         }
         if let Some(resp) = &resp {
             self.last_retry_after = resp.retry_after().map(|r| r.delay());

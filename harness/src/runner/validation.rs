@@ -80,18 +80,22 @@ pub(crate) struct Observed {
     dns: Vec<DnsQueryRecord>,
 }
 
-/// Collects the records of `attempted` made since `since`, after letting open
-/// tls-alpn-01 connections finish (a CA that keeps one open is recorded when the
-/// responder gives up on it).
+/// Collects the records of `attempted` made since `since`. With `tls_checked`, open
+/// tls-alpn-01 connections are let finish first (a CA that keeps one open is recorded
+/// when the responder gives up on it); otherwise no wait, since the connections may be
+/// other cases' and waiting would upset this case's timing.
 pub(crate) async fn observe(
     responders: &Responders,
     since: SystemTime,
     attempted: &Attempted,
+    tls_checked: bool,
 ) -> Observed {
-    responders
-        .tls_alpn()
-        .settle(AFTER_HANDSHAKE_WAIT + Duration::from_secs(2))
-        .await;
+    if tls_checked {
+        responders
+            .tls_alpn()
+            .settle(AFTER_HANDSHAKE_WAIT + Duration::from_secs(2))
+            .await;
+    }
     Observed {
         http: responders
             .http01()

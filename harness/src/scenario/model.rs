@@ -561,6 +561,16 @@ pub struct ValidationExpect {
     pub error_entries_cover_queries: Option<bool>,
 }
 
+impl ValidationExpect {
+    /// Whether any tls-alpn-01 observation is checked (they need the handshakes settled).
+    pub fn checks_tls(&self) -> bool {
+        self.tls_sni.is_some()
+            || self.alpn_offered.is_some()
+            || self.tls_no_data_after_handshake.is_some()
+            || self.tls_closed_within_ms.is_some()
+    }
+}
+
 /// A DNS transport, as a `validation` check names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
