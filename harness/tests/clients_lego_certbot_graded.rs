@@ -13,8 +13,8 @@
 use acmespec::clients::adapter::Adapter;
 use acmespec::clients::run::{ClientRunOptions, ClientsReport, ErrorCause, RunOutcome, run_clients, write_json, write_junit};
 use acmespec::clients::scenario::ClientCatalogue;
+use acmespec::report::{PinnedVerdict, read_baseline};
 use acmespec::runner::Verdict;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -37,33 +37,9 @@ fn adapter(name: &str) -> Adapter {
     Adapter::load(&path).unwrap_or_else(|e| panic!("adapter {name}: {e}"))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Baseline {
-    expect: Vec<Expected>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expected {
-    id: String,
-    verdict: Verdict,
-    reason: String,
-}
-
-/// The pinned non-pass verdicts of `client`, by scenario id.
-fn baseline(client: &str) -> BTreeMap<String, Expected> {
+fn baseline(client: &str) -> BTreeMap<String, PinnedVerdict> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/baselines/clients").join(format!("{client}.toml"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let b: Baseline = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut pinned = BTreeMap::new();
-    for e in b.expect {
-        assert!(!matches!(e.verdict, Verdict::Pass | Verdict::Error), "{}: pins {} as {}; list only fail, non-strict or unsupported", path.display(), e.id, e.verdict.name());
-        assert!(!e.reason.trim().is_empty(), "{}: {} has no reason", path.display(), e.id);
-        let id = e.id.clone();
-        assert!(pinned.insert(id.clone(), e).is_none(), "{}: {id} is listed twice", path.display());
-    }
-    pinned
+    read_baseline(&path).unwrap()
 }
 
 fn catalogue() -> ClientCatalogue {

@@ -12,33 +12,17 @@
 use acmespec::peers::{Pebble, PebbleOptions};
 use acmespec::protocol::b64;
 use acmespec::protocol::http::ClientOptions;
+use acmespec::report::{PinnedVerdict, read_baseline};
 use acmespec::responders::Responders;
 use acmespec::runner::{self, Capabilities, EabCredentials, RunOptions, Verdict};
 use acmespec::scenario::{Catalogue, Feature, embedded_catalogue};
 use rustls_pki_types::CertificateDer;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Baseline {
-    expect: Vec<Expected>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expected {
-    id: String,
-    verdict: Verdict,
-    reason: String,
-}
-
-fn baseline() -> BTreeMap<String, Expected> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../reports/baselines/pebble-2.4.0.toml");
-    let text = std::fs::read_to_string(path).unwrap();
-    let b: Baseline = toml::from_str(&text).unwrap();
-    b.expect.into_iter().map(|e| (e.id.clone(), e)).collect()
+fn baseline() -> BTreeMap<String, PinnedVerdict> {
+    read_baseline(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../reports/baselines/pebble-2.4.0.toml"))).unwrap()
 }
 
 fn capabilities(file: &str) -> Capabilities {

@@ -3,6 +3,10 @@
 //! The JSON report is rewritten atomically after every case, so an interrupted run
 //! still leaves a valid, parseable file marked `complete: false`.
 
+mod baseline;
+
+pub use baseline::{PinnedVerdict, read_baseline};
+
 use crate::runner::{RunReport, Verdict};
 use std::io;
 use std::path::Path;
