@@ -5,11 +5,11 @@
 //! account and certificate keys and later ones can revoke, roll over or deactivate.
 
 use super::{AccountCredentials, ChallengeType, ClientConfig, ClientDefect, RevokeAs};
+use crate::protocol::http::{parse_pem_certificates, read_ca_certs};
 use crate::protocol::jws::Algorithm;
 use crate::protocol::keys::SigningKey;
 use crate::protocol::wire::Identifier;
 use crate::responders::Responders;
-use rustls_pki_types::CertificateDer;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -249,7 +249,7 @@ async fn issue(args: IssueArgs) -> Result<(), Failure> {
 async fn revoke(args: RevokeArgs) -> Result<(), Failure> {
     let config = plain_config(&args.common).await?;
     let pem = std::fs::read(&args.cert).map_err(|e| Failure::Usage(format!("--cert {}: {e}", args.cert.display())))?;
-    let der = read_certs(&pem)
+    let der = parse_pem_certificates(&pem)
         .map_err(|e| Failure::Usage(format!("--cert {}: {e}", args.cert.display())))?
         .remove(0)
         .to_vec();
@@ -293,22 +293,6 @@ async fn deactivate(args: DeactivateArgs) -> Result<(), Failure> {
     super::deactivate_account(&config, &account).await?;
     eprintln!("account {} deactivated", account.url);
     Ok(())
-}
-
-fn read_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    use rustls_pki_types::pem::PemObject;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
-    if certs.is_empty() {
-        return Err("no CERTIFICATE block found".into());
-    }
-    Ok(certs)
-}
-
-fn read_ca_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
-    read_certs(&bytes).map_err(|e| format!("--ca-cert {}: {e}", path.display()))
 }
 
 /// Loads a PKCS#8 PEM key, trying `preferred` first, then every other algorithm

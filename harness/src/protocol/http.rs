@@ -321,18 +321,22 @@ pub struct HttpClient {
     issued: Arc<Mutex<Vec<String>>>,
 }
 
-/// Reads the roots a `--ca-cert` option names: a PEM file with at least one
-/// CERTIFICATE block. The error names the option and the file.
-pub fn read_ca_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The certificates of a PEM text: at least one CERTIFICATE block, nothing malformed.
+pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     use rustls_pki_types::pem::PemObject;
-    let bytes = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("--ca-cert {}: not a PEM certificate file: {e}", path.display()))?;
+        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
     if certs.is_empty() {
-        return Err(format!("--ca-cert {}: no CERTIFICATE block found", path.display()));
+        return Err("no CERTIFICATE block found".into());
     }
     Ok(certs)
+}
+
+/// Reads the roots a `--ca-cert` option names; the error names the option and the file.
+pub fn read_ca_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+    parse_pem_certificates(&bytes).map_err(|e| format!("--ca-cert {}: {e}", path.display()))
 }
 
 /// Installs ring as the process-wide rustls provider; harmless when already done.
