@@ -39,9 +39,9 @@ enum Command {
     /// switchable defects for validating the client checks.
     #[command(subcommand)]
     Client(acmespec::client::cli::ClientCommand),
-    /// Fuzzing without libFuzzer: write seed corpora, replay inputs through a target's oracle.
-    #[command(subcommand)]
-    Fuzz(acmespec::fuzzing::cli::FuzzCommand),
+    /// Live protocol fuzzing of a server URL (or the built-in mock CA), replay of its
+    /// findings, and the libFuzzer corpus tools (seeds, replay of inputs).
+    Fuzz(acmespec::fuzzing::cli::FuzzArgs),
 }
 
 #[derive(clap::Args)]

@@ -1,15 +1,28 @@
-//! `acmespec fuzz ...`: the fuzzing commands that need no libFuzzer (corpus seeding and
-//! replay), so a crash file from a campaign can be checked on any machine.
+//! `acmespec fuzz`: live campaigns against a server and the replay of their findings,
+//! plus the corpus tools that need no libFuzzer (seeding, replaying inputs), so a crash
+//! file from a libFuzzer campaign can be checked on any machine.
 
 use super::live::{self, LiveOptions, LiveReport};
+use super::live_report;
 use super::{Target, replay_files};
 use crate::mockca::{Defect, MockCa, MockCaConfig};
 use crate::protocol::http::{ClientOptions, read_ca_certs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Fuzzing subcommands.
+/// `acmespec fuzz`: with options, a live campaign against a server (or the built-in
+/// mock CA); with a subcommand, the libFuzzer corpus tools.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct FuzzArgs {
+    #[command(subcommand)]
+    command: Option<FuzzCommand>,
+    #[command(flatten)]
+    live: Box<LiveArgs>,
+}
+
+/// The libFuzzer corpus tools.
 #[derive(Debug, clap::Subcommand)]
 pub enum FuzzCommand {
     /// Write each target's generated seed inputs under DIR/<target>/ (e.g. fixtures/corpus).
@@ -18,10 +31,10 @@ pub enum FuzzCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Run inputs through a target's oracle without libFuzzer: the given files, or the
-    /// target's committed corpus and regressions under --fixtures.
+    /// Run libFuzzer inputs through a target's oracle without libFuzzer: the given files,
+    /// or the target's committed corpus and regressions under --fixtures.
     Replay {
-        /// Target name (jws_parse, jws_verify, jwk_thumbprint, csr, server_response, wfe_request).
+        /// Target name (jws_parse, jws_verify, jwk_thumbprint, csr, server_response, wfe_request, order_state).
         target: String,
         /// Input files; without any, the committed corpus and regressions.
         files: Vec<PathBuf>,
@@ -29,12 +42,9 @@ pub enum FuzzCommand {
         #[arg(long, default_value = "fixtures")]
         fixtures: PathBuf,
     },
-    /// Fuzz a live ACME server on a loopback address: valid requests to its real
-    /// resources with seeded mutations, judged by oracles every answer must satisfy.
-    Live(Box<LiveArgs>),
 }
 
-/// Options of `acmespec fuzz live`.
+/// Options of a live campaign (`acmespec fuzz --directory URL ...`).
 #[derive(Debug, clap::Args)]
 pub struct LiveArgs {
     /// Directory URL (127.0.0.1, [::1] or localhost only); without it, the built-in mock CA.
@@ -46,7 +56,7 @@ pub struct LiveArgs {
     /// Seed of the request sequence; the same seed sends the same requests.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Requests to send (at most 1,000,000).
+    /// Requests to send, minimisation of findings included (at most 1,000,000).
     #[arg(long, default_value_t = 1000)]
     requests: usize,
     /// Time budget in seconds (at most 86,400).
@@ -55,9 +65,20 @@ pub struct LiveArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
-    /// Write the JSON report here (rewritten after every finding and at the end).
+    /// An answer slower than this many milliseconds is a finding.
+    #[arg(long, default_value_t = 2000)]
+    slow_ms: u64,
+    /// Write the JSON report here (rewritten after every new finding and at the end).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write report.json, report.md, junit.xml and findings/*.json (one replayable file
+    /// per distinct finding) here, rewritten after every new finding and at the end.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Send a saved finding (a findings/*.json file) again instead of a campaign; exits 1
+    /// when it still breaks its oracle, 0 when it no longer does.
+    #[arg(long, value_name = "FINDING")]
+    replay: Option<PathBuf>,
     /// Switch on a defect of the built-in mock CA (repeatable; only without --directory).
     #[arg(long = "defect", value_name = "NAME", conflicts_with = "directory")]
     defects: Vec<Defect>,
@@ -67,15 +88,17 @@ pub struct LiveArgs {
 /// 2 on bad usage or I/O trouble.
 /// The in-process targets run their own runtimes, so this must not be called from
 /// inside one; `live` gets a runtime of its own here.
-pub fn run(command: FuzzCommand) -> ExitCode {
-    match command {
-        FuzzCommand::Live(args) => match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt.block_on(run_live(*args)),
+pub fn run(args: FuzzArgs) -> ExitCode {
+    let Some(command) = args.command else {
+        return match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(run_live(*args.live)),
             Err(e) => {
                 eprintln!("acmespec: cannot start the async runtime: {e}");
                 ExitCode::from(2)
             }
-        },
+        };
+    };
+    match command {
         FuzzCommand::Seeds { out } => {
             for target in Target::ALL {
                 let dir = out.join(target.name());
@@ -129,26 +152,25 @@ pub fn run(command: FuzzCommand) -> ExitCode {
     }
 }
 
-async fn run_live(args: LiveArgs) -> ExitCode {
-    let usage = |e: String| {
-        eprintln!("acmespec: {e}");
-        ExitCode::from(2)
-    };
+/// The server a campaign or replay talks to: the given URL, or a built-in mock CA
+/// (with the requested defects) that lives as long as this value.
+struct Server {
+    options: LiveOptions,
+    _embedded: Option<MockCa>,
+}
+
+async fn server(args: &LiveArgs) -> Result<Server, String> {
     let mut client = ClientOptions { timeout: Duration::from_secs(args.timeout), ..ClientOptions::default() };
     if let Some(path) = &args.ca_cert {
-        match read_ca_certs(path) {
-            Ok(certs) => client.ca_certs = certs,
-            Err(e) => return usage(e),
-        }
+        client.ca_certs = read_ca_certs(path)?;
     }
     let mut embedded = None;
     let directory_url = match &args.directory {
         Some(d) => d.clone(),
         None => {
-            let ca = match MockCa::start(MockCaConfig { defects: args.defects.clone(), ..MockCaConfig::default() }).await {
-                Ok(ca) => ca,
-                Err(e) => return usage(e.to_string()),
-            };
+            let ca = MockCa::start(MockCaConfig { defects: args.defects.clone(), ..MockCaConfig::default() })
+                .await
+                .map_err(|e| e.to_string())?;
             client.ca_certs = vec![rustls_pki_types::CertificateDer::from(ca.https_root_der().to_vec())];
             println!("no --directory: fuzzing the built-in mock CA at {}", ca.directory_url());
             let url = ca.directory_url();
@@ -162,32 +184,111 @@ async fn run_live(args: LiveArgs) -> ExitCode {
         seed: args.seed,
         requests: args.requests,
         duration: Duration::from_secs(args.duration),
+        slow: Duration::from_millis(args.slow_ms),
     };
+    Ok(Server { options, _embedded: embedded })
+}
+
+/// The command line that sends the finding saved at `path` to the same server again.
+fn replay_command(args: &LiveArgs, path: &Path) -> String {
+    let mut cmd = format!("acmespec fuzz --replay {}", path.display());
+    match &args.directory {
+        Some(url) => {
+            cmd += &format!(" --directory {url}");
+            if let Some(ca) = &args.ca_cert {
+                cmd += &format!(" --ca-cert {}", ca.display());
+            }
+        }
+        None => {
+            for d in &args.defects {
+                cmd += &format!(" --defect {}", d.name());
+            }
+        }
+    }
+    cmd
+}
+
+async fn run_live(args: LiveArgs) -> ExitCode {
+    let usage = |e: String| {
+        eprintln!("acmespec: {e}");
+        ExitCode::from(2)
+    };
+    let server = match server(&args).await {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    if let Some(file) = &args.replay {
+        return replay_finding(&server.options, file).await;
+    }
+    let options = &server.options;
     println!("seed {}", options.seed);
-    let json = args.json.clone();
-    let result = live::run(&options, |so_far, f| {
-        println!("FINDING  request {} [{}] {}: {} ({})", f.request, f.mutations.join(", "), f.oracle, f.detail, f.rfc);
-        if let Some(path) = &json {
-            let _ = crate::report::write_json(path, so_far);
+    let write = |report: &LiveReport| -> Result<(), String> {
+        if let Some(path) = &args.json {
+            crate::report::write_json(path, report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        if let Some(dir) = &args.out {
+            live_report::write_dir(dir, report, &|p| replay_command(&args, p)).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+        }
+        Ok(())
+    };
+    let result = live::run(options, |so_far, f| {
+        println!("FINDING  request {} {}: {} ({})", f.first_request, f.key, f.broken.detail, f.broken.rfc);
+        if let Err(e) = write(so_far) {
+            eprintln!("acmespec: {e}");
         }
     })
     .await;
-    drop(embedded);
     let report: LiveReport = match result {
         Ok(r) => r,
         Err(e) => return usage(e.to_string()),
     };
-    if let Some(path) = json
-        && let Err(e) = crate::report::write_json(&path, &report)
-    {
-        return usage(format!("cannot write {}: {e}", path.display()));
+    if let Err(e) = write(&report) {
+        return usage(e);
     }
+    let repeats: usize = report.findings.iter().map(|f| f.occurrences).sum();
     println!(
-        "{} requests, {} findings, seed {}{}",
+        "{} requests ({} minimising), {} distinct findings ({repeats} occurrences), seed {}{}",
         report.requests,
+        report.minimisation_requests,
         report.findings.len(),
         report.seed,
         report.stopped.as_deref().map(|s| format!("; stopped early: {s}")).unwrap_or_default()
     );
     if report.findings.is_empty() && report.complete { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// Sends a saved finding again: 1 when it still breaks its oracle, 0 when it no longer does.
+async fn replay_finding(options: &LiveOptions, file: &Path) -> ExitCode {
+    let saved: Result<live_report::SavedFinding, String> = std::fs::read(file)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("not a saved finding: {e}")));
+    let saved = match saved {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("acmespec: {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match live::replay(options, &saved.finding.replay).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("acmespec: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let spec = &saved.finding.replay;
+    println!("replayed {} [{}] with seed {}", spec.endpoint, spec.mutations.join(", "), spec.seed);
+    for b in &outcome.broken {
+        println!("BROKEN  {}: {} ({})", b.oracle, b.detail, b.rfc);
+    }
+    if let Some(exchange) = &outcome.exchange {
+        println!("{}", serde_json::to_string_pretty(exchange).unwrap_or_default());
+    }
+    if outcome.broken.iter().any(|b| b.oracle == saved.finding.broken.oracle) {
+        println!("still reproduces: {}", saved.finding.key);
+        ExitCode::from(1)
+    } else {
+        println!("no longer reproduces: {}", saved.finding.key);
+        ExitCode::SUCCESS
+    }
 }

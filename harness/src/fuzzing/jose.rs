@@ -8,18 +8,39 @@
 use super::Target;
 use crate::protocol::b64;
 use crate::protocol::jwk::Jwk;
-use crate::protocol::jws::{Algorithm, FlattenedJws, KeyId, ParsedJws, acme_protected_header};
+use crate::protocol::jws::{Algorithm, FlattenedJws, JwsError, KeyId, ParsedJws, acme_protected_header};
 use crate::protocol::keys::SigningKey;
 use crate::protocol::strict_json;
 use serde_json::{Map, Value, json};
 use std::sync::OnceLock;
 
 pub(super) fn jws_parse(data: &[u8]) {
-    let Ok(parsed) = ParsedJws::parse(data) else { return };
-    let again = serde_json::to_vec(&parsed.encoded.to_value()).expect("strings serialize");
-    match ParsedJws::parse(&again) {
-        Ok(reparsed) => assert_eq!(reparsed, parsed, "a parsed JWS re-serialized to a different value"),
-        Err(e) => panic!("a parsed JWS no longer parses after re-serialization: {e}"),
+    if let Err(broken) = check_parse(data, ParsedJws::parse) {
+        panic!("{broken}");
+    }
+}
+
+/// The parse oracle: a parser must keep the three members exactly as they were sent (a
+/// parser that normalises them checks a signature over something else than what was
+/// received), decode them to what it reports, and read its own re-serialization back
+/// to the same value.
+fn check_parse(data: &[u8], parse: impl Fn(&[u8]) -> Result<ParsedJws, JwsError>) -> Result<(), String> {
+    let Ok(parsed) = parse(data) else { return Ok(()) };
+    let sent: Map<String, Value> = serde_json::from_slice(data).map_err(|e| format!("the parser accepted a body that is not JSON: {e}"))?;
+    let encoded = &parsed.encoded;
+    for (name, kept) in [("protected", &encoded.protected), ("payload", &encoded.payload), ("signature", &encoded.signature)] {
+        if sent.get(name).and_then(Value::as_str) != Some(kept.as_str()) {
+            return Err(format!("the parser kept {name} as {kept:?}, not as it was sent"));
+        }
+    }
+    if b64::decode(&encoded.payload).ok().as_ref() != Some(&parsed.payload) || b64::decode(&encoded.signature).ok().as_ref() != Some(&parsed.signature) {
+        return Err("the decoded payload or signature differs from the members sent".into());
+    }
+    let again = serde_json::to_vec(&encoded.to_value()).expect("strings serialize");
+    match parse(&again) {
+        Ok(reparsed) if reparsed == parsed => Ok(()),
+        Ok(_) => Err("a parsed JWS re-serialized to a different value".into()),
+        Err(e) => Err(format!("a parsed JWS no longer parses after re-serialization: {e}")),
     }
 }
 
@@ -120,19 +141,33 @@ fn duplicate_member(body: &[u8], which: u8) -> Option<Vec<u8>> {
 }
 
 pub(super) fn jws_verify(data: &[u8]) {
-    let Some((key, original, mutated)) = mutate(data) else { return };
-    let Ok(parsed) = ParsedJws::parse(&mutated) else { return };
-    let key = &fixture_keys()[key];
+    if let Err(broken) = check_verify(data, |parsed, key| parsed.verify(key).is_ok()) {
+        panic!("{broken}");
+    }
+}
+
+/// The verification oracle: a mutant that `verify` accepts (with the fixture key, or
+/// with its embedded `jwk` when that is the fixture key) must carry the original's
+/// protected header and payload.
+fn check_verify(data: &[u8], verify: impl Fn(&ParsedJws, &Jwk) -> bool) -> Result<(), String> {
+    let Some((key, original, mutated)) = mutate(data) else { return Ok(()) };
+    let Ok(parsed) = ParsedJws::parse(&mutated) else { return Ok(()) };
+    let key = fixture_keys()[key].jwk();
     let verified = match &parsed.header.jwk {
-        Some(jwk) => parsed.verify_embedded().is_ok_and(|_| jwk == key.jwk()),
-        None => parsed.verify(key.jwk()).is_ok(),
+        Some(jwk) => jwk == key && verify(&parsed, jwk),
+        None => verify(&parsed, key),
     };
     if !verified {
-        return;
+        return Ok(());
     }
     let original = ParsedJws::parse(&original).expect("the original parses");
-    assert_eq!(parsed.header.raw, original.header.raw, "a mutated JWS verified with a different protected header");
-    assert_eq!(parsed.payload, original.payload, "a mutated JWS verified with a different payload");
+    if parsed.header.raw != original.header.raw {
+        return Err("a mutated JWS verified with a different protected header".into());
+    }
+    if parsed.payload != original.payload {
+        return Err("a mutated JWS verified with a different payload".into());
+    }
+    Ok(())
 }
 
 /// RFC 7638 §3 computed independently: the required members, lexicographic order,
@@ -160,16 +195,27 @@ fn stripped(b64_int: &str) -> Option<String> {
 }
 
 pub(super) fn jwk_thumbprint(data: &[u8]) {
-    let Ok(Value::Object(obj)) = strict_json::parse(data) else { return };
-    let Ok(jwk) = Jwk::from_value(&Value::Object(obj.clone())) else { return };
-    let thumbprint = jwk.thumbprint();
-    assert_eq!(Some(&thumbprint), reference_thumbprint(&obj).as_ref(), "thumbprint differs from RFC 7638 computed independently");
+    if let Err(broken) = check_thumbprint(data, |obj| Jwk::from_value(&Value::Object(obj.clone())).map(|jwk| jwk.thumbprint()).map_err(|e| e.to_string())) {
+        panic!("{broken}");
+    }
+}
+
+/// The thumbprint oracle: for every key `thumbprint` accepts, the value agrees with
+/// RFC 7638 computed independently, and stays the same when the members are reordered
+/// and optional ones added.
+fn check_thumbprint(data: &[u8], thumbprint: impl Fn(&Map<String, Value>) -> Result<String, String>) -> Result<(), String> {
+    let Ok(Value::Object(obj)) = strict_json::parse(data) else { return Ok(()) };
+    let Ok(value) = thumbprint(&obj) else { return Ok(()) };
+    if Some(&value) != reference_thumbprint(&obj).as_ref() {
+        return Err("thumbprint differs from RFC 7638 computed independently".into());
+    }
     let mut reordered: Map<String, Value> = obj.iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
     reordered.insert("use".into(), "sig".into());
     reordered.insert("kid".into(), "fuzz".into());
-    match Jwk::from_value(&Value::Object(reordered)) {
-        Ok(other) => assert_eq!(other.thumbprint(), thumbprint, "thumbprint depends on member order or optional members"),
-        Err(e) => panic!("adding optional members or reordering made the JWK unusable: {e}"),
+    match thumbprint(&reordered) {
+        Ok(other) if other == value => Ok(()),
+        Ok(_) => Err("thumbprint depends on member order or optional members".into()),
+        Err(e) => Err(format!("adding optional members or reordering made the JWK unusable: {e}")),
     }
 }
 
@@ -181,5 +227,74 @@ pub(super) fn seeds(target: Target) -> Vec<(String, Vec<u8>)> {
             .iter()
             .map(|k| (format!("{}.json", k.alg().name()), k.jwk().to_value().to_string().into_bytes()))
             .collect(),
+    }
+}
+
+/// Each oracle catches the bug it guards against, planted in a copy of the code it checks.
+#[cfg(test)]
+mod planted {
+    use super::*;
+    use crate::seeded::SplitMix64;
+
+    /// Random edit scripts until the oracle breaks; `None` when none of `budget` did.
+    fn search(budget: usize, check: impl Fn(&[u8]) -> Result<(), String>) -> Option<String> {
+        let mut rng = SplitMix64::new(1);
+        (0..budget).find_map(|_| {
+            let len = 1 + 4 * rng.below(3);
+            let input: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            check(&input).err()
+        })
+    }
+
+    #[test]
+    fn the_clean_verifier_survives_the_search() {
+        assert_eq!(search(3000, |d| check_verify(d, |parsed, key| parsed.verify(key).is_ok())), None);
+    }
+
+    #[test]
+    fn a_verifier_that_signs_over_the_acme_members_only_is_caught() {
+        // The bug: the signing input is rebuilt from the header members ACME defines, so
+        // any other member rides along unsigned (header smuggling).
+        let rebuilt = |parsed: &ParsedJws, key: &Jwk| {
+            let h = &parsed.header;
+            let key_id = match (&h.jwk, &h.kid) {
+                (Some(jwk), _) => KeyId::Jwk(jwk.clone()),
+                (None, Some(kid)) => KeyId::Kid(kid.clone()),
+                (None, None) => return false,
+            };
+            let header = acme_protected_header(h.alg, &key_id, h.nonce.as_deref(), h.url.as_deref().unwrap_or_default());
+            let input = format!("{}.{}", b64::encode(serde_json::to_vec(&header).unwrap_or_default()), parsed.encoded.payload);
+            key.verify(h.alg, input.as_bytes(), &parsed.signature).is_ok()
+        };
+        let broken = search(3000, |d| check_verify(d, rebuilt));
+        assert_eq!(broken.as_deref(), Some("a mutated JWS verified with a different protected header"));
+    }
+
+    /// Every seed with one byte inserted at every position.
+    fn insertions(byte: u8) -> impl Iterator<Item = Vec<u8>> {
+        seeds(Target::JwsParse).into_iter().flat_map(move |(_, seed)| {
+            (0..=seed.len()).map(move |i| {
+                let mut input = seed.clone();
+                input.insert(i, byte);
+                input
+            })
+        })
+    }
+
+    #[test]
+    fn a_parser_that_strips_base64_padding_is_caught() {
+        let strip = |body: &[u8]| ParsedJws::parse(&body.iter().copied().filter(|b| *b != b'=').collect::<Vec<_>>());
+        assert!(insertions(b'=').all(|input| check_parse(&input, ParsedJws::parse).is_ok()));
+        assert!(insertions(b'=').filter_map(|input| check_parse(&input, strip).err()).any(|e| e.contains("not as it was sent")));
+    }
+
+    #[test]
+    fn a_thumbprint_over_the_key_as_sent_is_caught() {
+        let as_sent = |obj: &Map<String, Value>| Ok(b64::encode(ring::digest::digest(&ring::digest::SHA256, Value::Object(obj.clone()).to_string().as_bytes())));
+        let real = |obj: &Map<String, Value>| Jwk::from_value(&Value::Object(obj.clone())).map(|j| j.thumbprint()).map_err(|e| e.to_string());
+        for (_, seed) in seeds(Target::JwkThumbprint) {
+            assert_eq!(check_thumbprint(&seed, real), Ok(()));
+            assert!(check_thumbprint(&seed, as_sent).is_err());
+        }
     }
 }

@@ -20,19 +20,20 @@ struct Harness {
     client: HttpClient,
 }
 
-fn harness() -> &'static Harness {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    HARNESS.get_or_init(|| {
+impl Harness {
+    /// A client given `max_body` as its limit.
+    fn new(max_body: usize) -> Harness {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime builds");
-        let options = ClientOptions {
-            timeout: Duration::from_secs(2),
-            connect_timeout: Duration::from_secs(1),
-            max_body: MAX_BODY,
-            ..ClientOptions::default()
-        };
+        let options =
+            ClientOptions { timeout: Duration::from_secs(2), connect_timeout: Duration::from_secs(1), max_body, ..ClientOptions::default() };
         let client = HttpClient::new(options).expect("default client options are valid");
         Harness { runtime, client }
-    })
+    }
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| Harness::new(MAX_BODY))
 }
 
 /// Serves `answer` to one connection: reads the request head (bounded), writes the
@@ -52,25 +53,34 @@ async fn serve_once(listener: TcpListener, answer: Vec<u8>) {
 }
 
 pub(super) fn run(data: &[u8]) {
-    let h = harness();
+    if let Err(broken) = check_response(harness(), data) {
+        panic!("{broken}");
+    }
+}
+
+/// The response oracle: the client ends in a response or an error, keeps no more than
+/// [`MAX_BODY`] bytes, and reads whatever it got as every wire type without panicking.
+fn check_response(h: &Harness, data: &[u8]) -> Result<(), String> {
     h.runtime.block_on(async {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("a loopback port binds");
         let url = format!("http://{}/acme/order/1", listener.local_addr().expect("bound socket has an address"));
         let server = tokio::spawn(serve_once(listener, data.to_vec()));
-        match h.client.get(&url).await {
+        let result = match h.client.get(&url).await {
+            Ok(resp) if resp.body.len() > MAX_BODY => Err(format!("the client kept a {} byte body over its {MAX_BODY} byte limit", resp.body.len())),
             Ok(resp) => {
-                assert!(resp.body.len() <= MAX_BODY, "the client kept a {} byte body over its {MAX_BODY} byte limit", resp.body.len());
                 let _ = (resp.links(), resp.retry_after(), resp.location(), resp.replay_nonce(), resp.media_type());
                 let _ = resp.problem();
                 if let Ok(value) = resp.json() {
                     read_as_every_wire_type(&value);
                 }
+                Ok(())
             }
-            Err(HttpError::BodyTooLarge { limit }) => assert_eq!(limit, MAX_BODY),
-            Err(_) => {}
-        }
+            Err(HttpError::BodyTooLarge { limit }) if limit != MAX_BODY => Err(format!("the client reported a {limit} byte limit, not {MAX_BODY}")),
+            Err(_) => Ok(()),
+        };
         let _ = server.await;
-    });
+        result
+    })
 }
 
 fn read_as_every_wire_type(value: &serde_json::Value) {
@@ -115,4 +125,24 @@ pub(super) fn seeds() -> Vec<(String, Vec<u8>)> {
             ),
         ),
     ]
+}
+
+#[cfg(test)]
+mod planted {
+    use super::*;
+
+    #[test]
+    fn a_client_that_ignores_its_body_limit_is_caught() {
+        let body = "x".repeat(2 * MAX_BODY);
+        let answers = [
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()),
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len()),
+        ];
+        // The bug: the limit the client enforces is not the one it was meant to keep.
+        let unbounded = Harness::new(1 << 20);
+        for answer in &answers {
+            assert_eq!(check_response(harness(), answer.as_bytes()), Ok(()));
+            assert!(check_response(&unbounded, answer.as_bytes()).is_err_and(|e| e.contains("over its 4096 byte limit")));
+        }
+    }
 }

@@ -1,22 +1,46 @@
-//! The mock CA's CSR checks as a fuzz target: they read attacker-chosen DER from any
-//! client, so they must never panic, and skipping the signature check must be the only
-//! difference between the verified and the unverified parse.
+//! The mock CA as fuzz targets: its CSR checks, its front end and its order state
+//! machine read what any client sends, so they must never panic, and each has an
+//! oracle beyond that: the CSR's names read as an independent parser reads them, every
+//! answer shaped as RFC 8555 §6 requires, every status as a separate model of §7.1.6
+//! computes it.
 
-use super::ca::{parse_csr, parse_csr_unverified};
+use super::ca::{CsrError, ParsedCsr, parse_csr, parse_csr_unverified};
 use crate::protocol::jws::Algorithm;
 use crate::protocol::keys::SigningKey;
 use axum::http;
 
-/// Runs one DER input through both CSR parsers; panics when they disagree on anything
-/// but the signature.
+/// Runs one DER input through the mock CA's CSR parser; panics when [`check_csr`] fails.
 pub fn fuzz_csr(data: &[u8]) {
-    let unverified = parse_csr_unverified(data);
-    if let Ok(verified) = parse_csr(data) {
-        match unverified {
-            Ok(u) => assert_eq!(u, verified, "verified and unverified CSR parses disagree"),
-            Err(e) => panic!("a CSR that verifies fails the unverified parse: {e}"),
+    if let Err(broken) = check_csr(data, parse_csr, parse_csr_unverified) {
+        panic!("{broken}");
+    }
+}
+
+/// The CSR oracle: a CSR `verified` accepts reads the same with `unverified` (the
+/// signature check off, as the `skip-csr-signature-check` defect does), and, when
+/// rcgen's parser (a separate reading of the same DER) also accepts it, with the same
+/// DNS names and IP addresses in the same order.
+fn check_csr(data: &[u8], verified: impl Fn(&[u8]) -> Result<ParsedCsr, CsrError>, unverified: impl Fn(&[u8]) -> Result<ParsedCsr, CsrError>) -> Result<(), String> {
+    let Ok(parsed) = verified(data) else { return Ok(()) };
+    match unverified(data) {
+        Ok(u) if u == parsed => {}
+        Ok(_) => return Err("verified and unverified CSR parses disagree".into()),
+        Err(e) => return Err(format!("a CSR that verifies fails the unverified parse: {e}")),
+    }
+    let der = rustls_pki_types::CertificateSigningRequestDer::from(data);
+    let Ok(independent) = rcgen::CertificateSigningRequestParams::from_der(&der) else { return Ok(()) };
+    let (mut dns, mut ips) = (Vec::new(), Vec::new());
+    for san in &independent.params.subject_alt_names {
+        match san {
+            rcgen::SanType::DnsName(name) => dns.push(name.as_str().to_ascii_lowercase()),
+            rcgen::SanType::IpAddress(ip) => ips.push(*ip),
+            _ => {}
         }
     }
+    if (dns.as_slice(), ips.as_slice()) != (parsed.dns_names.as_slice(), parsed.ip_addrs.as_slice()) {
+        return Err(format!("the CSR names {:?} {:?}, rcgen reads {dns:?} {ips:?}", parsed.dns_names, parsed.ip_addrs));
+    }
+    Ok(())
 }
 
 /// Well-formed CSRs (one name, several names with an IP, a commonName) signed by the
@@ -88,9 +112,13 @@ async fn signed(wfe: &std::sync::Arc<super::wfe::Wfe>, key: &SigningKey, kid: Op
 
 fn wfe_harness() -> &'static WfeHarness {
     static HARNESS: std::sync::OnceLock<WfeHarness> = std::sync::OnceLock::new();
-    HARNESS.get_or_init(|| {
+    HARNESS.get_or_init(|| WfeHarness::new(Vec::new()))
+}
+
+impl WfeHarness {
+    fn new(defects: Vec<super::Defect>) -> WfeHarness {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime builds");
-        let config = super::MockCaConfig { always_valid: true, ..super::MockCaConfig::default() };
+        let config = super::MockCaConfig { always_valid: true, defects, ..super::MockCaConfig::default() };
         let ca = super::ca::CertificateAuthority::new(1).expect("the CA's certificates generate");
         let wfe = super::build_wfe(&config, BASE_URL.to_owned(), ca, None);
         let key = SigningKey::from_pkcs8_pem(Algorithm::Es256, include_str!("../../../fixtures/keys/ec-p256.pk8.pem"))
@@ -115,15 +143,20 @@ fn wfe_harness() -> &'static WfeHarness {
             .collect();
         all.extend(paths);
         WfeHarness { runtime, wfe, key, account_url, paths: all }
-    })
+    }
 }
 
 /// One request into the mock CA's front end; panics when an answer breaks what every
 /// answer must satisfy: no 5xx, errors as problem documents with a registered ACME type
 /// (or a non-ACME URI), and a Replay-Nonce on every answer to a POST.
 pub fn fuzz_wfe_request(data: &[u8]) {
-    let [method, path, mode, rest @ ..] = data else { return };
-    let h = wfe_harness();
+    if let Err(broken) = check_wfe_request(wfe_harness(), data) {
+        panic!("{broken}");
+    }
+}
+
+fn check_wfe_request(h: &WfeHarness, data: &[u8]) -> Result<(), String> {
+    let [method, path, mode, rest @ ..] = data else { return Ok(()) };
     let methods = [http::Method::POST, http::Method::POST, http::Method::POST, http::Method::GET, http::Method::HEAD, http::Method::PUT, http::Method::DELETE];
     let method = methods[usize::from(*method) % methods.len()].clone();
     let path = if usize::from(*path) < h.paths.len() {
@@ -140,17 +173,24 @@ pub fn fuzz_wfe_request(data: &[u8]) {
             call(&h.wfe, method.clone(), &path, &jose_headers(content_type), rest.to_vec()).await
         }
     });
-    assert!(status < 500, "{method} {path} answered {status}: {}", String::from_utf8_lossy(&body));
+    if status >= 500 {
+        return Err(format!("{method} {path} answered {status}: {}", String::from_utf8_lossy(&body)));
+    }
     if status >= 400 && method != http::Method::HEAD {
         let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        assert!(content_type.starts_with("application/problem+json"), "{method} {path}: error {status} as {content_type:?}");
+        if !content_type.starts_with("application/problem+json") {
+            return Err(format!("{method} {path}: error {status} as {content_type:?}"));
+        }
         let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let kind = problem.get("type").and_then(serde_json::Value::as_str).unwrap_or_default();
-        assert!(!kind.is_empty() && crate::protocol::wire::is_registered_or_foreign_error(kind), "{method} {path}: problem type {kind:?}");
+        if kind.is_empty() || !crate::protocol::wire::is_registered_or_foreign_error(kind) {
+            return Err(format!("{method} {path}: problem type {kind:?}"));
+        }
     }
-    if method == http::Method::POST {
-        assert!(headers.contains_key("replay-nonce"), "{method} {path}: answer {status} without Replay-Nonce");
+    if method == http::Method::POST && !headers.contains_key("replay-nonce") {
+        return Err(format!("{method} {path}: answer {status} without Replay-Nonce"));
     }
+    Ok(())
 }
 
 /// Seeds: a signed POST-as-GET and a signed payload to each real resource, and raw bodies.
@@ -272,6 +312,12 @@ mod reference {
 /// §7.1.6 hold: no way out of a terminal state, `ready` only with every authorization
 /// valid, `valid` only with a certificate, a valid authorization has one valid challenge.
 pub fn fuzz_order_state(data: &[u8]) {
+    order_state_with(data, |_, _| {});
+}
+
+/// [`fuzz_order_state`] with `planted` run on the authorizations after each event's
+/// transition (given the event kind), so a test can plant a bug in the transitions.
+fn order_state_with(data: &[u8], planted: impl Fn(u8, &mut [super::core::Authorization])) {
     use super::core::{Authorization, AuthzStatus, Challenge, ChallengeStatus, Finalization, Order, OrderStatus, Progress, VALID_AUTHZ_LIFETIME};
     use crate::protocol::wire::{Identifier, Problem};
     use reference::{Authz, Chall, Model};
@@ -363,6 +409,7 @@ pub fn fuzz_order_state(data: &[u8]) {
                 model.now += seconds;
             }
         }
+        planted(event[0] % 6, &mut authz);
         for (i, x) in authz.iter().enumerate() {
             let want = match model.authz_status(i) {
                 Authz::Pending => AuthzStatus::Pending,
@@ -414,4 +461,78 @@ pub fn order_state_seeds() -> Vec<(String, Vec<u8>)> {
         ("deactivate-after-valid".into(), vec![1, 0, 1, 0, 1, 0, 1, 2, 1, 0, 3, 0, 0]),
         ("order-expires".into(), vec![0, 0, 0, 0, 5, 0xff, 0xff, 5, 0xff, 0xff, 3, 0, 0]),
     ]
+}
+
+/// Each oracle catches the bug it guards against: a defect of the mock CA switched on,
+/// or a planted copy of the code it checks.
+#[cfg(test)]
+mod planted {
+    use super::*;
+    use crate::mockca::Defect;
+
+    fn failures(defects: Vec<Defect>) -> Vec<String> {
+        let h = WfeHarness::new(defects);
+        wfe_request_seeds().iter().filter_map(|(_, input)| check_wfe_request(&h, input).err()).collect()
+    }
+
+    #[test]
+    fn the_front_end_oracles_catch_a_missing_nonce_and_a_plain_json_error() {
+        assert_eq!(failures(Vec::new()), Vec::<String>::new());
+        let nonces = failures(vec![Defect::OmitNonceOnErrors]);
+        assert!(!nonces.is_empty() && nonces.iter().all(|f| f.ends_with("without Replay-Nonce")), "{nonces:#?}");
+        let plain = failures(vec![Defect::ProblemAsPlainJson]);
+        assert!(plain.iter().any(|f| f.contains("as \"application/json\"")), "{plain:#?}");
+    }
+
+    #[test]
+    fn csr_parsers_that_drop_ip_addresses_are_caught() {
+        let drop_ips = |parse: fn(&[u8]) -> Result<ParsedCsr, CsrError>| {
+            move |der: &[u8]| {
+                parse(der).map(|mut p| {
+                    p.ip_addrs.clear();
+                    p
+                })
+            }
+        };
+        let seeds = csr_seeds();
+        let caught = |verified: &dyn Fn(&[u8]) -> Result<ParsedCsr, CsrError>, unverified: &dyn Fn(&[u8]) -> Result<ParsedCsr, CsrError>| {
+            seeds.iter().filter_map(|(_, der)| check_csr(der, verified, unverified).err()).collect::<Vec<String>>()
+        };
+        assert_eq!(caught(&parse_csr, &parse_csr_unverified), Vec::<String>::new());
+        // Only the unverified path loses them: the two parses disagree.
+        assert_eq!(caught(&parse_csr, &drop_ips(parse_csr_unverified)), ["verified and unverified CSR parses disagree"]);
+        // Both lose them: rcgen's reading of the same DER still has them.
+        let both = caught(&drop_ips(parse_csr), &drop_ips(parse_csr_unverified));
+        assert!(matches!(both.as_slice(), [one] if one.contains("rcgen reads")), "{both:#?}");
+    }
+
+    #[test]
+    fn a_state_machine_that_lets_invalid_become_valid_is_caught() {
+        use crate::mockca::core::{AuthzStatus, ChallengeStatus};
+        // The bug: responding to a challenge of an invalid authorization revives it.
+        let revive = |kind: u8, authz: &mut [crate::mockca::core::Authorization]| {
+            for a in authz.iter_mut().filter(|a| kind == 0 && a.status == AuthzStatus::Invalid) {
+                a.status = AuthzStatus::Valid;
+                if let Some(c) = a.challenges.iter_mut().find(|c| c.status == ChallengeStatus::Invalid) {
+                    c.status = ChallengeStatus::Valid;
+                }
+            }
+        };
+        let caught = |input: &[u8]| {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| order_state_with(input, revive)));
+            run.err().and_then(|p| p.downcast_ref::<String>().cloned())
+        };
+        // Every seed, then one more challenge response: only the failed validation trips it.
+        let found: Vec<(String, String)> = order_state_seeds()
+            .into_iter()
+            .filter_map(|(name, mut input)| {
+                fuzz_order_state(&input);
+                input.extend([0, 0, 0]);
+                caught(&input).map(|message| (name, message))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].0, "validation-fails");
+        assert!(found[0].1.contains("authorization 0 status"), "{}", found[0].1);
+    }
 }
