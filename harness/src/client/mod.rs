@@ -637,31 +637,18 @@ fn challenge_error(authz: &Authorization) -> Option<Box<Problem>> {
     authz.challenges.iter().find_map(|c| c.error.clone()).map(Box::new)
 }
 
-/// A PKCS#10 CSR naming exactly `identifiers` as SANs, with an empty subject: rcgen's
-/// default subject carries a placeholder commonName that is not one of the names.
+/// A PKCS#10 CSR naming exactly `identifiers` (and, with `extra_name`, one name the
+/// order does not have, for the client defect that asks for it).
 fn csr_der(identifiers: &[Identifier], extra_name: bool, key: &SigningKey) -> Result<Vec<u8>, ClientError> {
-    use rcgen::SanType;
-    let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec());
-    let key_pair = rcgen::KeyPair::try_from(&pkcs8).map_err(|e| ClientError::Csr(format!("key: {e}")))?;
-    let san = |kind: &str, value: &str| -> Result<SanType, ClientError> {
-        if kind == "ip" {
-            value.parse().map(SanType::IpAddress).map_err(|_| ClientError::Config(format!("{value:?} is not an IP address")))
-        } else {
-            rcgen::string::Ia5String::try_from(value.to_owned())
-                .map(SanType::DnsName)
-                .map_err(|e| ClientError::Csr(format!("name {value:?}: {e}")))
-        }
-    };
-    let mut sans = identifiers.iter().map(|i| san(&i.kind, &i.value)).collect::<Result<Vec<_>, _>>()?;
+    if let Some(bad) = identifiers.iter().find(|i| i.kind == "ip" && i.value.parse::<std::net::IpAddr>().is_err()) {
+        return Err(ClientError::Config(format!("{:?} is not an IP address", bad.value)));
+    }
+    let mut names = identifiers.to_vec();
     if extra_name {
         let base = identifiers.iter().find(|i| i.kind == "dns").map(|i| i.value.trim_start_matches("*.")).unwrap_or("acmespec.test");
-        sans.push(san("dns", &format!("not-in-the-order.{base}"))?);
+        names.push(Identifier::dns(format!("not-in-the-order.{base}")));
     }
-    let mut params = rcgen::CertificateParams::default();
-    params.subject_alt_names = sans;
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    let csr = params.serialize_request(&key_pair).map_err(|e| ClientError::Csr(e.to_string()))?;
-    Ok(csr.der().to_vec())
+    key.csr_der(&names, None).map_err(ClientError::Csr)
 }
 
 /// The DER of the first CERTIFICATE block of a PEM chain.

@@ -1494,6 +1494,7 @@ mod tests {
     use crate::mockca::JwsView;
     use crate::protocol::jws::{Algorithm, FlattenedJws, KeyId, acme_protected_header};
     use crate::protocol::keys::SigningKey;
+    use crate::protocol::wire::Identifier;
     use crate::scenario::{Actor, Catalogue, Testable};
     use serde_json::json;
 
@@ -1663,11 +1664,8 @@ mod tests {
     }
 
     fn csr(names: &[&str], key: &SigningKey) -> String {
-        let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec());
-        let pair = rcgen::KeyPair::try_from(&pkcs8).unwrap();
-        let mut params = rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        b64::encode(params.serialize_request(&pair).unwrap().der())
+        let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::dns(*n)).collect();
+        b64::encode(key.csr_der(&identifiers, None).unwrap())
     }
 
     #[track_caller]

@@ -46,27 +46,19 @@ fn check_csr(data: &[u8], verified: impl Fn(&[u8]) -> Result<ParsedCsr, CsrError
 /// Well-formed CSRs (one name, several names with an IP, a commonName) signed by the
 /// fixture P-256 key.
 pub fn csr_seeds() -> Vec<(String, Vec<u8>)> {
-    let Ok(key) = SigningKey::from_pkcs8_pem(Algorithm::Es256, include_str!("../../../fixtures/keys/ec-p256.pk8.pem"))
-    else {
+    use crate::protocol::wire::Identifier;
+    let Ok(key) = SigningKey::from_pkcs8_pem(Algorithm::Es256, include_str!("../../../fixtures/keys/ec-p256.pk8.pem")) else {
         return Vec::new();
     };
-    let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec());
-    let Ok(pair) = rcgen::KeyPair::try_from(&pkcs8) else { return Vec::new() };
-    let build = |names: &[&str], common_name: Option<&str>| {
-        let mut params = rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).ok()?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        if let Some(cn) = common_name {
-            params.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        }
-        params.serialize_request(&pair).ok().map(|csr| csr.der().to_vec())
-    };
+    let one = [Identifier::dns("a.acmespec.test")];
+    let several = [Identifier::dns("a.acmespec.test"), Identifier::dns("*.b.acmespec.test"), Identifier::ip("127.0.0.1")];
     [
-        ("one-name.der", build(&["a.acmespec.test"], None)),
-        ("names-and-ip.der", build(&["a.acmespec.test", "*.b.acmespec.test", "127.0.0.1"], None)),
-        ("common-name.der", build(&["a.acmespec.test"], Some("a.acmespec.test"))),
+        ("one-name.der", key.csr_der(&one, None)),
+        ("names-and-ip.der", key.csr_der(&several, None)),
+        ("common-name.der", key.csr_der(&one, Some("a.acmespec.test"))),
     ]
     .into_iter()
-    .filter_map(|(name, der)| Some((name.to_owned(), der?)))
+    .filter_map(|(name, der)| Some((name.to_owned(), der.ok()?)))
     .collect()
 }
 

@@ -5,6 +5,7 @@
 
 use crate::protocol::jwk::Jwk;
 use crate::protocol::jws::Algorithm;
+use crate::protocol::wire::Identifier;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use std::fmt;
@@ -127,6 +128,27 @@ impl SigningKey {
     /// The private key as PKCS#8 DER, for CSR generation with the same key.
     pub fn pkcs8_der(&self) -> &[u8] {
         &self.pkcs8
+    }
+
+    /// A PKCS#10 request signed by this key, naming `identifiers` as its SANs (`ip` ones
+    /// as iPAddress, every other as dNSName) and `common_name` as its only subject
+    /// attribute. The subject is otherwise empty: rcgen's default one carries a
+    /// placeholder commonName that is none of the names, which a CA must refuse.
+    pub fn csr_der(&self, identifiers: &[Identifier], common_name: Option<&str>) -> Result<Vec<u8>, String> {
+        use rcgen::SanType;
+        let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(self.pkcs8_der().to_vec());
+        let key_pair = rcgen::KeyPair::try_from(&pkcs8).map_err(|e| format!("CSR key: {e}"))?;
+        let san = |id: &Identifier| match id.kind.as_str() {
+            "ip" => id.value.parse().map(SanType::IpAddress).map_err(|_| format!("{:?} is not an IP address", id.value)),
+            _ => rcgen::string::Ia5String::try_from(id.value.clone()).map(SanType::DnsName).map_err(|e| format!("name {:?}: {e}", id.value)),
+        };
+        let mut params = rcgen::CertificateParams::default();
+        params.subject_alt_names = identifiers.iter().map(san).collect::<Result<_, _>>()?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        if let Some(cn) = common_name {
+            params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        }
+        params.serialize_request(&key_pair).map(|csr| csr.der().to_vec()).map_err(|e| format!("CSR: {e}"))
     }
 
     /// Signs `message` the way `alg` prescribes for JWS (fixed-size r‖s for ECDSA).

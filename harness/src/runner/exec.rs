@@ -1217,17 +1217,10 @@ impl<'e> CaseRun<'e> {
                 self.fresh_key(spec.key, current.as_ref())?
             }
         };
-        let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec());
-        let key_pair = rcgen::KeyPair::try_from(&pkcs8).map_err(|e| StepError::Error(format!("CSR key: {e}")))?;
-        let mut params = rcgen::CertificateParams::new(names).map_err(|e| StepError::Error(format!("CSR names: {e}")))?;
-        // rcgen's default subject carries a placeholder commonName that is not one of
-        // the order's identifiers; the CSR must name exactly the order's identifiers.
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        if let Some(cn) = &spec.common_name {
-            params.distinguished_name.push(rcgen::DnType::CommonName, self.expand(cn, Some(&account)));
-        }
-        let csr = params.serialize_request(&key_pair).map_err(|e| StepError::Error(format!("CSR: {e}")))?;
-        let mut der = csr.der().to_vec();
+        let identifiers: Vec<Identifier> =
+            names.into_iter().map(|n| if n.parse::<std::net::IpAddr>().is_ok() { Identifier::ip(n) } else { Identifier::dns(n) }).collect();
+        let common_name = spec.common_name.as_ref().map(|cn| self.expand(cn, Some(&account)));
+        let mut der = key.csr_der(&identifiers, common_name.as_deref()).map_err(StepError::Error)?;
         if spec.corrupt_signature {
             let last = der.len() - 1;
             der[last] ^= 0x01;
