@@ -2,10 +2,12 @@
 
 use acmespec::mockca::{MockCa, MockCaConfig};
 use acmespec::protocol::http::ClientOptions;
+use acmespec::report::Redactor;
 use acmespec::responders::Responders;
 use acmespec::runner::{self, RunOptions, RunReport, Verdict};
-use acmespec::scenario::{Catalogue, embedded_catalogue};
+use acmespec::scenario::{Catalogue, Requirement, embedded_catalogue};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +31,9 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Requirement coverage of the server suite, per RFC, section and level.
     Coverage(CoverageArgs),
+    /// Render a saved run (a --json report or a --jsonl stream, possibly cut short) as
+    /// Markdown, self-contained HTML or JUnit XML.
+    Report(ReportArgs),
     /// Grade a real ACME client (through its adapter file) against the mock CA, one
     /// client scenario at a time, with scripted faults.
     Clients(Box<ClientsArgs>),
@@ -42,6 +47,12 @@ enum Command {
     /// Live protocol fuzzing of a server URL (or the built-in mock CA), replay of its
     /// findings, and the libFuzzer corpus tools (seeds, replay of inputs).
     Fuzz(acmespec::fuzzing::cli::FuzzArgs),
+    /// Write a starting expectation file for --expect from a saved run: every non-pass
+    /// case with its verdict and a reason to fill in.
+    Expect(ExpectArgs),
+    /// Compare two saved runs: newly failing, newly passing and other verdict changes;
+    /// exit 1 when a verdict got worse.
+    Diff(DiffArgs),
 }
 
 #[derive(clap::Args)]
@@ -144,9 +155,20 @@ struct RunArgs {
     /// Write the JSON report here (rewritten after every case).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Append each case's result to this JSON Lines file as it finishes; a run cut short
+    /// leaves every finished case there (`acmespec report` renders it, marked incomplete).
+    #[arg(long)]
+    jsonl: Option<PathBuf>,
     /// Write a JUnit XML report here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Write a Markdown report here (for a pull-request comment): summary, matrix by RFC
+    /// section, and every case that did not pass with its redacted transcript.
+    #[arg(long, value_name = "PATH")]
+    md: Option<PathBuf>,
+    /// Write the same report as one self-contained HTML page here (no external assets).
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
     /// Read case files from this scenarios directory instead of the built-in catalogue.
     #[arg(long)]
     scenarios: Option<PathBuf>,
@@ -165,6 +187,11 @@ struct RunArgs {
     /// Count SHOULD-level misses (non-strict) as failures in the exit status.
     #[arg(long)]
     strict: bool,
+    /// Expected failures: a baseline file of `[[expect]]` id, verdict, reason, link. A
+    /// listed case getting its verdict does not fail the run; one that passes now, or
+    /// gets another verdict, does (see README, "Output").
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
     /// Cases in flight at once (1 runs them one after another; results are still
     /// reported in catalogue order).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -227,9 +254,12 @@ fn main() -> ExitCode {
         Command::Serve(args) => rt.block_on(serve(*args)),
         Command::DefectMatrix(args) => rt.block_on(defect_matrix(args)),
         Command::Coverage(args) => coverage(args),
+        Command::Report(args) => report(args),
         Command::Clients(args) => rt.block_on(clients(*args)),
         Command::Client(command) => rt.block_on(acmespec::client::cli::run(command)),
         Command::Fuzz(command) => acmespec::fuzzing::cli::run(command),
+        Command::Expect(args) => expect(args),
+        Command::Diff(args) => diff(args),
     }
 }
 
@@ -271,28 +301,6 @@ fn list(args: ListArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn print_result(report: &RunReport, printed: &mut usize) {
-    for c in &report.cases[*printed..] {
-        let tag = match c.verdict {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::NonStrict => "NON-STRICT",
-            Verdict::Unsupported => "UNSUPPORTED",
-            Verdict::Error => "ERROR",
-        };
-        println!("{tag:<11} {} ({} ms)", c.id, c.duration_ms);
-        if c.verdict != Verdict::Pass {
-            if let Some(e) = &c.expected {
-                println!("            expected: {e}");
-            }
-            if let Some(o) = &c.observed {
-                println!("            observed: {o}");
-            }
-        }
-    }
-    *printed = report.cases.len();
-}
-
 fn write_reports(report: &RunReport, json: Option<&Path>, junit: Option<&Path>) {
     if let Some(p) = json
         && let Err(e) = acmespec::report::write_json(p, report) {
@@ -302,6 +310,25 @@ fn write_reports(report: &RunReport, json: Option<&Path>, junit: Option<&Path>) 
         && let Err(e) = acmespec::report::write_junit(p, report) {
             eprintln!("acmespec: cannot write {}: {e}", p.display());
         }
+}
+
+/// Writes the Markdown and HTML reports of `report` where asked.
+fn write_rendered_reports(
+    report: &RunReport,
+    md: Option<&Path>,
+    html: Option<&Path>,
+    requirements: &BTreeMap<String, Requirement>,
+    redactor: &Redactor,
+) {
+    type Render = fn(&RunReport, &BTreeMap<String, Requirement>, &Redactor) -> String;
+    let outputs: [(Option<&Path>, Render); 2] = [(md, acmespec::report::to_markdown), (html, acmespec::report::to_html)];
+    for (path, render) in outputs {
+        if let Some(p) = path
+            && let Err(e) = acmespec::report::write_text(p, &render(report, requirements, redactor))
+        {
+            eprintln!("acmespec: cannot write {}: {e}", p.display());
+        }
+    }
 }
 
 fn parse_eab_keys(specs: &[String]) -> Result<Vec<(String, Vec<u8>)>, String> {
@@ -324,6 +351,58 @@ fn coverage(args: CoverageArgs) -> ExitCode {
     match args.format {
         CoverageFormat::Md => print!("{}", cov.to_markdown()),
         CoverageFormat::Json => println!("{}", serde_json::to_string_pretty(&cov).unwrap_or_default()),
+    }
+    ExitCode::SUCCESS
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The saved run: a --json report or a --jsonl stream of `acmespec run` (a stream
+    /// cut short renders as an incomplete run).
+    results: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    format: ReportFormat,
+    /// Write here instead of to standard output.
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Read requirement paraphrases from this scenarios directory instead of the built-in catalogue.
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Md,
+    Html,
+    Junit,
+}
+
+fn report(args: ReportArgs) -> ExitCode {
+    let results = match acmespec::report::read_results(&args.results) {
+        Ok(r) => r,
+        Err(e) => return usage_error(format!("cannot read the results: {e}")),
+    };
+    let catalogue = match load_catalogue(args.scenarios.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let redactor = Redactor::default();
+    let text = match args.format {
+        ReportFormat::Md => acmespec::report::to_markdown(&results, &catalogue.requirements, &redactor),
+        ReportFormat::Html => acmespec::report::to_html(&results, &catalogue.requirements, &redactor),
+        ReportFormat::Junit => acmespec::report::to_junit(&results),
+    };
+    match &args.out {
+        Some(path) => {
+            if let Err(e) = acmespec::report::write_text(path, &text) {
+                return usage_error(format!("--out {}: {e}", path.display()));
+            }
+        }
+        None => print!("{text}"),
+    }
+    if !results.complete {
+        eprintln!("acmespec: warning: {} is an incomplete run; only the cases that finished are reported", args.results.display());
     }
     ExitCode::SUCCESS
 }
@@ -424,6 +503,10 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    let expectations = match load_expectations(args.expect.as_deref(), catalogue.cases.iter().map(|c| c.def.id.as_str())) {
+        Ok(e) => e,
+        Err(e) => return usage_error(e),
+    };
     let mut capabilities = match args.capabilities.as_deref().map(runner::Capabilities::load).transpose() {
         Ok(c) => c.unwrap_or_default(),
         Err(e) => return usage_error(e),
@@ -485,14 +568,29 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let latest: Arc<Mutex<Option<RunReport>>> = Arc::default();
     let json = args.json.clone();
-    let mut printed = 0;
+    let mut stream = match args.jsonl.as_deref().map(acmespec::report::ResultStream::create).transpose() {
+        Ok(s) => s,
+        Err(e) => return usage_error(format!("--jsonl: {e}")),
+    };
+    let selected = runner::select(&catalogue, options.filter.as_deref()).map(|c| c.len()).unwrap_or_default();
+    let progress = Arc::new(Mutex::new(acmespec::report::Progress::new(selected)));
     let sink = {
         let latest = latest.clone();
+        let progress = progress.clone();
         move |report: &RunReport| {
-            print_result(report, &mut printed);
+            progress.lock().expect("progress lock").update(&report.cases);
+            if let Some(stream) = stream.as_mut()
+                && let Err(e) = stream.update(report)
+            {
+                eprintln!("acmespec: --jsonl: {e}");
+            }
             write_reports(report, json.as_deref(), None);
             *latest.lock().expect("report lock") = Some(report.clone());
         }
+    };
+    let redactor = options.eab.as_ref().map_or_else(Redactor::default, |eab| Redactor::with_mac_key(&eab.mac_key));
+    let write_rendered = |report: &RunReport| {
+        write_rendered_reports(report, args.md.as_deref(), args.html.as_deref(), &catalogue.requirements, &redactor);
     };
     let outcome = tokio::select! {
         r = runner::run(&catalogue, &options, &responders, sink) => Some(r),
@@ -507,17 +605,15 @@ async fn run(args: RunArgs) -> ExitCode {
             let partial = latest.lock().expect("report lock").clone();
             if let Some(r) = partial {
                 write_reports(&r, args.json.as_deref(), args.junit.as_deref());
+                write_rendered(&r);
             }
             return ExitCode::from(130);
         }
     };
     write_reports(&report, args.json.as_deref(), args.junit.as_deref());
-    println!("{}", report.summary);
-    if report.cases.iter().any(|c| c.verdict.is_failure(args.strict)) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    write_rendered(&report);
+    progress.lock().expect("progress lock").finish(&report.summary.to_string());
+    closing_status(expectations.as_ref(), report.cases.iter().map(|c| (c.id.as_str(), c.verdict)), args.strict)
 }
 
 #[derive(clap::Args)]
@@ -549,6 +645,11 @@ struct ClientsArgs {
     /// Count SHOULD-level misses (non-strict) as failures in the exit status.
     #[arg(long)]
     strict: bool,
+    /// Expected failures: a baseline file of `[[expect]]` id, verdict, reason, link. A
+    /// listed case getting its verdict does not fail the run; one that passes now, or
+    /// gets another verdict, does (see README, "Output").
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
 }
 
 async fn clients(args: ClientsArgs) -> ExitCode {
@@ -573,6 +674,10 @@ async fn clients(args: ClientsArgs) -> ExitCode {
     if let Err(e) = catalogue.select(args.filter.as_deref()) {
         return usage_error(e);
     }
+    let expectations = match load_expectations(args.expect.as_deref(), catalogue.scenarios.iter().map(|s| s.def.id.as_str())) {
+        Ok(e) => e,
+        Err(e) => return usage_error(e),
+    };
     if args.timeout == 0 {
         return usage_error("--timeout must be at least 1 second");
     }
@@ -642,5 +747,99 @@ async fn clients(args: ClientsArgs) -> ExitCode {
     };
     write(&report, true);
     println!("{} (client {}, seed {seed})", report.summary, report.client);
-    if report.cases.iter().any(|c| c.case.verdict.is_failure(args.strict)) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    closing_status(expectations.as_ref(), report.cases.iter().map(|c| (c.case.id.as_str(), c.case.verdict)), args.strict)
+}
+
+/// Reads `--expect FILE` and refuses ids the catalogue (`known`) does not have.
+fn load_expectations<'a>(
+    path: Option<&Path>,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Result<Option<acmespec::report::Expectations>, String> {
+    let Some(path) = path else { return Ok(None) };
+    let expectations = acmespec::report::Expectations::load(path)?;
+    expectations.check_known(known)?;
+    Ok(Some(expectations))
+}
+
+/// The exit status of a finished run: judged against the expectations (and the
+/// judgement printed) when there are some, else 1 on any fail or error (or non-strict
+/// with `strict`).
+fn closing_status<'a>(
+    expectations: Option<&acmespec::report::Expectations>,
+    results: impl IntoIterator<Item = (&'a str, Verdict)>,
+    strict: bool,
+) -> ExitCode {
+    let failed = match expectations {
+        Some(expectations) => {
+            let judgement = expectations.judge(results, strict);
+            print!("{judgement}");
+            !judgement.passed()
+        }
+        None => results.into_iter().any(|(_, verdict)| verdict.is_failure(strict)),
+    };
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+#[derive(clap::Args)]
+struct ExpectArgs {
+    /// The saved run: a --json report or --jsonl stream of `acmespec run`, or a --json
+    /// report of `acmespec clients`.
+    #[arg(long, value_name = "RESULTS")]
+    from: PathBuf,
+    /// Write the expectation file here instead of to standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+fn expect(args: ExpectArgs) -> ExitCode {
+    let report = match acmespec::report::read_saved_run(&args.from) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let (text, errors) = match acmespec::report::starting_expectations(&report, &args.from) {
+        Ok(t) => t,
+        Err(e) => return usage_error(e),
+    };
+    for id in &errors {
+        eprintln!("acmespec: warning: {id} got error and is not listed: an error must be fixed, not expected");
+    }
+    if !report.complete {
+        eprintln!("acmespec: warning: {} is an incomplete run; cases that did not finish are not listed", args.from.display());
+    }
+    match &args.out {
+        Some(path) => match std::fs::write(path, &text) {
+            Ok(()) => eprintln!("acmespec: wrote {}; replace each TODO reason", path.display()),
+            Err(e) => return usage_error(format!("--out {}: {e}", path.display())),
+        },
+        None => print!("{text}"),
+    }
+    ExitCode::SUCCESS
+}
+
+#[derive(clap::Args)]
+struct DiffArgs {
+    /// The earlier run (a --json report or --jsonl stream of `acmespec run`, or a --json
+    /// report of `acmespec clients`).
+    old: PathBuf,
+    /// The later run, in the same forms.
+    new: PathBuf,
+    /// Also write the comparison as Markdown here, for a release note.
+    #[arg(long, value_name = "PATH")]
+    md: Option<PathBuf>,
+}
+
+fn diff(args: DiffArgs) -> ExitCode {
+    use acmespec::report::read_saved_run;
+    let (old, new) = match (read_saved_run(&args.old), read_saved_run(&args.new)) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(e), _) | (_, Err(e)) => return usage_error(e),
+    };
+    let diff = acmespec::report::RunDiff::of(&args.old.display().to_string(), &old, &args.new.display().to_string(), &new);
+    print!("{}", diff.to_text());
+    if let Some(path) = &args.md
+        && let Err(e) = std::fs::write(path, diff.to_markdown())
+    {
+        return usage_error(format!("--md {}: {e}", path.display()));
+    }
+    if diff.regressed() { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }

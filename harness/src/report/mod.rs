@@ -1,11 +1,27 @@
-//! Writing run results: JSON for machines and regression diffs, JUnit XML for CI.
+//! Writing run results: JSON for machines and regression diffs, JUnit XML for CI,
+//! Markdown and self-contained HTML for the people reviewing a run.
 //!
 //! The JSON report is rewritten atomically after every case, so an interrupted run
 //! still leaves a valid, parseable file marked `complete: false`.
 
 mod baseline;
+mod diff;
+mod expect;
+mod html;
+mod markdown;
+mod redact;
+mod stream;
+mod terminal;
+mod view;
 
 pub use baseline::{PinnedVerdict, read_baseline};
+pub use diff::{RunDiff, RunSide, VerdictChange, read_saved_run};
+pub use expect::{Expectations, Judgement, Mismatch, starting_expectations};
+pub use html::to_html;
+pub use markdown::to_markdown;
+pub use redact::{REDACTED, Redactor};
+pub use stream::{ResultStream, StreamLine, read_results};
+pub use terminal::Progress;
 
 use crate::runner::{RunReport, Verdict};
 use std::io;
@@ -21,6 +37,12 @@ pub fn write_json<T: serde::Serialize>(path: &Path, report: &T) -> io::Result<()
 /// Writes `report` as JUnit XML to `path` via a temporary file and a rename.
 pub fn write_junit(path: &Path, report: &RunReport) -> io::Result<()> {
     write_atomic(path, to_junit(report).as_bytes())
+}
+
+/// Writes a rendered report ([`to_markdown`], [`to_html`]) to `path` via a temporary
+/// file and a rename.
+pub fn write_text(path: &Path, text: &str) -> io::Result<()> {
+    write_atomic(path, text.as_bytes())
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

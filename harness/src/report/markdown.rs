@@ -1,0 +1,172 @@
+//! A run as GitHub-flavoured Markdown, sized for a pull-request comment or a CI job
+//! summary: the verdict counts and the per-section matrix at a glance, then only the
+//! cases that did not pass, each with its transcript folded away in `<details>`.
+//!
+//! Everything the server or the results file supplied is escaped, so a hostile problem
+//! detail renders as text instead of as links, tables or HTML.
+
+use super::redact::Redactor;
+use super::view::{VERDICTS, View};
+use crate::runner::RunReport;
+use crate::scenario::Requirement;
+use std::collections::BTreeMap;
+
+/// Renders `report` as Markdown; `requirements` (the catalogue's) give each cited
+/// requirement its paraphrase, `redactor` hides secrets in what the server sent.
+pub fn to_markdown(
+    report: &RunReport,
+    requirements: &BTreeMap<String, Requirement>,
+    redactor: &Redactor,
+) -> String {
+    let view = View::of(report, requirements, redactor);
+    let mut md = format!(
+        "# acmespec report: {}\n\n",
+        code_span(&report.directory_url)
+    );
+    md.push_str(&format!(
+        "**{}** ({} cases)\n\n",
+        view.summary, view.summary.total
+    ));
+    md.push_str(&format!(
+        "- **Directory:** {}\n",
+        code_span(&report.directory_url)
+    ));
+    let server = report
+        .server_header
+        .as_deref()
+        .map_or_else(|| "none".to_owned(), text);
+    md.push_str(&format!("- **Server header:** {server}\n"));
+    let finished = report
+        .finished_at
+        .as_deref()
+        .map_or_else(|| "not finished".to_owned(), text);
+    md.push_str(&format!(
+        "- **Started:** {}\n- **Finished:** {finished}\n",
+        text(&report.started_at)
+    ));
+    md.push_str(&format!("- **acmespec:** {}\n", text(&report.version)));
+    if report.complete {
+        md.push_str("- **Complete:** yes\n\n");
+    } else {
+        md.push_str(&format!(
+            "- **Complete:** **incomplete**: {}\n\n",
+            view.incomplete_note()
+        ));
+    }
+
+    md.push_str("## Verdicts by RFC section\n\n| Section |");
+    for verdict in VERDICTS {
+        md.push_str(&format!(" {} |", verdict.name()));
+    }
+    md.push_str("\n|:---|");
+    md.push_str(&"---:|".repeat(VERDICTS.len()));
+    md.push('\n');
+    for row in &view.sections {
+        md.push_str(&format!("| {} |", text(&row.section)));
+        for count in row.counts {
+            md.push_str(&format!(" {count} |"));
+        }
+        md.push('\n');
+    }
+
+    if view.not_passed.is_empty() {
+        return md;
+    }
+    md.push_str(&format!(
+        "\n## Cases that did not pass ({})\n",
+        view.not_passed.len()
+    ));
+    for case in &view.not_passed {
+        let c = case.result;
+        md.push_str(&format!(
+            "\n### {} {}\n\n",
+            c.verdict.name().to_uppercase(),
+            code_span(&c.id)
+        ));
+        md.push_str(&format!("**{}** ({})\n\n", text(&c.title), case.level));
+        md.push_str("- **Requirements:**");
+        for (id, paraphrase) in &case.requirements {
+            let paraphrase = paraphrase.map_or_else(|| "(not in the catalogue)".to_owned(), text);
+            md.push_str(&format!("\n  - {}: {paraphrase}", code_span(id)));
+        }
+        md.push('\n');
+        for (label, value) in [("Expected", &case.expected), ("Observed", &case.observed)] {
+            if let Some(value) = value {
+                md.push_str(&format!("- **{label}:** {}\n", text(value)));
+            }
+        }
+        let step = c.step.map(|s| format!(", step {s}")).unwrap_or_default();
+        md.push_str(&format!("- **Source:** {}{step}\n", code_span(&c.source)));
+        if !case.exchanges.is_empty() {
+            md.push_str(&format!(
+                "\n<details><summary>{}</summary>\n\n{}\n</details>\n",
+                case.transcript_label(),
+                code_block(&case.exchanges.join("\n"))
+            ));
+        }
+    }
+    md
+}
+
+/// `s` as Markdown that renders literally on one line: no emphasis, links, tables or HTML.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '~' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `s` as inline code, fenced with more backticks than any run inside it.
+fn code_span(s: &str) -> String {
+    let s = s.replace(['\n', '\r'], " ");
+    let fence = "`".repeat(longest_backtick_run(&s) + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// `s` as a fenced code block that no line of `s` can close early.
+fn code_block(s: &str) -> String {
+    let fence = "`".repeat((longest_backtick_run(s) + 1).max(3));
+    format!("{fence}\n{}\n{fence}\n", s.trim_end_matches('\n'))
+}
+
+fn longest_backtick_run(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_text_cannot_inject_markup() {
+        let shown = text("<script>x</script> | [link](http://e.test) **bold**\nnext");
+        assert_eq!(
+            shown,
+            r"&lt;script&gt;x&lt;/script&gt; \| \[link\](http://e.test) \*\*bold\*\* next"
+        );
+    }
+
+    #[test]
+    fn code_outlasts_the_backticks_inside_it() {
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("`x"), "`` `x ``");
+        assert_eq!(code_block("```\nno escape"), "````\n```\nno escape\n````\n");
+        assert_eq!(code_block("plain\n"), "```\nplain\n```\n");
+    }
+}

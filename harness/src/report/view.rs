@@ -1,0 +1,253 @@
+//! What a human-readable report says, worked out once for the Markdown and the HTML
+//! renderer so that the two cannot drift apart: the per-section matrix, the cases that
+//! did not pass in the order a reviewer wants them, their requirements' paraphrases and
+//! their transcripts as redacted plain text.
+
+use super::redact::Redactor;
+use crate::protocol::http::Exchange;
+use crate::runner::{CaseResult, RunReport, Summary, Verdict};
+use crate::scenario::{Level, Requirement};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The verdicts in the order reports list them.
+pub(super) const VERDICTS: [Verdict; 5] = [
+    Verdict::Pass,
+    Verdict::Fail,
+    Verdict::NonStrict,
+    Verdict::Unsupported,
+    Verdict::Error,
+];
+
+/// A report's content, ready to be marked up.
+pub(super) struct View<'a> {
+    /// Counted from the cases shown, so that the counts and the matrix always agree.
+    pub(super) summary: Summary,
+    pub(super) sections: Vec<SectionRow>,
+    pub(super) not_passed: Vec<CaseView<'a>>,
+}
+
+/// Verdict counts of one RFC section (`rfc8555/7.4`), in [`VERDICTS`] order.
+pub(super) struct SectionRow {
+    pub(super) section: String,
+    pub(super) counts: [usize; VERDICTS.len()],
+}
+
+/// A case that did not pass, redacted for display.
+pub(super) struct CaseView<'a> {
+    pub(super) result: &'a CaseResult,
+    pub(super) level: &'static str,
+    /// Requirement id and its paraphrase (`None` when the catalogue does not know it).
+    pub(super) requirements: Vec<(&'a str, Option<&'a str>)>,
+    pub(super) expected: Option<String>,
+    pub(super) observed: Option<String>,
+    /// One plain-text block per HTTP exchange.
+    pub(super) exchanges: Vec<String>,
+}
+
+impl CaseView<'_> {
+    /// The label of the folded transcript.
+    pub(super) fn transcript_label(&self) -> String {
+        let n = self.exchanges.len();
+        format!(
+            "HTTP transcript ({n} exchange{})",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl<'a> View<'a> {
+    pub(super) fn of(
+        report: &'a RunReport,
+        requirements: &'a BTreeMap<String, Requirement>,
+        redactor: &Redactor,
+    ) -> Self {
+        let mut by_section: BTreeMap<Vec<(u64, &str)>, SectionRow> = BTreeMap::new();
+        for case in &report.cases {
+            let section = section_of(&case.id);
+            let row = by_section
+                .entry(section_order(section))
+                .or_insert_with(|| SectionRow {
+                    section: section.to_owned(),
+                    counts: [0; VERDICTS.len()],
+                });
+            row.counts[verdict_index(case.verdict)] += 1;
+        }
+        let mut not_passed: Vec<CaseView<'a>> = report
+            .cases
+            .iter()
+            .filter(|c| c.verdict != Verdict::Pass)
+            .map(|c| CaseView {
+                result: c,
+                level: level_name(c.level),
+                requirements: c
+                    .requirements
+                    .iter()
+                    .map(|id| (id.as_str(), requirements.get(id).map(|r| r.text.as_str())))
+                    .collect(),
+                expected: c.expected.as_deref().map(|t| redactor.text(t)),
+                observed: c.observed.as_deref().map(|t| redactor.text(t)),
+                exchanges: c
+                    .transcript
+                    .iter()
+                    .flatten()
+                    .map(|e| exchange_text(&redactor.exchange(e)))
+                    .collect(),
+            })
+            .collect();
+        // What breaks the run first, what is merely missing last; catalogue order within.
+        not_passed.sort_by_key(|c| severity(c.result.verdict));
+        View {
+            summary: Summary::of(&report.cases),
+            sections: by_section.into_values().collect(),
+            not_passed,
+        }
+    }
+
+    /// What an incomplete report's reader must know.
+    pub(super) fn incomplete_note(&self) -> String {
+        format!(
+            "the run was cut short (or is still going); only the {} cases that finished are shown",
+            self.summary.total
+        )
+    }
+}
+
+/// The case's RFC section: its id without the last segment.
+fn section_of(id: &str) -> &str {
+    id.rsplit_once('/').map_or(id, |(section, _)| section)
+}
+
+/// Sorts `rfc8555/6.5` before `rfc8555/6.5.2` before `rfc8555/10.5`.
+fn section_order(section: &str) -> Vec<(u64, &str)> {
+    section
+        .split(['/', '.'])
+        .map(|part| (part.parse().unwrap_or(u64::MAX), part))
+        .collect()
+}
+
+pub(super) fn verdict_index(verdict: Verdict) -> usize {
+    VERDICTS
+        .iter()
+        .position(|v| *v == verdict)
+        .unwrap_or_default()
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Must => "MUST",
+        Level::Should => "SHOULD",
+        Level::May => "MAY",
+    }
+}
+
+fn severity(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Fail => 0,
+        Verdict::Error => 1,
+        Verdict::NonStrict => 2,
+        Verdict::Unsupported => 3,
+        Verdict::Pass => 4,
+    }
+}
+
+/// An exchange as an HTTP-like listing: request line, headers, the decoded JWS (its
+/// base64url original left out: the decoded form says the same, readably), then the
+/// status, headers and body of the response or the transport error.
+fn exchange_text(exchange: &Exchange) -> String {
+    let request = &exchange.request;
+    let mut out = format!("{} {}\n", request.method, request.url);
+    push_headers(&mut out, &request.headers);
+    if let Some(body) = &request.body {
+        out.push('\n');
+        match (body.get("decoded_protected"), body.get("decoded_payload")) {
+            (Some(protected), Some(payload)) => {
+                let payload = match payload.as_str() {
+                    Some("") => "(empty: POST-as-GET)".to_owned(),
+                    _ => body_text(payload),
+                };
+                out.push_str(&format!("protected: {protected}\npayload: {payload}\n"));
+            }
+            _ => out.push_str(&format!("{}\n", body_text(body))),
+        }
+    }
+    out.push('\n');
+    match (&exchange.response, &exchange.error) {
+        (Some(response), _) => {
+            out.push_str(&format!(
+                "HTTP {} ({} ms)\n",
+                response.status, exchange.elapsed_ms
+            ));
+            push_headers(&mut out, &response.headers);
+            if let Some(body) = &response.body {
+                out.push_str(&format!("\n{}\n", body_text(body)));
+            }
+        }
+        (None, error) => out.push_str(&format!(
+            "no response after {} ms: {}\n",
+            exchange.elapsed_ms,
+            error.as_deref().unwrap_or("no error recorded")
+        )),
+    }
+    out
+}
+
+fn push_headers(out: &mut String, headers: &[(String, String)]) {
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\n"));
+    }
+}
+
+/// A text body as it came; JSON pretty-printed.
+fn body_text(body: &Value) -> String {
+    match body {
+        Value::String(text) => text.clone(),
+        json => serde_json::to_string_pretty(json).unwrap_or_else(|_| json.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_sort_by_number_not_by_text() {
+        let mut sections = [
+            "rfc8555/10.5",
+            "rfc8555/6.5.2",
+            "rfc8555/6.5",
+            "rfc8555/7.1.1",
+            "rfc8738/3",
+        ];
+        sections.sort_by_key(|s| section_order(s));
+        assert_eq!(
+            sections,
+            [
+                "rfc8555/6.5",
+                "rfc8555/6.5.2",
+                "rfc8555/7.1.1",
+                "rfc8555/10.5",
+                "rfc8738/3"
+            ]
+        );
+        assert_eq!(section_of("rfc8555/7.4/finalize-csr"), "rfc8555/7.4");
+        assert_eq!(section_of("odd"), "odd");
+    }
+
+    #[test]
+    fn a_jws_body_shows_decoded_and_a_failed_exchange_its_error() {
+        let exchange: Exchange = serde_json::from_value(serde_json::json!({
+            "request": {"method": "POST", "url": "https://ca.test/new-order", "headers": [],
+                "body": {"protected": "eyJh", "payload": "", "signature": "c2ln",
+                    "decoded_protected": {"alg": "ES256"}, "decoded_payload": ""}},
+            "error": "connection reset",
+            "elapsed_ms": 7
+        }))
+        .expect("exchange");
+        let text = exchange_text(&exchange);
+        assert_eq!(
+            text,
+            "POST https://ca.test/new-order\n\nprotected: {\"alg\":\"ES256\"}\npayload: (empty: POST-as-GET)\n\nno response after 7 ms: connection reset\n"
+        );
+    }
+}
