@@ -2,7 +2,7 @@
 
 use acmespec::mockca::{MockCa, MockCaConfig};
 use acmespec::protocol::http::ClientOptions;
-use acmespec::report::Redactor;
+use acmespec::report::{PinnedVerdict, Redactor};
 use acmespec::responders::Responders;
 use acmespec::runner::{self, RunOptions, RunReport, Verdict};
 use acmespec::scenario::{Catalogue, Requirement, embedded_catalogue};
@@ -243,6 +243,12 @@ fn load_catalogue(dir: Option<&Path>) -> Result<Catalogue, String> {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` or a pager that quits early ends the program quietly, as
+    // with any Unix tool, instead of a panic on the first write after the pipe closed.
+    // SAFETY: called before any thread exists; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -318,13 +324,14 @@ fn write_rendered_reports(
     md: Option<&Path>,
     html: Option<&Path>,
     requirements: &BTreeMap<String, Requirement>,
+    known: &BTreeMap<String, PinnedVerdict>,
     redactor: &Redactor,
 ) {
-    type Render = fn(&RunReport, &BTreeMap<String, Requirement>, &Redactor) -> String;
+    type Render = fn(&RunReport, &BTreeMap<String, Requirement>, &BTreeMap<String, PinnedVerdict>, &Redactor) -> String;
     let outputs: [(Option<&Path>, Render); 2] = [(md, acmespec::report::to_markdown), (html, acmespec::report::to_html)];
     for (path, render) in outputs {
         if let Some(p) = path
-            && let Err(e) = acmespec::report::write_text(p, &render(report, requirements, redactor))
+            && let Err(e) = acmespec::report::write_text(p, &render(report, requirements, known, redactor))
         {
             eprintln!("acmespec: cannot write {}: {e}", p.display());
         }
@@ -358,7 +365,7 @@ fn coverage(args: CoverageArgs) -> ExitCode {
 #[derive(clap::Args)]
 struct ReportArgs {
     /// The saved run: a --json report or a --jsonl stream of `acmespec run` (a stream
-    /// cut short renders as an incomplete run).
+    /// cut short renders as an incomplete run), or a --json report of `acmespec clients`.
     results: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
@@ -369,6 +376,10 @@ struct ReportArgs {
     /// Read requirement paraphrases from this scenarios directory instead of the built-in catalogue.
     #[arg(long)]
     scenarios: Option<PathBuf>,
+    /// An expectation file (reports/baselines/ format): each listed non-pass case is
+    /// shown with its reason and link.
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -387,10 +398,14 @@ fn report(args: ReportArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    let known = match args.expect.as_deref().map(acmespec::report::read_baseline).transpose() {
+        Ok(known) => known.unwrap_or_default(),
+        Err(e) => return usage_error(e),
+    };
     let redactor = Redactor::default();
     let text = match args.format {
-        ReportFormat::Md => acmespec::report::to_markdown(&results, &catalogue.requirements, &redactor),
-        ReportFormat::Html => acmespec::report::to_html(&results, &catalogue.requirements, &redactor),
+        ReportFormat::Md => acmespec::report::to_markdown(&results, &catalogue.requirements, &known, &redactor),
+        ReportFormat::Html => acmespec::report::to_html(&results, &catalogue.requirements, &known, &redactor),
         ReportFormat::Junit => acmespec::report::to_junit(&results),
     };
     match &args.out {
@@ -589,8 +604,9 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     };
     let redactor = options.eab.as_ref().map_or_else(Redactor::default, |eab| Redactor::with_mac_key(&eab.mac_key));
+    let known = expectations.as_ref().map(|e| e.listed().clone()).unwrap_or_default();
     let write_rendered = |report: &RunReport| {
-        write_rendered_reports(report, args.md.as_deref(), args.html.as_deref(), &catalogue.requirements, &redactor);
+        write_rendered_reports(report, args.md.as_deref(), args.html.as_deref(), &catalogue.requirements, &known, &redactor);
     };
     let outcome = tokio::select! {
         r = runner::run(&catalogue, &options, &responders, sink) => Some(r),
@@ -630,6 +646,12 @@ struct ClientsArgs {
     /// Write a JUnit XML report here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Write the Markdown report here (as `run --md`), at the end.
+    #[arg(long)]
+    md: Option<PathBuf>,
+    /// Write the self-contained HTML report here (as `run --html`), at the end.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// Seed of the randomised faults of scenarios that pin none [default: random, printed].
     #[arg(long)]
     seed: Option<u64>,
@@ -698,6 +720,11 @@ async fn clients(args: ClientsArgs) -> ExitCode {
             && let Err(e) = client_run::write_junit(p, report)
         {
             eprintln!("acmespec: cannot write {}: {e}", p.display());
+        }
+        if junit {
+            let known = expectations.as_ref().map(|e| e.listed().clone()).unwrap_or_default();
+            let run = report.to_run_report();
+            write_rendered_reports(&run, args.md.as_deref(), args.html.as_deref(), &catalogue.requirements, &known, &Redactor::default());
         }
     };
     let latest: Arc<Mutex<Option<ClientsReport>>> = Arc::default();
@@ -792,7 +819,7 @@ struct ExpectArgs {
 }
 
 fn expect(args: ExpectArgs) -> ExitCode {
-    let report = match acmespec::report::read_saved_run(&args.from) {
+    let report = match acmespec::report::read_results(&args.from) {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
@@ -829,8 +856,8 @@ struct DiffArgs {
 }
 
 fn diff(args: DiffArgs) -> ExitCode {
-    use acmespec::report::read_saved_run;
-    let (old, new) = match (read_saved_run(&args.old), read_saved_run(&args.new)) {
+    use acmespec::report::read_results;
+    let (old, new) = match (read_results(&args.old), read_results(&args.new)) {
         (Ok(old), Ok(new)) => (old, new),
         (Err(e), _) | (_, Err(e)) => return usage_error(e),
     };

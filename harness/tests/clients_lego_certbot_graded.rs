@@ -115,8 +115,9 @@ async fn grade_client(client: &str) {
         }
     }
 
-    // The reports are written and read back.
-    let json = tmp.path().join(format!("{client}.json"));
+    // The reports are written and read back; the JSON stays in the target directory for
+    // reading after a failure and for scripts/reports.
+    let json = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{client}.json"));
     let junit = tmp.path().join(format!("{client}.xml"));
     write_json(&json, &report).expect("writing the JSON report");
     write_junit(&junit, &report).expect("writing the JUnit report");

@@ -26,7 +26,7 @@ fn report_page(dir: &Path) -> PathBuf {
     let page = dir.join("report.html");
     std::fs::write(
         &page,
-        report::to_html(&results, &requirements, &Redactor::default()),
+        report::to_html(&results, &requirements, &Default::default(), &Redactor::default()),
     )
     .expect("write the page");
     page

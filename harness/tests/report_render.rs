@@ -33,11 +33,11 @@ fn requirements() -> BTreeMap<String, Requirement> {
 }
 
 fn markdown(report: &RunReport) -> String {
-    report::to_markdown(report, &requirements(), &Redactor::default())
+    report::to_markdown(report, &requirements(), &Default::default(), &Redactor::default())
 }
 
 fn html(report: &RunReport) -> String {
-    report::to_html(report, &requirements(), &Redactor::default())
+    report::to_html(report, &requirements(), &Default::default(), &Redactor::default())
 }
 
 #[test]
@@ -199,7 +199,7 @@ fn the_eab_mac_key_the_run_used_is_redacted() {
         .find(|c| c.verdict == Verdict::Fail)
         .expect("a failed case");
     failed.observed = Some(format!("the server echoed {echoed}"));
-    let md = report::to_markdown(&report, &requirements(), &Redactor::with_mac_key(key));
+    let md = report::to_markdown(&report, &requirements(), &Default::default(), &Redactor::with_mac_key(key));
     assert!(!md.contains(&echoed), "{md}");
     assert!(md.contains("the server echoed \\[redacted\\]"), "{md}");
 }

@@ -12,7 +12,6 @@ use super::expect::first_line;
 use crate::runner::{RunReport, Verdict};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::Path;
 
 /// One of the two runs compared.
 #[derive(Debug, Clone)]
@@ -292,52 +291,15 @@ fn markdown_escape(text: &str) -> String {
     out
 }
 
-/// Reads a saved run for comparing or listing: what [`super::read_results`] reads (a
-/// `--json` report or a `--jsonl` stream), or an `acmespec clients --json` report, taken
-/// as the run report it converts to. Errors are `read_results`'s.
-pub fn read_saved_run(path: &Path) -> Result<RunReport, String> {
-    super::read_results(path).or_else(|err| {
-        let bytes = std::fs::read(path).map_err(|_| err.clone())?;
-        serde_json::from_slice::<crate::clients::run::ClientsReport>(&bytes)
-            .map(|r| r.to_run_report())
-            .map_err(|_| err)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::{CaseResult, Summary};
+    use crate::runner::CaseResult;
 
     fn report(cases: &[(&str, Verdict)], complete: bool) -> RunReport {
-        let cases: Vec<CaseResult> = cases
-            .iter()
-            .map(|&(id, verdict)| CaseResult {
-                id: id.into(),
-                title: String::new(),
-                verdict,
-                level: crate::scenario::Level::Must,
-                requirements: Vec::new(),
-                duration_ms: 0,
-                source: String::new(),
-                expected: None,
-                observed: (verdict != Verdict::Pass)
-                    .then(|| format!("{id} observed | twice\nmore")),
-                step: None,
-                transcript: None,
-            })
-            .collect();
-        RunReport {
-            tool: "acmespec".into(),
-            version: "0".into(),
-            directory_url: "https://ca.example/dir".into(),
-            server_header: None,
-            started_at: "t".into(),
-            finished_at: None,
-            complete,
-            summary: Summary::of(&cases),
-            cases,
-        }
+        let observed = |id: &str, verdict| (verdict != Verdict::Pass).then(|| format!("{id} observed | twice\nmore"));
+        let cases = cases.iter().map(|&(id, verdict)| CaseResult::bare(id, verdict, observed(id, verdict).as_deref())).collect();
+        RunReport::of_cases(cases, complete)
     }
 
     fn ids(changes: &[VerdictChange]) -> Vec<(&str, Verdict, Verdict)> {

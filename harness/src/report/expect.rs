@@ -56,6 +56,11 @@ impl Expectations {
         })
     }
 
+    /// The listed cases by id.
+    pub fn listed(&self) -> &BTreeMap<String, PinnedVerdict> {
+        &self.pinned
+    }
+
     /// Refuses ids that are not in the catalogue (`known`): a typo or a renamed case
     /// would otherwise be silently ignored as "not run". The error names every unknown
     /// id with its file and line.
@@ -404,37 +409,14 @@ mod tests {
 
     #[test]
     fn a_starting_file_reads_back_and_leaves_errors_out() {
-        use crate::runner::{CaseResult, Summary};
-        let case = |id: &str, verdict: Verdict, observed: Option<&str>| CaseResult {
-            id: id.into(),
-            title: String::new(),
-            verdict,
-            level: crate::scenario::Level::Must,
-            requirements: Vec::new(),
-            duration_ms: 0,
-            source: String::new(),
-            expected: None,
-            observed: observed.map(str::to_owned),
-            step: None,
-            transcript: None,
-        };
+        use crate::runner::CaseResult;
         let cases = vec![
-            case("p", Verdict::Pass, None),
-            case("f", Verdict::Fail, Some("200 \"quoted\"\nsecond line")),
-            case("n", Verdict::NonStrict, None),
-            case("e", Verdict::Error, Some("connection refused")),
+            CaseResult::bare("p", Verdict::Pass, None),
+            CaseResult::bare("f", Verdict::Fail, Some("200 \"quoted\"\nsecond line")),
+            CaseResult::bare("n", Verdict::NonStrict, None),
+            CaseResult::bare("e", Verdict::Error, Some("connection refused")),
         ];
-        let report = RunReport {
-            tool: "acmespec".into(),
-            version: "0".into(),
-            directory_url: "https://ca.example/dir".into(),
-            server_header: None,
-            started_at: "2026-01-01T00:00:00Z".into(),
-            finished_at: None,
-            complete: false,
-            summary: Summary::of(&cases),
-            cases,
-        };
+        let report = RunReport::of_cases(cases, false);
         let (text, errors) = starting_expectations(&report, Path::new("run.json")).unwrap();
         assert_eq!(errors, ["e"]);
         assert!(text.contains("incomplete run"), "{text}");

@@ -6,6 +6,7 @@
 //! piece of text is escaped, and a Content-Security-Policy forbidding scripts and
 //! remote loads backs the escaping up.
 
+use super::baseline::PinnedVerdict;
 use super::redact::Redactor;
 use super::view::{VERDICTS, View, verdict_index};
 use crate::runner::{RunReport, Verdict};
@@ -42,9 +43,10 @@ const COLOURS: [(Verdict, &str, &str); VERDICTS.len()] = [
 pub fn to_html(
     report: &RunReport,
     requirements: &BTreeMap<String, Requirement>,
+    known: &BTreeMap<String, PinnedVerdict>,
     redactor: &Redactor,
 ) -> String {
-    let view = View::of(report, requirements, redactor);
+    let view = View::of(report, requirements, known, redactor);
     let url = esc(&report.directory_url);
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -151,6 +153,9 @@ pub fn to_html(
             if let Some(value) = value {
                 html.push_str(&format!("<li>{label}: {}</li>\n", esc(value)));
             }
+        }
+        if let Some(known) = &case.known {
+            html.push_str(&format!("<li>Known: {}</li>\n", esc(known)));
         }
         let step = c.step.map(|s| format!(", step {s}")).unwrap_or_default();
         html.push_str(&format!(

@@ -5,6 +5,7 @@
 //! Everything the server or the results file supplied is escaped, so a hostile problem
 //! detail renders as text instead of as links, tables or HTML.
 
+use super::baseline::PinnedVerdict;
 use super::redact::Redactor;
 use super::view::{VERDICTS, View};
 use crate::runner::RunReport;
@@ -16,9 +17,10 @@ use std::collections::BTreeMap;
 pub fn to_markdown(
     report: &RunReport,
     requirements: &BTreeMap<String, Requirement>,
+    known: &BTreeMap<String, PinnedVerdict>,
     redactor: &Redactor,
 ) -> String {
-    let view = View::of(report, requirements, redactor);
+    let view = View::of(report, requirements, known, redactor);
     let mut md = format!(
         "# acmespec report: {}\n\n",
         code_span(&report.directory_url)
@@ -94,6 +96,9 @@ pub fn to_markdown(
             if let Some(value) = value {
                 md.push_str(&format!("- **{label}:** {}\n", text(value)));
             }
+        }
+        if let Some(known) = &case.known {
+            md.push_str(&format!("- **Known:** {}\n", text(known)));
         }
         let step = c.step.map(|s| format!(", step {s}")).unwrap_or_default();
         md.push_str(&format!("- **Source:** {}{step}\n", code_span(&c.source)));

@@ -15,7 +15,7 @@ mod terminal;
 mod view;
 
 pub use baseline::{PinnedVerdict, read_baseline};
-pub use diff::{RunDiff, RunSide, VerdictChange, read_saved_run};
+pub use diff::{RunDiff, RunSide, VerdictChange};
 pub use expect::{Expectations, Judgement, Mismatch, starting_expectations};
 pub use html::to_html;
 pub use markdown::to_markdown;

@@ -87,9 +87,10 @@ impl ResultStream {
     }
 }
 
-/// Reads a saved run: a JSON report (`--json`) or a JSON Lines stream (`--jsonl`), the
-/// latter possibly cut short (then `complete` is false and a torn last line is
-/// ignored). Errors name the file and, for a stream, the line.
+/// Reads a saved run: a JSON report (`--json`) or a JSON Lines stream (`--jsonl`) of
+/// `acmespec run`, the latter possibly cut short (then `complete` is false and a torn
+/// last line is ignored), or the `--json` report of `acmespec clients`, as the run report
+/// it converts to. Errors name the file and, for a stream, the line.
 pub fn read_results(path: &Path) -> Result<RunReport, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let first = bytes.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &bytes[i..]).unwrap_or_default();
@@ -97,6 +98,9 @@ pub fn read_results(path: &Path) -> Result<RunReport, String> {
     // spanning the file. Trying the report first keeps the stream rules in one place.
     if let Ok(report) = serde_json::from_slice::<RunReport>(first) {
         return Ok(report);
+    }
+    if let Ok(clients) = serde_json::from_slice::<crate::clients::run::ClientsReport>(first) {
+        return Ok(clients.to_run_report());
     }
     let mut report: Option<RunReport> = None;
     let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
@@ -144,36 +148,13 @@ pub fn read_results(path: &Path) -> Result<RunReport, String> {
 mod tests {
     use super::*;
     use crate::runner::Verdict;
-    use crate::scenario::Level;
 
     fn case(id: &str, verdict: Verdict) -> CaseResult {
-        CaseResult {
-            id: id.into(),
-            title: "t".into(),
-            verdict,
-            level: Level::Must,
-            requirements: vec!["R8555-6.5-01".into()],
-            duration_ms: 1,
-            source: "server/x.toml:1".into(),
-            expected: None,
-            observed: None,
-            step: None,
-            transcript: None,
-        }
+        CaseResult::bare(id, verdict, None)
     }
 
     fn report(cases: Vec<CaseResult>, complete: bool) -> RunReport {
-        RunReport {
-            tool: "acmespec".into(),
-            version: "0".into(),
-            directory_url: "https://127.0.0.1:1/dir".into(),
-            server_header: None,
-            started_at: "2026-01-01T00:00:00Z".into(),
-            finished_at: complete.then(|| "2026-01-01T00:00:01Z".into()),
-            complete,
-            summary: Summary::of(&cases),
-            cases,
-        }
+        RunReport::of_cases(cases, complete)
     }
 
     #[test]

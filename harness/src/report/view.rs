@@ -3,6 +3,7 @@
 //! did not pass in the order a reviewer wants them, their requirements' paraphrases and
 //! their transcripts as redacted plain text.
 
+use super::baseline::PinnedVerdict;
 use super::redact::Redactor;
 use crate::protocol::http::Exchange;
 use crate::runner::{CaseResult, RunReport, Summary, Verdict};
@@ -43,6 +44,8 @@ pub(super) struct CaseView<'a> {
     pub(super) observed: Option<String>,
     /// One plain-text block per HTTP exchange.
     pub(super) exchanges: Vec<String>,
+    /// Why the case is a known non-pass, when an expectation file lists it.
+    pub(super) known: Option<String>,
 }
 
 impl CaseView<'_> {
@@ -60,6 +63,7 @@ impl<'a> View<'a> {
     pub(super) fn of(
         report: &'a RunReport,
         requirements: &'a BTreeMap<String, Requirement>,
+        known: &BTreeMap<String, PinnedVerdict>,
         redactor: &Redactor,
     ) -> Self {
         let mut by_section: BTreeMap<Vec<(u64, &str)>, SectionRow> = BTreeMap::new();
@@ -93,6 +97,11 @@ impl<'a> View<'a> {
                     .flatten()
                     .map(|e| exchange_text(&redactor.exchange(e)))
                     .collect(),
+                known: known.get(&c.id).map(|k| {
+                    let listed = if k.verdict == c.verdict { String::new() } else { format!("listed as {}: ", k.verdict.name()) };
+                    let link = k.link.as_deref().map(|l| format!(" ({l})")).unwrap_or_default();
+                    format!("{listed}{}{link}", k.reason)
+                }),
             })
             .collect();
         // What breaks the run first, what is merely missing last; catalogue order within.

@@ -84,6 +84,43 @@ pub struct RunReport {
     pub cases: Vec<CaseResult>,
 }
 
+/// Results made up by unit tests of what reads reports (streams, diffs, expectations).
+#[cfg(test)]
+impl RunReport {
+    pub(crate) fn of_cases(cases: Vec<CaseResult>, complete: bool) -> RunReport {
+        RunReport {
+            tool: "acmespec".into(),
+            version: "0".into(),
+            directory_url: "https://ca.example/dir".into(),
+            server_header: None,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: complete.then(|| "2026-01-01T00:00:01Z".into()),
+            complete,
+            summary: Summary::of(&cases),
+            cases,
+        }
+    }
+}
+
+#[cfg(test)]
+impl CaseResult {
+    pub(crate) fn bare(id: &str, verdict: Verdict, observed: Option<&str>) -> CaseResult {
+        CaseResult {
+            id: id.into(),
+            title: String::new(),
+            verdict,
+            level: crate::scenario::Level::Must,
+            requirements: Vec::new(),
+            duration_ms: 0,
+            source: String::new(),
+            expected: None,
+            observed: observed.map(str::to_owned),
+            step: None,
+            transcript: None,
+        }
+    }
+}
+
 fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
