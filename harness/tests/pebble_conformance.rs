@@ -114,7 +114,8 @@ async fn catalogue_verdicts_match_the_pebble_baseline() {
     assert!(report.complete);
 }
 
-/// The CLI end to end: exit status, JSON report shape, JUnit file.
+/// The CLI end to end: exit status, the JSON report's shape, and the JUnit, JSON Lines,
+/// Markdown and HTML reports of the same run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_run_writes_reports_and_exit_status() {
     let s = setup().await;
@@ -135,6 +136,8 @@ async fn cli_run_writes_reports_and_exit_status() {
             .arg(json)
             .arg("--junit")
             .arg(junit)
+            .args(["--md", dir.path().join("r.md").to_str().unwrap(), "--html", dir.path().join("r.html").to_str().unwrap()])
+            .args(["--jsonl", dir.path().join("r.jsonl").to_str().unwrap()])
             .output()
             .unwrap()
     };
@@ -162,6 +165,12 @@ async fn cli_run_writes_reports_and_exit_status() {
     assert!(case["expected"].as_str().unwrap().contains("no-store"));
     assert!(case["transcript"].as_array().is_some_and(|t| !t.is_empty()));
     assert!(std::fs::read_to_string(&junit).unwrap().contains("<failure"));
+    let md = std::fs::read_to_string(dir.path().join("r.md")).unwrap();
+    assert!(md.contains("### FAIL `rfc8555/7.2/new-nonce-get`") && md.contains("0 passed, 1 failed"), "{md}");
+    let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("rfc8555/7.2/new-nonce-get") && html.contains("no-store"), "{html}");
+    let streamed = acmespec::report::read_results(&dir.path().join("r.jsonl")).unwrap();
+    assert!(streamed.complete && streamed.cases.len() == 1 && streamed.cases[0].verdict == Verdict::Fail);
 }
 
 #[test]
