@@ -47,6 +47,9 @@ enum Command {
     /// Live protocol fuzzing of a server URL (or the built-in mock CA), replay of its
     /// findings, and the libFuzzer corpus tools (seeds, replay of inputs).
     Fuzz(acmespec::fuzzing::cli::FuzzArgs),
+    /// Load generator: complete issuance flows against a server (or the built-in mock
+    /// CA), with flows per second, per-step latency percentiles, errors and CPU cost.
+    Load(Box<acmespec::load::cli::LoadArgs>),
     /// Write a starting expectation file for --expect from a saved run: every non-pass
     /// case with its verdict and a reason to fill in.
     Expect(ExpectArgs),
@@ -264,6 +267,7 @@ fn main() -> ExitCode {
         Command::Clients(args) => rt.block_on(clients(*args)),
         Command::Client(command) => rt.block_on(acmespec::client::cli::run(command)),
         Command::Fuzz(command) => acmespec::fuzzing::cli::run(command),
+        Command::Load(args) => rt.block_on(acmespec::load::cli::run(*args)),
         Command::Expect(args) => expect(args),
         Command::Diff(args) => diff(args),
     }
