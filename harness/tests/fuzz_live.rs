@@ -127,6 +127,8 @@ fn the_command_writes_reports_and_replay_files() {
     assert_eq!(campaign.status.code(), Some(1), "{}", String::from_utf8_lossy(&campaign.stderr));
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(md.contains("| `accepted-invalid` |") && md.contains("nonce-reused"), "{md}");
+    let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(html.contains("fuzz/accepted-invalid") && html.contains("nonce-reused"), "{html}");
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
     assert!(junit.contains(r#"name="accepted-invalid""#) && junit.contains("<failure"), "{junit}");
     let report: LiveReport = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();

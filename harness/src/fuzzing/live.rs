@@ -149,6 +149,12 @@ pub struct LiveReport {
     /// The `Server` header of the directory response, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// RFC 3339 start time.
+    #[serde(default)]
+    pub started_at: String,
+    /// RFC 3339 end time (absent while running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
     /// The seed; the same seed sends the same requests.
     pub seed: u64,
     /// Requests sent, minimisation included.
@@ -690,6 +696,8 @@ pub async fn run(options: &LiveOptions, mut on_finding: impl FnMut(&LiveReport, 
         version: env!("CARGO_PKG_VERSION").into(),
         directory_url: options.directory_url.clone(),
         server,
+        started_at: crate::runner::now(),
+        finished_at: None,
         seed: options.seed,
         requests: 0,
         minimisation_requests: 0,
@@ -782,6 +790,7 @@ pub async fn run(options: &LiveOptions, mut on_finding: impl FnMut(&LiveReport, 
     }
     report.complete = report.stopped.is_none();
     report.duration_ms = started.elapsed().as_millis() as u64;
+    report.finished_at = Some(crate::runner::now());
     Ok(report)
 }
 

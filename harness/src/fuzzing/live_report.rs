@@ -23,8 +23,9 @@ pub fn finding_path(index: usize, finding: &Finding) -> PathBuf {
     PathBuf::from("findings").join(format!("{:03}-{}-{}.json", index + 1, finding.broken.oracle, finding.endpoint))
 }
 
-/// Writes `report.json`, `junit.xml`, `report.md` and `findings/NNN-ORACLE-ENDPOINT.json`
-/// under `dir`; `replay` gives the replay command for a finding file.
+/// Writes `report.json`, `junit.xml`, `report.md`, `report.html` and
+/// `findings/NNN-ORACLE-ENDPOINT.json` under `dir`; `replay` gives the replay command for a
+/// finding file.
 pub fn write_dir(dir: &Path, report: &LiveReport, replay: &dyn Fn(&Path) -> String) -> io::Result<()> {
     std::fs::create_dir_all(dir.join("findings"))?;
     for (i, finding) in report.findings.iter().enumerate() {
@@ -34,7 +35,47 @@ pub fn write_dir(dir: &Path, report: &LiveReport, replay: &dyn Fn(&Path) -> Stri
     }
     crate::report::write_json(&dir.join("report.json"), report)?;
     std::fs::write(dir.join("junit.xml"), to_junit(report))?;
+    let html = crate::report::to_html(&as_run_report(report), &Default::default(), &Default::default(), &crate::report::Redactor::default());
+    crate::report::write_text(&dir.join("report.html"), &html)?;
     std::fs::write(dir.join("report.md"), to_markdown(report, &|i, f| replay(&dir.join(finding_path(i, f)))))
+}
+
+/// The campaign as a run report with one case per oracle (`fuzz/ORACLE`), failed when a
+/// finding broke it, its findings as the observation and their minimal exchanges as the
+/// transcript: the form the HTML renderer shows a run in.
+pub fn as_run_report(report: &LiveReport) -> crate::runner::RunReport {
+    use crate::runner::{CaseResult, RunReport, Summary, Verdict};
+    let cases: Vec<CaseResult> = ORACLES
+        .iter()
+        .map(|(oracle, rfc)| {
+            let found: Vec<&Finding> = report.findings.iter().filter(|f| f.broken.oracle == *oracle).collect();
+            let observed = found.iter().map(|f| format!("{} ({}×, first request {}): {}", f.key, f.occurrences, f.first_request, f.broken.detail));
+            CaseResult {
+                id: format!("fuzz/{oracle}"),
+                title: (*rfc).to_owned(),
+                verdict: if found.is_empty() { Verdict::Pass } else { Verdict::Fail },
+                level: crate::scenario::Level::Must,
+                requirements: Vec::new(),
+                duration_ms: 0,
+                source: "harness/src/fuzzing/live.rs".into(),
+                expected: (!found.is_empty()).then(|| (*rfc).to_owned()),
+                observed: (!found.is_empty()).then(|| observed.collect::<Vec<_>>().join("\n")),
+                step: None,
+                transcript: (!found.is_empty()).then(|| found.iter().filter_map(|f| f.exchange.clone()).collect()),
+            }
+        })
+        .collect();
+    RunReport {
+        tool: report.tool.clone(),
+        version: report.version.clone(),
+        directory_url: format!("{} (fuzzed, seed {}, {} requests)", report.directory_url, report.seed, report.requests),
+        server_header: report.server.clone(),
+        started_at: report.started_at.clone(),
+        finished_at: report.finished_at.clone(),
+        complete: report.complete,
+        summary: Summary::of(&cases),
+        cases,
+    }
 }
 
 /// JUnit XML: one test case per oracle, failed when any finding broke it.

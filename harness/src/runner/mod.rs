@@ -121,7 +121,8 @@ impl CaseResult {
     }
 }
 
-fn now() -> String {
+/// The current time in RFC 3339, as reports carry it.
+pub(crate) fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
