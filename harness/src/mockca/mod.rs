@@ -204,6 +204,9 @@ impl MockCa {
         let serve = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else { continue };
+                // A response written in two segments (TLS record, then the rest) would
+                // otherwise wait out the client's delayed ACK under Nagle: ~40 ms a request.
+                let _ = tcp.set_nodelay(true);
                 let (acceptor, app) = (acceptor.clone(), app.clone());
                 tokio::spawn(async move {
                     let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
