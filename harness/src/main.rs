@@ -246,12 +246,6 @@ fn load_catalogue(dir: Option<&Path>) -> Result<Catalogue, String> {
 }
 
 fn main() -> ExitCode {
-    // Output piped into `head` or a pager that quits early ends the program quietly, as
-    // with any Unix tool, instead of a panic on the first write after the pipe closed.
-    // SAFETY: called before any thread exists; SIG_DFL is a valid disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -418,7 +412,15 @@ fn report(args: ReportArgs) -> ExitCode {
                 return usage_error(format!("--out {}: {e}", path.display()));
             }
         }
-        None => print!("{text}"),
+        // A reader that stops early (`| head`) is not an error of the report.
+        None => {
+            use std::io::Write as _;
+            if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return usage_error(format!("writing the report: {e}"));
+            }
+        }
     }
     if !results.complete {
         eprintln!("acmespec: warning: {} is an incomplete run; only the cases that finished are reported", args.results.display());
