@@ -2,21 +2,68 @@
 //!
 //! Handlers never hold the lock across an await; each method takes it, does one
 //! thing and returns owned copies, so the WFE reads as a sequence of plain steps.
+//!
+//! A load test or a week-long fuzzing campaign creates orders without end, so the store
+//! keeps only the newest [`ORDERS_KEPT`] orders: past that, the oldest order goes, with
+//! the authorizations no newer order shares and the certificate it issued. Accounts and
+//! pre-authorizations (newAuthz) are kept.
 
-use crate::mockca::core::{Account, Authorization, Certificate, Order};
-use std::collections::HashMap;
+use crate::mockca::core::{Account, Authorization, Certificate, Finalization, Order};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+
+/// How many orders the store keeps before it evicts the oldest.
+pub(crate) const ORDERS_KEPT: usize = 10_000;
 
 #[derive(Default)]
 struct Store {
     accounts: HashMap<String, Account>,
     account_by_thumbprint: HashMap<String, String>,
     orders: HashMap<String, Order>,
-    orders_by_account: HashMap<String, Vec<String>>,
+    /// Order ids, oldest first: the eviction queue.
+    order_queue: VecDeque<String>,
+    orders_by_account: HashMap<String, VecDeque<String>>,
+    /// How many stored orders name each authorization.
+    authz_orders: HashMap<String, usize>,
     authzs: HashMap<String, Authorization>,
     challenge_authz: HashMap<String, String>,
     certificates: HashMap<String, Certificate>,
     certificate_by_serial: HashMap<String, String>,
+}
+
+impl Store {
+    /// Drops an order, the authorizations only it named, and its certificate.
+    fn evict_order(&mut self, id: &str) {
+        let Some(order) = self.orders.remove(id) else { return };
+        if let Some(ids) = self.orders_by_account.get_mut(&order.account_id) {
+            // The evicted order is the account's oldest but one in rare interleavings.
+            match ids.front() {
+                Some(front) if front == id => {
+                    ids.pop_front();
+                }
+                _ => ids.retain(|o| o != id),
+            }
+        }
+        for authz_id in &order.authorization_ids {
+            let left = self.authz_orders.get_mut(authz_id).map(|n| {
+                *n = n.saturating_sub(1);
+                *n
+            });
+            if left == Some(0) {
+                self.authz_orders.remove(authz_id);
+                if let Some(a) = self.authzs.remove(authz_id) {
+                    for c in &a.challenges {
+                        self.challenge_authz.remove(&c.id);
+                    }
+                }
+            }
+        }
+        if let Finalization::Issued { certificate_id } | Finalization::Processing { certificate_id, .. } = &order.finalization
+            && let Some(cert) = self.certificates.remove(certificate_id)
+        {
+            self.certificate_by_serial.remove(&cert.issued.serial_hex);
+        }
+    }
 }
 
 /// The store. Every method is one short critical section.
@@ -63,8 +110,17 @@ impl Db {
             self.add_authz(a);
         }
         let mut s = self.lock();
-        s.orders_by_account.entry(order.account_id.clone()).or_default().push(order.id.clone());
+        s.orders_by_account.entry(order.account_id.clone()).or_default().push_back(order.id.clone());
+        for id in &order.authorization_ids {
+            *s.authz_orders.entry(id.clone()).or_default() += 1;
+        }
+        s.order_queue.push_back(order.id.clone());
         s.orders.insert(order.id.clone(), order);
+        while s.order_queue.len() > ORDERS_KEPT {
+            if let Some(oldest) = s.order_queue.pop_front() {
+                s.evict_order(&oldest);
+            }
+        }
     }
 
     /// Stores an authorization of its own (a newAuthz pre-authorization) or of an order.
@@ -80,8 +136,11 @@ impl Db {
         self.lock().orders.get(id).cloned()
     }
 
+    /// Replaces a stored order; one evicted meanwhile stays gone.
     pub(crate) fn update_order(&self, order: Order) {
-        self.lock().orders.insert(order.id.clone(), order);
+        if let Some(stored) = self.lock().orders.get_mut(&order.id) {
+            *stored = order;
+        }
     }
 
     /// The account's orders, oldest first.
@@ -152,5 +211,70 @@ impl Db {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mockca::core::{AuthzStatus, Challenge, ChallengeStatus};
+    use crate::protocol::wire::Identifier;
+    use time::OffsetDateTime;
+
+    fn authz(id: &str) -> Authorization {
+        Authorization {
+            id: id.into(),
+            account_id: "acct".into(),
+            identifier: Identifier::dns(format!("{id}.acmespec.test")),
+            wildcard: false,
+            pre_authorization: false,
+            status: AuthzStatus::Pending,
+            expires: OffsetDateTime::UNIX_EPOCH,
+            challenges: vec![Challenge {
+                id: format!("{id}-c"),
+                kind: "http-01".into(),
+                token: String::new(),
+                status: ChallengeStatus::Pending,
+                validated: None,
+                error: None,
+            }],
+        }
+    }
+
+    fn order(id: &str, authz_ids: &[&str]) -> Order {
+        Order {
+            id: id.into(),
+            account_id: "acct".into(),
+            identifiers: Vec::new(),
+            authorization_ids: authz_ids.iter().map(|a| (*a).to_owned()).collect(),
+            not_before: None,
+            not_after: None,
+            expires: OffsetDateTime::UNIX_EPOCH,
+            finalization: Finalization::NotRequested,
+            replaces: None,
+        }
+    }
+
+    #[test]
+    fn the_oldest_orders_go_with_the_authorizations_only_they_named() {
+        let db = Db::default();
+        // The first order's authorization is shared with the second (reused), the
+        // second's own one is not shared.
+        db.add_order(order("o0", &["a0"]), vec![authz("a0")]);
+        db.add_order(order("o1", &["a0", "a1"]), vec![authz("a1")]);
+        for i in 2..ORDERS_KEPT + 1 {
+            db.add_order(order(&format!("o{i}"), &[]), Vec::new());
+        }
+        assert!(db.order("o0").is_none() && db.order("o1").is_some());
+        assert!(db.authz("a0").is_some(), "still named by o1");
+        db.add_order(order("last", &[]), Vec::new());
+        assert!(db.order("o1").is_none());
+        assert!(db.authz("a0").is_none() && db.authz("a1").is_none());
+        assert!(db.authz_of_challenge("a1-c").is_none());
+        assert_eq!(db.orders_of("acct").len(), ORDERS_KEPT);
+        assert_eq!(db.orders_of("acct").first().map(|o| o.id.clone()).as_deref(), Some("o2"));
+        // An update of an evicted order does not bring it back.
+        db.update_order(order("o0", &[]));
+        assert!(db.order("o0").is_none());
     }
 }
