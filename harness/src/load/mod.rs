@@ -251,9 +251,11 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     let refused_in_a_row = Arc::new(AtomicU64::new(0));
     let recorder = Arc::new(Mutex::new(Recorder::default()));
     let mut workers = tokio::task::JoinSet::new();
+    // The recorded exchanges are evidence for conformance runs; here they would only
+    // cost time and grow.
+    let client = ClientOptions { record: false, ..options.client.clone() };
     for _ in 0..options.concurrency.min(options.flows as usize) {
-        let http =
-            HttpClient::new(options.client.clone()).map_err(|e| LoadError::Setup(e.to_string()))?;
+        let http = HttpClient::new(client.clone()).map_err(|e| LoadError::Setup(e.to_string()))?;
         let mut worker = Worker {
             http,
             endpoints: endpoints.clone(),
@@ -278,8 +280,6 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
                     one_flow(&mut worker, &mut account, &recorder),
                 )
                 .await;
-                // The recorded exchanges are evidence for conformance runs; here they would only grow.
-                worker.http.take_transcript();
                 let failure = match result {
                     Ok(Ok(())) => {
                         refused_in_a_row.store(0, Ordering::Relaxed);

@@ -9,6 +9,7 @@
 //! pre-authorizations (newAuthz) are kept.
 
 use crate::mockca::core::{Account, Authorization, Certificate, Finalization, Order};
+use crate::protocol::wire::Identifier;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -26,6 +27,9 @@ struct Store {
     /// How many stored orders name each authorization.
     authz_orders: HashMap<String, usize>,
     authzs: HashMap<String, Authorization>,
+    /// Authorization ids by account and identifier, so that newOrder finds one to
+    /// reuse without scanning every authorization the store holds.
+    authzs_by_subject: HashMap<(String, Identifier), Vec<String>>,
     challenge_authz: HashMap<String, String>,
     certificates: HashMap<String, Certificate>,
     certificate_by_serial: HashMap<String, String>,
@@ -54,6 +58,13 @@ impl Store {
                 if let Some(a) = self.authzs.remove(authz_id) {
                     for c in &a.challenges {
                         self.challenge_authz.remove(&c.id);
+                    }
+                    let subject = (a.account_id, a.identifier);
+                    if let Some(ids) = self.authzs_by_subject.get_mut(&subject) {
+                        ids.retain(|id| id != authz_id);
+                        if ids.is_empty() {
+                            self.authzs_by_subject.remove(&subject);
+                        }
                     }
                 }
             }
@@ -129,6 +140,7 @@ impl Db {
         for c in &a.challenges {
             s.challenge_authz.insert(c.id.clone(), a.id.clone());
         }
+        s.authzs_by_subject.entry((a.account_id.clone(), a.identifier.clone())).or_default().push(a.id.clone());
         s.authzs.insert(a.id.clone(), a);
     }
 
@@ -177,7 +189,19 @@ impl Db {
         s.challenge_authz.get(challenge_id).and_then(|id| s.authzs.get(id)).cloned()
     }
 
-    /// Every authorization of an account, for revocation by an authorized account.
+    /// The account's authorizations for one identifier (its value without `*.`).
+    pub(crate) fn authzs_for(&self, account_id: &str, identifier: &Identifier) -> Vec<Authorization> {
+        let s = self.lock();
+        s.authzs_by_subject
+            .get(&(account_id.to_owned(), identifier.clone()))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| s.authzs.get(id).cloned())
+            .collect()
+    }
+
+    /// Every authorization of an account: a scan of the whole store, for the one defect
+    /// that touches them all.
     pub(crate) fn authzs_of_account(&self, account_id: &str) -> Vec<Authorization> {
         self.lock().authzs.values().filter(|a| a.account_id == account_id).cloned().collect()
     }
@@ -218,7 +242,6 @@ impl Db {
 mod tests {
     use super::*;
     use crate::mockca::core::{AuthzStatus, Challenge, ChallengeStatus};
-    use crate::protocol::wire::Identifier;
     use time::OffsetDateTime;
 
     fn authz(id: &str) -> Authorization {
@@ -267,10 +290,12 @@ mod tests {
         }
         assert!(db.order("o0").is_none() && db.order("o1").is_some());
         assert!(db.authz("a0").is_some(), "still named by o1");
+        assert_eq!(db.authzs_for("acct", &Identifier::dns("a0.acmespec.test")).len(), 1);
         db.add_order(order("last", &[]), Vec::new());
         assert!(db.order("o1").is_none());
         assert!(db.authz("a0").is_none() && db.authz("a1").is_none());
         assert!(db.authz_of_challenge("a1-c").is_none());
+        assert!(db.authzs_for("acct", &Identifier::dns("a0.acmespec.test")).is_empty());
         assert_eq!(db.orders_of("acct").len(), ORDERS_KEPT);
         assert_eq!(db.orders_of("acct").first().map(|o| o.id.clone()).as_deref(), Some("o2"));
         // An update of an evicted order does not bring it back.

@@ -179,7 +179,6 @@ pub(crate) struct Journal {
 struct Inner {
     entries: Vec<Entry>,
     counts: std::collections::HashMap<Endpoint, u32>,
-    dropped: usize,
 }
 
 impl Journal {
@@ -189,7 +188,7 @@ impl Journal {
 
     /// Counts a request to `endpoint` and returns its 1-based number there.
     pub(crate) fn count(&self, endpoint: Endpoint) -> u32 {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.lock();
         let n = inner.counts.entry(endpoint).or_default();
         *n += 1;
         *n
@@ -199,23 +198,32 @@ impl Journal {
         self.started.elapsed()
     }
 
-    pub(crate) fn push(&self, mut entry: Entry) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.entries.len() >= JOURNAL_LIMIT {
-            inner.dropped += 1;
+    /// Stores the entry `make` builds; past [`JOURNAL_LIMIT`] it is not built at all,
+    /// so a long run stops paying for entries nobody keeps.
+    pub(crate) fn push_with(&self, make: impl FnOnce() -> Entry) {
+        if self.lock().entries.len() >= JOURNAL_LIMIT {
             return;
         }
-        entry.seq = inner.entries.len();
-        inner.entries.push(entry);
+        // Built outside the lock; another request may take the last place meanwhile.
+        let mut entry = make();
+        let mut inner = self.lock();
+        if inner.entries.len() < JOURNAL_LIMIT {
+            entry.seq = inner.entries.len();
+            inner.entries.push(entry);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A copy of every entry so far.
     pub(crate) fn entries(&self) -> Vec<Entry> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).entries.clone()
+        self.lock().entries.clone()
     }
 
     /// Forgets everything (between scenarios on a reused server).
     pub(crate) fn clear(&self) {
-        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = Inner::default();
+        *self.lock() = Inner::default();
     }
 }

@@ -336,28 +336,30 @@ impl Wfe {
         response_body: &[u8],
         fired: Option<Fired>,
     ) {
-        let header = |name: header::HeaderName| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let json: Option<Value> = serde_json::from_slice(response_body).ok();
-        let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(Value::as_str).map(str::to_owned);
-        let is_problem = header(header::CONTENT_TYPE).as_deref() == Some("application/problem+json");
-        self.journal.push(Entry {
-            seq: 0,
-            at: self.journal.elapsed(),
-            method: method.to_string(),
-            path: path.to_owned(),
-            endpoint,
-            nth,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                .collect(),
-            jws: JwsView::of(body),
-            status: response.status().as_u16(),
-            problem: if is_problem { field("type") } else { None },
-            retry_after: header(header::RETRY_AFTER).and_then(|v| v.parse().ok()),
-            nonce_issued: response.headers().get("replay-nonce").and_then(|v| v.to_str().ok()).map(str::to_owned),
-            resource_status: if is_problem { None } else { field("status") },
-            fault: fired.map(|f| format!("{:?}", f.kind)),
+        self.journal.push_with(|| {
+            let header = |name: header::HeaderName| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let json: Option<Value> = serde_json::from_slice(response_body).ok();
+            let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(Value::as_str).map(str::to_owned);
+            let is_problem = header(header::CONTENT_TYPE).as_deref() == Some("application/problem+json");
+            Entry {
+                seq: 0,
+                at: self.journal.elapsed(),
+                method: method.to_string(),
+                path: path.to_owned(),
+                endpoint,
+                nth,
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                    .collect(),
+                jws: JwsView::of(body),
+                status: response.status().as_u16(),
+                problem: if is_problem { field("type") } else { None },
+                retry_after: header(header::RETRY_AFTER).and_then(|v| v.parse().ok()),
+                nonce_issued: response.headers().get("replay-nonce").and_then(|v| v.to_str().ok()).map(str::to_owned),
+                resource_status: if is_problem { None } else { field("status") },
+                fault: fired.map(|f| format!("{:?}", f.kind)),
+            }
         });
     }
 
@@ -526,7 +528,11 @@ impl Wfe {
             builder = builder.header(header::CONTENT_TYPE, ct);
         }
         if !(is_error && self.has(Defect::OmitNonceOnErrors)) {
-            builder = builder.header("Replay-Nonce", self.nonces.issue());
+            // A value never seen twice: marked sensitive, HTTP/2's header compression
+            // sends it literally instead of churning its table with it (RFC 7541 §6.2.3).
+            let mut nonce = HeaderValue::from_str(&self.nonces.issue()).unwrap_or_else(|_| HeaderValue::from_static(""));
+            nonce.set_sensitive(true);
+            builder = builder.header("Replay-Nonce", nonce);
         }
         if path != "/directory" {
             let index = self.directory_url();
@@ -1183,13 +1189,11 @@ impl Wfe {
     /// `reuse-authz` fault.
     fn valid_authz_for(&self, account_id: &str, id: &Identifier, now: OffsetDateTime) -> Option<Authorization> {
         let wildcard = id.kind == "dns" && id.value.starts_with("*.");
-        let value = id.value.trim_start_matches("*.");
-        self.db.authzs_of_account(account_id).into_iter().find(|a| {
-            a.status_at(now) == AuthzStatus::Valid
-                && a.wildcard == wildcard
-                && a.identifier.kind == id.kind
-                && a.identifier.value.trim_start_matches("*.") == value
-        })
+        let base = Identifier { kind: id.kind.clone(), value: id.value.trim_start_matches("*.").to_owned() };
+        self.db
+            .authzs_for(account_id, &base)
+            .into_iter()
+            .find(|a| a.status_at(now) == AuthzStatus::Valid && a.wildcard == wildcard)
     }
 
     /// The same authorization under new URLs, for the `reused-authz-not-listed` defect.
@@ -1627,11 +1631,9 @@ impl Wfe {
     /// Whether the account holds valid authorizations for every identifier (§7.6).
     fn holds_authorizations(&self, account_id: &str, identifiers: &[Identifier]) -> bool {
         let now = OffsetDateTime::now_utc();
-        let valid: Vec<Authorization> =
-            self.db.authzs_of_account(account_id).into_iter().filter(|a| a.status_at(now) == AuthzStatus::Valid).collect();
         identifiers.iter().all(|id| {
-            let base = id.value.trim_start_matches("*.");
-            valid.iter().any(|a| a.identifier.kind == id.kind && a.identifier.value == base)
+            let base = Identifier { kind: id.kind.clone(), value: id.value.trim_start_matches("*.").to_owned() };
+            self.db.authzs_for(account_id, &base).iter().any(|a| a.status_at(now) == AuthzStatus::Valid)
         })
     }
 
