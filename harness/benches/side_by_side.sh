@@ -4,6 +4,9 @@
 # same release-built `acmespec load` with the same flows and concurrency, each measured
 # through its own process's CPU accounting (--server-pid). Prints both reports and a
 # table of flows/s, server CPU per flow, peak memory and the ratios.
+# Then the whole conformance suite (`acmespec run`) against the built-in mock CA and
+# against a really-validating Pebble (NOSLEEP): wall time, requests, and the harness's
+# CPU per request next to Pebble's.
 #   harness/benches/side_by_side.sh [FLOWS] [CONCURRENCY]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -74,3 +77,28 @@ for name, get in rows:
     ratio = f"{b / a:.3f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a else "-"
     print(f"| {name} | {a} | {b} | {ratio} |")
 PY
+
+# The conformance suite: built-in mock CA (in-process), then Pebble validating for real
+# against the run's own responders on free ports.
+echo
+echo "suite: built-in mock CA"
+start=$(date +%s.%N)
+"$acmespec" run --json "$work/suite-mock.json" | tail -2
+echo "wall $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
+http_port=$(port); tls_port=$(port); dns_port=$(port); suite_pebble_port=$(port)
+cat > "$work/pebble-suite.json" <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:$suite_pebble_port", "managementListenAddress": "127.0.0.1:$(port)",
+ "certificate": "$work/cert.pem", "privateKey": "$work/key.pem", "httpPort": $http_port, "tlsPort": $tls_port,
+ "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+JSON
+PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+  pebble -config "$work/pebble-suite.json" -dnsserver "127.0.0.1:$dns_port" > "$work/pebble-suite.log" 2>&1 &
+pids+=($!)
+suite_pebble_pid=$!
+wait_for "https://127.0.0.1:$suite_pebble_port/dir"
+echo "suite: Pebble (PEBBLE_VA_NOSLEEP=1)"
+start=$(date +%s.%N)
+"$acmespec" run --directory "https://127.0.0.1:$suite_pebble_port/dir" --ca-cert "$work/ca.pem" \
+  --http-listen "127.0.0.1:$http_port" --tls-alpn-listen "127.0.0.1:$tls_port" --dns-listen "127.0.0.1:$dns_port" \
+  --capabilities fixtures/capabilities/pebble.toml --server-pid "$suite_pebble_pid" --json "$work/suite-pebble.json" | tail -2 || true
+echo "wall $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"

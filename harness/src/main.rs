@@ -195,6 +195,10 @@ struct RunArgs {
     /// gets another verdict, does (see README, "Output").
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
+    /// The server's process id: print its CPU time per request next to the harness's
+    /// own (Linux).
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
     /// Cases in flight at once (1 runs them one after another; results are still
     /// reported in catalogue order).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -532,6 +536,17 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c.unwrap_or_default(),
         Err(e) => return usage_error(e),
     };
+    let server_cpu = match args.server_pid {
+        Some(pid) if args.directory.is_none() => {
+            eprintln!("acmespec: --server-pid {pid} ignored: the built-in mock CA runs in this process");
+            None
+        }
+        Some(pid) => match acmespec::load::cpu_time(Some(pid)) {
+            Ok(cpu) => Some((pid, cpu)),
+            Err(e) => return usage_error(format!("--server-pid {pid}: {e}")),
+        },
+        None => None,
+    };
     let mut eab = args.eab.clone();
     let mut client = ClientOptions {
         timeout: Duration::from_secs(args.timeout),
@@ -587,6 +602,7 @@ async fn run(args: RunArgs) -> ExitCode {
         eab,
         capabilities,
     };
+    let harness_cpu = acmespec::load::cpu_time(None).ok();
     let latest: Arc<Mutex<Option<RunReport>>> = Arc::default();
     let json = args.json.clone();
     let mut stream = match args.jsonl.as_deref().map(acmespec::report::ResultStream::create).transpose() {
@@ -618,6 +634,7 @@ async fn run(args: RunArgs) -> ExitCode {
         r = runner::run(&catalogue, &options, &responders, sink) => Some(r),
         _ = tokio::signal::ctrl_c() => None,
     };
+    let embedded_ran = embedded.is_some();
     drop(embedded);
     let report = match outcome {
         Some(Ok(report)) => report,
@@ -635,7 +652,28 @@ async fn run(args: RunArgs) -> ExitCode {
     write_reports(&report, args.json.as_deref(), args.junit.as_deref());
     write_rendered(&report);
     progress.lock().expect("progress lock").finish(&report.summary.to_string());
+    print_cost(&report, harness_cpu, server_cpu, embedded_ran);
     closing_status(expectations.as_ref(), report.cases.iter().map(|c| (c.id.as_str(), c.verdict)), args.strict)
+}
+
+/// What the run cost: requests sent, the harness's CPU time per request and, with
+/// `--server-pid`, the server's.
+fn print_cost(report: &RunReport, harness_before: Option<Duration>, server_before: Option<(u32, Duration)>, embedded: bool) {
+    let requests: usize = report.cases.iter().map(|c| c.requests).sum();
+    let spent = |pid: Option<u32>, before: Duration| {
+        let ms = acmespec::load::cpu_time(pid).ok()?.saturating_sub(before).as_secs_f64() * 1000.0;
+        let per_request = if requests > 0 { format!(", {:.2} ms per request", ms / requests as f64) } else { String::new() };
+        Some(format!("{ms:.0} ms CPU{per_request}"))
+    };
+    let mut line = format!("{requests} requests");
+    if let Some(harness) = harness_before.and_then(|before| spent(None, before)) {
+        let with_server = if embedded { " (the built-in mock CA included)" } else { "" };
+        line += &format!("; harness{with_server} {harness}");
+    }
+    if let Some(server) = server_before.and_then(|(pid, before)| Some((pid, spent(Some(pid), before)?))) {
+        line += &format!("; server (pid {}) {}", server.0, server.1);
+    }
+    println!("{line}");
 }
 
 #[derive(clap::Args)]

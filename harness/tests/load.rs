@@ -95,6 +95,10 @@ async fn bounded_run_against_pebble_reports_its_cpu() {
     assert_eq!(server.pid, pebble.pid());
     assert!(server.cpu_ms_per_flow.is_some_and(|ms| ms >= 0.0));
     assert!(server.peak_rss_kib.is_some_and(|kib| kib > 0));
+    // The memory curve ends with a sample taken after the last flow.
+    let last = server.memory.last().expect("at least the closing memory sample");
+    assert_eq!(last.flows_completed, report.flows_completed);
+    assert!(last.rss_kib > 0 && server.memory.windows(2).all(|w| w[0].seconds <= w[1].seconds));
 }
 
 #[tokio::test]

@@ -138,6 +138,7 @@ async fn cli_run_writes_reports_and_exit_status() {
             .arg(junit)
             .args(["--md", dir.path().join("r.md").to_str().unwrap(), "--html", dir.path().join("r.html").to_str().unwrap()])
             .args(["--jsonl", dir.path().join("r.jsonl").to_str().unwrap()])
+            .args(["--server-pid", &s._pebble.pid().to_string()])
             .output()
             .unwrap()
     };
@@ -147,6 +148,11 @@ async fn cli_run_writes_reports_and_exit_status() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("PASS        rfc8555/8.3/http-01-issuance"), "{stdout}");
     assert!(stdout.contains("1 passed, 0 failed, 0 non-strict, 0 unsupported, 0 errors"), "{stdout}");
+    // What the run cost: the case's requests, the harness's CPU and Pebble's.
+    let cost = stdout.lines().find(|l| l.contains(" requests; harness ")).unwrap_or_else(|| panic!("no cost line: {stdout}"));
+    let requests: usize = cost.split(' ').next().unwrap().parse().unwrap();
+    assert!(requests >= 8, "an http-01 issuance takes at least 8 requests: {cost}");
+    assert!(cost.contains(&format!("server (pid {}) ", s._pebble.pid())) && cost.contains("ms per request"), "{cost}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["summary"]["pass"], 1);
     assert_eq!(report["complete"], true);
@@ -184,6 +190,12 @@ fn cli_usage_errors_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ca-cert /nonexistent.pem"));
     let out = std::process::Command::new(bin).args(["run", "--bogus"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let out = std::process::Command::new(bin)
+        .args(["run", "--directory", "https://127.0.0.1:9/dir", "--server-pid", &u32::MAX.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("--server-pid {}", u32::MAX)));
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("server")).unwrap();
     std::fs::write(dir.path().join("server/bad.toml"), "[[case]]\nid = \"x\"\ntitle = 1\n").unwrap();

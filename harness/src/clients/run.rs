@@ -692,6 +692,7 @@ fn result(scenario: &ClientScenario, seed: u64, identifiers: Vec<String>, starte
             requirements: scenario.def.requirements.clone(),
             duration_ms: started.elapsed().as_millis() as u64,
             source: scenario.source(),
+            requests: 0,
             expected: j.expected,
             observed: j.observed,
             step: j.step,

@@ -58,6 +58,7 @@ pub fn as_run_report(report: &LiveReport) -> crate::runner::RunReport {
                 requirements: Vec::new(),
                 duration_ms: 0,
                 source: "harness/src/fuzzing/live.rs".into(),
+                requests: 0,
                 expected: (!found.is_empty()).then(|| (*rfc).to_owned()),
                 observed: (!found.is_empty()).then(|| observed.collect::<Vec<_>>().join("\n")),
                 step: None,

@@ -166,6 +166,18 @@ pub fn render_text(report: &LoadReport) -> String {
             s.cpu_ms,
             per_flow(s.cpu_ms_per_flow)
         );
+        // At most ten points of the curve; the JSON report has every sample.
+        let step = s.memory.len().div_ceil(10).max(1);
+        let points: Vec<String> = s
+            .memory
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % step == 0 || *i + 1 == s.memory.len())
+            .map(|(_, m)| format!("{} flows {:.1}", m.flows_completed, m.rss_kib as f64 / 1024.0))
+            .collect();
+        if !points.is_empty() {
+            let _ = writeln!(out, "server RSS MiB: {}", points.join(", "));
+        }
     }
     if let Some(h) = &report.harness {
         let _ = writeln!(

@@ -13,7 +13,7 @@ mod stats;
 
 pub mod cli;
 
-pub use process::{HarnessUsage, ServerUsage};
+pub use process::{HarnessUsage, MemorySample, ServerUsage, cpu_time};
 pub use stats::{ErrorCount, Latency};
 
 use crate::protocol::http::{ClientOptions, HttpClient};
@@ -33,6 +33,8 @@ pub const MAX_CONCURRENCY: usize = 1024;
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 /// The longest one flow may take, polling included, before it counts as failed.
 const FLOW_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often the server's memory is sampled.
+const MEMORY_SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// Flows in a row that could not connect after which the server counts as gone and
 /// no more flows start (rather than a million quick failures).
 const GONE_AFTER_REFUSED_FLOWS: u64 = 20;
@@ -302,16 +304,41 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
             lock(&recorder).bad_nonce_retries += worker.bad_nonce_retries;
         });
     }
+    let memory = Arc::new(Mutex::new(Vec::new()));
+    let sample_memory = {
+        let (recorder, memory) = (recorder.clone(), memory.clone());
+        move |pid: u32| {
+            let Some(rss_kib) = process::rss_kib(pid) else { return };
+            let flows_completed = lock(&recorder).completed_flows();
+            let sample = MemorySample { seconds: started.elapsed().as_secs_f64(), flows_completed, rss_kib };
+            memory.lock().unwrap_or_else(|e| e.into_inner()).push(sample);
+        }
+    };
+    let sampler = options.server_pid.map(|pid| {
+        let sample_memory = sample_memory.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(MEMORY_SAMPLE_EVERY);
+            loop {
+                tick.tick().await;
+                sample_memory(pid);
+            }
+        })
+    });
     while let Some(joined) = workers.join_next().await {
         if let Err(e) = joined {
             notes.push(format!("a worker ended abnormally: {e}"));
         }
     }
     let wall = started.elapsed();
+    if let Some((sampler, pid)) = sampler.zip(options.server_pid) {
+        sampler.abort();
+        sample_memory(pid);
+    }
+    let memory = std::mem::take(&mut *memory.lock().unwrap_or_else(|e| e.into_inner()));
 
     let server = match (options.server_pid, server_before) {
         (Some(pid), Some(before)) => match process::Usage::read(&pid.to_string()) {
-            Ok(after) => Some(ServerUsage::between(pid, &before, &after)),
+            Ok(after) => Some(ServerUsage { memory, ..ServerUsage::between(pid, &before, &after) }),
             Err(e) => {
                 notes.push(format!(
                     "server process {pid} gone by the end of the run: {e}"

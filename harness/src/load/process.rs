@@ -26,6 +26,20 @@ pub struct ServerUsage {
     pub cpu_ms_per_flow: Option<f64>,
     /// The server's peak resident set size (VmHWM) at the end of the run, in KiB.
     pub peak_rss_kib: Option<u64>,
+    /// The server's resident set size sampled through the run: whether memory stays
+    /// flat over many flows or grows with them.
+    pub memory: Vec<MemorySample>,
+}
+
+/// The server's resident set size at one moment of a run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MemorySample {
+    /// Seconds since the run started.
+    pub seconds: f64,
+    /// Flows completed by then.
+    pub flows_completed: u64,
+    /// Resident set size (VmRSS), in KiB.
+    pub rss_kib: u64,
 }
 
 /// The generator's own share of a run (the built-in mock CA included when it runs in
@@ -63,8 +77,17 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
 
 /// VmHWM of a `/proc/PID/status` text, in KiB.
 fn peak_rss_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.trim_start_matches("VmHWM:")
+    status_kib(status, "VmHWM:")
+}
+
+/// The current resident set size of process `pid`, in KiB.
+pub(super) fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?, "VmRSS:")
+}
+
+fn status_kib(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.trim_start_matches(field)
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -78,6 +101,11 @@ fn millis(d: Duration) -> f64 {
 
 fn per_flow(cpu_ms: f64, completed: u64) -> Option<f64> {
     (completed > 0).then(|| cpu_ms / completed as f64)
+}
+
+/// CPU time (user and system) a process has spent so far; `None` reads this process.
+pub fn cpu_time(pid: Option<u32>) -> Result<Duration, String> {
+    Usage::read(&pid.map_or_else(|| "self".to_owned(), |p| p.to_string())).map(|u| u.cpu)
 }
 
 impl Usage {
@@ -103,6 +131,7 @@ impl ServerUsage {
             cpu_ms: millis(after.cpu.saturating_sub(before.cpu)),
             cpu_ms_per_flow: None,
             peak_rss_kib: after.peak_rss_kib,
+            memory: Vec::new(),
         }
     }
 

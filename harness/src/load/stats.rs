@@ -67,6 +67,11 @@ impl Recorder {
             .push(micros(took));
     }
 
+    /// Flows completed so far.
+    pub(super) fn completed_flows(&self) -> u64 {
+        self.completed
+    }
+
     pub(super) fn completed(&mut self, timings: &[(Step, Duration)]) {
         self.completed += 1;
         for (step, took) in timings {

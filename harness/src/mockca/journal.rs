@@ -3,8 +3,14 @@
 //! Grading a client means judging what it sent and how it reacted to what it got
 //! back, so the journal keeps both halves, in order, with the fault (if any) that
 //! shaped the answer. It is bounded so a runaway client cannot exhaust memory.
+//!
+//! Every request is recorded, but the journal is read only when a client is graded,
+//! so an exchange is kept as it was (shared buffers, nothing parsed) and interpreted
+//! into an [`Entry`] when read: serving stays fast under load.
 
 use crate::protocol::jws::ParsedJws;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Mutex;
@@ -177,8 +183,60 @@ pub(crate) struct Journal {
 
 #[derive(Default)]
 struct Inner {
-    entries: Vec<Entry>,
+    exchanges: Vec<Exchange>,
     counts: std::collections::HashMap<Endpoint, u32>,
+}
+
+/// One request and its answer, as they were; [`Exchange::interpret`] makes the entry.
+pub(crate) struct Exchange {
+    pub(crate) at: Duration,
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) nth: u32,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) status: u16,
+    pub(crate) content_type: Option<HeaderValue>,
+    pub(crate) retry_after: Option<HeaderValue>,
+    pub(crate) nonce: Option<HeaderValue>,
+    pub(crate) response_body: Bytes,
+    pub(crate) fault: Option<String>,
+}
+
+impl Exchange {
+    /// The response header names [`Exchange`] keeps, taken from a response's headers.
+    pub(crate) fn response_headers(headers: &HeaderMap) -> [Option<HeaderValue>; 3] {
+        [header::CONTENT_TYPE, header::RETRY_AFTER, header::HeaderName::from_static("replay-nonce")]
+            .map(|name| headers.get(name).cloned())
+    }
+
+    fn interpret(&self, seq: usize) -> Entry {
+        let text = |v: &Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let json: Option<Value> = serde_json::from_slice(&self.response_body).ok();
+        let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(Value::as_str).map(str::to_owned);
+        let is_problem = text(&self.content_type).as_deref() == Some("application/problem+json");
+        Entry {
+            seq,
+            at: self.at,
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            endpoint: self.endpoint,
+            nth: self.nth,
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            jws: JwsView::of(&self.body),
+            status: self.status,
+            problem: if is_problem { field("type") } else { None },
+            retry_after: text(&self.retry_after).and_then(|v| v.parse().ok()),
+            nonce_issued: text(&self.nonce),
+            resource_status: if is_problem { None } else { field("status") },
+            fault: self.fault.clone(),
+        }
+    }
 }
 
 impl Journal {
@@ -198,18 +256,11 @@ impl Journal {
         self.started.elapsed()
     }
 
-    /// Stores the entry `make` builds; past [`JOURNAL_LIMIT`] it is not built at all,
-    /// so a long run stops paying for entries nobody keeps.
-    pub(crate) fn push_with(&self, make: impl FnOnce() -> Entry) {
-        if self.lock().entries.len() >= JOURNAL_LIMIT {
-            return;
-        }
-        // Built outside the lock; another request may take the last place meanwhile.
-        let mut entry = make();
+    /// Keeps an exchange, unless [`JOURNAL_LIMIT`] of them are kept already.
+    pub(crate) fn push(&self, exchange: Exchange) {
         let mut inner = self.lock();
-        if inner.entries.len() < JOURNAL_LIMIT {
-            entry.seq = inner.entries.len();
-            inner.entries.push(entry);
+        if inner.exchanges.len() < JOURNAL_LIMIT {
+            inner.exchanges.push(exchange);
         }
     }
 
@@ -217,9 +268,9 @@ impl Journal {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A copy of every entry so far.
+    /// Every entry so far, interpreted now.
     pub(crate) fn entries(&self) -> Vec<Entry> {
-        self.lock().entries.clone()
+        self.lock().exchanges.iter().enumerate().map(|(seq, e)| e.interpret(seq)).collect()
     }
 
     /// Forgets everything (between scenarios on a reused server).

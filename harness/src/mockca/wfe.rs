@@ -15,7 +15,7 @@ use crate::mockca::core::{
 use crate::mockca::db::Db;
 use crate::mockca::defects::{Defect, DefectSet};
 use crate::mockca::faults::{FaultKind, FaultPlan, Fired};
-use crate::mockca::journal::{Endpoint, Entry, JwsView, Journal};
+use crate::mockca::journal::{Endpoint, Exchange, Journal};
 use crate::mockca::nonces::Nonces;
 use crate::mockca::ratelimit::Limiter;
 use crate::mockca::va::{Progress, ValidationAuthority, ValidationRequest};
@@ -319,47 +319,38 @@ impl Wfe {
             }
         };
         let (response, response_body) = self.render(result, path);
-        self.record(&method, path_and_query, endpoint, nth, headers, &body, &response, &response_body, fired);
+        self.record(method, path_and_query, endpoint, nth, headers, body, &response, response_body, fired);
         response
     }
 
     #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
-        method: &Method,
+        method: Method,
         path: &str,
         endpoint: Endpoint,
         nth: u32,
         headers: &HeaderMap,
-        body: &[u8],
+        body: Bytes,
         response: &Response,
-        response_body: &[u8],
+        response_body: Bytes,
         fired: Option<Fired>,
     ) {
-        self.journal.push_with(|| {
-            let header = |name: header::HeaderName| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let json: Option<Value> = serde_json::from_slice(response_body).ok();
-            let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(Value::as_str).map(str::to_owned);
-            let is_problem = header(header::CONTENT_TYPE).as_deref() == Some("application/problem+json");
-            Entry {
-                seq: 0,
-                at: self.journal.elapsed(),
-                method: method.to_string(),
-                path: path.to_owned(),
-                endpoint,
-                nth,
-                headers: headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                    .collect(),
-                jws: JwsView::of(body),
-                status: response.status().as_u16(),
-                problem: if is_problem { field("type") } else { None },
-                retry_after: header(header::RETRY_AFTER).and_then(|v| v.parse().ok()),
-                nonce_issued: response.headers().get("replay-nonce").and_then(|v| v.to_str().ok()).map(str::to_owned),
-                resource_status: if is_problem { None } else { field("status") },
-                fault: fired.map(|f| format!("{:?}", f.kind)),
-            }
+        let [content_type, retry_after, nonce] = Exchange::response_headers(response.headers());
+        self.journal.push(Exchange {
+            at: self.journal.elapsed(),
+            method,
+            path: path.to_owned(),
+            endpoint,
+            nth,
+            headers: headers.clone(),
+            body,
+            status: response.status().as_u16(),
+            content_type,
+            retry_after,
+            nonce,
+            response_body,
+            fault: fired.map(|f| format!("{:?}", f.kind)),
         });
     }
 

@@ -113,6 +113,7 @@ impl CaseResult {
             requirements: Vec::new(),
             duration_ms: 0,
             source: String::new(),
+            requests: 0,
             expected: None,
             observed: observed.map(str::to_owned),
             step: None,
@@ -310,6 +311,7 @@ async fn run_case(env: &Env, options: &RunOptions, case: &Case, ip_turn: &tokio:
     };
     let transcript = env.client.take_transcript();
     let mut result = result_of(case, outcome, started.elapsed().as_millis() as u64);
+    result.requests = transcript.len();
     if result.verdict != Verdict::Pass {
         result.transcript = Some(transcript);
     }
@@ -401,6 +403,7 @@ fn result_of(case: &Case, o: Outcome, duration_ms: u64) -> CaseResult {
         requirements: case.def.requirements.clone(),
         duration_ms,
         source: format!("{}:{}", case.file.display(), case.line),
+        requests: 0,
         expected: o.expected,
         observed: o.observed,
         step: o.step,

@@ -55,6 +55,9 @@ pub struct CaseResult {
     pub duration_ms: u64,
     /// Where the case is defined (`server/rfc8555/7.4.toml:12`).
     pub source: String,
+    /// HTTP requests the case sent (0 where not counted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub requests: usize,
     /// For non-pass verdicts: what the RFC requires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
@@ -112,4 +115,8 @@ impl std::fmt::Display for Summary {
             self.pass, self.fail, self.non_strict, self.unsupported, self.error
         )
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
