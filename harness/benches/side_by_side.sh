@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 flows="${1:-2000}"
-concurrency="${2:-16}"
+concurrency="${2:-4}"
 command -v pebble >/dev/null || { echo "pebble is not installed (scripts/test installs it)" >&2; exit 2; }
 cargo build --release --locked -p acmespec --quiet
 acmespec=target/release/acmespec
