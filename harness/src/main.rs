@@ -622,7 +622,11 @@ async fn run(args: RunArgs) -> ExitCode {
                 eprintln!("acmespec: --jsonl: {e}");
             }
             write_reports(report, json.as_deref(), None);
-            *latest.lock().expect("report lock") = Some(report.clone());
+            let mut latest = latest.lock().expect("report lock");
+            match latest.as_mut() {
+                Some(kept) => kept.catch_up(report),
+                None => *latest = Some(report.clone()),
+            }
         }
     };
     let redactor = options.eab.as_ref().map_or_else(Redactor::default, |eab| Redactor::with_mac_key(&eab.mac_key));

@@ -84,6 +84,28 @@ pub struct RunReport {
     pub cases: Vec<CaseResult>,
 }
 
+impl RunReport {
+    /// Brings this copy up to date with a later state of the same run. Cases are only
+    /// ever appended, so only the new ones are copied: a caller keeping the latest
+    /// report after every case does not copy the whole run each time.
+    pub fn catch_up(&mut self, later: &RunReport) {
+        let RunReport { tool, version, directory_url, server_header, started_at, finished_at, complete, summary, cases } =
+            later;
+        if self.started_at != *started_at || self.cases.len() > cases.len() {
+            *self = later.clone();
+            return;
+        }
+        self.tool.clone_from(tool);
+        self.version.clone_from(version);
+        self.directory_url.clone_from(directory_url);
+        self.server_header.clone_from(server_header);
+        self.finished_at.clone_from(finished_at);
+        self.complete = *complete;
+        self.summary = summary.clone();
+        self.cases.extend_from_slice(&cases[self.cases.len()..]);
+    }
+}
+
 /// Results made up by unit tests of what reads reports (streams, diffs, expectations).
 #[cfg(test)]
 impl RunReport {
@@ -408,5 +430,24 @@ fn result_of(case: &Case, o: Outcome, duration_ms: u64) -> CaseResult {
         observed: o.observed,
         step: o.step,
         transcript: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_report_catches_up_with_appended_cases_and_is_replaced_by_another_run() {
+        let (a, b) = (CaseResult::bare("a", Verdict::Pass, None), CaseResult::bare("b", Verdict::Fail, Some("x")));
+        let mut kept = RunReport::of_cases(vec![a.clone()], false);
+        let later = RunReport::of_cases(vec![a, b], true);
+        kept.catch_up(&later);
+        let json = |r: &RunReport| serde_json::to_value(r).unwrap();
+        assert_eq!(json(&kept), json(&later));
+        let mut other = RunReport::of_cases(Vec::new(), false);
+        other.started_at = "2026-02-02T00:00:00Z".into();
+        kept.catch_up(&other);
+        assert_eq!(json(&kept), json(&other));
     }
 }
