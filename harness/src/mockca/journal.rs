@@ -205,7 +205,7 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
-    /// The response header names [`Exchange`] keeps, taken from a response's headers.
+    /// The response headers an [`Exchange`] keeps: Content-Type, Retry-After, Replay-Nonce.
     pub(crate) fn response_headers(headers: &HeaderMap) -> [Option<HeaderValue>; 3] {
         [header::CONTENT_TYPE, header::RETRY_AFTER, header::HeaderName::from_static("replay-nonce")]
             .map(|name| headers.get(name).cloned())

@@ -101,7 +101,7 @@ impl RunReport {
         self.server_header.clone_from(server_header);
         self.finished_at.clone_from(finished_at);
         self.complete = *complete;
-        self.summary = summary.clone();
+        self.summary = *summary;
         self.cases.extend_from_slice(&cases[self.cases.len()..]);
     }
 }
