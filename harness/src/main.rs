@@ -1,5 +1,6 @@
 //! The `acmespec` command line.
 
+use acmespec::load::CpuMeter;
 use acmespec::mockca::{MockCa, MockCaConfig};
 use acmespec::protocol::http::ClientOptions;
 use acmespec::report::{PinnedVerdict, Redactor};
@@ -538,11 +539,11 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let server_cpu = match args.server_pid {
         Some(pid) if args.directory.is_none() => {
-            eprintln!("acmespec: --server-pid {pid} ignored: the built-in mock CA runs in this process");
+            eprintln!("acmespec: {}", acmespec::load::server_pid_ignored(pid));
             None
         }
-        Some(pid) => match acmespec::load::cpu_time(Some(pid)) {
-            Ok(cpu) => Some((pid, cpu)),
+        Some(pid) => match CpuMeter::start(Some(pid)) {
+            Ok(meter) => Some((pid, meter)),
             Err(e) => return usage_error(format!("--server-pid {pid}: {e}")),
         },
         None => None,
@@ -602,7 +603,7 @@ async fn run(args: RunArgs) -> ExitCode {
         eab,
         capabilities,
     };
-    let harness_cpu = acmespec::load::cpu_time(None).ok();
+    let harness_cpu = CpuMeter::start(None).ok();
     let latest: Arc<Mutex<Option<RunReport>>> = Arc::default();
     let json = args.json.clone();
     let mut stream = match args.jsonl.as_deref().map(acmespec::report::ResultStream::create).transpose() {
@@ -662,20 +663,20 @@ async fn run(args: RunArgs) -> ExitCode {
 
 /// What the run cost: requests sent, the harness's CPU time per request and, with
 /// `--server-pid`, the server's.
-fn print_cost(report: &RunReport, harness_before: Option<Duration>, server_before: Option<(u32, Duration)>, embedded: bool) {
+fn print_cost(report: &RunReport, harness: Option<CpuMeter>, server: Option<(u32, CpuMeter)>, embedded: bool) {
     let requests: usize = report.cases.iter().map(|c| c.requests).sum();
-    let spent = |pid: Option<u32>, before: Duration| {
-        let ms = acmespec::load::cpu_time(pid).ok()?.saturating_sub(before).as_secs_f64() * 1000.0;
-        let per_request = if requests > 0 { format!(", {:.2} ms per request", ms / requests as f64) } else { String::new() };
+    let spent = |meter: &CpuMeter| {
+        let (ms, per_request) = meter.spent(requests as u64).ok()?;
+        let per_request = per_request.map(|r| format!(", {r:.2} ms per request")).unwrap_or_default();
         Some(format!("{ms:.0} ms CPU{per_request}"))
     };
     let mut line = format!("{requests} requests");
-    if let Some(harness) = harness_before.and_then(|before| spent(None, before)) {
+    if let Some(harness) = harness.as_ref().and_then(spent) {
         let with_server = if embedded { " (the built-in mock CA included)" } else { "" };
         line += &format!("; harness{with_server} {harness}");
     }
-    if let Some(server) = server_before.and_then(|(pid, before)| Some((pid, spent(Some(pid), before)?))) {
-        line += &format!("; server (pid {}) {}", server.0, server.1);
+    if let Some((pid, server)) = server.and_then(|(pid, meter)| Some((pid, spent(&meter)?))) {
+        line += &format!("; server (pid {pid}) {server}");
     }
     println!("{line}");
 }

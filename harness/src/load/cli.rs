@@ -78,9 +78,7 @@ pub async fn run(args: LoadArgs) -> ExitCode {
                 ca.directory_url()
             );
             if let Some(pid) = server_pid.take() {
-                embedded_note = Some(format!(
-                    "--server-pid {pid} ignored: the built-in mock CA runs in this process, so its CPU time is part of the harness figure"
-                ));
+                embedded_note = Some(super::server_pid_ignored(pid));
             }
             let url = ca.directory_url();
             _embedded = Some(ca);

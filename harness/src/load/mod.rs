@@ -13,7 +13,7 @@ mod stats;
 
 pub mod cli;
 
-pub use process::{HarnessUsage, MemorySample, ServerUsage, cpu_time};
+pub use process::{CpuMeter, HarnessUsage, MemorySample, ServerUsage, server_pid_ignored};
 pub use stats::{ErrorCount, Latency};
 
 use crate::protocol::http::{ClientOptions, HttpClient};

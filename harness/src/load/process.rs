@@ -99,13 +99,42 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn per_flow(cpu_ms: f64, completed: u64) -> Option<f64> {
-    (completed > 0).then(|| cpu_ms / completed as f64)
+fn per_unit(cpu_ms: f64, units: u64) -> Option<f64> {
+    (units > 0).then(|| cpu_ms / units as f64)
 }
 
 /// CPU time (user and system) a process has spent so far; `None` reads this process.
-pub fn cpu_time(pid: Option<u32>) -> Result<Duration, String> {
+fn cpu_time(pid: Option<u32>) -> Result<Duration, String> {
     Usage::read(&pid.map_or_else(|| "self".to_owned(), |p| p.to_string())).map(|u| u.cpu)
+}
+
+/// One process's CPU time from a starting point on, so that a run can say what its
+/// work cost in all and per unit (flow or request).
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    pid: Option<u32>,
+    start: Duration,
+}
+
+impl CpuMeter {
+    /// Starts metering process `pid` (`None`: this process); an error when its `/proc`
+    /// entry cannot be read, e.g. because no such process runs.
+    pub fn start(pid: Option<u32>) -> Result<Self, String> {
+        Ok(CpuMeter { pid, start: cpu_time(pid)? })
+    }
+
+    /// Milliseconds of CPU spent since the start, and that per unit of work (none when
+    /// there were no units).
+    pub fn spent(&self, units: u64) -> Result<(f64, Option<f64>), String> {
+        let ms = millis(cpu_time(self.pid)?.saturating_sub(self.start));
+        Ok((ms, per_unit(ms, units)))
+    }
+}
+
+/// Why `--server-pid` is not read when the built-in mock CA is the server: the CA runs
+/// in this process, so its CPU time is already in the harness's figure.
+pub fn server_pid_ignored(pid: u32) -> String {
+    format!("--server-pid {pid} ignored: the built-in mock CA runs in this process, so its CPU time is part of the harness figure")
 }
 
 impl Usage {
@@ -137,7 +166,7 @@ impl ServerUsage {
 
     pub(super) fn per_flow(self, completed: u64) -> Self {
         ServerUsage {
-            cpu_ms_per_flow: per_flow(self.cpu_ms, completed),
+            cpu_ms_per_flow: per_unit(self.cpu_ms, completed),
             ..self
         }
     }
@@ -153,7 +182,7 @@ impl HarnessUsage {
 
     pub(super) fn per_flow(self, completed: u64) -> Self {
         HarnessUsage {
-            cpu_ms_per_flow: per_flow(self.cpu_ms, completed),
+            cpu_ms_per_flow: per_unit(self.cpu_ms, completed),
             ..self
         }
     }
@@ -161,7 +190,7 @@ impl HarnessUsage {
 
 #[cfg(test)]
 mod tests {
-    use super::{cpu_ticks, peak_rss_kib};
+    use super::{CpuMeter, cpu_ticks, peak_rss_kib};
 
     #[test]
     fn proc_fields() {
@@ -174,5 +203,18 @@ mod tests {
             Some(12345)
         );
         assert_eq!(peak_rss_kib("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn cpu_meter_divides_by_units_and_refuses_absent_processes() {
+        let meter = CpuMeter::start(None).expect("this process");
+        let busy: u64 = (0..2_000_000u64).fold(0, |a, b| a.wrapping_add(b * b));
+        assert_ne!(busy, 1);
+        let (ms, per_unit) = meter.spent(4).expect("this process");
+        assert!(ms >= 0.0);
+        assert_eq!(per_unit, Some(ms / 4.0));
+        assert_eq!(meter.spent(0).expect("this process").1, None);
+        let absent = CpuMeter::start(Some(u32::MAX)).expect_err("no process has pid u32::MAX");
+        assert!(absent.contains("/proc/4294967295/stat"), "{absent}");
     }
 }
