@@ -605,7 +605,7 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let harness_cpu = CpuMeter::start(None).ok();
     let latest: Arc<Mutex<Option<RunReport>>> = Arc::default();
-    let json = args.json.clone();
+    let mut live_json = args.json.as_deref().map(acmespec::report::LiveJsonReport::new);
     let mut stream = match args.jsonl.as_deref().map(acmespec::report::ResultStream::create).transpose() {
         Ok(s) => s,
         Err(e) => return usage_error(format!("--jsonl: {e}")),
@@ -622,7 +622,11 @@ async fn run(args: RunArgs) -> ExitCode {
             {
                 eprintln!("acmespec: --jsonl: {e}");
             }
-            write_reports(report, json.as_deref(), None);
+            if let Some(live) = live_json.as_mut()
+                && let Err(e) = live.update(report)
+            {
+                eprintln!("acmespec: --json: {e}");
+            }
             let mut latest = latest.lock().expect("report lock");
             match latest.as_mut() {
                 Some(kept) => kept.catch_up(report),

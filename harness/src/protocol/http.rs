@@ -368,13 +368,18 @@ impl HttpClient {
             builder = builder.tls_certs_only(certs);
         }
         let client = builder.build().map_err(|e| HttpError::Setup(e.to_string()))?;
-        Ok(HttpClient {
-            client,
-            options,
-            transcript: Arc::default(),
-            nonces: Arc::default(),
-            issued: Arc::default(),
-        })
+        Ok(HttpClient::over(client, options))
+    }
+
+    /// A client with a transcript and nonces of its own over this one's connections: a
+    /// case run beside others keeps its evidence apart without paying for a TLS
+    /// handshake of its own.
+    pub fn session(&self) -> HttpClient {
+        HttpClient::over(self.client.clone(), self.options.clone())
+    }
+
+    fn over(client: reqwest::Client, options: ClientOptions) -> HttpClient {
+        HttpClient { client, options, transcript: Arc::default(), nonces: Arc::default(), issued: Arc::default() }
     }
 
     /// The options this client was built with.

@@ -308,15 +308,12 @@ fn uses_ip_identifiers(case: &Case) -> bool {
     case.def.steps.iter().any(|s| s.get_ref().identifiers.iter().flatten().any(|i| i.starts_with("ip:")))
 }
 
-/// One case with a client of its own, so nonces and transcripts never mix between
-/// cases running at the same time; cases with ip identifiers take turns.
+/// One case with a client session of its own, so nonces and transcripts never mix
+/// between cases running at the same time; cases with ip identifiers take turns.
 async fn run_case(env: &Env, options: &RunOptions, case: &Case, ip_turn: &tokio::sync::Mutex<()>) -> CaseResult {
     let started = Instant::now();
     let mut env = env.clone();
-    env.client = match HttpClient::new(options.client.clone()) {
-        Ok(client) => client,
-        Err(e) => return result_of(case, Outcome::with(Verdict::Error, Some(COMPLETED.into()), e.to_string(), None), 0),
-    };
+    env.client = env.client.session();
     let _turn = if uses_ip_identifiers(case) { Some(ip_turn.lock().await) } else { None };
     let unmet = case.def.requires.iter().find_map(|f| unmet_feature(&env, *f));
     let outcome = match unmet {

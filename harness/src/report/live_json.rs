@@ -1,0 +1,125 @@
+//! The `--json` report of a run still going, rewritten after every case.
+//!
+//! Rewriting means re-serializing: done naively, every finished case serializes all the
+//! cases before it again, transcripts included, which made the report a fifth of the
+//! harness's CPU over the whole suite. Here each case is serialized once, as it
+//! finishes, and every rewrite joins the kept text; the file is still replaced whole and
+//! atomically, byte for byte what [`write_json`](super::write_json) writes.
+
+use crate::runner::RunReport;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Indentation of a case inside the pretty report (`{ "cases": [ <here> ] }`).
+const CASE_INDENT: &str = "    ";
+
+/// A JSON report file kept up to date with a run as cases finish.
+#[derive(Debug)]
+pub struct LiveJsonReport {
+    path: PathBuf,
+    /// The cases written so far, pretty-printed, indented and comma-joined.
+    cases: String,
+    written: usize,
+}
+
+impl LiveJsonReport {
+    /// A report to be written at `path` (nothing is written before the first update).
+    pub fn new(path: &Path) -> LiveJsonReport {
+        LiveJsonReport { path: path.to_owned(), cases: String::new(), written: 0 }
+    }
+
+    /// Rewrites the file with `report`, a later state of the same run: cases are only
+    /// ever appended, so only those not seen before are serialized.
+    pub fn update(&mut self, report: &RunReport) -> io::Result<()> {
+        if report.cases.len() < self.written {
+            // Not the same run: start over.
+            *self = LiveJsonReport::new(&self.path);
+        }
+        for case in &report.cases[self.written..] {
+            let text = serde_json::to_string_pretty(case).map_err(io::Error::other)?;
+            self.cases.push_str(if self.written == 0 { "\n" } else { ",\n" });
+            for (i, line) in text.lines().enumerate() {
+                if i > 0 {
+                    self.cases.push('\n');
+                }
+                self.cases.push_str(CASE_INDENT);
+                self.cases.push_str(line);
+            }
+            self.written += 1;
+        }
+        super::write_atomic(&self.path, &self.render(report)?)
+    }
+
+    /// The whole report: everything but the cases serialized now (it is small and
+    /// changes with every case), the kept cases spliced into its empty list.
+    fn render(&self, report: &RunReport) -> io::Result<Vec<u8>> {
+        let RunReport { tool, version, directory_url, server_header, started_at, finished_at, complete, summary, cases: _ } =
+            report;
+        let head = RunReport {
+            tool: tool.clone(),
+            version: version.clone(),
+            directory_url: directory_url.clone(),
+            server_header: server_header.clone(),
+            started_at: started_at.clone(),
+            finished_at: finished_at.clone(),
+            complete: *complete,
+            summary: *summary,
+            cases: Vec::new(),
+        };
+        let mut text = serde_json::to_vec_pretty(&head).map_err(io::Error::other)?;
+        if self.written == 0 {
+            return Ok(text);
+        }
+        // `cases` is the last field, so the text ends with its empty list.
+        const EMPTY_CASES: &[u8] = b"[]\n}";
+        if !text.ends_with(EMPTY_CASES) {
+            return Err(io::Error::other("the run report no longer ends with its cases"));
+        }
+        text.truncate(text.len() - EMPTY_CASES.len());
+        text.push(b'[');
+        text.extend_from_slice(self.cases.as_bytes());
+        text.extend_from_slice(b"\n  ]\n}");
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LiveJsonReport;
+    use crate::runner::{CaseResult, RunReport, Verdict};
+
+    #[test]
+    fn every_rewrite_is_byte_for_byte_the_whole_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let live_path = dir.path().join("live.json");
+        let whole_path = dir.path().join("whole.json");
+        let mut nested = CaseResult::bare("rfc8555/7.2/b", Verdict::Fail, Some("a \"quoted\"\nobservation"));
+        nested.requirements = vec!["R8555-7.2-01".into(), "R8555-7.2-02".into()];
+        let cases = vec![
+            CaseResult::bare("rfc8555/7.1/a", Verdict::Pass, None),
+            nested,
+            CaseResult::bare("rfc8555/7.3/c", Verdict::Error, Some("no answer")),
+        ];
+        let full = RunReport::of_cases(cases, true);
+        let mut live = LiveJsonReport::new(&live_path);
+        for finished in 0..=full.cases.len() {
+            let mut partial = full.clone();
+            partial.cases.truncate(finished);
+            partial.complete = finished == full.cases.len();
+            partial.summary = crate::runner::Summary::of(&partial.cases);
+            live.update(&partial).unwrap();
+            super::super::write_json(&whole_path, &partial).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(&live_path).unwrap(),
+                std::fs::read_to_string(&whole_path).unwrap(),
+                "after {finished} case(s)"
+            );
+        }
+        // A different, shorter run starts the file over.
+        let other = RunReport::of_cases(vec![CaseResult::bare("rfc8555/8.3/d", Verdict::Pass, None)], false);
+        live.update(&other).unwrap();
+        let read: RunReport = serde_json::from_slice(&std::fs::read(&live_path).unwrap()).unwrap();
+        assert_eq!(read.cases.len(), 1);
+        assert_eq!(read.cases[0].id, "rfc8555/8.3/d");
+    }
+}
