@@ -526,11 +526,11 @@ async fn private_key_material_in_jwk_is_bad_public_key() {
     // RSA: the real private exponent and primes of the signing key.
     let pem = include_str!("../../fixtures/keys/rsa2048.pk8.pem");
     let rsa_key = SigningKey::from_pkcs8_pem(Algorithm::Rs256, pem).unwrap();
-    let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap();
+    let private = rsa::PrivateKey::from_pkcs8_pem(pem).unwrap();
     let mut jwk = rsa_key.jwk().to_value();
-    jwk["d"] = b64::encode(private.d().to_bytes_be()).into();
-    jwk["p"] = b64::encode(private.primes()[0].to_bytes_be()).into();
-    jwk["q"] = b64::encode(private.primes()[1].to_bytes_be()).into();
+    jwk["d"] = b64::encode(private.d().to_be_bytes()).into();
+    jwk["p"] = b64::encode(private.primes()[0].to_be_bytes()).into();
+    jwk["q"] = b64::encode(private.primes()[1].to_be_bytes()).into();
     let mut h = ca.jwk_header(&rsa_key, &url).await;
     h.insert("jwk".into(), jwk);
     let r = ca.post(&url, signed(&rsa_key, &h, ACCOUNT)).await;
@@ -928,10 +928,10 @@ async fn rsa_1024_is_bad_public_key() {
     use rsa::traits::PublicKeyParts;
     let ca = Ca::start().await;
     let mut soft = Soft::default();
-    let weak = tokio::task::spawn_blocking(|| rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).expect("RSA-1024"))
+    let weak = tokio::task::spawn_blocking(|| rsa::PrivateKey::new(&mut getrandom::SysRng, 1024).expect("RSA-1024"))
         .await
         .unwrap();
-    let (n, e) = (weak.n().to_bytes_be(), weak.e().to_bytes_be());
+    let (n, e) = (weak.n_bytes(), weak.e_bytes());
     assert_eq!(n.len(), 128);
     let jwk = json!({ "e": b64::encode(&e), "kty": "RSA", "n": b64::encode(&n) });
     for (resource, payload) in [("newAccount", ACCOUNT), ("revokeCert", br#"{"certificate":"AA"}"#.as_slice())] {

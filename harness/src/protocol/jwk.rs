@@ -49,7 +49,7 @@ pub enum JwkError {
 /// for a bad point, and a server must tell a broken key (badPublicKey) from a bad
 /// signature.
 fn on_curve(x: &[u8], y: &[u8], p_hex: &str, b_hex: &str) -> bool {
-    use rsa::BigUint;
+    use num_bigint::BigUint;
     let p = BigUint::parse_bytes(p_hex.as_bytes(), 16).expect("curve constant");
     let b = BigUint::parse_bytes(b_hex.as_bytes(), 16).expect("curve constant");
     let (x, y) = (BigUint::from_bytes_be(x), BigUint::from_bytes_be(y));

@@ -67,7 +67,7 @@ impl SigningKey {
             Algorithm::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng).map_err(unspecified)?.as_ref().to_vec(),
             Algorithm::Rs256 | Algorithm::Ps256 => {
                 use rsa::pkcs8::EncodePrivateKey;
-                let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+                let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048)
                     .map_err(|e| KeyError::Rejected { alg: alg.name(), reason: e.to_string() })?;
                 key.to_pkcs8_der()
                     .map_err(|e| KeyError::Rejected { alg: alg.name(), reason: e.to_string() })?
