@@ -156,7 +156,8 @@ struct RunArgs {
     /// Run only cases whose id matches this glob, e.g. 'rfc8555/7.3*'.
     #[arg(long)]
     filter: Option<String>,
-    /// Write the JSON report here (rewritten after every case).
+    /// Write the JSON report here (rewritten as cases finish, at most four times a second,
+    /// and at the end; --jsonl keeps each case the moment it finishes).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Append each case's result to this JSON Lines file as it finishes; a run cut short

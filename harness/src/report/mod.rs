@@ -1,7 +1,7 @@
 //! Writing run results: JSON for machines and regression diffs, JUnit XML for CI,
 //! Markdown and self-contained HTML for the people reviewing a run.
 //!
-//! The JSON report is rewritten atomically after every case, so an interrupted run
+//! The JSON report is rewritten atomically as cases finish, so an interrupted run
 //! still leaves a valid, parseable file marked `complete: false`.
 
 mod baseline;

@@ -1,6 +1,6 @@
 //! Results as JSON Lines, appended as cases finish.
 //!
-//! The JSON report is rewritten whole after every case; a JSON Lines file is only ever
+//! The JSON report is rewritten whole as cases finish; a JSON Lines file is only ever
 //! appended to, so a run killed mid-write (Ctrl-C, a dead server, a crashed client, the
 //! machine going down) loses at most the line being written and everything before it
 //! stays readable. The first line describes the run, one line per finished case
