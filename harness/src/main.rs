@@ -252,6 +252,7 @@ fn load_catalogue(dir: Option<&Path>) -> Result<Catalogue, String> {
 }
 
 fn main() -> ExitCode {
+    stop_quietly_when_stdout_closes();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -664,6 +665,22 @@ async fn run(args: RunArgs) -> ExitCode {
     progress.lock().expect("progress lock").finish(&report.summary.to_string());
     print_cost(&report, harness_cpu, server_cpu, embedded_ran);
     closing_status(expectations.as_ref(), report.cases.iter().map(|c| (c.id.as_str(), c.verdict)), args.strict)
+}
+
+/// `acmespec list | head`: when the reader of stdout goes away, end as other Unix tools
+/// do, with the status of a process killed by SIGPIPE (141) and no message, instead of
+/// the panic `println!` raises on a broken pipe.
+fn stop_quietly_when_stdout_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let broken_pipe = info
+            .payload_as_str()
+            .is_some_and(|m| m.starts_with("failed printing to stdout") && m.contains("Broken pipe"));
+        if broken_pipe {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// What the run cost: requests sent, the harness's CPU time per request and, with
