@@ -5,8 +5,11 @@
 //! shaped the answer. It is bounded so a runaway client cannot exhaust memory.
 //!
 //! Every request is recorded, but the journal is read only when a client is graded,
-//! so an exchange is kept as it was (shared buffers, nothing parsed) and interpreted
-//! into an [`Entry`] when read: serving stays fast under load.
+//! so an exchange is kept as it was (nothing parsed) and interpreted into an [`Entry`]
+//! when read: serving stays fast under load. Its request headers and body are copied
+//! out of the connection's buffers first: over HTTP/1.1 they are slices of the read
+//! buffer, and a kept slice keeps the whole buffer alive (the server's peak memory
+//! doubled under load before the copy).
 
 use crate::protocol::jws::ParsedJws;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -205,6 +208,21 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
+    /// This exchange with its request headers and body in storage of their own, sharing
+    /// nothing with the connection they came in on.
+    fn detached(self) -> Exchange {
+        let headers = self
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                let mut copy = HeaderValue::from_bytes(value.as_bytes()).ok()?;
+                copy.set_sensitive(value.is_sensitive());
+                Some((name.clone(), copy))
+            })
+            .collect();
+        Exchange { headers, body: Bytes::copy_from_slice(&self.body), ..self }
+    }
+
     /// The response headers an [`Exchange`] keeps: Content-Type, Retry-After, Replay-Nonce.
     pub(crate) fn response_headers(headers: &HeaderMap) -> [Option<HeaderValue>; 3] {
         [header::CONTENT_TYPE, header::RETRY_AFTER, header::HeaderName::from_static("replay-nonce")]
@@ -260,7 +278,7 @@ impl Journal {
     pub(crate) fn push(&self, exchange: Exchange) {
         let mut inner = self.lock();
         if inner.exchanges.len() < JOURNAL_LIMIT {
-            inner.exchanges.push(exchange);
+            inner.exchanges.push(exchange.detached());
         }
     }
 
