@@ -296,3 +296,51 @@ impl Journal {
         *self.lock() = Inner::default();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Endpoint, Exchange, Journal};
+    use axum::http::{HeaderMap, HeaderValue, Method, header};
+    use bytes::Bytes;
+    use std::time::Duration;
+
+    /// Over HTTP/1.1 a request's header values and body are slices of the connection's
+    /// read buffer; the journal must keep copies, or every kept exchange pins a buffer.
+    #[test]
+    fn kept_exchanges_share_no_connection_buffer() {
+        let read_buffer = Bytes::from(vec![b'a'; 8192]);
+        let mut headers = HeaderMap::new();
+        let mut agent = HeaderValue::from_maybe_shared(read_buffer.slice(100..120)).unwrap();
+        agent.set_sensitive(true);
+        headers.append(header::USER_AGENT, agent);
+        headers.append(header::ACCEPT, HeaderValue::from_maybe_shared(read_buffer.slice(200..210)).unwrap());
+        headers.append(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let body = read_buffer.slice(0..64);
+        let journal = Journal::new();
+        journal.push(Exchange {
+            at: Duration::ZERO,
+            method: Method::POST,
+            path: "/new-order".into(),
+            endpoint: Endpoint::NewOrder,
+            nth: 1,
+            headers: headers.clone(),
+            body: body.clone(),
+            status: 201,
+            content_type: None,
+            retry_after: None,
+            nonce: None,
+            response_body: Bytes::new(),
+            fault: None,
+        });
+        let inner = journal.lock();
+        let kept = &inner.exchanges[0];
+        let within = |p: *const u8| read_buffer.as_ptr_range().contains(&p);
+        assert_eq!(kept.body, body);
+        assert!(!within(kept.body.as_ptr()), "the body still points into the read buffer");
+        assert_eq!(kept.headers, headers, "same headers, multiple values and order kept");
+        for value in kept.headers.values() {
+            assert!(!within(value.as_bytes().as_ptr()), "{value:?} still points into the read buffer");
+        }
+        assert!(kept.headers[header::USER_AGENT].is_sensitive());
+    }
+}
