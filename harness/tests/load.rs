@@ -1,6 +1,7 @@
 //! `acmespec load` against the built-in mock CA: every flow completes, every step is
 //! timed once per completed flow, the percentiles are ordered, and the command line
-//! writes its JSON report. No assertion on speed: the machine's load decides that.
+//! writes its JSON report, over HTTP/2 and (`--http1`) HTTP/1.1. No assertion on
+//! speed: the machine's load decides that.
 
 use acmespec::load::{self, LoadOptions, Step};
 use acmespec::mockca::{MockCa, MockCaConfig};
@@ -41,6 +42,7 @@ async fn bounded_run_against_the_mock_ca_completes_every_flow() {
         report.accounts_created
     );
     assert!(report.flows_per_second > 0.0);
+    assert_eq!(report.http_version, "HTTP/2.0", "the mock CA offers HTTP/2 and the generator takes it");
 
     let steps: Vec<&str> = report.latency.iter().map(|l| l.step).collect();
     let expected: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
@@ -159,6 +161,7 @@ fn cli_writes_the_json_report() {
             "2",
             "--server-pid",
             "1",
+            "--http1",
             "--json",
         ])
         .arg(&json)
@@ -171,11 +174,13 @@ fn cli_writes_the_json_report() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("10 flows completed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("concurrency 2, HTTP/1.1,"), "{stdout}");
 
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("JSON written")).expect("JSON parses");
     assert_eq!(report["flows_completed"], 10);
     assert_eq!(report["flows_failed"], 0);
+    assert_eq!(report["http_version"], "HTTP/1.1", "--http1 keeps the generator off HTTP/2");
     let flow = report["latency"]
         .as_array()
         .and_then(|l| l.iter().find(|s| s["step"] == "flow"))

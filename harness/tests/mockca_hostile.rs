@@ -306,7 +306,7 @@ impl RawResponse {
                 headers.append(k, v);
             }
         }
-        Response { url: url.to_owned(), status: self.status, headers, body: self.body.into() }
+        Response { url: url.to_owned(), status: self.status, headers, body: self.body.into(), version: reqwest::Version::HTTP_11 }
     }
 }
 

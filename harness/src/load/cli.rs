@@ -38,6 +38,10 @@ pub struct LoadArgs {
     /// The server's process id: report its CPU time per flow and peak memory (Linux).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Speak HTTP/1.1, as clients on HTTP/1.1 libraries (certbot) do, instead of taking
+    /// HTTP/2 when the server offers it.
+    #[arg(long)]
+    pub http1: bool,
 }
 
 /// Runs `acmespec load`: 0 when every flow completed, 1 when any failed, 2 when the
@@ -49,6 +53,7 @@ pub async fn run(args: LoadArgs) -> ExitCode {
     };
     let mut client = ClientOptions {
         timeout: Duration::from_secs(args.timeout.max(1)),
+        http1_only: args.http1,
         ..ClientOptions::default()
     };
     if let Some(path) = &args.ca_cert {
@@ -117,12 +122,13 @@ pub fn render_text(report: &LoadReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} flows completed, {} failed, in {:.1} s: {:.1} flows/s (concurrency {}, {} accounts, {} badNonce retries)",
+        "{} flows completed, {} failed, in {:.1} s: {:.1} flows/s (concurrency {}, {}, {} accounts, {} badNonce retries)",
         report.flows_completed,
         report.flows_failed,
         report.wall_ms / 1000.0,
         report.flows_per_second,
         report.concurrency,
+        report.http_version,
         report.accounts_created,
         report.bad_nonce_retries
     );

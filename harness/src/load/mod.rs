@@ -145,6 +145,9 @@ pub struct LoadReport {
     pub wall_ms: f64,
     /// Completed flows per second of wall time.
     pub flows_per_second: f64,
+    /// The HTTP version the server answered the directory over (every worker's client
+    /// is built alike, so every flow used it too).
+    pub http_version: String,
     /// Why the run stopped before attempting every flow, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
@@ -189,7 +192,7 @@ fn check_bounds(options: &LoadOptions) -> Result<(), LoadError> {
     Ok(())
 }
 
-async fn read_endpoints(http: &HttpClient, directory_url: &str) -> Result<Endpoints, LoadError> {
+async fn read_endpoints(http: &HttpClient, directory_url: &str) -> Result<(Endpoints, reqwest::Version), LoadError> {
     let resp = http
         .get(directory_url)
         .await
@@ -205,11 +208,12 @@ async fn read_endpoints(http: &HttpClient, directory_url: &str) -> Result<Endpoi
     let required = |field: Option<String>, name: &str| {
         field.ok_or_else(|| LoadError::Setup(format!("the directory has no {name}")))
     };
-    Ok(Endpoints {
+    let endpoints = Endpoints {
         new_nonce: required(dir.new_nonce, "newNonce")?,
         new_account: required(dir.new_account, "newAccount")?,
         new_order: required(dir.new_order, "newOrder")?,
-    })
+    };
+    Ok((endpoints, resp.version))
 }
 
 /// A fresh name under `acmespec.test`, so that no flow reuses another's authorization.
@@ -245,7 +249,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     // Probe once, so that a wrong URL or root is one clear error, not N failed flows.
     let probe =
         HttpClient::new(options.client.clone()).map_err(|e| LoadError::Setup(e.to_string()))?;
-    let endpoints = read_endpoints(&probe, &options.directory_url).await?;
+    let (endpoints, http_version) = read_endpoints(&probe, &options.directory_url).await?;
 
     let started = Instant::now();
     let deadline = started + options.duration;
@@ -364,7 +368,8 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
             format!("--duration of {} s reached after {attempted} flows", options.duration.as_secs())
         }
     });
-    Ok(recorder.into_report(options, wall, stopped_early, server, harness, notes))
+    let end = stats::RunEnd { wall, http_version: format!("{http_version:?}"), stopped_early, notes };
+    Ok(recorder.into_report(options, end, server, harness))
 }
 
 fn lock(recorder: &Mutex<Recorder>) -> std::sync::MutexGuard<'_, Recorder> {

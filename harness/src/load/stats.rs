@@ -58,6 +58,15 @@ fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[rank - 1]) / 1000.0
 }
 
+/// How the run as a whole went, besides what the flows recorded.
+pub(super) struct RunEnd {
+    pub(super) wall: Duration,
+    /// The HTTP version the server answered over, as `HTTP/1.1` or `HTTP/2.0`.
+    pub(super) http_version: String,
+    pub(super) stopped_early: Option<String>,
+    pub(super) notes: Vec<String>,
+}
+
 impl Recorder {
     pub(super) fn account_created(&mut self, took: Duration) {
         self.accounts += 1;
@@ -86,12 +95,11 @@ impl Recorder {
     pub(super) fn into_report(
         self,
         options: &LoadOptions,
-        wall: Duration,
-        stopped_early: Option<String>,
+        run: RunEnd,
         server: Option<ServerUsage>,
         harness: Option<HarnessUsage>,
-        notes: Vec<String>,
     ) -> LoadReport {
+        let RunEnd { wall, http_version, stopped_early, notes } = run;
         let mut samples = self.samples;
         let latency = Step::ALL
             .iter()
@@ -130,6 +138,7 @@ impl Recorder {
             bad_nonce_retries: self.bad_nonce_retries,
             wall_ms: wall.as_secs_f64() * 1000.0,
             flows_per_second: self.completed as f64 / wall.as_secs_f64().max(f64::EPSILON),
+            http_version,
             stopped_early,
             latency,
             errors,

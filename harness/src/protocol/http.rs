@@ -33,6 +33,9 @@ pub struct ClientOptions {
     /// Keep every exchange and every received nonce as evidence. The load generator
     /// turns this off: there they would cost time and only grow.
     pub record: bool,
+    /// Speak HTTP/1.1 only, as clients on HTTP/1.1 libraries (certbot) do, instead of
+    /// taking HTTP/2 when the server offers it.
+    pub http1_only: bool,
 }
 
 impl Default for ClientOptions {
@@ -44,6 +47,7 @@ impl Default for ClientOptions {
             max_body: 1 << 20,
             user_agent: concat!("acmespec/", env!("CARGO_PKG_VERSION")).to_owned(),
             record: true,
+            http1_only: false,
         }
     }
 }
@@ -123,6 +127,8 @@ pub struct Response {
     pub headers: HeaderMap,
     /// Response body.
     pub body: Bytes,
+    /// The HTTP version the response came over.
+    pub version: reqwest::Version,
 }
 
 impl Response {
@@ -358,6 +364,9 @@ impl HttpClient {
             .user_agent(options.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
+        if options.http1_only {
+            builder = builder.http1_only();
+        }
         if !options.ca_certs.is_empty() {
             let certs = options
                 .ca_certs
@@ -455,6 +464,7 @@ impl HttpClient {
         let timeout = self.options.timeout;
         let mut resp = req.send().await.map_err(|e| classify(&e, timeout))?;
         let status = resp.status().as_u16();
+        let version = resp.version();
         let headers = resp.headers().clone();
         let limit = self.options.max_body;
         if resp.content_length().is_some_and(|len| len > limit as u64) {
@@ -467,7 +477,7 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { url: url.to_owned(), status, headers, body: body.freeze() })
+        Ok(Response { url: url.to_owned(), status, headers, body: body.freeze(), version })
     }
 
     /// A plain GET.

@@ -577,7 +577,7 @@ mod tests {
         for (k, v) in headers {
             map.append(*k, HeaderValue::from_str(v).unwrap());
         }
-        Response { url: url.into(), status: 200, headers: map, body: body.as_bytes().to_vec().into() }
+        Response { url: url.into(), status: 200, headers: map, body: body.as_bytes().to_vec().into(), version: reqwest::Version::HTTP_2 }
     }
 
     #[test]
