@@ -81,20 +81,7 @@ impl LiveJsonReport {
     /// The whole report: everything but the cases serialized now (it is small and
     /// changes with every case), the kept cases spliced into its empty list.
     fn render(&self, report: &RunReport) -> io::Result<Vec<u8>> {
-        let RunReport { tool, version, directory_url, server_header, started_at, finished_at, complete, summary, cases: _ } =
-            report;
-        let head = RunReport {
-            tool: tool.clone(),
-            version: version.clone(),
-            directory_url: directory_url.clone(),
-            server_header: server_header.clone(),
-            started_at: started_at.clone(),
-            finished_at: finished_at.clone(),
-            complete: *complete,
-            summary: *summary,
-            cases: Vec::new(),
-        };
-        let mut text = serde_json::to_vec_pretty(&head).map_err(io::Error::other)?;
+        let mut text = serde_json::to_vec_pretty(&report.head()).map_err(io::Error::other)?;
         if self.written == 0 {
             return Ok(text);
         }

@@ -89,20 +89,30 @@ impl RunReport {
     /// ever appended, so only the new ones are copied: a caller keeping the latest
     /// report after every case does not copy the whole run each time.
     pub fn catch_up(&mut self, later: &RunReport) {
-        let RunReport { tool, version, directory_url, server_header, started_at, finished_at, complete, summary, cases } =
-            later;
-        if self.started_at != *started_at || self.cases.len() > cases.len() {
+        if self.started_at != later.started_at || self.cases.len() > later.cases.len() {
             *self = later.clone();
             return;
         }
-        self.tool.clone_from(tool);
-        self.version.clone_from(version);
-        self.directory_url.clone_from(directory_url);
-        self.server_header.clone_from(server_header);
-        self.finished_at.clone_from(finished_at);
-        self.complete = *complete;
-        self.summary = *summary;
-        self.cases.extend_from_slice(&cases[self.cases.len()..]);
+        let mut cases = std::mem::take(&mut self.cases);
+        cases.extend_from_slice(&later.cases[cases.len()..]);
+        *self = RunReport { cases, ..later.head() };
+    }
+
+    /// This report without its cases: what describes the run as a whole.
+    pub fn head(&self) -> RunReport {
+        let RunReport { tool, version, directory_url, server_header, started_at, finished_at, complete, summary, cases: _ } =
+            self;
+        RunReport {
+            tool: tool.clone(),
+            version: version.clone(),
+            directory_url: directory_url.clone(),
+            server_header: server_header.clone(),
+            started_at: started_at.clone(),
+            finished_at: finished_at.clone(),
+            complete: *complete,
+            summary: *summary,
+            cases: Vec::new(),
+        }
     }
 }
 
