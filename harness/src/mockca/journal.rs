@@ -274,11 +274,12 @@ impl Journal {
         self.started.elapsed()
     }
 
-    /// Keeps an exchange, unless [`JOURNAL_LIMIT`] of them are kept already.
-    pub(crate) fn push(&self, exchange: Exchange) {
+    /// Keeps the exchange `build` makes, unless [`JOURNAL_LIMIT`] of them are kept
+    /// already: then it is never built, and a full journal costs a request nothing.
+    pub(crate) fn push(&self, build: impl FnOnce() -> Exchange) {
         let mut inner = self.lock();
         if inner.exchanges.len() < JOURNAL_LIMIT {
-            inner.exchanges.push(exchange.detached());
+            inner.exchanges.push(build().detached());
         }
     }
 
@@ -317,7 +318,7 @@ mod tests {
         headers.append(header::ACCEPT, HeaderValue::from_static("application/json"));
         let body = read_buffer.slice(0..64);
         let journal = Journal::new();
-        journal.push(Exchange {
+        journal.push(|| Exchange {
             at: Duration::ZERO,
             method: Method::POST,
             path: "/new-order".into(),

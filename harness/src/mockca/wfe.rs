@@ -336,21 +336,23 @@ impl Wfe {
         response_body: Bytes,
         fired: Option<Fired>,
     ) {
-        let [content_type, retry_after, nonce] = Exchange::response_headers(response.headers());
-        self.journal.push(Exchange {
-            at: self.journal.elapsed(),
-            method,
-            path: path.to_owned(),
-            endpoint,
-            nth,
-            headers: headers.clone(),
-            body,
-            status: response.status().as_u16(),
-            content_type,
-            retry_after,
-            nonce,
-            response_body,
-            fault: fired.map(|f| format!("{:?}", f.kind)),
+        self.journal.push(|| {
+            let [content_type, retry_after, nonce] = Exchange::response_headers(response.headers());
+            Exchange {
+                at: self.journal.elapsed(),
+                method,
+                path: path.to_owned(),
+                endpoint,
+                nth,
+                headers: headers.clone(),
+                body,
+                status: response.status().as_u16(),
+                content_type,
+                retry_after,
+                nonce,
+                response_body,
+                fault: fired.map(|f| format!("{:?}", f.kind)),
+            }
         });
     }
 
