@@ -498,7 +498,7 @@ impl Session {
         if response.as_ref().is_some_and(|resp| resp.status < 400) {
             self.spent_nonce = used_nonce;
         }
-        Sent { response, exchange: self.client.take_transcript().pop() }
+        Sent { response, exchange: self.client.take_transcript().decode_last() }
     }
 
     /// The oracles this answer broke.

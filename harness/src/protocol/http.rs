@@ -1,7 +1,8 @@
 //! The instrumented HTTP client every engine talks to an ACME server through.
 //!
 //! A conformance verdict is only as convincing as its evidence, so every exchange is
-//! recorded (JWS bodies decoded) for the transcript, and every way a hostile or broken
+//! recorded for the transcript (JWS bodies decoded when the transcript is read: most
+//! cases pass and never show theirs), and every way a hostile or broken
 //! server can hurt the harness is bounded: connect and total time, body size, and the
 //! number of nonces kept.
 
@@ -321,12 +322,69 @@ fn classify(err: &reqwest::Error, timeout: Duration) -> HttpError {
     if err.is_connect() { HttpError::Connect(text) } else { HttpError::Transport(text) }
 }
 
+/// An exchange as it was captured: shared buffers, interpreted only when read.
+#[derive(Debug)]
+struct Captured {
+    method: Method,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<Bytes>,
+    outcome: Result<(u16, HeaderMap, Bytes), String>,
+    elapsed_ms: u64,
+}
+
+impl Captured {
+    fn decode(self) -> Exchange {
+        let request = RecordedRequest {
+            method: self.method.to_string(),
+            url: self.url,
+            headers: self.headers,
+            body: self.body.as_deref().and_then(record_body),
+        };
+        match self.outcome {
+            Ok((status, headers, body)) => Exchange {
+                request,
+                response: Some(RecordedResponse { status, headers: header_pairs(&headers), body: record_body(&body) }),
+                error: None,
+                elapsed_ms: self.elapsed_ms,
+            },
+            Err(error) => Exchange { request, response: None, error: Some(error), elapsed_ms: self.elapsed_ms },
+        }
+    }
+}
+
+/// The exchanges a client recorded, decoded into [`Exchange`]s only when asked for.
+#[derive(Debug, Default)]
+pub struct Transcript(Vec<Captured>);
+
+impl Transcript {
+    /// How many requests were sent.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no request was sent.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every exchange, oldest first, bodies decoded.
+    pub fn decode(self) -> Vec<Exchange> {
+        self.0.into_iter().map(Captured::decode).collect()
+    }
+
+    /// The latest exchange alone, decoded.
+    pub fn decode_last(mut self) -> Option<Exchange> {
+        self.0.pop().map(Captured::decode)
+    }
+}
+
 /// An HTTP client with a nonce pool and an exchange recorder.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
     options: ClientOptions,
-    transcript: Arc<Mutex<Vec<Exchange>>>,
+    transcript: Arc<Mutex<Vec<Captured>>>,
     nonces: Arc<Mutex<VecDeque<String>>>,
     issued: Arc<Mutex<Vec<String>>>,
 }
@@ -404,6 +462,7 @@ impl HttpClient {
         headers: &[(String, String)],
         body: Option<Vec<u8>>,
     ) -> Result<Response, HttpError> {
+        let body = body.map(Bytes::from);
         if !self.options.record {
             let result = self.send_unrecorded(method, url, headers, body).await;
             if let Some(nonce) = result.as_ref().ok().and_then(Response::replay_nonce) {
@@ -412,37 +471,24 @@ impl HttpClient {
             return result;
         }
         let started = Instant::now();
-        let mut request = RecordedRequest {
-            method: method.to_string(),
-            url: url.to_owned(),
-            headers: headers.to_vec(),
-            body: body.as_deref().and_then(record_body),
-        };
-        let result = self.send_unrecorded(method, url, headers, body).await;
+        let result = self.send_unrecorded(method.clone(), url, headers, body.clone()).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
+        let mut sent_headers = headers.to_vec();
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
-            request.headers.push(("user-agent".into(), self.options.user_agent.clone()));
+            sent_headers.push(("user-agent".into(), self.options.user_agent.clone()));
         }
-        let exchange = match &result {
+        let outcome = match &result {
             Ok(resp) => {
                 if let Some(nonce) = resp.replay_nonce() {
                     self.push_nonce(nonce.to_owned());
                     self.issued.lock().expect("nonce history lock").push(nonce.to_owned());
                 }
-                Exchange {
-                    request,
-                    response: Some(RecordedResponse {
-                        status: resp.status,
-                        headers: header_pairs(&resp.headers),
-                        body: record_body(&resp.body),
-                    }),
-                    error: None,
-                    elapsed_ms,
-                }
+                Ok((resp.status, resp.headers.clone(), resp.body.clone()))
             }
-            Err(e) => Exchange { request, response: None, error: Some(e.to_string()), elapsed_ms },
+            Err(e) => Err(e.to_string()),
         };
-        self.transcript.lock().expect("transcript lock").push(exchange);
+        let captured = Captured { method, url: url.to_owned(), headers: sent_headers, body, outcome, elapsed_ms };
+        self.transcript.lock().expect("transcript lock").push(captured);
         result
     }
 
@@ -451,7 +497,7 @@ impl HttpClient {
         method: Method,
         url: &str,
         headers: &[(String, String)],
-        body: Option<Vec<u8>>,
+        body: Option<Bytes>,
     ) -> Result<Response, HttpError> {
         let parsed = url::Url::parse(url).map_err(|_| HttpError::BadUrl(url.to_owned()))?;
         let mut req = self.client.request(method, parsed);
@@ -519,9 +565,9 @@ impl HttpClient {
     }
 
     /// Takes and clears the recorded exchanges (and the nonce history that goes with them).
-    pub fn take_transcript(&self) -> Vec<Exchange> {
+    pub fn take_transcript(&self) -> Transcript {
         self.issued.lock().expect("nonce history lock").clear();
-        std::mem::take(&mut *self.transcript.lock().expect("transcript lock"))
+        Transcript(std::mem::take(&mut *self.transcript.lock().expect("transcript lock")))
     }
 
     /// Every Replay-Nonce received since the transcript was last taken, oldest first.
@@ -568,5 +614,44 @@ mod tests {
         assert!(matches!(RetryAfter::parse("Wed, 21 Oct 2015 07:28:00 GMT"), Some(RetryAfter::Date(_))));
         assert_eq!(RetryAfter::parse("soon"), None);
         assert_eq!(RetryAfter::parse("-1"), None);
+    }
+
+    #[test]
+    fn captured_exchanges_decode_when_read() {
+        let protected = b64::encode(br#"{"alg":"ES256","nonce":"n1"}"#);
+        let payload = b64::encode(br#"{"termsOfServiceAgreed":true}"#);
+        let jws = format!(r#"{{"protected":"{protected}","payload":"{payload}","signature":"c2ln"}}"#);
+        let mut headers = HeaderMap::new();
+        headers.insert("replay-nonce", "n2".parse().unwrap());
+        let sent = Captured {
+            method: Method::POST,
+            url: "https://ca/new-acct".into(),
+            headers: vec![("user-agent".into(), "acmespec".into())],
+            body: Some(Bytes::from(jws)),
+            outcome: Ok((201, headers, Bytes::from_static(br#"{"status":"valid"}"#))),
+            elapsed_ms: 7,
+        };
+        let failed = Captured {
+            method: Method::GET,
+            url: "https://ca/dir".into(),
+            headers: Vec::new(),
+            body: Some(Bytes::from_static(b"\xffraw")),
+            outcome: Err("timed out".into()),
+            elapsed_ms: 10_000,
+        };
+        let transcript = Transcript(vec![sent, failed]);
+        assert_eq!(transcript.len(), 2);
+        let exchanges = transcript.decode();
+        let body = exchanges[0].request.body.as_ref().unwrap();
+        assert_eq!(body["decoded_protected"]["nonce"], "n1");
+        assert_eq!(body["decoded_payload"]["termsOfServiceAgreed"], true);
+        assert_eq!(body["signature"], "c2ln");
+        let response = exchanges[0].response.as_ref().unwrap();
+        assert_eq!((response.status, response.body.as_ref().unwrap()["status"].as_str()), (201, Some("valid")));
+        assert_eq!(response.headers, [("replay-nonce".to_owned(), "n2".to_owned())]);
+        assert_eq!((exchanges[0].request.method.as_str(), exchanges[0].elapsed_ms), ("POST", 7));
+        assert!(exchanges[1].response.is_none());
+        assert_eq!(exchanges[1].error.as_deref(), Some("timed out"));
+        assert_eq!(exchanges[1].request.body, Some(Value::String("\u{fffd}raw".into())));
     }
 }

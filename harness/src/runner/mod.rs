@@ -342,7 +342,7 @@ async fn run_case(env: &Env, options: &RunOptions, case: &Case, ip_turn: &tokio:
     let mut result = result_of(case, outcome, started.elapsed().as_millis() as u64);
     result.requests = transcript.len();
     if result.verdict != Verdict::Pass {
-        result.transcript = Some(transcript);
+        result.transcript = Some(transcript.decode());
     }
     result
 }
@@ -385,6 +385,7 @@ pub async fn run(
             })
         }
         Err(why) => {
+            let setup_transcript = setup_transcript.decode();
             for case in &cases {
                 let result = CaseResult {
                     transcript: Some(setup_transcript.clone()),
