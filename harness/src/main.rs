@@ -127,6 +127,9 @@ struct ServeArgs {
     /// Alternate certificate chains offered besides the primary one.
     #[arg(long, default_value_t = 1)]
     alternate_chains: usize,
+    /// Refuse accounts without a contact URL (invalidContact), as many enterprise CAs do.
+    #[arg(long)]
+    require_contact: bool,
     /// Refuse newOrder with rateLimited past REQUESTS orders per account within SECONDS
     /// (RFC 8555 §6.6); declare it to `acmespec run` with a [rate-limit] table.
     #[arg(long, value_name = "REQUESTS/SECONDS")]
@@ -218,6 +221,10 @@ struct RunArgs {
     /// are unsupported.
     #[arg(long, value_name = "FILE", requires = "directory")]
     capabilities: Option<PathBuf>,
+    /// A contact URL (e.g. mailto:you@example.org) for every account the run makes,
+    /// except in cases about contacts themselves (repeatable); for CAs that require one.
+    #[arg(long = "contact", value_name = "URL")]
+    contacts: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -447,8 +454,9 @@ async fn defect_matrix(args: MatrixArgs) -> ExitCode {
     println!("clean: {}", matrix.clean.summary);
     for (d, failing) in &matrix.broken {
         println!("{}:", d.name());
-        for (id, v) in failing {
-            println!("    {id} ({})", v.name());
+        for (id, n) in failing {
+            let by = n.blocked_by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+            println!("    {id} ({}{by})", n.verdict.name());
         }
     }
     if let Some(path) = &args.md
@@ -457,7 +465,8 @@ async fn defect_matrix(args: MatrixArgs) -> ExitCode {
         return usage_error(format!("--md {}: {e}", path.display()));
     }
     let uncovered = matrix.uncovered(&catalogue);
-    let mismatches = matrix.declaration_mismatches();
+    let mut mismatches = matrix.declaration_mismatches();
+    mismatches.extend(matrix.blocked_mismatches());
     for id in &uncovered {
         println!("no defect fails {id}");
     }
@@ -495,6 +504,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         eab_keys,
         alternate_chains: args.alternate_chains,
         new_order_limit: args.rate_limit,
+        contact_required: args.require_contact,
         ..MockCaConfig::default()
     };
     let ca = match MockCa::start(config).await {
@@ -604,6 +614,7 @@ async fn run(args: RunArgs) -> ExitCode {
         concurrency: usize::from(args.concurrency),
         eab,
         capabilities,
+        contacts: args.contacts.clone(),
     };
     let harness_cpu = CpuMeter::start(None).ok();
     let latest: Arc<Mutex<Option<RunReport>>> = Arc::default();
@@ -805,13 +816,7 @@ async fn clients(args: ClientsArgs) -> ExitCode {
             println!("version: {}", report.client_version.as_deref().unwrap_or("(unknown)"));
         }
         for c in &report.cases[printed..] {
-            let tag = match c.case.verdict {
-                Verdict::Pass => "PASS",
-                Verdict::Fail => "FAIL",
-                Verdict::NonStrict => "NON-STRICT",
-                Verdict::Unsupported => "UNSUPPORTED",
-                Verdict::Error => "ERROR",
-            };
+            let tag = c.case.verdict.name().to_ascii_uppercase();
             let outcome = c.outcome.map(|o| serde_json::to_value(o).unwrap_or_default());
             let outcome = outcome.as_ref().and_then(|o| o.as_str()).unwrap_or("not run");
             println!("{tag:<11} {} ({} ms, seed {}, client outcome: {outcome})", c.case.id, c.case.duration_ms, c.seed);

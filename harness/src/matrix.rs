@@ -114,8 +114,24 @@ pub async fn run_against_mock_ca(catalogue: &Catalogue, defects: &[Defect]) -> R
 pub struct DefectMatrix {
     /// The clean mock CA's run.
     pub clean: RunReport,
-    /// Per defect: the cases that did not pass, with their verdicts.
-    pub broken: BTreeMap<Defect, BTreeMap<String, Verdict>>,
+    /// Per defect: the cases that did not pass.
+    pub broken: BTreeMap<Defect, BTreeMap<String, NotPassed>>,
+}
+
+/// How a case did not pass under a defect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotPassed {
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// For `blocked`: the case that judges the step that broke.
+    pub blocked_by: Option<String>,
+}
+
+impl NotPassed {
+    /// Whether the case itself judged the defect (rather than being blocked by it).
+    pub fn judged(&self) -> bool {
+        self.verdict != Verdict::Blocked
+    }
 }
 
 impl DefectMatrix {
@@ -130,36 +146,65 @@ impl DefectMatrix {
         let mut broken = BTreeMap::new();
         for (d, report) in results {
             let report = report?;
-            let failing =
-                report.cases.iter().filter(|c| c.verdict != Verdict::Pass).map(|c| (c.id.clone(), c.verdict)).collect();
+            let failing = report
+                .cases
+                .iter()
+                .filter(|c| c.verdict != Verdict::Pass)
+                .map(|c| (c.id.clone(), NotPassed { verdict: c.verdict, blocked_by: c.blocked_by.clone() }))
+                .collect();
             broken.insert(d, failing);
         }
         Ok(DefectMatrix { clean, broken })
     }
 
-    /// Cases no defect makes fail: checks that could not fail.
+    /// Cases no defect makes fail (being blocked does not count): checks that could not fail.
     pub fn uncovered<'a>(&self, catalogue: &'a Catalogue) -> Vec<&'a str> {
         catalogue
             .cases
             .iter()
             .map(|c| c.def.id.as_str())
-            .filter(|id| !self.broken.values().any(|f| f.contains_key(*id)))
+            .filter(|id| !self.broken.values().any(|f| f.get(*id).is_some_and(NotPassed::judged)))
             .collect()
     }
 
-    /// Differences between what each defect declares and what it did.
+    /// Differences between what each defect declares and what it did; blocked cases
+    /// are not the defect's failures and are held to [`Self::blocked_mismatches`].
     pub fn declaration_mismatches(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (d, failing) in &self.broken {
             let declared: Vec<&str> = d.fails().to_vec();
-            for id in failing.keys() {
+            for (id, not_passed) in failing.iter().filter(|(_, n)| n.judged()) {
                 if !declared.contains(&id.as_str()) {
-                    out.push(format!("defect {} also fails {id} ({})", d.name(), failing[id].name()));
+                    out.push(format!("defect {} also fails {id} ({})", d.name(), not_passed.verdict.name()));
                 }
             }
             for id in declared {
-                if !failing.contains_key(id) {
-                    out.push(format!("defect {} should fail {id} but it passed", d.name()));
+                match failing.get(id) {
+                    None => out.push(format!("defect {} should fail {id} but it passed", d.name())),
+                    Some(n) if !n.judged() => {
+                        out.push(format!("defect {} should fail {id} but blocks it instead", d.name()));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// One root cause, one failure: under each defect, every blocked case must name
+    /// the case that judges the broken step, and that case must fail under the same
+    /// defect.
+    pub fn blocked_mismatches(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (d, failing) in &self.broken {
+            for (id, n) in failing.iter().filter(|(_, n)| !n.judged()) {
+                match &n.blocked_by {
+                    None => out.push(format!("defect {} blocks {id} at a step no case judges", d.name())),
+                    Some(by) if !failing.get(by).is_some_and(NotPassed::judged) => out.push(format!(
+                        "defect {} blocks {id} by {by}, which does not fail under it",
+                        d.name()
+                    )),
+                    Some(_) => {}
                 }
             }
         }
@@ -181,14 +226,15 @@ impl DefectMatrix {
             let defects: Vec<String> = self
                 .broken
                 .iter()
-                .filter_map(|(d, f)| f.get(&c.def.id).map(|v| format!("`{}` ({})", d.name(), v.name())))
+                .filter_map(|(d, f)| f.get(&c.def.id).filter(|n| n.judged()).map(|n| format!("`{}` ({})", d.name(), n.verdict.name())))
                 .collect();
             let cell = if defects.is_empty() { "**none**".to_owned() } else { defects.join(", ") };
             let _ = writeln!(md, "| `{}` | {cell} |", c.def.id);
         }
-        md.push_str("\n| defect | what it breaks | cases it fails |\n|---|---|---|\n");
+        md.push_str("\n| defect | what it breaks | cases it fails | cases it blocks |\n|---|---|---|---|\n");
         for (d, f) in &self.broken {
-            let _ = writeln!(md, "| `{}` | {} | {} |", d.name(), d.description(), f.len());
+            let judged = f.values().filter(|n| n.judged()).count();
+            let _ = writeln!(md, "| `{}` | {} | {judged} | {} |", d.name(), d.description(), f.len() - judged);
         }
         md
     }

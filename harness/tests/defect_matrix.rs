@@ -27,8 +27,11 @@ async fn every_case_passes_clean_and_fails_under_its_defects() {
     let mismatches = matrix.declaration_mismatches();
     assert!(mismatches.is_empty(), "defects do not fail exactly what they declare:\n{}", mismatches.join("\n"));
 
+    let blocked = matrix.blocked_mismatches();
+    assert!(blocked.is_empty(), "a defect blocks cases without failing their judge:\n{}", blocked.join("\n"));
+
     for (defect, failing) in &matrix.broken {
-        let errors: Vec<&String> = failing.iter().filter(|(_, v)| **v == Verdict::Error).map(|(id, _)| id).collect();
+        let errors: Vec<&String> = failing.iter().filter(|(_, n)| n.verdict == Verdict::Error).map(|(id, _)| id).collect();
         assert!(errors.is_empty(), "defect {} makes the harness error on {errors:?}", defect.name());
     }
 

@@ -1,9 +1,11 @@
-//! The runner against servers that are down, not ACME, slow, huge or broken: every
-//! case must end with a clear verdict (never a panic, never a hang).
+//! The runner against servers that are down, not ACME, slow, huge or broken: the run
+//! stops in preflight with one message naming what was sent, what came back and the
+//! flag that fixes it, or every case ends with a clear verdict (never a panic, never a
+//! hang).
 
 use acmespec::protocol::http::ClientOptions;
 use acmespec::responders::Responders;
-use acmespec::runner::{self, RunOptions, RunReport, Verdict};
+use acmespec::runner::{self, PreflightFailure, RunOptions, RunReport, SetupError, Verdict};
 use acmespec::scenario::Catalogue;
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -46,78 +48,83 @@ async fn responders() -> Responders {
     Responders::start(any, any, any).await.unwrap()
 }
 
-async fn run_against(url: &str, timeout: Duration) -> RunReport {
+async fn run_against(url: &str, timeout: Duration) -> Result<RunReport, SetupError> {
     let mut options = RunOptions::new(url);
     options.client = ClientOptions { timeout, ..ClientOptions::default() };
     let started = Instant::now();
-    let report = runner::run(&catalogue(), &options, &responders().await, |_| {}).await.unwrap();
+    let report = runner::run(&catalogue(), &options, &responders().await, |_| {}).await;
     assert!(started.elapsed() < timeout * 3 + Duration::from_secs(5), "run took {:?}", started.elapsed());
-    assert!(report.complete);
-    assert_eq!(report.cases.len(), 1);
     report
 }
 
+/// The run stops before any case: the failure of `stage`, with `received` in what came
+/// back and `fix` in the advice.
+async fn stops_in_preflight(url: &str, timeout: Duration, stage: &str, received: &str, fix: Option<&str>) {
+    let failure = match run_against(url, timeout).await {
+        Err(SetupError::Preflight(f)) => f,
+        other => panic!("expected a preflight failure, got {other:?}"),
+    };
+    let PreflightFailure { stage: seen_stage, sent, received: seen, fix: seen_fix, .. } = &failure;
+    assert_eq!(*seen_stage, stage, "{failure}");
+    assert!(sent.contains(url) || stage != "directory", "{failure}");
+    assert!(seen.contains(received), "{failure}");
+    match fix {
+        Some(flag) => assert!(seen_fix.as_deref().unwrap_or_default().contains(flag), "{failure}"),
+        None => assert_eq!(seen_fix, &None, "{failure}"),
+    }
+}
+
 fn only_case(report: &RunReport) -> (Verdict, String) {
+    assert!(report.complete);
+    assert_eq!(report.cases.len(), 1);
     let c = &report.cases[0];
     (c.verdict, c.observed.clone().unwrap_or_default())
 }
 
 #[tokio::test]
-async fn unreachable_server_is_an_error() {
+async fn unreachable_server_stops_in_preflight() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let report = run_against(&format!("http://127.0.0.1:{port}/dir"), Duration::from_secs(2)).await;
-    let (verdict, observed) = only_case(&report);
-    assert_eq!(verdict, Verdict::Error);
-    assert!(observed.contains("cannot connect"), "{observed}");
-    assert_eq!(report.summary.error, 1);
+    stops_in_preflight(&format!("http://127.0.0.1:{port}/dir"), Duration::from_secs(2), "directory", "cannot connect", Some("--directory")).await;
 }
 
 #[tokio::test]
-async fn not_acme_html_page_is_an_error() {
+async fn not_acme_html_page_stops_in_preflight() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_string("<html>hello</html>"))
         .mount(&server)
         .await;
-    let (verdict, observed) = only_case(&run_against(&format!("{}/dir", server.uri()), Duration::from_secs(2)).await);
-    assert_eq!(verdict, Verdict::Error);
-    assert!(observed.contains("not an ACME directory: the body is not JSON"), "{observed}");
+    stops_in_preflight(&format!("{}/dir", server.uri()), Duration::from_secs(2), "directory", "body is not JSON", Some("--directory")).await;
 }
 
 #[tokio::test]
-async fn not_found_directory_is_an_error() {
+async fn not_found_directory_stops_in_preflight() {
     let server = MockServer::start().await;
-    let (verdict, observed) = only_case(&run_against(&format!("{}/dir", server.uri()), Duration::from_secs(2)).await);
-    assert_eq!(verdict, Verdict::Error);
-    assert!(observed.contains("HTTP 404"), "{observed}");
+    stops_in_preflight(&format!("{}/dir", server.uri()), Duration::from_secs(2), "directory", "HTTP 404", Some("--directory")).await;
 }
 
 #[tokio::test]
-async fn json_without_acme_resources_is_an_error() {
+async fn json_without_acme_resources_stops_in_preflight() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"hello": "world"})))
         .mount(&server)
         .await;
-    let (verdict, observed) = only_case(&run_against(&format!("{}/dir", server.uri()), Duration::from_secs(2)).await);
-    assert_eq!(verdict, Verdict::Error);
-    assert!(observed.contains("lacks newNonce, newAccount, newOrder"), "{observed}");
+    stops_in_preflight(&format!("{}/dir", server.uri()), Duration::from_secs(2), "directory", "without newNonce, newAccount, newOrder", Some("--directory")).await;
 }
 
 #[tokio::test]
-async fn oversized_body_is_an_error() {
+async fn oversized_body_stops_in_preflight() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(2 << 20)))
         .mount(&server)
         .await;
-    let (verdict, observed) = only_case(&run_against(&format!("{}/dir", server.uri()), Duration::from_secs(5)).await);
-    assert_eq!(verdict, Verdict::Error);
-    assert!(observed.contains("larger than 1048576 bytes"), "{observed}");
+    stops_in_preflight(&format!("{}/dir", server.uri()), Duration::from_secs(5), "directory", "larger than 1048576 bytes", None).await;
 }
 
 #[tokio::test]
-async fn stalled_server_times_out_as_an_error() {
+async fn stalled_server_times_out_in_preflight() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let hold = tokio::spawn(async move {
@@ -127,14 +134,12 @@ async fn stalled_server_times_out_as_an_error() {
             held.push(sock);
         }
     });
-    let (verdict, observed) = only_case(&run_against(&format!("http://{addr}/dir"), Duration::from_secs(1)).await);
+    stops_in_preflight(&format!("http://{addr}/dir"), Duration::from_secs(1), "directory", "no complete response within 1s", Some("--timeout")).await;
     hold.abort();
-    assert_eq!(verdict, Verdict::Error);
-    assert!(observed.contains("no complete response within 1s"), "{observed}");
 }
 
 #[tokio::test]
-async fn untrusted_tls_certificate_is_an_error() {
+async fn untrusted_tls_certificate_stops_in_preflight_naming_ca_cert() {
     acmespec::protocol::http::install_crypto_provider();
     let self_signed = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let key = rustls_pki_types::PrivateKeyDer::Pkcs8(self_signed.signing_key.serialize_der().into());
@@ -154,10 +159,8 @@ async fn untrusted_tls_certificate_is_an_error() {
             });
         }
     });
-    let (verdict, observed) = only_case(&run_against(&format!("https://{addr}/dir"), Duration::from_secs(2)).await);
+    stops_in_preflight(&format!("https://{addr}/dir"), Duration::from_secs(2), "directory", "certificate", Some("--ca-cert")).await;
     serve.abort();
-    assert_eq!(verdict, Verdict::Error);
-    assert!(observed.contains("certificate"), "{observed}");
 }
 
 /// A directory that is fine, then a newAccount answer that is not JSON: the case
@@ -178,6 +181,18 @@ async fn invalid_json_in_a_flow_fails_the_case_with_the_evidence() {
         .respond_with(ResponseTemplate::new(200).insert_header("Replay-Nonce", "bm9uY2U"))
         .mount(&server)
         .await;
+    // The preflight's account is created; the case's own newAccount gets the broken answer.
+    Mock::given(method("POST"))
+        .and(path("/acct"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .insert_header("Location", format!("{base}/acct/1").as_str())
+                .insert_header("Replay-Nonce", "bm9uY2Uy")
+                .set_body_json(serde_json::json!({"status": "valid"})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path("/acct"))
         .respond_with(
@@ -187,7 +202,8 @@ async fn invalid_json_in_a_flow_fails_the_case_with_the_evidence() {
         )
         .mount(&server)
         .await;
-    let report = run_against(&format!("{base}/dir"), Duration::from_secs(2)).await;
+    let report = run_against(&format!("{base}/dir"), Duration::from_secs(2)).await.unwrap();
+    only_case(&report);
     let case = &report.cases[0];
     assert_eq!(case.verdict, Verdict::Fail);
     assert_eq!(case.expected.as_deref(), Some("HTTP status 201"));
@@ -196,4 +212,35 @@ async fn invalid_json_in_a_flow_fails_the_case_with_the_evidence() {
     let last = transcript.last().unwrap();
     assert_eq!(last.request.method, "POST");
     assert_eq!(last.response.as_ref().unwrap().status, 400);
+}
+
+/// A CA that requires external account binding, run without `--eab`: one message,
+/// naming the flag, before any case.
+#[tokio::test]
+async fn account_refused_for_want_of_eab_stops_in_preflight_naming_eab() {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/dir"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "newNonce": format!("{base}/nonce"), "newAccount": format!("{base}/acct"), "newOrder": format!("{base}/order")
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("HEAD"))
+        .and(path("/nonce"))
+        .respond_with(ResponseTemplate::new(200).insert_header("Replay-Nonce", "bm9uY2U"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/acct"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_raw(
+                r#"{"type": "urn:ietf:params:acme:error:externalAccountRequired", "detail": "bind your account", "status": 400}"#,
+                "application/problem+json",
+            ),
+        )
+        .mount(&server)
+        .await;
+    stops_in_preflight(&format!("{base}/dir"), Duration::from_secs(2), "newAccount", "externalAccountRequired", Some("--eab")).await;
 }

@@ -685,6 +685,7 @@ fn result(scenario: &ClientScenario, seed: u64, identifiers: Vec<String>, starte
     let level = scenario.def.checks.iter().filter_map(|c| level_of(c)).min().unwrap_or(Level::Must);
     ClientCaseResult {
         case: CaseResult {
+            blocked_by: None,
             id: scenario.def.id.clone(),
             title: scenario.def.title.clone(),
             verdict: j.verdict,

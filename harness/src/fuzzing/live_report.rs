@@ -51,6 +51,7 @@ pub fn as_run_report(report: &LiveReport) -> crate::runner::RunReport {
             let found: Vec<&Finding> = report.findings.iter().filter(|f| f.broken.oracle == *oracle).collect();
             let observed = found.iter().map(|f| format!("{} ({}×, first request {}): {}", f.key, f.occurrences, f.first_request, f.broken.detail));
             CaseResult {
+                blocked_by: None,
                 id: format!("fuzz/{oracle}"),
                 title: (*rfc).to_owned(),
                 verdict: if found.is_empty() { Verdict::Pass } else { Verdict::Fail },

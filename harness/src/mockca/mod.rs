@@ -61,6 +61,9 @@ pub struct MockCaConfig {
     pub eab_keys: Vec<(String, Vec<u8>)>,
     /// Refuse accounts that do not agree to the terms of service (RFC 8555 §7.3).
     pub terms_required: bool,
+    /// Refuse accounts without a contact URL (`invalidContact`), as some enterprise CAs
+    /// do; RFC 8555 §7.3 leaves it to the server.
+    pub contact_required: bool,
     /// Alternate certificate chains offered besides the primary one.
     pub alternate_chains: usize,
     /// Orders per page of an account's orders list.
@@ -91,6 +94,7 @@ impl Default for MockCaConfig {
             defects: Vec::new(),
             eab_keys: Vec::new(),
             terms_required: false,
+            contact_required: false,
             alternate_chains: 1,
             orders_per_page: 3,
             new_order_limit: None,
@@ -169,6 +173,7 @@ fn build_wfe(
             always_valid: config.always_valid,
             eab_keys: config.eab_keys.clone(),
             terms_required: config.terms_required,
+            contact_required: config.contact_required,
             orders_per_page: config.orders_per_page,
         },
         db: db::Db::default(),

@@ -70,6 +70,8 @@ pub(crate) struct WfeConfig {
     pub(crate) orders_per_page: usize,
     /// Refuse accounts that do not agree to the terms of service (§7.3).
     pub(crate) terms_required: bool,
+    /// Refuse accounts without a contact URL.
+    pub(crate) contact_required: bool,
 }
 
 pub(crate) struct Wfe {
@@ -888,6 +890,9 @@ impl Wfe {
             return Err(malformed(format!("agree to the terms of service at {} (termsOfServiceAgreed: true)", self.url("/terms"))));
         }
         let contact = self.validate_contacts(&payload)?.unwrap_or_default();
+        if contact.is_empty() && self.config.contact_required {
+            return Err(fault(StatusCode::BAD_REQUEST, "invalidContact", "Contact information is missing: this CA requires a mailto: contact"));
+        }
         let eab = self.check_eab(&payload, &s.key)?;
         let account = Account {
             id: self.resource_id(),
@@ -986,6 +991,9 @@ impl Wfe {
             if let Some(contact) = self.validate_contacts(payload)?
                 && !self.has(Defect::IgnoreContactUpdate)
             {
+                if contact.is_empty() && self.config.contact_required {
+                    return Err(fault(StatusCode::BAD_REQUEST, "invalidContact", "this CA requires a contact on every account"));
+                }
                 account.contact = contact;
             }
             // §7.3.2: a status other than deactivated (§7.3.6) is ignored.

@@ -13,7 +13,7 @@ use std::path::Path;
 pub struct PinnedVerdict {
     /// The case or scenario id.
     pub id: String,
-    /// `fail`, `non-strict` or `unsupported`.
+    /// `fail`, `blocked`, `non-strict` or `unsupported`.
     pub verdict: Verdict,
     /// Why, with the RFC section.
     pub reason: String,
@@ -79,7 +79,7 @@ pub fn read_baseline(path: &Path) -> Result<BTreeMap<String, PinnedVerdict>, Str
         let id = raw.id.into_inner();
         if matches!(raw.verdict, Verdict::Pass | Verdict::Error) {
             return Err(format!(
-                "{at}: pins {id} as {}; list only fail, non-strict or unsupported",
+                "{at}: pins {id} as {}; list only fail, blocked, non-strict or unsupported",
                 raw.verdict.name()
             ));
         }

@@ -74,7 +74,7 @@ fn rank(verdict: Verdict) -> u8 {
     match verdict {
         Verdict::Pass => 0,
         Verdict::NonStrict | Verdict::Unsupported => 1,
-        Verdict::Fail | Verdict::Error => 2,
+        Verdict::Fail | Verdict::Blocked | Verdict::Error => 2,
     }
 }
 

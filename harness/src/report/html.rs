@@ -8,7 +8,7 @@
 
 use super::baseline::PinnedVerdict;
 use super::redact::Redactor;
-use super::view::{VERDICTS, View, verdict_index};
+use super::view::{VERDICTS, View};
 use crate::runner::{RunReport, Verdict};
 use crate::scenario::Requirement;
 use std::collections::BTreeMap;
@@ -32,6 +32,7 @@ dl.run{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.run d
 const COLOURS: [(Verdict, &str, &str); VERDICTS.len()] = [
     (Verdict::Pass, "#1a7f37", "#dafbe1"),
     (Verdict::Fail, "#cf222e", "#ffebe9"),
+    (Verdict::Blocked, "#0969da", "#ddf4ff"),
     (Verdict::NonStrict, "#9a6700", "#fff8c5"),
     (Verdict::Unsupported, "#57606a", "#eaeef2"),
     (Verdict::Error, "#8250df", "#fbefff"),
@@ -68,7 +69,7 @@ pub fn to_html(
         .map(|&verdict| {
             badge(
                 verdict,
-                &format!("{} {}", view.summary_count(verdict), plural_label(verdict)),
+                &format!("{} {}", view.summary.count(verdict), plural_label(verdict)),
             )
         })
         .collect();
@@ -157,6 +158,10 @@ pub fn to_html(
         if let Some(known) = &case.known {
             html.push_str(&format!("<li>Known: {}</li>\n", esc(known)));
         }
+        if !case.blocks.is_empty() {
+            let ids: Vec<String> = case.blocks.iter().map(|id| format!("<a href=\"#{0}\"><code>{0}</code></a>", esc(id))).collect();
+            html.push_str(&format!("<li>Blocks {}: {}</li>\n", ids.len(), ids.join(", ")));
+        }
         let step = c.step.map(|s| format!(", step {s}")).unwrap_or_default();
         html.push_str(&format!(
             "<li>Source: <code>{}</code>{step}</li>\n</ul>\n",
@@ -173,6 +178,21 @@ pub fn to_html(
             html.push_str("</details>\n");
         }
         html.push_str("</section>\n");
+    }
+    if !view.blocked.is_empty() {
+        let count: usize = view.blocked.iter().map(|g| g.cases.len()).sum();
+        html.push_str(&format!(
+            "<h2>Blocked cases, by root cause ({count})</h2>\n<p>A step that only set these cases up broke; the case named judges that step.</p>\n"
+        ));
+    }
+    for group in &view.blocked {
+        let by = group.by.map_or_else(|| "no case of this catalogue".to_owned(), |id| format!("<a href=\"#{0}\"><code>{0}</code></a>", esc(id)));
+        let verdict = group.by_verdict.map(|v| format!(" {}", badge(v, v.name()))).unwrap_or_default();
+        html.push_str(&format!("<section class=\"blocked\">\n<h3>Blocked by {by}{verdict}</h3>\n<ul>\n"));
+        for (c, seen) in &group.cases {
+            html.push_str(&format!("<li id=\"{id}\"><code>{id}</code>: {}</li>\n", esc(seen), id = esc(&c.id)));
+        }
+        html.push_str("</ul>\n</section>\n");
     }
     html.push_str("</body>\n</html>\n");
     html
@@ -193,14 +213,8 @@ fn plural_label(verdict: Verdict) -> &'static str {
         Verdict::Fail => "failed",
         Verdict::NonStrict => "non-strict",
         Verdict::Unsupported => "unsupported",
+        Verdict::Blocked => "blocked",
         Verdict::Error => "errors",
-    }
-}
-
-impl View<'_> {
-    fn summary_count(&self, verdict: Verdict) -> usize {
-        let s = &self.summary;
-        [s.pass, s.fail, s.non_strict, s.unsupported, s.error][verdict_index(verdict)]
     }
 }
 

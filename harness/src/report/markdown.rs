@@ -71,7 +71,7 @@ pub fn to_markdown(
         md.push('\n');
     }
 
-    if view.not_passed.is_empty() {
+    if view.not_passed.is_empty() && view.blocked.is_empty() {
         return md;
     }
     md.push_str(&format!(
@@ -100,6 +100,10 @@ pub fn to_markdown(
         if let Some(known) = &case.known {
             md.push_str(&format!("- **Known:** {}\n", text(known)));
         }
+        if !case.blocks.is_empty() {
+            let ids: Vec<String> = case.blocks.iter().map(|id| code_span(id)).collect();
+            md.push_str(&format!("- **Blocks {}:** {}\n", ids.len(), ids.join(", ")));
+        }
         let step = c.step.map(|s| format!(", step {s}")).unwrap_or_default();
         md.push_str(&format!("- **Source:** {}{step}\n", code_span(&c.source)));
         if !case.exchanges.is_empty() {
@@ -108,6 +112,21 @@ pub fn to_markdown(
                 case.transcript_label(),
                 code_block(&case.exchanges.join("\n"))
             ));
+        }
+    }
+    if view.blocked.is_empty() {
+        return md;
+    }
+    let count: usize = view.blocked.iter().map(|g| g.cases.len()).sum();
+    md.push_str(&format!(
+        "\n## Blocked cases, by root cause ({count})\n\nA step that only set these cases up broke; the case named judges that step.\n"
+    ));
+    for group in &view.blocked {
+        let by = group.by.map_or_else(|| "no case of this catalogue".to_owned(), code_span);
+        let verdict = group.by_verdict.map(|v| format!(" ({})", v.name())).unwrap_or_default();
+        md.push_str(&format!("\n### Blocked by {by}{verdict}\n\n"));
+        for (c, seen) in &group.cases {
+            md.push_str(&format!("- {}: {}\n", code_span(&c.id), text(seen)));
         }
     }
     md

@@ -83,6 +83,15 @@ pub fn to_junit(report: &RunReport) -> String {
                 s.set_message(c.observed.clone().unwrap_or_default());
                 s
             }
+            // Not this case's failure: the case named in the message judges the step
+            // that broke, so a CI dashboard shows the deviation once.
+            Verdict::Blocked => {
+                let mut s = TestCaseStatus::skipped();
+                let by = c.blocked_by.as_deref().unwrap_or("no case of this catalogue");
+                s.set_message(format!("blocked by {by}: {}", c.observed.as_deref().unwrap_or_default()));
+                s.set_description(details());
+                s
+            }
         };
         let mut case = TestCase::new(c.id.clone(), status);
         let section = c.id.rsplit_once('/').map(|(s, _)| s).unwrap_or(&c.id);

@@ -65,12 +65,13 @@ impl Progress {
             Verdict::Fail => ("FAIL", "31"),
             Verdict::NonStrict => ("NON-STRICT", "33"),
             Verdict::Unsupported => ("UNSUPPORTED", "36"),
+            Verdict::Blocked => ("BLOCKED", "34"),
             Verdict::Error => ("ERROR", "35"),
         };
         let tag = if self.color { format!("\x1b[{color}m{tag:<11}\x1b[0m") } else { format!("{tag:<11}") };
         let mut out = format!("{tag} {} ({} ms)", c.id, c.duration_ms);
         if c.verdict != Verdict::Pass {
-            for (label, text) in [("expected", &c.expected), ("observed", &c.observed)] {
+            for (label, text) in [("expected", &c.expected), ("observed", &c.observed), ("blocked by", &c.blocked_by)] {
                 if let Some(text) = text {
                     out += &format!("\n            {label}: {text}");
                 }

@@ -12,9 +12,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The verdicts in the order reports list them.
-pub(super) const VERDICTS: [Verdict; 5] = [
+pub(super) const VERDICTS: [Verdict; 6] = [
     Verdict::Pass,
     Verdict::Fail,
+    Verdict::Blocked,
     Verdict::NonStrict,
     Verdict::Unsupported,
     Verdict::Error,
@@ -25,7 +26,20 @@ pub(super) struct View<'a> {
     /// Counted from the cases shown, so that the counts and the matrix always agree.
     pub(super) summary: Summary,
     pub(super) sections: Vec<SectionRow>,
+    /// Cases that did not pass and are not blocked: each is its own root cause.
     pub(super) not_passed: Vec<CaseView<'a>>,
+    /// Blocked cases, grouped by the case that judges the step that broke.
+    pub(super) blocked: Vec<BlockedGroup<'a>>,
+}
+
+/// Cases blocked by one root cause: a setup step that `by` judges.
+pub(super) struct BlockedGroup<'a> {
+    /// The judging case (`None`: no case of the catalogue judges the step).
+    pub(super) by: Option<&'a str>,
+    /// The judging case's verdict in this run, when it ran.
+    pub(super) by_verdict: Option<Verdict>,
+    /// The blocked cases, with the step that broke and what was seen, redacted.
+    pub(super) cases: Vec<(&'a CaseResult, String)>,
 }
 
 /// Verdict counts of one RFC section (`rfc8555/7.4`), in [`VERDICTS`] order.
@@ -46,6 +60,8 @@ pub(super) struct CaseView<'a> {
     pub(super) exchanges: Vec<String>,
     /// Why the case is a known non-pass, when an expectation file lists it.
     pub(super) known: Option<String>,
+    /// The cases this one's deviation blocked.
+    pub(super) blocks: Vec<&'a str>,
 }
 
 impl CaseView<'_> {
@@ -77,10 +93,16 @@ impl<'a> View<'a> {
                 });
             row.counts[verdict_index(case.verdict)] += 1;
         }
+        let mut blocked: BTreeMap<Option<&'a str>, Vec<(&'a CaseResult, String)>> = BTreeMap::new();
+        for c in report.cases.iter().filter(|c| c.verdict == Verdict::Blocked) {
+            let step = c.step.map(|s| format!("step {s}: ")).unwrap_or_default();
+            let seen = redactor.text(c.observed.as_deref().unwrap_or_default());
+            blocked.entry(c.blocked_by.as_deref()).or_default().push((c, format!("{step}{seen}")));
+        }
         let mut not_passed: Vec<CaseView<'a>> = report
             .cases
             .iter()
-            .filter(|c| c.verdict != Verdict::Pass)
+            .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Blocked))
             .map(|c| CaseView {
                 result: c,
                 level: level_name(c.level),
@@ -102,14 +124,20 @@ impl<'a> View<'a> {
                     let link = k.link.as_deref().map(|l| format!(" ({l})")).unwrap_or_default();
                     format!("{listed}{}{link}", k.reason)
                 }),
+                blocks: blocked.get(&Some(c.id.as_str())).into_iter().flatten().map(|(b, _)| b.id.as_str()).collect(),
             })
             .collect();
         // What breaks the run first, what is merely missing last; catalogue order within.
         not_passed.sort_by_key(|c| severity(c.result.verdict));
+        let verdict_of = |id: &str| report.cases.iter().find(|c| c.id == id).map(|c| c.verdict);
         View {
             summary: Summary::of(&report.cases),
             sections: by_section.into_values().collect(),
             not_passed,
+            blocked: blocked
+                .into_iter()
+                .map(|(by, cases)| BlockedGroup { by, by_verdict: by.and_then(verdict_of), cases })
+                .collect(),
         }
     }
 
@@ -135,7 +163,7 @@ fn section_order(section: &str) -> Vec<(u64, &str)> {
         .collect()
 }
 
-pub(super) fn verdict_index(verdict: Verdict) -> usize {
+fn verdict_index(verdict: Verdict) -> usize {
     VERDICTS
         .iter()
         .position(|v| *v == verdict)
@@ -154,9 +182,10 @@ fn severity(verdict: Verdict) -> u8 {
     match verdict {
         Verdict::Fail => 0,
         Verdict::Error => 1,
-        Verdict::NonStrict => 2,
-        Verdict::Unsupported => 3,
-        Verdict::Pass => 4,
+        Verdict::Blocked => 2,
+        Verdict::NonStrict => 3,
+        Verdict::Unsupported => 4,
+        Verdict::Pass => 5,
     }
 }
 

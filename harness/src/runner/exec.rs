@@ -74,6 +74,8 @@ pub(crate) struct Env {
     pub(crate) domain_suffix: String,
     pub(crate) eab: Option<crate::runner::EabCredentials>,
     pub(crate) capabilities: crate::runner::Capabilities,
+    /// Contact URLs for accounts whose step names none (`--contact`).
+    pub(crate) contacts: Vec<String>,
 }
 
 struct AccountState {
@@ -538,7 +540,10 @@ impl<'e> CaseRun<'e> {
                 self.resolve_known(step, target).map_err(|e| fail("order with a certificate URL", e))
             }
             Target::Challenge => {
-                let (_, _, chall) = self.challenge_of(step).await?;
+                let (_, authz, chall) = self.challenge_of(step).await?;
+                // The case's tokens are its own: whatever the CA does with them (even on a
+                // mere fetch) belongs in this case's validation records.
+                self.attempt(&authz, &chall);
                 Ok(chall.url)
             }
             Target::RenewalInfo => {
@@ -835,6 +840,7 @@ impl<'e> CaseRun<'e> {
                 Payload::Json(Value::Object(p))
             }
         };
+        let payload = self.with_run_contacts(payload)?;
         let url = self.directory_entry("newAccount")?;
         let payload = self.bind_external_account(step, payload, &key, &url).await?;
         let resp = self.signed_with(&key, KeyId::Jwk(key.jwk().clone()), &url, payload, step.mutate.as_ref()).await?;
@@ -847,6 +853,28 @@ impl<'e> CaseRun<'e> {
             self.accounts.entry(name).or_insert(AccountState { key, url: None });
         }
         Ok(resp)
+    }
+
+    /// Gives a newAccount payload that creates an account and names no contact the run's `--contact` URLs; a
+    /// server declared to require a contact makes a step that still sends none
+    /// `unsupported`, since the refusal would be policy, not a deviation.
+    fn with_run_contacts(&self, payload: Payload) -> StepResult<Payload> {
+        let Payload::Json(Value::Object(mut p)) = payload else { return Ok(payload) };
+        if p.get("onlyReturnExisting") == Some(&Value::Bool(true)) {
+            // A lookup creates no account.
+            return Ok(Payload::Json(Value::Object(p)));
+        }
+        if !p.contains_key("contact") && !self.env.contacts.is_empty() {
+            p.insert("contact".into(), json!(self.env.contacts));
+        }
+        let has_contact = p.get("contact").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
+        if !has_contact && self.env.capabilities.declared(Feature::ContactRequired) == Some(true) {
+            return Err(StepError::Unsupported(
+                "the server requires a contact on every account (capabilities: contact-required) and this step creates one without"
+                    .into(),
+            ));
+        }
+        Ok(Payload::Json(Value::Object(p)))
     }
 
     /// Fires a trigger of the capabilities file; the server's answer to it is not under
@@ -1128,6 +1156,13 @@ impl<'e> CaseRun<'e> {
         let order_url = self.order_state(&self.order_name(step))?.url.clone();
         let resp = self.poll_until(&account, &order_url, &["ready", "valid", "invalid", "processing"], step).await?;
         self.absorb_order(step, &order_url, &resp);
+        let status = resp.json().ok().and_then(|b| b.get("status").and_then(Value::as_str).map(str::to_owned));
+        if !step.is_checked() && status.as_deref() != Some("ready") {
+            return Err(fail(
+                format!("order {order_url} ready once its authorizations are valid (§7.1.6)"),
+                format!("order status {status:?}"),
+            ));
+        }
         Ok(resp)
     }
 
@@ -1164,10 +1199,18 @@ impl<'e> CaseRun<'e> {
             if seen >= wanted {
                 return Ok(());
             }
+            if started.elapsed() >= timeout && seen > 0 {
+                // A failed first query is retried only by a server that follows a SHOULD
+                // (§8.2), which rfc8555/8.2/retry-after-failed-query judges.
+                return Err(StepError::Unsupported(format!(
+                    "the server made {seen} of the {wanted} http-01 validation queries awaited within {}s: it does not retry a failed query (RFC 8555 §8.2, SHOULD)",
+                    timeout.as_secs()
+                )));
+            }
             if started.elapsed() >= timeout {
                 return Err(fail(
                     format!("{wanted} http-01 validation queries for the challenge within {}s", timeout.as_secs()),
-                    format!("{seen}"),
+                    "no validation query reached the responder".to_owned(),
                 ));
             }
             tokio::time::sleep(POLL_INTERVAL / 5).await;

@@ -245,9 +245,11 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
                 for (ptr, unwanted) in &expect.excludes {
                     let unwanted = to_json(unwanted, cx);
                     let seen = body.pointer(ptr);
-                    match seen.and_then(Value::as_array) {
-                        Some(a) if !a.contains(&unwanted) => {}
-                        _ => out.push(mismatch(format!("{ptr}, an array without {unwanted}"), format!("{ptr} = {}", show(seen)))),
+                    // An absent member holds nothing; `types` asks for its presence.
+                    match (seen, seen.and_then(Value::as_array)) {
+                        (None, _) => {}
+                        (_, Some(a)) if !a.contains(&unwanted) => {}
+                        _ => out.push(mismatch(format!("{ptr} absent or an array without {unwanted}"), format!("{ptr} = {}", show(seen)))),
                     }
                 }
                 for (ptr, members) in &expect.contains_match {
@@ -675,7 +677,8 @@ mod tests {
         let body = r#"{"orders": ["u1", "u2"], "challenges": [{"type": "http-01", "status": "invalid", "url": "u"}]}"#;
         assert!(check_with_saved(r#"excludes = { "/orders" = "u3" }"#, body, &[]).is_empty());
         assert_eq!(check_with_saved(r#"excludes = { "/orders" = "u2" }"#, body, &[]).len(), 1);
-        assert_eq!(check_with_saved(r#"excludes = { "/missing" = "u2" }"#, body, &[]).len(), 1, "no array is no pass");
+        assert!(check_with_saved(r#"excludes = { "/missing" = "u2" }"#, body, &[]).is_empty(), "absent holds nothing");
+        assert_eq!(check_with_saved(r#"excludes = { "/challenges/0/type" = "u2" }"#, body, &[]).len(), 1, "not an array");
         let wanted = r#"contains_match = { "/challenges" = { type = "http-01", status = "invalid" } }"#;
         assert!(check_with_saved(wanted, body, &[]).is_empty());
         let other = r#"contains_match = { "/challenges" = { type = "http-01", status = "valid" } }"#;

@@ -4,18 +4,21 @@ mod capabilities;
 mod eab;
 mod exec;
 mod expect;
+mod preflight;
 mod validation;
 mod verdict;
 
 pub use capabilities::{Capabilities, MAX_RATE_LIMIT_REQUESTS, RateLimit, RateLimitedEndpoint, TOS_CHANGE, Trigger};
 pub use eab::EabCredentials;
 pub use expect::{Mismatch, problem_urn};
+pub use preflight::PreflightFailure;
 pub use verdict::{CaseResult, Summary, Verdict};
 
 use crate::protocol::http::{ClientOptions, HttpClient};
 use crate::protocol::wire::Directory;
 use crate::responders::Responders;
-use crate::scenario::{Case, Catalogue, Feature, Level};
+use crate::scenario::{Case, Catalogue, Feature, Level, Step};
+use std::collections::BTreeMap;
 use exec::{CaseRun, Env, StepError};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -41,6 +44,9 @@ pub struct RunOptions {
     pub eab: Option<EabCredentials>,
     /// What the server declares it offers (`--capabilities FILE`).
     pub capabilities: Capabilities,
+    /// Contact URLs (`--contact`) every account of the run carries, unless a case sets
+    /// its own: a CA may refuse accounts without one.
+    pub contacts: Vec<String>,
 }
 
 impl RunOptions {
@@ -55,6 +61,7 @@ impl RunOptions {
             concurrency: 8,
             eab: None,
             capabilities: Capabilities::default(),
+            contacts: Vec::new(),
         }
     }
 }
@@ -149,6 +156,7 @@ impl CaseResult {
             expected: None,
             observed: observed.map(str::to_owned),
             step: None,
+            blocked_by: None,
             transcript: None,
         }
     }
@@ -171,44 +179,10 @@ pub enum SetupError {
     /// The HTTP client could not be built.
     #[error("{0}")]
     Client(String),
-}
-
-/// Fetches and checks the directory; the error says why the URL is not usable.
-async fn discover(client: &HttpClient, url: &str) -> Result<(Directory, Option<String>), String> {
-    let resp = client.get(url).await.map_err(|e| format!("cannot fetch the directory {url}: {e}"))?;
-    if resp.status != 200 {
-        return Err(format!("{url} is not an ACME directory: HTTP {} (RFC 8555 §7.1.1 requires 200)", resp.status));
-    }
-    let body = resp
-        .json()
-        .map_err(|e| format!("{url} is not an ACME directory: the body is not JSON ({e})"))?;
-    let dir = lenient_directory(&body);
-    let missing: Vec<&str> = [("newNonce", &dir.new_nonce), ("newAccount", &dir.new_account), ("newOrder", &dir.new_order)]
-        .into_iter()
-        .filter(|(_, v)| v.is_none())
-        .map(|(k, _)| k)
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!("{url} is not an ACME directory: it lacks {}", missing.join(", ")));
-    }
-    Ok((dir, resp.header("server").map(str::to_owned)))
-}
-
-/// Reads the directory without failing on malformed optional parts: a bad `meta` is
-/// for the directory cases to report, not a reason to abandon the whole run.
-fn lenient_directory(body: &serde_json::Value) -> Directory {
-    let url = |k: &str| body.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
-    Directory {
-        new_nonce: url("newNonce"),
-        new_account: url("newAccount"),
-        new_order: url("newOrder"),
-        new_authz: url("newAuthz"),
-        revoke_cert: url("revokeCert"),
-        key_change: url("keyChange"),
-        renewal_info: url("renewalInfo"),
-        meta: body.get("meta").and_then(|m| serde_json::from_value(m.clone()).ok()),
-        extra: serde_json::Map::new(),
-    }
+    /// What every case needs (directory, nonce, an account with the run's settings)
+    /// does not work; the failure says what was sent, what came back and what fixes it.
+    #[error("{0}")]
+    Preflight(PreflightFailure),
 }
 
 /// Why a case needing `f` cannot run here, or `None` when it can (or when only the
@@ -237,7 +211,7 @@ fn feature_offered(dir: &Directory, f: Feature) -> Option<bool> {
         Feature::EabRequired => dir.meta.as_ref().is_some_and(|m| m.external_account_required == Some(true)),
         // Credentials (checked before) say the server verifies bindings.
         Feature::Eab => true,
-        Feature::TermsRequired | Feature::TosChange | Feature::RateLimit => false,
+        Feature::TermsRequired | Feature::TosChange | Feature::RateLimit | Feature::ContactRequired => false,
         Feature::Http01 | Feature::Dns01 | Feature::TlsAlpn01 | Feature::Wildcard | Feature::IpIdentifiers => {
             return None;
         }
@@ -258,19 +232,30 @@ struct Outcome {
     expected: Option<String>,
     observed: Option<String>,
     step: Option<usize>,
+    blocked_by: Option<String>,
 }
 
 impl Outcome {
     fn pass() -> Self {
-        Outcome { verdict: Verdict::Pass, expected: None, observed: None, step: None }
+        Outcome { verdict: Verdict::Pass, expected: None, observed: None, step: None, blocked_by: None }
     }
     fn with(verdict: Verdict, expected: Option<String>, observed: String, step: Option<usize>) -> Self {
-        Outcome { verdict, expected, observed: Some(observed), step }
+        Outcome { verdict, expected, observed: Some(observed), step, blocked_by: None }
     }
     fn from_mismatches(verdict: Verdict, m: &[Mismatch], step: usize) -> Self {
         let expected = m.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join("; ");
         let observed = m.iter().map(|m| m.observed.as_str()).collect::<Vec<_>>().join("; ");
-        Outcome { verdict, expected: Some(expected), observed: Some(observed), step: Some(step) }
+        Outcome { verdict, expected: Some(expected), observed: Some(observed), step: Some(step), blocked_by: None }
+    }
+    /// A setup step broke: the case is blocked by the one that judges such steps.
+    fn blocked(step: &Step, m: &[Mismatch], n: usize, judges: &BTreeMap<String, String>) -> Self {
+        let key = step.setup_key();
+        let by = judges.get(&key).cloned();
+        let judge = by.as_deref().map(|j| format!("; {j} judges it")).unwrap_or_default();
+        let mut outcome = Outcome::from_mismatches(Verdict::Blocked, m, n);
+        outcome.expected = Some(format!("setup step {n} ({key}) to succeed{judge}: {}", outcome.expected.unwrap_or_default()));
+        outcome.blocked_by = by;
+        outcome
     }
 }
 
@@ -287,7 +272,16 @@ fn level_verdict(level: Level) -> Verdict {
     }
 }
 
-async fn execute(env: &Env, case: &Case) -> Outcome {
+/// Whether `case` itself judges a breaking of `step`: it is the case that judges such
+/// steps, or the step has expectations and no case judges its kind.
+fn judged_here(case: &Case, step: &Step, judges: &BTreeMap<String, String>) -> bool {
+    match judges.get(&step.setup_key()) {
+        Some(judge) => *judge == case.def.id,
+        None => step.is_checked(),
+    }
+}
+
+async fn execute(env: &Env, case: &Case, judges: &BTreeMap<String, String>) -> Outcome {
     let mut run = CaseRun::new(env, &case.def.requires);
     let mut should_miss: Option<Outcome> = None;
     for (i, spanned) in case.def.steps.iter().enumerate() {
@@ -295,6 +289,10 @@ async fn execute(env: &Env, case: &Case) -> Outcome {
         let n = i + 1;
         let resp = match run.run_step(step).await {
             Ok(resp) => resp,
+            // The step broke before its expectations could be checked, e.g. a setup step
+            // or a solve that never validated: that is judged by the case that tests
+            // such steps, not again here.
+            Err(StepError::Fail(m)) if !judged_here(case, step, judges) => return Outcome::blocked(step, &m, n, judges),
             Err(StepError::Fail(m)) => return Outcome::from_mismatches(level_verdict(case.def.level), &m, n),
             Err(StepError::Unsupported(why)) => {
                 return Outcome::with(Verdict::Unsupported, Some(OFFERED.into()), why, Some(n));
@@ -320,7 +318,12 @@ fn uses_ip_identifiers(case: &Case) -> bool {
 
 /// One case with a client session of its own, so nonces and transcripts never mix
 /// between cases running at the same time; cases with ip identifiers take turns.
-async fn run_case(env: &Env, options: &RunOptions, case: &Case, ip_turn: &tokio::sync::Mutex<()>) -> CaseResult {
+async fn run_case(
+    env: &Env,
+    options: &RunOptions,
+    (case, judges): (&Case, &BTreeMap<String, String>),
+    ip_turn: &tokio::sync::Mutex<()>,
+) -> CaseResult {
     let started = Instant::now();
     let mut env = env.clone();
     env.client = env.client.session();
@@ -328,7 +331,7 @@ async fn run_case(env: &Env, options: &RunOptions, case: &Case, ip_turn: &tokio:
     let unmet = case.def.requires.iter().find_map(|f| unmet_feature(&env, *f));
     let outcome = match unmet {
         Some(why) => Outcome::with(Verdict::Unsupported, Some(OFFERED.into()), why, None),
-        None => match tokio::time::timeout(options.case_timeout, execute(&env, case)).await {
+        None => match tokio::time::timeout(options.case_timeout, execute(&env, case, judges)).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::with(
                 Verdict::Error,
@@ -369,52 +372,36 @@ pub async fn run(
         summary: Summary::default(),
         cases: Vec::new(),
     };
-    let discovered = discover(&client, &options.directory_url).await;
-    let setup_transcript = client.take_transcript();
-    let env = match discovered {
-        Ok((directory, server)) => {
-            report.server_header = server;
-            Some(Env {
-                client,
-                directory_url: options.directory_url.clone(),
-                directory,
-                responders: responders.clone(),
-                domain_suffix: options.domain_suffix.clone(),
-                eab: options.eab.clone(),
-                capabilities: options.capabilities.clone(),
-            })
-        }
-        Err(why) => {
-            let setup_transcript = setup_transcript.decode();
-            for case in &cases {
-                let result = CaseResult {
-                    transcript: Some(setup_transcript.clone()),
-                    ..result_of(case, Outcome::with(Verdict::Error, Some(COMPLETED.into()), why.clone(), None), 0)
-                };
-                report.cases.push(result);
-            }
-            None
-        }
+    let (directory, server) = preflight::discover(&client, &options.directory_url).await.map_err(SetupError::Preflight)?;
+    report.server_header = server;
+    let env = Env {
+        client,
+        directory_url: options.directory_url.clone(),
+        directory,
+        responders: responders.clone(),
+        domain_suffix: options.domain_suffix.clone(),
+        eab: options.eab.clone(),
+        capabilities: options.capabilities.clone(),
+        contacts: options.contacts.clone(),
     };
-    if let Some(env) = env {
-        let ip_turn = tokio::sync::Mutex::new(());
-        // A slow case must not hold back the others, so cases finish in any order;
-        // results are still reported in catalogue order, each as soon as every case
-        // before it has finished.
-        let mut results = futures_util::stream::iter(cases.iter().enumerate())
-            .map(|(i, case)| {
-                let (env, ip_turn) = (&env, &ip_turn);
-                async move { (i, run_case(env, options, case, ip_turn).await) }
-            })
-            .buffer_unordered(options.concurrency.max(1));
-        let mut finished = std::collections::BTreeMap::new();
-        while let Some((i, result)) = results.next().await {
-            finished.insert(i, result);
-            while let Some(result) = finished.remove(&report.cases.len()) {
-                report.cases.push(result);
-                report.summary = Summary::of(&report.cases);
-                on_result(&report);
-            }
+    preflight::check(&env).await.map_err(SetupError::Preflight)?;
+    let ip_turn = tokio::sync::Mutex::new(());
+    // A slow case must not hold back the others, so cases finish in any order;
+    // results are still reported in catalogue order, each as soon as every case
+    // before it has finished.
+    let mut results = futures_util::stream::iter(cases.iter().enumerate())
+        .map(|(i, case)| {
+            let (env, ip_turn) = (&env, &ip_turn);
+            async move { (i, run_case(env, options, (case, &catalogue.judges), ip_turn).await) }
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    let mut finished = std::collections::BTreeMap::new();
+    while let Some((i, result)) = results.next().await {
+        finished.insert(i, result);
+        while let Some(result) = finished.remove(&report.cases.len()) {
+            report.cases.push(result);
+            report.summary = Summary::of(&report.cases);
+            on_result(&report);
         }
     }
     report.summary = Summary::of(&report.cases);
@@ -437,6 +424,7 @@ fn result_of(case: &Case, o: Outcome, duration_ms: u64) -> CaseResult {
         expected: o.expected,
         observed: o.observed,
         step: o.step,
+        blocked_by: o.blocked_by,
         transcript: None,
     }
 }

@@ -16,6 +16,10 @@ pub enum Verdict {
     NonStrict,
     /// The server does not offer an optional feature the case needs.
     Unsupported,
+    /// A step that only sets the case up broke; the case that judges that step (named
+    /// in `blocked_by`) says whether the server is at fault. Counted as a failure of
+    /// the run, never as a pass.
+    Blocked,
     /// The harness could not run the case (transport failure, harness bug); never a pass.
     Error,
 }
@@ -28,13 +32,14 @@ impl Verdict {
             Verdict::Fail => "fail",
             Verdict::NonStrict => "non-strict",
             Verdict::Unsupported => "unsupported",
+            Verdict::Blocked => "blocked",
             Verdict::Error => "error",
         }
     }
 
     /// Whether this verdict makes the run's exit status non-zero.
     pub fn is_failure(self, strict: bool) -> bool {
-        matches!(self, Verdict::Fail | Verdict::Error) || (strict && self == Verdict::NonStrict)
+        matches!(self, Verdict::Fail | Verdict::Blocked | Verdict::Error) || (strict && self == Verdict::NonStrict)
     }
 }
 
@@ -67,6 +72,10 @@ pub struct CaseResult {
     /// For non-pass verdicts: the 1-based step where it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
+    /// For `blocked`: the case that judges the setup step that broke (none when no case
+    /// of the catalogue judges it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
     /// For non-pass verdicts: every HTTP exchange of the case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<Vec<Exchange>>,
@@ -85,6 +94,9 @@ pub struct Summary {
     pub non_strict: usize,
     /// Feature not offered.
     pub unsupported: usize,
+    /// A setup step broke; another case judges it.
+    #[serde(default)]
+    pub blocked: usize,
     /// Could not be run.
     pub error: usize,
 }
@@ -100,6 +112,7 @@ impl Summary {
                 Verdict::Fail => s.fail += 1,
                 Verdict::NonStrict => s.non_strict += 1,
                 Verdict::Unsupported => s.unsupported += 1,
+                Verdict::Blocked => s.blocked += 1,
                 Verdict::Error => s.error += 1,
             }
         }
@@ -107,12 +120,26 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// How many cases got `verdict`.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        match verdict {
+            Verdict::Pass => self.pass,
+            Verdict::Fail => self.fail,
+            Verdict::NonStrict => self.non_strict,
+            Verdict::Unsupported => self.unsupported,
+            Verdict::Blocked => self.blocked,
+            Verdict::Error => self.error,
+        }
+    }
+}
+
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} passed, {} failed, {} non-strict, {} unsupported, {} errors",
-            self.pass, self.fail, self.non_strict, self.unsupported, self.error
+            "{} passed, {} failed, {} blocked, {} non-strict, {} unsupported, {} errors",
+            self.pass, self.fail, self.blocked, self.non_strict, self.unsupported, self.error
         )
     }
 }

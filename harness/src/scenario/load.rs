@@ -156,6 +156,8 @@ pub struct Catalogue {
     pub cases: Vec<Case>,
     /// Requirements by id.
     pub requirements: BTreeMap<String, Requirement>,
+    /// Setup key ([`crate::scenario::Step::setup_key`]) → the case that judges such steps.
+    pub judges: BTreeMap<String, String>,
 }
 
 /// A source of scenario text: a path for messages and the text itself.
@@ -202,6 +204,17 @@ impl Catalogue {
         .into_iter()
         .map(|(def, file, line)| Case { def, file, line })
         .collect();
+        for case in &catalogue.cases {
+            for key in &case.def.judges {
+                if let Some(other) = catalogue.judges.insert(key.clone(), case.def.id.clone()) {
+                    return Err(LoadError {
+                        file: case.file.clone(),
+                        line: Some(case.line),
+                        message: format!("case {}: {other} already judges {key:?}; one case judges each kind of step", case.def.id),
+                    });
+                }
+            }
+        }
         Ok(catalogue)
     }
 }
@@ -374,6 +387,12 @@ fn validate_case(
     }
     if !def.steps.iter().any(|s| s.get_ref().expect.is_some() || s.get_ref().should.is_some()) {
         return Err((None, "no step has an `expect` or `should` table: the case could not fail".into()));
+    }
+    for key in &def.judges {
+        let judged = |s: &Step| s.setup_key() == *key && (s.is_checked() || s.sends_nothing());
+        if !def.steps.iter().any(|s| judged(s.get_ref())) {
+            return Err((None, format!("judges {key:?}, but none of its steps with `expect` or `should` is one")));
+        }
     }
     let mut saved: BTreeSet<&str> = BTreeSet::new();
     for spanned in &def.steps {

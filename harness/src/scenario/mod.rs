@@ -21,3 +21,27 @@ pub fn embedded_sources() -> Vec<Source<'static>> {
 pub fn embedded_catalogue() -> Result<Catalogue, LoadError> {
     Catalogue::from_sources(&embedded_sources())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One deviation fails once: every kind of step a case uses only to set itself up
+    /// has a case that judges it, which the runner names when that step breaks.
+    #[test]
+    fn every_setup_step_of_the_catalogue_has_a_judging_case() {
+        let catalogue = embedded_catalogue().unwrap();
+        let mut unjudged = std::collections::BTreeSet::new();
+        for case in &catalogue.cases {
+            for step in case.def.steps.iter().map(toml::Spanned::get_ref) {
+                // A trigger's trouble is the harness's (`error`), a timed sleep cannot break.
+                let timed_sleep = step.action == Action::Sleep && step.retry_after != Some(true);
+                let may_break = !step.is_checked() && step.action != Action::Trigger && !timed_sleep;
+                if may_break && !catalogue.judges.contains_key(&step.setup_key()) {
+                    unjudged.insert(format!("{} (first in {})", step.setup_key(), case.def.id));
+                }
+            }
+        }
+        assert!(unjudged.is_empty(), "setup steps no case judges: {unjudged:#?}");
+    }
+}

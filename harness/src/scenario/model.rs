@@ -59,6 +59,10 @@ pub enum Feature {
     TosChange,
     /// The capabilities file declares a rate limit a fresh account reaches (RFC 8555 §6.6).
     RateLimit,
+    /// The server refuses accounts without a contact URL (a policy RFC 8555 §7.3 leaves to
+    /// it): the run's `--contact` goes on every account, and a step that creates one
+    /// without a contact makes its case `unsupported`.
+    ContactRequired,
 }
 
 /// What a step does. Each action is implemented once, in Rust.
@@ -760,6 +764,42 @@ pub struct Step {
     pub should: Option<Expect>,
 }
 
+impl Step {
+    /// Whether the step has expectations: it is what its case tests. A step without
+    /// them only sets the case up and must succeed the ordinary way.
+    pub fn is_checked(&self) -> bool {
+        self.expect.is_some() || self.should.is_some()
+    }
+
+    /// Whether the step sends no request of its own, so has no response to check.
+    pub fn sends_nothing(&self) -> bool {
+        matches!(self.action, Action::Provision | Action::AwaitValidation | Action::Sleep)
+    }
+
+    /// What the step does, in the words cases use to say which setup steps they judge
+    /// (`judges`): the action, with the challenge type of `solve` (validation differs
+    /// by type) and the target of requests to a named resource (`solve:http-01`,
+    /// `fetch:authz`). Steps
+    /// that send nothing of their own share the key of what they are part of: serving
+    /// a challenge response is half of responding to it, and a CA's first validation
+    /// query is what solving waits for.
+    pub fn setup_key(&self) -> String {
+        let action = toml::Value::try_from(self.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let challenge = self.challenge.as_deref().unwrap_or("any");
+        match self.action {
+            Action::Solve => format!("{action}:{challenge}"),
+            // Answering a challenge (§7.5.1) is the same request whatever its type.
+            Action::RespondChallenge | Action::Provision => "respond-challenge".into(),
+            Action::AwaitValidation => format!("solve:{challenge}"),
+            Action::Fetch | Action::Poll | Action::SignedPost => match &self.target {
+                Some(t) => format!("{action}:{}", String::from(t.clone())),
+                None => action,
+            },
+            _ => action,
+        }
+    }
+}
+
 /// One conformance case as written in a case file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -778,6 +818,10 @@ pub struct CaseDef {
     /// Optional features without which the case is `unsupported`.
     #[serde(default)]
     pub requires: Vec<Feature>,
+    /// The setup steps this case judges ([`Step::setup_key`]): when such a step,
+    /// used only to set another case up, breaks there, that case is `blocked` by this one.
+    #[serde(default)]
+    pub judges: Vec<String>,
     /// The steps, in order.
     pub steps: Vec<toml::Spanned<Step>>,
 }
