@@ -174,7 +174,7 @@ fn a_starting_file_from_a_run_is_accepted_by_the_same_run() {
     assert!(
         listed
             .values()
-            .all(|e| e.reason.starts_with("TODO: why — observed: HTTP status")),
+            .all(|e| e.reason.starts_with("TODO: why — observed: HTTP 20")),
         "{listed:?}"
     );
     let out = run(true, Some(FILTER), &["--expect", path(&file)]);

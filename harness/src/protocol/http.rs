@@ -120,6 +120,8 @@ impl RetryAfter {
 /// A complete response, body read within the configured bounds.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The request method.
+    pub method: Method,
     /// The request URL.
     pub url: String,
     /// HTTP status code.
@@ -133,6 +135,28 @@ pub struct Response {
 }
 
 impl Response {
+    /// What a server developer needs to find this answer in their logs: the request, the
+    /// status and, for an error, the problem's type and detail (from any JSON body: a
+    /// problem served with the wrong media type is still what the server said).
+    pub fn summary(&self) -> String {
+        let mut out = format!("HTTP {} to {} {}", self.status, self.method, self.url);
+        if self.status >= 400
+            && let Ok(body) = self.json()
+        {
+            let member = |k: &str| body.get(k).and_then(Value::as_str);
+            match (member("type"), member("detail")) {
+                (None, None) => {}
+                (kind, detail) => {
+                    out += &format!(": {}", kind.unwrap_or("(no type)"));
+                    if let Some(detail) = detail {
+                        out += &format!(" {detail:?}");
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The first value of a header, if it is valid text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -500,7 +524,7 @@ impl HttpClient {
         body: Option<Bytes>,
     ) -> Result<Response, HttpError> {
         let parsed = url::Url::parse(url).map_err(|_| HttpError::BadUrl(url.to_owned()))?;
-        let mut req = self.client.request(method, parsed);
+        let mut req = self.client.request(method.clone(), parsed);
         for (k, v) in headers {
             req = req.header(k, v);
         }
@@ -523,7 +547,7 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { url: url.to_owned(), status, headers, body: body.freeze(), version })
+        Ok(Response { method, url: url.to_owned(), status, headers, body: body.freeze(), version })
     }
 
     /// A plain GET.

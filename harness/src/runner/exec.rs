@@ -18,7 +18,7 @@ use crate::runner::expect::{self, CheckContext, Mismatch};
 use crate::runner::validation;
 use crate::scenario::{
     Action, AuthMutation, CsrSpec, Expect, Feature, HttpMethod, KeyChoice, Mutation, NonceMutation, Provision,
-    ProvisionVariant, RevokeBy, SignatureMutation, Step, Target, UrlMutation,
+    ProvisionVariant, Refusable, RevokeBy, SignatureMutation, Step, Target, UrlMutation,
 };
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -34,6 +34,15 @@ pub(crate) enum StepError {
     Unsupported(String),
     /// The harness could not carry out the step.
     Error(String),
+    /// A challenge became valid (or invalid) without the CA's validation request
+    /// reaching the responders: the case that judges validation of this kind (`key`)
+    /// fails on it, the rest are blocked.
+    Unproven {
+        /// The kind of step that validates (`solve:http-01`).
+        key: String,
+        /// What was required and seen.
+        mismatch: Mismatch,
+    },
 }
 
 impl From<HttpError> for StepError {
@@ -46,13 +55,6 @@ fn fail(expected: impl Into<String>, observed: impl Into<String>) -> StepError {
     StepError::Fail(vec![Mismatch { expected: expected.into(), observed: observed.into() }])
 }
 
-fn describe(resp: &Response) -> String {
-    let problem = resp
-        .problem()
-        .map(|p| format!(" {} {}", p.kind.unwrap_or_default(), p.detail.unwrap_or_default()))
-        .unwrap_or_default();
-    format!("HTTP {}{problem}", resp.status)
-}
 
 type StepResult<T> = Result<T, StepError>;
 
@@ -61,7 +63,27 @@ fn expect_ok(resp: Response, checked: bool, status: u16) -> StepResult<Response>
     if checked || resp.status == status {
         return Ok(resp);
     }
-    Err(fail(format!("HTTP {status} for {}", resp.url), describe(&resp)))
+    Err(fail(format!("HTTP {status} for {}", resp.url), resp.summary()))
+}
+
+/// `refusable`: an error answer the RFC lets the server give means it does not offer
+/// what the case needs.
+fn refused(step: &Step, resp: &Response) -> StepResult<()> {
+    let Some(refusable) = &step.refusable else { return Ok(()) };
+    if resp.status < 400 {
+        return Ok(());
+    }
+    let kind = resp.json().ok().and_then(|b| b.get("type").and_then(Value::as_str).map(str::to_owned));
+    let allowed = match refusable {
+        Refusable::Any(any) => *any,
+        Refusable::Problems(types) => {
+            kind.as_deref().is_some_and(|k| types.iter().any(|t| expect::problem_urn(t) == k))
+        }
+    };
+    if allowed {
+        return Err(StepError::Unsupported(format!("the server refused, as the RFC lets it: {}", resp.summary())));
+    }
+    Ok(())
 }
 
 /// Everything shared by the cases of one run (each case gets its own `client`).
@@ -267,10 +289,12 @@ impl<'e> CaseRun<'e> {
 
     /// Runs one step; returns the response its expectations apply to.
     pub(crate) async fn run_step(&mut self, step: &Step) -> StepResult<Option<Response>> {
-        if self.unlisted(step) {
+        if self.skipped(step) {
             return Ok(None);
         }
-        let checked = step.expect.is_some() || step.should.is_some();
+        // A step whose answer decides whether the server offers what the case needs is
+        // judged by that decision, not by the ordinary success check.
+        let checked = step.is_checked() || step.offered_when.is_some() || step.refusable.is_some();
         let resp = match step.action {
             Action::Http => Some(self.http(step).await?),
             Action::NewAccount => Some(self.new_account(step, checked).await?),
@@ -307,10 +331,18 @@ impl<'e> CaseRun<'e> {
             Action::Solve => Some(self.solve(step).await?),
             Action::RespondChallenge => Some(self.respond_challenge(step, checked).await?),
             Action::Poll => {
-                let url = self.resolve(step, step.target.as_ref().expect("validated at load")).await?;
+                let target = step.target.as_ref().expect("validated at load");
+                let url = self.resolve(step, target).await?;
                 let until = step.until.clone().unwrap_or_default();
                 let resp = self.poll(step, &url, &until).await?;
                 self.absorb_order(step, &url, &resp);
+                let valid = resp.json().ok().is_some_and(|b| b["status"] == "valid");
+                if valid && matches!(target, Target::Challenge | Target::Authz) {
+                    let account = self.account_name(step);
+                    let authz_url = self.resolve_known(step, &Target::Authz).map_err(StepError::Error)?;
+                    let (_, authz) = self.fetch_authz(&account, &authz_url).await?;
+                    self.require_evidence(step, &authz).await?;
+                }
                 Some(resp)
             }
             Action::DeactivateAuthz => {
@@ -358,6 +390,7 @@ impl<'e> CaseRun<'e> {
         }
         if let Some(resp) = &resp {
             self.last_retry_after = resp.retry_after().map(|r| r.delay());
+            refused(step, resp)?;
             self.offered(step, resp)?;
             if let Some(name) = &step.save {
                 self.saved.insert(name.clone(), resp.body.to_vec());
@@ -374,10 +407,15 @@ impl<'e> CaseRun<'e> {
         let account = self.account_name(step);
         for (ptr, want) in conditions {
             let want = self.expand_json(toml_to_json(want), Some(&account));
-            if body.pointer(ptr) != Some(&want) {
+            let allowed = match &want {
+                Value::Array(any_of) => any_of.clone(),
+                one => vec![one.clone()],
+            };
+            if !body.pointer(ptr).is_some_and(|seen| allowed.contains(seen)) {
                 let seen = body.pointer(ptr).map(Value::to_string).unwrap_or_else(|| "absent".into());
                 return Err(StepError::Unsupported(format!(
-                    "the server shows {ptr} = {seen}, not {want}: it does not offer the behaviour this case checks"
+                    "{}: it shows {ptr} = {seen}, not {want}, so it does not offer the behaviour this case checks",
+                    resp.summary()
                 )));
             }
         }
@@ -386,7 +424,7 @@ impl<'e> CaseRun<'e> {
 
     /// Checks a step's expectations; MUST-level and SHOULD-level mismatches apart.
     pub(crate) fn check(&mut self, step: &Step, resp: Option<&Response>) -> (Vec<Mismatch>, Vec<Mismatch>) {
-        if self.unlisted(step) {
+        if self.skipped(step) {
             return (Vec::new(), Vec::new());
         }
         let Some(resp) = resp else {
@@ -436,9 +474,16 @@ impl<'e> CaseRun<'e> {
         (must, should)
     }
 
-    /// Whether the step names (`if_listed`) a directory entry the server does not list.
-    fn unlisted(&self, step: &Step) -> bool {
-        step.if_listed.as_deref().is_some_and(|entry| self.directory_entry(entry).is_err())
+    /// Whether the step is left out, with its expectations: it names (`if_listed`) a
+    /// directory entry the server does not list, or wants (`when_order`) the order in a
+    /// status it is not in.
+    fn skipped(&self, step: &Step) -> bool {
+        let unlisted = step.if_listed.as_deref().is_some_and(|entry| self.directory_entry(entry).is_err());
+        let order_elsewhere = step.when_order.as_ref().is_some_and(|wanted| {
+            let status = self.orders.get(&self.order_name(step)).and_then(|o| o.object.status.clone());
+            !status.is_some_and(|s| wanted.contains(&s))
+        });
+        unlisted || order_elsewhere
     }
 
     fn account_name(&self, step: &Step) -> String {
@@ -527,10 +572,11 @@ impl<'e> CaseRun<'e> {
                 let url = self.account_url(&account)?;
                 let resp = self.signed(&account, &url, Payload::Empty, None).await?;
                 let body = resp.json().map_err(|e| fail("account object as JSON", e.to_string()))?;
-                body.get("orders")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| fail("account object with an orders URL (§7.1.2)", format!("account object {body}")))
+                // §7.1.2 lists `orders` as "required" in lowercase: no keyword binds a server
+                // to it, so one without an orders list cannot be judged on it.
+                body.get("orders").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+                    StepError::Unsupported(format!("the account object has no orders URL (§7.1.2): {body}"))
+                })
             }
             Target::Certificate => {
                 let name = self.order_name(step);
@@ -848,7 +894,7 @@ impl<'e> CaseRun<'e> {
         if matches!(resp.status, 200 | 201) && location.is_some() {
             self.accounts.insert(name, AccountState { key, url: location });
         } else if !checked {
-            return Err(fail("HTTP 201 (or 200) with a Location header from newAccount", describe(&resp)));
+            return Err(fail("HTTP 201 (or 200) with a Location header from newAccount", resp.summary()));
         } else {
             self.accounts.entry(name).or_insert(AccountState { key, url: None });
         }
@@ -891,7 +937,7 @@ impl<'e> CaseRun<'e> {
         let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
         let resp = self.env.client.send(method, &url, &headers, body).await?;
         if !(200..300).contains(&resp.status) {
-            return Err(StepError::Error(format!("trigger {name} ({url}) answered {}", describe(&resp))));
+            return Err(StepError::Error(format!("trigger {name} ({url}) answered {}", resp.summary())));
         }
         Ok(resp)
     }
@@ -919,7 +965,7 @@ impl<'e> CaseRun<'e> {
             let resp = self.signed(&account, &url, fresh_order(), None).await?;
             if resp.status != 201 {
                 let expected = format!("HTTP 201 for request {n} of the {} the declared rate limit allows", limit.requests);
-                return Err(fail(expected, describe(&resp)));
+                return Err(fail(expected, resp.summary()));
             }
         }
         self.signed(&account, &url, fresh_order(), None).await
@@ -983,10 +1029,10 @@ impl<'e> CaseRun<'e> {
             }
             _ if checked => {}
             _ if self.rejects_optional_identifier(&resp) => {
-                return Err(StepError::Unsupported(format!("the server refused the identifiers: {}", describe(&resp))));
+                return Err(StepError::Unsupported(format!("the server refused the identifiers: {}", resp.summary())));
             }
             (_, _, Err(e)) if resp.status == 201 => return Err(fail("an order object (§7.1.3)", format!("unparseable order: {e}"))),
-            _ => return Err(fail("HTTP 201 with a Location header from newOrder", describe(&resp))),
+            _ => return Err(fail("HTTP 201 with a Location header from newOrder", resp.summary())),
         }
         Ok(resp)
     }
@@ -1015,7 +1061,7 @@ impl<'e> CaseRun<'e> {
                 self.orders.insert(name, state);
             }
             _ if checked => {}
-            _ => return Err(fail("HTTP 201 with a Location header from newAuthz (§7.4.1)", describe(&resp))),
+            _ => return Err(fail("HTTP 201 with a Location header from newAuthz (§7.4.1)", resp.summary())),
         }
         Ok(resp)
     }
@@ -1051,6 +1097,54 @@ impl<'e> CaseRun<'e> {
             None => authz.challenges.first().cloned().ok_or_else(|| fail("at least one challenge", "no challenges"))?,
         };
         Ok((authz_url, authz, chall))
+    }
+
+    /// The kind of `step` for `judges`, with the address family of an order for IP
+    /// addresses on validating steps (RFC 8738 validation is judged apart).
+    pub(crate) fn setup_key(&self, step: &Step) -> String {
+        let key = step.setup_key();
+        if key.starts_with("solve:") { format!("{key}{}", self.address_family(step)) } else { key }
+    }
+
+    /// `:ipv4` or `:ipv6` for the order of `step` when it is for IP addresses (of one
+    /// family), empty otherwise.
+    fn address_family(&self, step: &Step) -> &'static str {
+        let Some(order) = self.orders.get(&self.order_name(step)) else { return "" };
+        let ids = &order.object.identifiers;
+        let family = |i: &Identifier| match i.value.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(_)) if i.kind == "ip" => ":ipv4",
+            Ok(std::net::IpAddr::V6(_)) if i.kind == "ip" => ":ipv6",
+            _ => "",
+        };
+        match ids.first().map(family) {
+            Some(f) if ids.iter().all(|i| family(i) == f) => f,
+            _ => "",
+        }
+    }
+
+    /// Every challenge of `authz` that is valid must have been validated: the CA's
+    /// request (http-01 GET of the token, TXT query, acme-tls/1 handshake) reached the
+    /// responders since the case began. A server that marks a challenge valid without
+    /// looking cannot pass a case on it.
+    async fn require_evidence(&self, step: &Step, authz: &Authorization) -> StepResult<()> {
+        let Some(identifier) = &authz.identifier else { return Ok(()) };
+        for chall in authz.challenges.iter().filter(|c| c.status.as_deref() == Some("valid")) {
+            let seen =
+                validation::validation_seen(&self.env.responders, self.started, &chall.kind, identifier, chall.token.as_deref()).await;
+            if seen == Some(false) {
+                return Err(StepError::Unproven {
+                    key: format!("solve:{}{}", chall.kind, self.address_family(step)),
+                    mismatch: Mismatch {
+                        expected: format!(
+                            "the CA's {} validation request for {} reaching the runner's responders before the challenge turned valid (RFC 8555 §8: the server verifies the response)",
+                            chall.kind, identifier.value
+                        ),
+                        observed: format!("challenge {} is valid, but no validation request for it reached the responders", chall.url),
+                    },
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Notes a challenge the case is about to answer, for `validation` checks.
@@ -1139,6 +1233,9 @@ impl<'e> CaseRun<'e> {
         for (url, _) in &pending {
             let resp = self.poll_until(&account, url, &["valid", "invalid", "deactivated", "expired", "revoked"], step).await?;
             let body = resp.json().unwrap_or_default();
+            if let Ok(authz) = serde_json::from_value::<Authorization>(body.clone()) {
+                self.require_evidence(step, &authz).await?;
+            }
             if body["status"] != "valid" {
                 let error = body["challenges"]
                     .as_array()
@@ -1190,14 +1287,40 @@ impl<'e> CaseRun<'e> {
         if chall.kind != "http-01" {
             return Err(StepError::Error(format!("await-validation counts http-01 queries, not {} ones", chall.kind)));
         }
-        let token = chall.token.ok_or_else(|| fail("challenge with a token (§8.3)", "no token"))?;
+        let token = chall.token.clone().ok_or_else(|| fail("challenge with a token (§8.3)", "no token"))?;
         let wanted = step.queries.unwrap_or(1);
         let timeout = step.timeout_s.map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
         let started = Instant::now();
+        let mut last_look = Instant::now();
         loop {
             let seen = validation::http_queries_for(&self.env.responders, self.started, &token);
             if seen >= wanted {
                 return Ok(());
+            }
+            // Once a second, see whether the server has already finished with the
+            // challenge: one that decided without the awaited queries will send none.
+            if last_look.elapsed() >= Duration::from_secs(1) {
+                last_look = Instant::now();
+                let (_, authz) = self.fetch_authz(&self.account_name(step), &self.resolve_known(step, &Target::Authz).map_err(StepError::Error)?).await?;
+                let status = authz.challenges.iter().find(|c| c.token == chall.token).and_then(|c| c.status.clone());
+                match status.as_deref() {
+                    Some("valid" | "invalid") if seen == 0 => {
+                        return Err(StepError::Unproven {
+                            key: format!("solve:http-01{}", self.address_family(step)),
+                            mismatch: Mismatch {
+                                expected: "the CA's http-01 validation request reaching the runner's responder before the challenge is decided (RFC 8555 §8.3)".into(),
+                                observed: format!("challenge {} is {} and no validation request for it reached the responder", chall.url, status.unwrap_or_default()),
+                            },
+                        });
+                    }
+                    Some("valid" | "invalid") => {
+                        return Err(StepError::Unsupported(format!(
+                            "the server decided the challenge ({}) after {seen} of the {wanted} validation queries awaited: it does not retry a failed query (RFC 8555 §8.2, SHOULD)",
+                            status.unwrap_or_default()
+                        )));
+                    }
+                    _ => {}
+                }
             }
             if started.elapsed() >= timeout && seen > 0 {
                 // A failed first query is retried only by a server that follows a SHOULD
@@ -1208,10 +1331,10 @@ impl<'e> CaseRun<'e> {
                 )));
             }
             if started.elapsed() >= timeout {
-                return Err(fail(
-                    format!("{wanted} http-01 validation queries for the challenge within {}s", timeout.as_secs()),
-                    "no validation query reached the responder".to_owned(),
-                ));
+                return Err(StepError::Error(format!(
+                    "no http-01 validation query reached the responder within the case's {}s; RFC 8555 sets no deadline",
+                    timeout.as_secs()
+                )));
             }
             tokio::time::sleep(POLL_INTERVAL / 5).await;
         }
@@ -1235,10 +1358,13 @@ impl<'e> CaseRun<'e> {
                 return Ok(resp);
             }
             if started.elapsed() >= timeout {
-                return Err(fail(
-                    format!("{url} reaching status {} within {}s", until.join("|"), timeout.as_secs()),
-                    format!("status still {status:?}"),
-                ));
+                // RFC 8555 sets no deadline (§8.2: "The precise retry schedule is up to the
+                // server"), so a slow server is not a deviation: the case could not finish.
+                return Err(StepError::Error(format!(
+                    "{url} did not reach status {} within the case's {}s (status still {status:?}); RFC 8555 sets no deadline",
+                    until.join("|"),
+                    timeout.as_secs()
+                )));
             }
             let wait = resp.retry_after().map(|r| r.delay()).unwrap_or(POLL_INTERVAL);
             let wait = wait.clamp(POLL_INTERVAL, POLL_INTERVAL_MAX).min(timeout.saturating_sub(started.elapsed()));

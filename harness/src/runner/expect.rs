@@ -108,8 +108,7 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
     let mut out = Vec::new();
     if let Some(status) = &expect.status
         && !status.contains(resp.status) {
-            let detail = resp.problem().and_then(|p| p.kind).map(|t| format!(" ({t})")).unwrap_or_default();
-            out.push(mismatch(format!("HTTP status {status}"), format!("HTTP status {}{detail}", resp.status)));
+            out.push(mismatch(format!("HTTP status {status}"), resp.summary()));
         }
     if let Some(ct) = &expect.content_type {
         let seen = resp.media_type();
@@ -325,17 +324,28 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
     {
         out.push(mismatch("each certificate of the chain signed by the next (RFC 8555 §9.1)", why));
     }
+    let expanded = |names: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = names.iter().map(|n| (cx.expand)(n).to_ascii_lowercase()).collect();
+        v.sort();
+        v
+    };
     if let Some(names) = &expect.leaf_names {
-        let mut want: Vec<String> = names.iter().map(|n| (cx.expand)(n).to_ascii_lowercase()).collect();
-        want.sort();
-        match leaf_names(&resp.body) {
-            Ok(mut seen) => {
-                seen.sort();
-                if seen != want {
-                    out.push(mismatch(format!("certificate names {want:?}"), format!("certificate names {seen:?}")));
-                }
-            }
-            Err(why) => out.push(mismatch(format!("certificate names {want:?}"), why)),
+        let want = expanded(names);
+        match leaf(&resp.body) {
+            Ok(leaf) if leaf.san == want => {}
+            Ok(leaf) => out.push(mismatch(format!("a certificate whose subjectAltNames are {want:?}"), leaf.describe())),
+            Err(why) => out.push(mismatch(format!("a certificate whose subjectAltNames are {want:?}"), why)),
+        }
+    }
+    if let Some(names) = &expect.leaf_names_within {
+        let allowed = expanded(names);
+        match leaf(&resp.body) {
+            Ok(leaf) if leaf.san.iter().chain(&leaf.common_name).all(|n| allowed.contains(n)) => {}
+            Ok(leaf) => out.push(mismatch(
+                format!("a certificate naming nothing but {allowed:?}, in subjectAltName or commonName (§7.4)"),
+                leaf.describe(),
+            )),
+            Err(why) => out.push(mismatch(format!("a certificate naming nothing but {allowed:?}"), why)),
         }
     }
     if let Some(name) = &expect.leaf_same_as {
@@ -544,13 +554,37 @@ fn check_chain_order(body: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-fn leaf_names(body: &[u8]) -> Result<Vec<String>, String> {
-    use x509_parser::extensions::GeneralName;
+/// What the first certificate of a chain names, and enough of the rest to say what it
+/// is when it names the wrong things.
+struct Leaf {
+    /// subjectAltName DNS names (lowercase) and IP addresses, sorted.
+    san: Vec<String>,
+    /// The subject commonName, lowercase.
+    common_name: Option<String>,
+    version: u32,
+    /// Extension names (or OIDs) in certificate order.
+    extensions: Vec<String>,
+}
+
+impl Leaf {
+    fn describe(&self) -> String {
+        let cn = self.common_name.as_deref().map_or_else(|| "no commonName".to_owned(), |cn| format!("CN={cn}"));
+        format!(
+            "a v{} certificate, subject {cn}, subjectAltNames {:?}, extensions [{}]",
+            self.version,
+            self.san,
+            self.extensions.join(", ")
+        )
+    }
+}
+
+fn leaf(body: &[u8]) -> Result<Leaf, String> {
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
     let ders = pem_certificates(body)?;
-    let leaf = ders.first().ok_or("no certificate in the body")?;
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf).map_err(|e| format!("bad certificate: {e}"))?;
+    let der = ders.first().ok_or("no certificate in the body")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("bad certificate: {e}"))?;
     let san = cert.subject_alternative_name().map_err(|e| format!("bad subjectAltName: {e}"))?;
-    Ok(san
+    let mut names: Vec<String> = san
         .map(|s| {
             s.value
                 .general_names
@@ -566,7 +600,23 @@ fn leaf_names(body: &[u8]) -> Result<Vec<String>, String> {
                 })
                 .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default();
+    names.sort();
+    let common_name = cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_ascii_lowercase);
+    let extensions = cert
+        .extensions()
+        .iter()
+        .map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectAlternativeName(_) => "subjectAltName".to_owned(),
+            ParsedExtension::BasicConstraints(_) => "basicConstraints".to_owned(),
+            ParsedExtension::KeyUsage(_) => "keyUsage".to_owned(),
+            ParsedExtension::ExtendedKeyUsage(_) => "extKeyUsage".to_owned(),
+            ParsedExtension::AuthorityKeyIdentifier(_) => "authorityKeyIdentifier".to_owned(),
+            ParsedExtension::SubjectKeyIdentifier(_) => "subjectKeyIdentifier".to_owned(),
+            _ => e.oid.to_id_string(),
+        })
+        .collect();
+    Ok(Leaf { san: names, common_name, version: cert.version().0 + 1, extensions })
 }
 
 #[cfg(test)]
@@ -579,7 +629,14 @@ mod tests {
         for (k, v) in headers {
             map.append(*k, HeaderValue::from_str(v).unwrap());
         }
-        Response { url: url.into(), status: 200, headers: map, body: body.as_bytes().to_vec().into(), version: reqwest::Version::HTTP_2 }
+        Response {
+            method: reqwest::Method::POST,
+            url: url.into(),
+            status: 200,
+            headers: map,
+            body: body.as_bytes().to_vec().into(),
+            version: reqwest::Version::HTTP_2,
+        }
     }
 
     #[test]

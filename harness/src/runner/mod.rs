@@ -17,7 +17,7 @@ pub use verdict::{CaseResult, Summary, Verdict};
 use crate::protocol::http::{ClientOptions, HttpClient};
 use crate::protocol::wire::Directory;
 use crate::responders::Responders;
-use crate::scenario::{Case, Catalogue, Feature, Level, Step};
+use crate::scenario::{Case, Catalogue, Feature, Level};
 use std::collections::BTreeMap;
 use exec::{CaseRun, Env, StepError};
 use futures_util::StreamExt;
@@ -247,16 +247,30 @@ impl Outcome {
         let observed = m.iter().map(|m| m.observed.as_str()).collect::<Vec<_>>().join("; ");
         Outcome { verdict, expected: Some(expected), observed: Some(observed), step: Some(step), blocked_by: None }
     }
-    /// A setup step broke: the case is blocked by the one that judges such steps.
-    fn blocked(step: &Step, m: &[Mismatch], n: usize, judges: &BTreeMap<String, String>) -> Self {
-        let key = step.setup_key();
-        let by = judges.get(&key).cloned();
-        let judge = by.as_deref().map(|j| format!("; {j} judges it")).unwrap_or_default();
+    /// Step `n`, of kind `key`, broke before its expectations could be checked: the
+    /// case fails if it is the one that judges such steps (or, for a step with
+    /// expectations, if no case does); otherwise it is blocked by that case.
+    fn broken(case: &Case, (key, checked): (&str, bool), m: &[Mismatch], n: usize, judges: &BTreeMap<String, String>) -> Self {
+        let by = judge_of(judges, key);
+        let judged_here = match by {
+            Some(judge) => *judge == case.def.id,
+            None => checked,
+        };
+        if judged_here {
+            return Outcome::from_mismatches(level_verdict(case.def.level), m, n);
+        }
+        let judge = by.map(|j| format!("; {j} judges it")).unwrap_or_default();
         let mut outcome = Outcome::from_mismatches(Verdict::Blocked, m, n);
-        outcome.expected = Some(format!("setup step {n} ({key}) to succeed{judge}: {}", outcome.expected.unwrap_or_default()));
-        outcome.blocked_by = by;
+        outcome.expected = Some(format!("step {n} ({key}) to succeed{judge}: {}", outcome.expected.unwrap_or_default()));
+        outcome.blocked_by = by.cloned();
         outcome
     }
+}
+
+/// The case that judges steps of kind `key`; an IP-address variant (`solve:http-01:ipv6`)
+/// without a judge of its own falls back to the kind's.
+fn judge_of<'j>(judges: &'j BTreeMap<String, String>, key: &str) -> Option<&'j String> {
+    judges.get(key).or_else(|| key.rsplit_once(":ip").and_then(|(base, _)| judges.get(base)))
 }
 
 /// The `expected` text of an `unsupported` verdict.
@@ -272,15 +286,6 @@ fn level_verdict(level: Level) -> Verdict {
     }
 }
 
-/// Whether `case` itself judges a breaking of `step`: it is the case that judges such
-/// steps, or the step has expectations and no case judges its kind.
-fn judged_here(case: &Case, step: &Step, judges: &BTreeMap<String, String>) -> bool {
-    match judges.get(&step.setup_key()) {
-        Some(judge) => *judge == case.def.id,
-        None => step.is_checked(),
-    }
-}
-
 async fn execute(env: &Env, case: &Case, judges: &BTreeMap<String, String>) -> Outcome {
     let mut run = CaseRun::new(env, &case.def.requires);
     let mut should_miss: Option<Outcome> = None;
@@ -289,11 +294,15 @@ async fn execute(env: &Env, case: &Case, judges: &BTreeMap<String, String>) -> O
         let n = i + 1;
         let resp = match run.run_step(step).await {
             Ok(resp) => resp,
-            // The step broke before its expectations could be checked, e.g. a setup step
-            // or a solve that never validated: that is judged by the case that tests
-            // such steps, not again here.
-            Err(StepError::Fail(m)) if !judged_here(case, step, judges) => return Outcome::blocked(step, &m, n, judges),
-            Err(StepError::Fail(m)) => return Outcome::from_mismatches(level_verdict(case.def.level), &m, n),
+            // The step broke before its expectations could be checked (a setup step, or a
+            // solve that never validated): judged by the case that tests such steps.
+            Err(StepError::Fail(m)) => {
+                return Outcome::broken(case, (&run.setup_key(step), step.is_checked()), &m, n, judges);
+            }
+            // A challenge turned valid with no validation request to show for it.
+            Err(StepError::Unproven { key, mismatch }) => {
+                return Outcome::broken(case, (&key, true), std::slice::from_ref(&mismatch), n, judges);
+            }
             Err(StepError::Unsupported(why)) => {
                 return Outcome::with(Verdict::Unsupported, Some(OFFERED.into()), why, Some(n));
             }

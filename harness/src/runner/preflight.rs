@@ -7,7 +7,7 @@
 //! the RFC leaves to the server. So the run tries them once, and on failure stops with
 //! one message: what was sent, what came back, and the flag that fixes it.
 
-use crate::protocol::http::{HttpClient, HttpError, Response};
+use crate::protocol::http::{HttpClient, HttpError};
 use crate::protocol::wire::Directory;
 use crate::runner::exec::{CaseRun, Env, StepError};
 use crate::scenario::{Feature, Step};
@@ -65,7 +65,7 @@ pub(crate) async fn discover(client: &HttpClient, url: &str) -> Result<(Director
     let resp = client.get(url).await.map_err(|e| PreflightFailure { fix: transport_fix(&e), ..refuse(e.to_string(), None) })?;
     const NAME_IT: &str = "--directory must name the server's ACME directory URL (RFC 8555 §7.1.1)";
     if resp.status != 200 {
-        return Err(refuse(format!("{}: not an ACME directory (RFC 8555 §7.1.1 answers 200)", describe(&resp)), Some(NAME_IT)));
+        return Err(refuse(format!("{}: not an ACME directory (RFC 8555 §7.1.1 answers 200)", resp.summary()), Some(NAME_IT)));
     }
     let body = resp.json().map_err(|e| refuse(format!("HTTP 200 whose body is not JSON ({e})"), Some(NAME_IT)))?;
     let dir = lenient_directory(&body);
@@ -94,19 +94,6 @@ fn lenient_directory(body: &serde_json::Value) -> Directory {
         renewal_info: url("renewalInfo"),
         meta: body.get("meta").and_then(|m| serde_json::from_value(m.clone()).ok()),
         extra: serde_json::Map::new(),
-    }
-}
-
-/// Status, problem type and detail of a response, as a server developer reads them.
-fn describe(resp: &Response) -> String {
-    match resp.problem() {
-        Some(p) => format!(
-            "HTTP {} {} {:?}",
-            resp.status,
-            p.kind.unwrap_or_else(|| "(problem without type)".into()),
-            p.detail.unwrap_or_default()
-        ),
-        None => format!("HTTP {}", resp.status),
     }
 }
 
@@ -146,6 +133,7 @@ pub(crate) async fn check(env: &Env) -> Result<(), PreflightFailure> {
         Ok(_) => return Ok(()),
         Err(StepError::Error(why) | StepError::Unsupported(why)) => why.clone(),
         Err(StepError::Fail(m)) => m.iter().map(|m| m.observed.as_str()).collect::<Vec<_>>().join("; "),
+        Err(StepError::Unproven { mismatch, .. }) => mismatch.observed.clone(),
     };
     let problem = exchange.and_then(|x| x.response.as_ref()?.body.as_ref()).map(|body| {
         let member = |k: &str| body.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();

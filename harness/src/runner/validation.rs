@@ -16,6 +16,7 @@ use crate::responders::{
     AFTER_HANDSHAKE_WAIT, DnsQueryRecord, DnsTransport, HTTP01_REDIRECT_PREFIX, Http01Request,
     Responders, TlsAlpnHandshake, TlsAlpnOutcome, reverse_dns_name,
 };
+use hickory_server::proto::rr::RecordType;
 use crate::runner::expect::Mismatch;
 use crate::scenario::{DnsTransportName, ValidationExpect};
 use serde_json::Value;
@@ -149,6 +150,43 @@ fn http_queries<'a>(requests: impl IntoIterator<Item = &'a Http01Request>) -> us
 }
 
 /// How many validation queries for `token` the http-01 responder saw since `since`.
+/// Whether the responders saw, since `since`, the CA validate a `kind` challenge for
+/// `identifier`: an http-01 request for `token`, a TXT query for the identifier's
+/// `_acme-challenge` name, or a ClientHello offering acme-tls/1 for its SNI. `None` for
+/// a challenge type the responders do not answer.
+pub(crate) async fn validation_seen(
+    responders: &Responders,
+    since: SystemTime,
+    kind: &str,
+    identifier: &Identifier,
+    token: Option<&str>,
+) -> Option<bool> {
+    let mut attempted = Attempted::default();
+    attempted.add(identifier, token);
+    Some(match kind {
+        "http-01" => responders.http01().history().iter().any(|r| r.at >= since && r.token.as_deref().is_some_and(|t| Some(t) == token)),
+        "dns-01" => {
+            let name = format!("_acme-challenge.{}", identifier.value.trim_start_matches("*.").to_ascii_lowercase());
+            responders.dns().history().iter().any(|r| {
+                r.at >= since && r.name.trim_end_matches('.') == name && r.qtype == Some(RecordType::TXT)
+            })
+        }
+        "tls-alpn-01" => {
+            let seen = |responders: &Responders| {
+                responders.tls_alpn().history().iter().any(|r| {
+                    r.at >= since && attempted.claims_sni(r.sni.as_deref()) && r.alpn_offered.iter().any(|p| p == "acme-tls/1")
+                })
+            };
+            // A handshake is recorded once its connection ends.
+            if !seen(responders) {
+                responders.tls_alpn().settle(AFTER_HANDSHAKE_WAIT + Duration::from_secs(2)).await;
+            }
+            seen(responders)
+        }
+        _ => return None,
+    })
+}
+
 pub(crate) fn http_queries_for(responders: &Responders, since: SystemTime, token: &str) -> usize {
     let history = responders.http01().history();
     http_queries(
@@ -357,6 +395,29 @@ pub(crate) fn check(
                     "no DNS query".to_owned()
                 },
             ));
+        }
+    }
+    let is = |q: &DnsQueryRecord, types: &[RecordType], acme_label: bool| {
+        q.qtype.is_some_and(|t| types.contains(&t)) && q.name.starts_with("_acme-challenge.") == acme_label
+    };
+    let lookups: Vec<String> = observed
+        .dns
+        .iter()
+        .filter(|q| is(q, &[RecordType::A, RecordType::AAAA], false) && !q.name.ends_with(".arpa"))
+        .map(|q| format!("{} {}", q.name, q.qtype.map(|t| t.to_string()).unwrap_or_default()))
+        .collect();
+    if let Some(want) = v.dns_address_lookup
+        && lookups.is_empty() == want
+    {
+        let expected = if want { "an A or AAAA query for the identifier" } else { "no A or AAAA query for the identifier (RFC 8738 §4)" };
+        let seen = if lookups.is_empty() { "none".to_owned() } else { format!("queries {}", lookups.join(", ")) };
+        out.push(mismatch(expected, seen));
+    }
+    if let Some(want) = v.dns_txt_queried {
+        let seen = observed.dns.iter().any(|q| is(q, &[RecordType::TXT], true));
+        if seen != want {
+            let expected = if want { "a TXT query for the _acme-challenge name (RFC 8555 §8.4)" } else { "no TXT query for the _acme-challenge name" };
+            out.push(mismatch(expected, if seen { "one was seen" } else { "none reached the DNS responder" }));
         }
     }
     let queries = http_queries(&observed.http);

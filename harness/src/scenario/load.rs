@@ -334,7 +334,11 @@ fn set_fields(step: &Step) -> Vec<&'static str> {
     FIELD_NAMES.iter().copied().filter(|f| table.contains_key(*f)).collect()
 }
 
+/// Fields every action reads (besides `expect` and `should`), so none lists them.
+const COMMON_FIELDS: &[&str] = &["refusable", "when_order"];
+
 const FIELD_NAMES: &[&str] = &[
+    "refusable", "when_order",
     "as", "account", "order", "target", "method", "headers", "body", "key", "reuse_key_of", "contact",
     "terms_of_service_agreed", "only_return_existing", "payload", "identifiers", "not_before", "not_after",
     "challenge", "authz", "provision", "until", "timeout_s", "csr", "wait", "by", "reason", "new_key", "inner",
@@ -347,8 +351,8 @@ const MAX_TIMEOUT_S: u64 = 300;
 /// A step's `save` and `offered_when` need a response, and its `same_as` /
 /// `leaf_same_as` need a body an earlier step saved.
 fn check_saved_names(step: &Step, saved: &BTreeSet<&str>) -> Result<(), String> {
-    if step.action == Action::Sleep && (step.save.is_some() || step.offered_when.is_some()) {
-        return Err("a `sleep` step has no response to `save` or to check with `offered_when`".into());
+    if step.sends_nothing() && (step.save.is_some() || step.offered_when.is_some() || step.refusable.is_some()) {
+        return Err("this step sends no request: it has no response to `save` or to check with `offered_when` or `refusable`".into());
     }
     let wanted = [&step.expect, &step.should]
         .into_iter()
@@ -389,7 +393,9 @@ fn validate_case(
         return Err((None, "no step has an `expect` or `should` table: the case could not fail".into()));
     }
     for key in &def.judges {
-        let judged = |s: &Step| s.setup_key() == *key && (s.is_checked() || s.sends_nothing());
+        // `solve:http-01:ipv6` is a `solve:http-01` step of an order for IPv6 addresses.
+        let same_kind = |s: &Step| *key == s.setup_key() || key.starts_with(&format!("{}:ip", s.setup_key()));
+        let judged = |s: &Step| same_kind(s) && (s.is_checked() || s.sends_nothing());
         if !def.steps.iter().any(|s| judged(s.get_ref())) {
             return Err((None, format!("judges {key:?}, but none of its steps with `expect` or `should` is one")));
         }
@@ -405,7 +411,7 @@ fn validate_case(
         let allowed = fields_of(step.action);
         let action = toml::Value::try_from(step.action).expect("actions serialize");
         let action = action.as_str().unwrap_or_default();
-        if let Some(extra) = set_fields(step).into_iter().find(|f| !allowed.contains(f)) {
+        if let Some(extra) = set_fields(step).into_iter().find(|f| !allowed.contains(f) && !COMMON_FIELDS.contains(f)) {
             return Err((line, format!("field `{extra}` is not used by action `{action}`")));
         }
         let required: &[(&str, bool)] = match step.action {

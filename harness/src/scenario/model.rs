@@ -492,6 +492,10 @@ pub struct Expect {
     pub chain_certifies: Option<bool>,
     /// The first certificate's subjectAltNames (DNS names and IP addresses) equal this set.
     pub leaf_names: Option<Vec<String>>,
+    /// Every name the first certificate holds (subjectAltName DNS names and IP addresses,
+    /// subject commonName) is in this set; none at all is fine (RFC 8555 §7.4: no
+    /// "contents other than those requested").
+    pub leaf_names_within: Option<Vec<String>>,
     /// What the runner's responders saw of the CA validating this case's challenges.
     pub validation: Option<ValidationExpect>,
     /// The body is UTF-8 and a `charset` parameter, if any, says so (RFC 8555 §5).
@@ -554,6 +558,13 @@ pub struct ValidationExpect {
     pub dns_queried: Option<bool>,
     /// Every such DNS query used this transport: `udp` or `tcp`.
     pub dns_transport: Option<DnsTransportName>,
+    /// Whether an A or AAAA query for an identifier's own value (a name, or an address
+    /// written as one) was seen: RFC 8738 §4 skips "their initial DNS resolution step"
+    /// for IP identifiers, while a reverse (PTR) lookup is no resolution of the identifier.
+    pub dns_address_lookup: Option<bool>,
+    /// Whether a TXT query for an identifier's `_acme-challenge` name was seen (the
+    /// dns-01 validation query, RFC 8555 §8.4).
+    pub dns_txt_queried: Option<bool>,
     /// At least this many http-01 validation queries for the case's tokens (a query is a
     /// burst of requests for one token, one per vantage point).
     pub http_queries_min: Option<usize>,
@@ -753,15 +764,34 @@ pub struct Step {
     pub alternate: Option<usize>,
     /// Keep the response body under this name for later `same_as` / `leaf_same_as`.
     pub save: Option<String>,
-    /// JSON pointer → value the response shows when the server offers the optional
-    /// behaviour the case is about; otherwise the case is `unsupported`.
+    /// JSON pointer → value (an array: any of its values) the response shows when the
+    /// server offers the optional behaviour the case is about; otherwise the case is
+    /// `unsupported`.
     pub offered_when: Option<BTreeMap<String, toml::Value>>,
+    /// Where the RFC lets the server refuse the request ("if the server accepts..."): an
+    /// error answer (`true`), or one of these problem types only, makes the case
+    /// `unsupported` with the server's reason instead of failing it.
+    pub refusable: Option<Refusable>,
+    /// Runs the step (and checks its expectations) only when the order's last seen
+    /// status is one of these; otherwise it is skipped.
+    pub when_order: Option<Vec<String>>,
     /// Request mutations of a signed step.
     pub mutate: Option<Mutation>,
     /// Expectations at the case's level.
     pub expect: Option<Expect>,
     /// Expectations at SHOULD level.
     pub should: Option<Expect>,
+}
+
+/// Which refusals of a step the RFC allows (`refusable`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Refusable {
+    /// `true`: any error answer.
+    Any(bool),
+    /// Only errors of these problem types (`badSignatureAlgorithm`, or full URNs): an
+    /// unrelated refusal is no sign the feature is missing.
+    Problems(Vec<String>),
 }
 
 impl Step {
@@ -782,11 +812,17 @@ impl Step {
     /// `fetch:authz`). Steps
     /// that send nothing of their own share the key of what they are part of: serving
     /// a challenge response is half of responding to it, and a CA's first validation
-    /// query is what solving waits for.
+    /// query is what solving waits for. Validating an IP address is judged apart from
+    /// validating a name (RFC 8738), so at run time a `solve` key of an order for IP
+    /// addresses gains `:ipv4` or `:ipv6` (see the runner).
     pub fn setup_key(&self) -> String {
         let action = toml::Value::try_from(self.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let challenge = self.challenge.as_deref().unwrap_or("any");
         match self.action {
+            // Looking an account up, or asking again with its key, is a request of its own
+            // (§7.3.1), judged apart from creating one.
+            Action::NewAccount if self.only_return_existing == Some(true) => format!("{action}:lookup"),
+            Action::NewAccount if self.reuse_key_of.is_some() => format!("{action}:existing-key"),
             Action::Solve => format!("{action}:{challenge}"),
             // Answering a challenge (§7.5.1) is the same request whatever its type.
             Action::RespondChallenge | Action::Provision => "respond-challenge".into(),
