@@ -1,7 +1,9 @@
 //! Requirement coverage: which normative statements the catalogue's cases check.
 //!
 //! A conformance suite earns trust by showing its gaps, so coverage is computed from
-//! the data (requirement entries and the ids cases cite), never maintained by hand.
+//! the data, never maintained by hand. A requirement counts as covered only when an
+//! expectation rests on it (`rests_on`): a case that merely cites it may check
+//! something next to it, so citing alone is reported apart, as not enforced.
 
 use crate::scenario::{Catalogue, Requirement, RequirementLevel, Testable};
 use serde::Serialize;
@@ -13,7 +15,7 @@ use std::fmt::Write as _;
 pub struct Tally {
     /// Requirements the runner can test against a server.
     pub testable: usize,
-    /// Of those, how many some case cites.
+    /// Of those, how many some expectation rests on.
     pub covered: usize,
 }
 
@@ -68,8 +70,34 @@ pub struct Coverage {
     pub by_section: BTreeMap<String, BTreeMap<LevelGroup, Tally>>,
     /// Totals per level group.
     pub total: BTreeMap<LevelGroup, Tally>,
-    /// Server-testable requirements no case cites, in catalogue order.
+    /// Server-testable requirements no expectation rests on, in catalogue order.
     pub uncovered: Vec<Requirement>,
+}
+
+/// Requirement id → the cases with an expectation resting on it.
+fn rested_on(catalogue: &Catalogue) -> BTreeMap<&str, Vec<&str>> {
+    let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for case in &catalogue.cases {
+        let tables = case.def.steps.iter().flat_map(|s| [&s.get_ref().expect, &s.get_ref().should]).flatten();
+        for id in tables.flat_map(|t| &t.rests_on) {
+            let cases = out.entry(id.as_str()).or_default();
+            if !cases.contains(&case.def.id.as_str()) {
+                cases.push(case.def.id.as_str());
+            }
+        }
+    }
+    out
+}
+
+/// Requirement id → the cases citing it in `requirements`.
+fn cited(catalogue: &Catalogue) -> BTreeMap<&str, Vec<&str>> {
+    let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for case in &catalogue.cases {
+        for id in &case.def.requirements {
+            out.entry(id.as_str()).or_default().push(case.def.id.as_str());
+        }
+    }
+    out
 }
 
 fn section_key(r: &Requirement) -> String {
@@ -84,8 +112,7 @@ fn section_order(key: &str) -> (String, Vec<u32>) {
 impl Coverage {
     /// Computes coverage of the requirements the runner can test against a server.
     pub fn of(catalogue: &Catalogue) -> Self {
-        let cited: BTreeSet<&str> =
-            catalogue.cases.iter().flat_map(|c| c.def.requirements.iter().map(String::as_str)).collect();
+        let rested = rested_on(catalogue);
         let mut cov = Coverage { by_rfc: BTreeMap::new(), by_section: BTreeMap::new(), total: BTreeMap::new(), uncovered: Vec::new() };
         let mut reqs: Vec<&Requirement> = catalogue
             .requirements
@@ -94,7 +121,7 @@ impl Coverage {
             .collect();
         reqs.sort_by_key(|r| (section_order(&section_key(r)), r.id.clone()));
         for r in reqs {
-            let covered = cited.contains(r.id.as_str());
+            let covered = rested.contains_key(r.id.as_str());
             let group = LevelGroup::of(r.level);
             cov.by_rfc.entry(format!("RFC {}", r.rfc())).or_default().entry(group).or_default().add(covered);
             cov.by_section.entry(section_key(r)).or_default().entry(group).or_default().add(covered);
@@ -106,14 +133,15 @@ impl Coverage {
         cov
     }
 
-    /// What is wrong with the `gap` notes: an uncovered requirement without one, or a
-    /// note on a requirement some case now covers.
+    /// What is wrong with the `gap` notes: an uncovered requirement that no case even
+    /// cites without one, or a note on a requirement an expectation now rests on.
     pub fn gap_problems(&self, catalogue: &Catalogue) -> Vec<String> {
         let uncovered: BTreeSet<&str> = self.uncovered.iter().map(|r| r.id.as_str()).collect();
+        let cited = cited(catalogue);
         let mut problems: Vec<String> = self
             .uncovered
             .iter()
-            .filter(|r| r.gap.is_none())
+            .filter(|r| r.gap.is_none() && !cited.contains_key(r.id.as_str()))
             .map(|r| format!("{} is not covered and has no `gap` saying why", r.id))
             .collect();
         problems.extend(
@@ -126,8 +154,10 @@ impl Coverage {
         problems
     }
 
-    /// Coverage as Markdown: totals, per RFC, per section, and every uncovered requirement.
-    pub fn to_markdown(&self) -> String {
+    /// Coverage as Markdown: totals, per RFC, per section, and every uncovered
+    /// requirement (with the cases that cite it without an expectation resting on it).
+    pub fn to_markdown(&self, catalogue: &Catalogue) -> String {
+        let cited = cited(catalogue);
         let cell = |t: Option<&Tally>| match t {
             Some(t) => format!("{}/{} ({:.0} %)", t.covered, t.testable, t.percent()),
             None => "–".to_owned(),
@@ -136,9 +166,12 @@ impl Coverage {
         let mut md = String::from("# Requirement coverage of the server suite\n\n");
         md.push_str(
             "Requirements the runner can test against a server (`testable = \"runner\"` or `\"both\"` in \
-             `scenarios/requirements/`), and how many of them at least one case cites. Regenerate with \
+             `scenarios/requirements/`), and how many of them an expectation rests on (`rests_on` in an \
+             `expect` or `should` table, at the requirement's own keyword). A case that only cites a \
+             requirement does not cover it. Regenerate with \
              `acmespec coverage --format md > reports/coverage.md`; a test fails when a covered requirement \
-             loses its last case. Each uncovered one says why (its `gap` note in the catalogue).\n\n",
+             loses its last expectation. Each uncovered one says why: its `gap` note, or the cases that cite \
+             it without an expectation resting on it (partly tested at best).\n\n",
         );
         md.push_str("| | MUST | SHOULD | MAY |\n|---|---|---|---|\n");
         let _ = writeln!(md, "| **all** | {} |", groups.map(|g| cell(self.total.get(&g))).join(" | "));
@@ -153,11 +186,15 @@ impl Coverage {
             let _ = writeln!(md, "| {s} | {} |", groups.map(|g| cell(t.get(&g))).join(" | "));
         }
         md.push_str(
-            "\n## Not covered\n\n| requirement | level | section | what it says | why no case checks it |\n|---|---|---|---|---|\n",
+            "\n## Not covered\n\n| requirement | level | section | what it says | why no expectation rests on it |\n|---|---|---|---|---|\n",
         );
         for r in &self.uncovered {
             let cell = |t: &str| t.replace('|', "\\|");
-            let gap = r.gap.as_deref().map_or_else(|| "–".to_owned(), cell);
+            let gap = match (&r.gap, cited.get(r.id.as_str())) {
+                (Some(gap), _) => cell(gap),
+                (None, Some(cases)) => format!("cited, not enforced, by {}", cases.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+                (None, None) => "–".to_owned(),
+            };
             let _ = writeln!(md, "| `{}` | {} | {} | {} | {gap} |", r.id, LevelGroup::of(r.level).name(), r.section, cell(&r.text));
         }
         md

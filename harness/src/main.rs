@@ -368,7 +368,7 @@ fn coverage(args: CoverageArgs) -> ExitCode {
     };
     let cov = acmespec::coverage::Coverage::of(&catalogue);
     match args.format {
-        CoverageFormat::Md => print!("{}", cov.to_markdown()),
+        CoverageFormat::Md => print!("{}", cov.to_markdown(&catalogue)),
         CoverageFormat::Json => println!("{}", serde_json::to_string_pretty(&cov).unwrap_or_default()),
     }
     ExitCode::SUCCESS

@@ -1,7 +1,7 @@
 //! Reading case files and the requirements catalogue, with errors a scenario author
 //! can act on: the file, the line, and what is wrong.
 
-use crate::scenario::model::{Action, CaseDef, Feature, Level, Step, Target};
+use crate::scenario::model::{Action, CaseDef, Expect, Feature, Level, Step, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -372,6 +372,37 @@ fn check_saved_names(step: &Step, saved: &BTreeSet<&str>) -> Result<(), String> 
     Ok(())
 }
 
+/// An expectation table rests on requirements the case cites, whose keyword is the
+/// table's level; its nested tables inherit that and name none of their own.
+fn check_rests_on(
+    table: &Expect,
+    level: Level,
+    def: &CaseDef,
+    requirements: &BTreeMap<String, Requirement>,
+) -> Result<(), String> {
+    for id in &table.rests_on {
+        if !def.requirements.contains(id) {
+            return Err(format!("rests_on {id}, which the case's `requirements` do not list"));
+        }
+        if let Some(r) = requirements.get(id)
+            && r.level.case_level() != level
+        {
+            let keyword = serde_json::to_value(r.level).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            return Err(format!(
+                "rests_on {id}, a {keyword} requirement, in a table judged at {} level: an expectation's level is its requirement's keyword",
+                serde_json::to_value(level).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            ));
+        }
+    }
+    let nested = table.if_error.iter().map(|b| b.as_ref()).chain(table.if_status.values());
+    for n in nested {
+        if !n.rests_on.is_empty() {
+            return Err("`rests_on` goes on the `expect` / `should` table, not on a nested if_error / if_status table".into());
+        }
+    }
+    Ok(())
+}
+
 fn validate_case(
     def: &CaseDef,
     requirements: &BTreeMap<String, Requirement>,
@@ -391,6 +422,14 @@ fn validate_case(
     }
     if !def.steps.iter().any(|s| s.get_ref().expect.is_some() || s.get_ref().should.is_some()) {
         return Err((None, "no step has an `expect` or `should` table: the case could not fail".into()));
+    }
+    for spanned in &def.steps {
+        let line = Some(line_of(text, spanned.span().start));
+        let step = spanned.get_ref();
+        for (table, level) in [(&step.expect, def.level), (&step.should, Level::Should)] {
+            let Some(table) = table else { continue };
+            check_rests_on(table, level, def, requirements).map_err(|m| (line, m))?;
+        }
     }
     for key in &def.judges {
         // `solve:http-01:ipv6` is a `solve:http-01` step of an order for IPv6 addresses.

@@ -430,6 +430,12 @@ pub enum SignatureMutation {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
+    /// The requirement ids (of the case's `requirements`) whose keyword these
+    /// expectations enforce: the table's level (the case's for `expect`, SHOULD for
+    /// `should`) is theirs, and coverage counts a requirement only when some table rests
+    /// on it. Nested `if_error` / `if_status` tables rest on their parent's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rests_on: Vec<String>,
     /// The HTTP status, or one of several.
     pub status: Option<StatusSet>,
     /// The media type of the body (parameters ignored).
