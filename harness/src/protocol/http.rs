@@ -401,6 +401,29 @@ impl Transcript {
     pub fn decode_last(mut self) -> Option<Exchange> {
         self.0.pop().map(Captured::decode)
     }
+
+    /// Every exchange that got an answer, undecoded, oldest first.
+    pub fn answers(&self) -> impl Iterator<Item = Answer<'_>> {
+        self.0.iter().filter_map(|c| match &c.outcome {
+            Ok((status, headers, body)) => Some(Answer { method: &c.method, url: &c.url, status: *status, headers, body }),
+            Err(_) => None,
+        })
+    }
+}
+
+/// One answered exchange of a [`Transcript`], as captured.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'t> {
+    /// The request method.
+    pub method: &'t Method,
+    /// The request URL.
+    pub url: &'t str,
+    /// The response status.
+    pub status: u16,
+    /// The response headers.
+    pub headers: &'t HeaderMap,
+    /// The response body.
+    pub body: &'t [u8],
 }
 
 /// An HTTP client with a nonce pool and an exchange recorder.

@@ -43,6 +43,34 @@ pub enum JwkError {
     /// The RSA public exponent is not an odd number of at least 3.
     #[error("the RSA exponent must be odd and at least 3")]
     BadExponent,
+    /// The key says it is not for verifying signatures of this algorithm: a `use` other
+    /// than `sig`, `key_ops` without `verify`, or an `alg` other than the header's
+    /// (RFC 7517 §4.2–4.4).
+    #[error("the key is not for this use: {0}")]
+    NotForThisUse(String),
+}
+
+/// Refuses a key whose own members restrict it to other uses than verifying `alg`
+/// signatures (RFC 7517 §4.2 `use`, §4.3 `key_ops`, §4.4 `alg`): a key published for
+/// encryption, or for another algorithm, is not an account key.
+pub fn check_intended_use(jwk: &Value, alg: &str) -> Result<(), JwkError> {
+    let refuse = |why: String| Err(JwkError::NotForThisUse(why));
+    if let Some(u) = jwk.get("use")
+        && u.as_str() != Some("sig")
+    {
+        return refuse(format!("use is {u}, not \"sig\""));
+    }
+    if let Some(ops) = jwk.get("key_ops")
+        && !ops.as_array().is_some_and(|ops| ops.iter().any(|o| o.as_str() == Some("verify")))
+    {
+        return refuse(format!("key_ops {ops} lacks \"verify\""));
+    }
+    if let Some(key_alg) = jwk.get("alg")
+        && key_alg.as_str() != Some(alg)
+    {
+        return refuse(format!("the key's alg is {key_alg}, the header's {alg:?}"));
+    }
+    Ok(())
 }
 
 /// Checks y² = x³ − 3x + b (mod p) with x, y < p: ring only says "does not verify"

@@ -247,6 +247,9 @@ impl ParsedJws {
             return Err(JwsError::JwkAndKid);
         }
         let jwk = raw.get("jwk").map(Jwk::from_value).transpose()?;
+        if let Some(value) = raw.get("jwk") {
+            crate::protocol::jwk::check_intended_use(value, alg_name)?;
+        }
         let header = ProtectedHeader {
             alg,
             nonce: optional_string(&raw, "nonce")?,
@@ -345,5 +348,27 @@ mod tests {
         let mut tampered = parsed.clone();
         tampered.encoded.payload = b64::encode("{ }");
         assert!(tampered.verify(key.jwk()).is_err());
+    }
+
+    /// RFC 7517 §4.2–4.4: an embedded key that says it is for encryption, for other
+    /// operations or for another algorithm is refused; one that says it is for this
+    /// use is fine.
+    #[test]
+    fn a_key_restricted_to_other_uses_is_refused() {
+        let key = SigningKey::generate(Algorithm::Es256).unwrap();
+        let with = |extra: Value| {
+            let mut jwk = key.jwk().to_value();
+            jwk.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            let mut header = acme_protected_header(Algorithm::Es256, &KeyId::Kid("k".into()), Some("n"), "u");
+            header.remove("kid");
+            header.insert("jwk".into(), jwk);
+            ParsedJws::parse(&signed(&key, header, b"{}"))
+        };
+        for refused in [json!({"use": "enc"}), json!({"key_ops": ["sign"]}), json!({"key_ops": "verify"}), json!({"alg": "ES384"})] {
+            assert!(matches!(with(refused.clone()), Err(JwsError::Jwk(JwkError::NotForThisUse(_)))), "{refused}");
+        }
+        for fine in [json!({"use": "sig"}), json!({"key_ops": ["verify", "sign"]}), json!({"alg": "ES256"})] {
+            with(fine.clone()).unwrap_or_else(|e| panic!("{fine}: {e}"));
+        }
     }
 }

@@ -98,6 +98,8 @@ pub(crate) struct Env {
     pub(crate) capabilities: crate::runner::Capabilities,
     /// Contact URLs for accounts whose step names none (`--contact`).
     pub(crate) contacts: Vec<String>,
+    /// Every answer of the run, for the requirements that bind them all.
+    pub(crate) audit: std::sync::Arc<crate::runner::audit::RunAudit>,
 }
 
 struct AccountState {
@@ -378,6 +380,10 @@ impl<'e> CaseRun<'e> {
             }
             Action::Trigger => Some(self.trigger(step).await?),
             Action::ExceedRateLimit => Some(self.exceed_rate_limit(step).await?),
+            Action::AuditRun => {
+                self.env.audit.check(step.audit.expect("validated at load")).map_err(StepError::Fail)?;
+                None
+            }
         };
         let validations: Vec<&crate::scenario::ValidationExpect> = [&step.expect, &step.should]
             .into_iter()

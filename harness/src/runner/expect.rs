@@ -478,6 +478,11 @@ fn plain_http_urls(resp: &Response) -> Vec<String> {
 /// Problem types in the ACME namespace that are not registered, wherever a `type` member
 /// appears in the body (top level, subproblems, challenge and order errors).
 fn unregistered_problem_types(resp: &Response) -> Vec<String> {
+    resp.json().map(|body| unregistered_types_in(&body)).unwrap_or_default()
+}
+
+/// [`unregistered_problem_types`] of a parsed body.
+pub(crate) fn unregistered_types_in(body: &Value) -> Vec<String> {
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
             Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
@@ -493,9 +498,7 @@ fn unregistered_problem_types(resp: &Response) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    if let Ok(body) = resp.json() {
-        walk(&body, &mut out);
-    }
+    walk(body, &mut out);
     out
 }
 

@@ -1,5 +1,6 @@
 //! The runner: replays the catalogue against a server and gives every case a verdict.
 
+mod audit;
 mod capabilities;
 mod eab;
 mod exec;
@@ -17,7 +18,7 @@ pub use verdict::{CaseResult, Summary, Verdict};
 use crate::protocol::http::{ClientOptions, HttpClient};
 use crate::protocol::wire::Directory;
 use crate::responders::Responders;
-use crate::scenario::{Case, Catalogue, Feature, Level};
+use crate::scenario::{Action, Case, Catalogue, Feature, Level};
 use std::collections::BTreeMap;
 use exec::{CaseRun, Env, StepError};
 use futures_util::StreamExt;
@@ -351,6 +352,7 @@ async fn run_case(
         },
     };
     let transcript = env.client.take_transcript();
+    env.audit.absorb(&case.def.id, &transcript);
     let mut result = result_of(case, outcome, started.elapsed().as_millis() as u64);
     result.requests = transcript.len();
     if result.verdict != Verdict::Pass {
@@ -392,26 +394,37 @@ pub async fn run(
         eab: options.eab.clone(),
         capabilities: options.capabilities.clone(),
         contacts: options.contacts.clone(),
+        audit: std::sync::Arc::new(audit::RunAudit::new(&options.directory_url)),
     };
     preflight::check(&env).await.map_err(SetupError::Preflight)?;
     let ip_turn = tokio::sync::Mutex::new(());
+    // Cases that audit every answer of the run go last, when there is a run to audit.
+    let (auditing, others): (Vec<&Case>, Vec<&Case>) =
+        cases.iter().partition(|c| c.def.steps.iter().any(|s| s.get_ref().action == Action::AuditRun));
     // A slow case must not hold back the others, so cases finish in any order;
-    // results are still reported in catalogue order, each as soon as every case
-    // before it has finished.
-    let mut results = futures_util::stream::iter(cases.iter().enumerate())
+    // results are still reported in catalogue order (the auditing cases after the
+    // rest), each as soon as every case before it has finished.
+    let mut results = futures_util::stream::iter(others.iter().enumerate())
         .map(|(i, case)| {
             let (env, ip_turn) = (&env, &ip_turn);
             async move { (i, run_case(env, options, (case, &catalogue.judges), ip_turn).await) }
         })
         .buffer_unordered(options.concurrency.max(1));
     let mut finished = std::collections::BTreeMap::new();
+    let mut emit = |report: &mut RunReport, result: CaseResult| {
+        report.cases.push(result);
+        report.summary = Summary::of(&report.cases);
+        on_result(report);
+    };
     while let Some((i, result)) = results.next().await {
         finished.insert(i, result);
         while let Some(result) = finished.remove(&report.cases.len()) {
-            report.cases.push(result);
-            report.summary = Summary::of(&report.cases);
-            on_result(&report);
+            emit(&mut report, result);
         }
+    }
+    for case in auditing {
+        let result = run_case(&env, options, (case, &catalogue.judges), &ip_turn).await;
+        emit(&mut report, result);
     }
     report.summary = Summary::of(&report.cases);
     report.finished_at = Some(now());

@@ -324,6 +324,7 @@ fn fields_of(action: Action) -> &'static [&'static str] {
         Sleep => &["seconds", "retry_after"],
         Trigger => &["account", "trigger"],
         ExceedRateLimit => &["account"],
+        AuditRun => &["audit"],
     }
 }
 
@@ -342,7 +343,7 @@ const FIELD_NAMES: &[&str] = &[
     "as", "account", "order", "target", "method", "headers", "body", "key", "reuse_key_of", "contact",
     "terms_of_service_agreed", "only_return_existing", "payload", "identifiers", "not_before", "not_after",
     "challenge", "authz", "provision", "until", "timeout_s", "csr", "wait", "by", "reason", "new_key", "inner",
-    "seconds", "mutate", "eab", "replaces", "trigger", "alternate", "queries", "retry_after",
+    "seconds", "mutate", "eab", "replaces", "trigger", "alternate", "queries", "retry_after", "audit",
 ];
 
 const MAX_SLEEP_S: f64 = 30.0;
@@ -420,7 +421,7 @@ fn validate_case(
     if def.steps.is_empty() {
         return Err((None, "a case needs at least one step".into()));
     }
-    if !def.steps.iter().any(|s| s.get_ref().expect.is_some() || s.get_ref().should.is_some()) {
+    if !def.steps.iter().any(|s| s.get_ref().is_checked()) {
         return Err((None, "no step has an `expect` or `should` table: the case could not fail".into()));
     }
     for spanned in &def.steps {
@@ -466,6 +467,7 @@ fn validate_case(
                 &[("seconds` or `retry_after = true` (one of them", step.seconds.is_some() != (step.retry_after == Some(true)))]
             }
             Action::Trigger => &[("trigger", step.trigger.is_some())],
+            Action::AuditRun => &[("audit", step.audit.is_some())],
             _ => &[],
         };
         if let Some((name, _)) = required.iter().find(|(_, present)| !present) {

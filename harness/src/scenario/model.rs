@@ -114,6 +114,23 @@ pub enum Action {
     /// Send requests to the resource of the declared rate limit up to the limit (each
     /// must succeed), then the one request past it, whose response is checked.
     ExceedRateLimit,
+    /// Check every answer of the whole run for one requirement (`audit`); a case with
+    /// such a step runs after all the others.
+    AuditRun,
+}
+
+/// What an `audit-run` step checks in every answer of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Audit {
+    /// Every problem `type` in the ACME namespace, in every answer, is registered
+    /// (RFC 8555 §6.7).
+    RegisteredTypes,
+    /// Every successful answer to a POST carries a Replay-Nonce (RFC 8555 §6.5).
+    ReplayNonce,
+    /// No challenge token is handed out for two different challenges (RFC 8555 §8.3:
+    /// at least 128 bits of entropy).
+    UniqueTokens,
 }
 
 /// The resource a step addresses.
@@ -763,6 +780,8 @@ pub struct Step {
     pub seconds: Option<f64>,
     /// The capabilities trigger a `trigger` step fires (`tos-change`).
     pub trigger: Option<String>,
+    /// What an `audit-run` step checks.
+    pub audit: Option<Audit>,
     /// A directory entry (`newAuthz`): when the directory does not list it, the step is
     /// skipped with its expectations.
     pub if_listed: Option<String>,
@@ -801,15 +820,16 @@ pub enum Refusable {
 }
 
 impl Step {
-    /// Whether the step has expectations: it is what its case tests. A step without
-    /// them only sets the case up and must succeed the ordinary way.
+    /// Whether the step has expectations (an `audit-run` step is one): it is what its
+    /// case tests. A step without them only sets the case up and must succeed the
+    /// ordinary way.
     pub fn is_checked(&self) -> bool {
-        self.expect.is_some() || self.should.is_some()
+        self.expect.is_some() || self.should.is_some() || self.action == Action::AuditRun
     }
 
     /// Whether the step sends no request of its own, so has no response to check.
     pub fn sends_nothing(&self) -> bool {
-        matches!(self.action, Action::Provision | Action::AwaitValidation | Action::Sleep)
+        matches!(self.action, Action::Provision | Action::AwaitValidation | Action::Sleep | Action::AuditRun)
     }
 
     /// What the step does, in the words cases use to say which setup steps they judge
