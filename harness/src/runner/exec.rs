@@ -565,6 +565,7 @@ impl<'e> CaseRun<'e> {
                 .and_then(|u| u.join(p))
                 .map(|u| u.to_string())
                 .map_err(|e| e.to_string()),
+            Target::Url(u) => Ok(self.expand(u, Some(&self.account_name(step)))),
             Target::OrdersList | Target::Challenge | Target::RenewalInfo => {
                 Err("this target needs a request to resolve".into())
             }
@@ -828,6 +829,7 @@ impl<'e> CaseRun<'e> {
         }
         let bytes = match &m.body_raw {
             Some(raw) => raw.clone().into_bytes(),
+            None if m.compact_serialization => format!("{}.{}.{}", jws.protected, jws.payload, jws.signature).into_bytes(),
             None => serde_json::to_vec(&body).expect("JSON serializes"),
         };
         let mut headers = Vec::new();

@@ -175,6 +175,7 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
     }
     let needs_members = !(expect.fields.is_empty()
         && expect.one_of.is_empty()
+        && expect.not_equal.is_empty()
         && expect.types.is_empty()
         && expect.contains.is_empty()
         && expect.optional_types.is_empty()
@@ -194,6 +195,12 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
                     let seen = body.pointer(ptr);
                     if seen != Some(&want) {
                         out.push(mismatch(format!("{ptr} = {want}"), format!("{ptr} = {}", show(seen))));
+                    }
+                }
+                for (ptr, unwanted) in &expect.not_equal {
+                    let unwanted = to_json(unwanted, cx);
+                    if body.pointer(ptr) == Some(&unwanted) {
+                        out.push(mismatch(format!("{ptr} other than {unwanted}"), format!("{ptr} = {unwanted}")));
                     }
                 }
                 for (ptr, options) in &expect.one_of {

@@ -157,6 +157,9 @@ pub enum Target {
     Challenge,
     /// A path relative to the directory URL, e.g. `path:/no-such-resource`.
     Path(String),
+    /// A URL given with placeholders, e.g. `url:{account_url:victim}`: another account's
+    /// resource, addressed by a request signed as the step's account.
+    Url(String),
     /// The RenewalInfo resource of the order's certificate (RFC 9773 §4.1).
     RenewalInfo,
 }
@@ -180,10 +183,12 @@ impl TryFrom<String> for Target {
             entry if DIRECTORY_ENTRIES.contains(&entry) => Target::DirectoryEntry(s),
             other => match other.strip_prefix("path:") {
                 Some(p) if p.starts_with('/') => Target::Path(p.to_owned()),
+                _ if other.starts_with("url:{") => Target::Url(other["url:".len()..].to_owned()),
                 _ => {
                     return Err(format!(
                         "unknown target {other:?}; expected directory, account, orders-list, order, finalize, \
-                         certificate, authz, challenge, renewal-info, path:/..., or one of {DIRECTORY_ENTRIES:?}"
+                         certificate, authz, challenge, renewal-info, path:/..., url:{{placeholder}}, or one of \
+                         {DIRECTORY_ENTRIES:?}"
                     ));
                 }
             },
@@ -205,6 +210,7 @@ impl From<Target> for String {
             Target::Challenge => "challenge".into(),
             Target::RenewalInfo => "renewal-info".into(),
             Target::Path(p) => format!("path:{p}"),
+            Target::Url(u) => format!("url:{u}"),
         }
     }
 }
@@ -366,6 +372,9 @@ pub struct Mutation {
     /// Send the general serialization (`signatures` array) instead of the flattened one.
     #[serde(default)]
     pub general_serialization: bool,
+    /// Send the compact serialization (`protected.payload.signature`, RFC 7515 §7.1).
+    #[serde(default)]
+    pub compact_serialization: bool,
     /// Extra protected header members (e.g. `b64 = false`, `crit = ["b64"]`).
     pub protected_extra: Option<toml::Table>,
     /// `corrupt` (flip a bit), `empty`, or `other-key` (signed by a fresh unrelated key).
@@ -479,6 +488,10 @@ pub struct Expect {
     /// JSON pointer → allowed values.
     #[serde(default)]
     pub one_of: BTreeMap<String, Vec<toml::Value>>,
+    /// JSON pointer → a value the member must not have (absent is fine), e.g. an
+    /// account that must not have become `deactivated`.
+    #[serde(default)]
+    pub not_equal: BTreeMap<String, toml::Value>,
     /// JSON pointer → JSON type (`string`, `array`, `object`, `number`, `boolean`, `null`, `url`,
     /// `timestamp`, `base64url`, `token`: base64url of at least 128 bits, RFC 8555 §8.3, or
     /// `identifier`: an object with string `type` and `value`, RFC 8555 §9.7.7).
