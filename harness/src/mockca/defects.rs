@@ -285,6 +285,7 @@ defects! {
     /// Lets any account read, change and revoke other accounts' resources (RFC 8555 §6.3, §7.6).
     SkipOwnershipCheck = "skip-ownership-check", fails = [
         "rfc8555/6.3/post-as-get-access-control",
+        "rfc8555/7.3.6/deactivation-of-another-account-refused",
         "rfc8555/7.5.2/deactivate-authz",
         "rfc8555/7.6/revoke-unrelated-account",
     ];
@@ -811,6 +812,14 @@ defects! {
     /// Lets an order replace a certificate it shares no identifier with (RFC 9773 §5).
     ReplacesAnyIdentifiers = "replaces-any-identifiers", fails = [
         "rfc9773/5/replaces-no-shared-identifier",
+    ];
+    /// Accepts a JWS in the compact serialization (RFC 8555 §6.2: flattened JSON only).
+    AcceptCompactSerialization = "accept-compact-serialization", fails = [
+        "rfc8555/6.2/compact-serialization-rejected",
+    ];
+    /// Gives every challenge of an authorization the same token (RFC 8555 §8.3: 128 bits of entropy each).
+    TokenPerAuthorization = "token-per-authorization", fails = [
+        "rfc8555/8.3/token-per-challenge",
     ];
 }
 

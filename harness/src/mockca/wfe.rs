@@ -742,6 +742,10 @@ impl Wfe {
                 if let Some(jws) = self.lenient_parse(body, &e) {
                     return Ok(jws);
                 }
+                let flattened = compact_as_flattened(body).and_then(|v| serde_json::to_vec(&v).ok());
+                if let Some(Ok(jws)) = flattened.filter(|_| self.has(Defect::AcceptCompactSerialization)).map(|b| ParsedJws::parse(&b)) {
+                    return Ok(jws);
+                }
                 Err(jws_fault(e, &self.defects))
             }
         }
@@ -1247,12 +1251,13 @@ impl Wfe {
             ("ip", _) => &["http-01", "tls-alpn-01"],
             _ => &["http-01", "dns-01", "tls-alpn-01"],
         };
+        let shared_token = self.has(Defect::TokenPerAuthorization).then(|| self.challenge_token("http-01"));
         let challenges = kinds
             .iter()
             .map(|k| Challenge {
                 id: random_id(),
                 kind: (*k).to_owned(),
-                token: self.challenge_token(k),
+                token: shared_token.clone().unwrap_or_else(|| self.challenge_token(k)),
                 status: ChallengeStatus::Pending,
                 validated: None,
                 error: None,
