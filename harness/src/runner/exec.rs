@@ -1155,6 +1155,11 @@ impl<'e> CaseRun<'e> {
         Ok(())
     }
 
+    /// What the responders saw of this case's challenges, for a verdict's observation.
+    pub(crate) fn responders_saw(&self) -> Vec<String> {
+        validation::seen_lines(&self.env.responders, self.started, &self.attempted)
+    }
+
     /// Notes a challenge the case is about to answer, for `validation` checks.
     fn attempt(&mut self, authz: &Authorization, chall: &crate::protocol::wire::Challenge) {
         if let Some(id) = &authz.identifier {

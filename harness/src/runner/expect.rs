@@ -194,7 +194,9 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
                     let want = to_json(want, cx);
                     let seen = body.pointer(ptr);
                     if seen != Some(&want) {
-                        out.push(mismatch(format!("{ptr} = {want}"), format!("{ptr} = {}", show(seen))));
+                        // A status that went the wrong way is explained by the server's error.
+                        let why = if ptr.ends_with("/status") { server_errors(&body) } else { String::new() };
+                        out.push(mismatch(format!("{ptr} = {want}"), format!("{ptr} = {}{why}", show(seen))));
                     }
                 }
                 for (ptr, unwanted) in &expect.not_equal {
@@ -480,6 +482,15 @@ fn plain_http_urls(resp: &Response) -> Vec<String> {
     }
     candidates.retain(|c| url::Url::parse(c).is_ok_and(|u| u.scheme() == "http"));
     candidates
+}
+
+/// The `error` objects of a challenge, authorization or order body (its own and its
+/// challenges'), as `; the server's error: ...`, or nothing.
+fn server_errors(body: &Value) -> String {
+    let own = body.get("error").into_iter();
+    let challenges = body.get("challenges").and_then(Value::as_array).into_iter().flatten().filter_map(|c| c.get("error"));
+    let errors: Vec<String> = own.chain(challenges).map(Value::to_string).collect();
+    if errors.is_empty() { String::new() } else { format!("; the server's error: {}", errors.join(", ")) }
 }
 
 /// Problem types in the ACME namespace that are not registered, wherever a `type` member

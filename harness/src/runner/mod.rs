@@ -287,8 +287,23 @@ fn level_verdict(level: Level) -> Verdict {
     }
 }
 
+/// Runs the case's steps; a verdict that is no pass also says what the responders saw of
+/// the case's challenges (the validation requests behind it, or their absence).
 async fn execute(env: &Env, case: &Case, judges: &BTreeMap<String, String>) -> Outcome {
     let mut run = CaseRun::new(env, &case.def.requires);
+    let mut outcome = execute_steps(&mut run, case, judges).await;
+    if !matches!(outcome.verdict, Verdict::Pass | Verdict::Unsupported) {
+        let seen = run.responders_saw();
+        if !seen.is_empty()
+            && let Some(observed) = outcome.observed.as_mut()
+        {
+            *observed += &format!("; the responders saw: {}", seen.join("; "));
+        }
+    }
+    outcome
+}
+
+async fn execute_steps(run: &mut CaseRun<'_>, case: &Case, judges: &BTreeMap<String, String>) -> Outcome {
     let mut should_miss: Option<Outcome> = None;
     for (i, spanned) in case.def.steps.iter().enumerate() {
         let step = spanned.get_ref();

@@ -14,7 +14,7 @@
 use crate::protocol::wire::Identifier;
 use crate::responders::{
     AFTER_HANDSHAKE_WAIT, DnsQueryRecord, DnsTransport, HTTP01_REDIRECT_PREFIX, Http01Request,
-    Responders, TlsAlpnHandshake, TlsAlpnOutcome, reverse_dns_name,
+    RequestRecord, Responders, TlsAlpnHandshake, TlsAlpnOutcome, reverse_dns_name,
 };
 use hickory_server::proto::rr::RecordType;
 use crate::runner::expect::Mismatch;
@@ -150,6 +150,32 @@ fn http_queries<'a>(requests: impl IntoIterator<Item = &'a Http01Request>) -> us
 }
 
 /// How many validation queries for `token` the http-01 responder saw since `since`.
+/// Most responder records quoted in one observation.
+const SEEN_QUOTED: usize = 12;
+
+/// What the responders saw of `attempted` since `since`, one line each with its time
+/// after `since`: the requests a server developer needs beside a failed validation
+/// (Host, SNI, ALPN, DNS transport, and what the responder answered or refused).
+pub(crate) fn seen_lines(responders: &Responders, since: SystemTime, attempted: &Attempted) -> Vec<String> {
+    let claims_token = |r: &Http01Request| r.token.as_ref().is_some_and(|t| attempted.tokens.contains(t));
+    let http = responders.http01().history().into_iter().filter(|r| claims_token(r)).map(|r| RequestRecord::from(&r));
+    let tls = responders.tls_alpn().history().into_iter().filter(|r| attempted.claims_sni(r.sni.as_deref())).map(|r| RequestRecord::from(&r));
+    let dns = responders.dns().history().into_iter().filter(|r| attempted.claims_name(&r.name)).map(|r| RequestRecord::from(&r));
+    let mut lines: Vec<(SystemTime, String)> =
+        http.chain(tls).chain(dns).filter(|r| r.at >= since).map(|r| (r.at, format!("{} {}", r.kind, r.summary))).collect();
+    lines.sort_by_key(|(at, _)| *at);
+    let total = lines.len();
+    let mut out: Vec<String> = lines
+        .into_iter()
+        .take(SEEN_QUOTED)
+        .map(|(at, line)| format!("+{:.2}s {line}", at.duration_since(since).unwrap_or_default().as_secs_f64()))
+        .collect();
+    if total > SEEN_QUOTED {
+        out.push(format!("and {} more", total - SEEN_QUOTED));
+    }
+    out
+}
+
 /// Whether the responders saw, since `since`, the CA validate a `kind` challenge for
 /// `identifier`: an http-01 request for `token`, a TXT query for the identifier's
 /// `_acme-challenge` name, or a ClientHello offering acme-tls/1 for its SNI. `None` for
