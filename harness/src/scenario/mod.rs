@@ -34,9 +34,12 @@ mod tests {
         let mut unjudged = std::collections::BTreeSet::new();
         for case in &catalogue.cases {
             for step in case.def.steps.iter().map(toml::Spanned::get_ref) {
-                // A trigger's trouble is the harness's (`error`), a timed sleep cannot break.
+                // A trigger's trouble is the harness's (`error`), a timed sleep cannot break,
+                // and a step the server may refuse (`refusable`, `offered_when`) is
+                // `unsupported` when it does.
                 let timed_sleep = step.action == Action::Sleep && step.retry_after != Some(true);
-                let may_break = !step.is_checked() && step.action != Action::Trigger && !timed_sleep;
+                let may_refuse = step.refusable.is_some() || step.offered_when.is_some();
+                let may_break = !step.is_checked() && step.action != Action::Trigger && !timed_sleep && !may_refuse;
                 if may_break && !catalogue.judges.contains_key(&step.setup_key()) {
                     unjudged.insert(format!("{} (first in {})", step.setup_key(), case.def.id));
                 }
