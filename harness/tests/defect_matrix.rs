@@ -41,3 +41,28 @@ async fn every_case_passes_clean_and_fails_under_its_defects() {
         "reports/defect-matrix.md is stale: regenerate it with `acmespec defect-matrix --md reports/defect-matrix.md`"
     );
 }
+
+/// One root cause, one failure: a mock CA that marks challenges valid without
+/// validating breaks the step every issuing case uses to set itself up. Exactly the
+/// three cases that judge solving (one per challenge type) fail; every other case that
+/// solves is blocked, naming one of them; none fails for it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_setup_step_fails_its_judge_and_blocks_the_cases_that_use_it() {
+    use acmespec::mockca::Defect;
+    let catalogue = embedded_catalogue().unwrap();
+    let report = acmespec::matrix::run_against_mock_ca(&catalogue, &[Defect::from_name("va-always-valid").unwrap()]).await.unwrap();
+    let judges = ["rfc8555/8.3/http-01-issuance", "rfc8555/8.4/dns-01-issuance", "rfc8737/3/tls-alpn-01-issuance"];
+    let failed: Vec<&str> = report.cases.iter().filter(|c| c.verdict == Verdict::Fail).map(|c| c.id.as_str()).collect();
+    assert_eq!(failed, judges, "exactly the solve judges fail");
+    let blocked: Vec<_> = report.cases.iter().filter(|c| c.verdict == Verdict::Blocked).collect();
+    assert!(blocked.len() > 20, "the issuing cases are blocked, not passed: {} blocked", blocked.len());
+    for c in &blocked {
+        let by = c.blocked_by.as_deref().unwrap_or("none");
+        assert!(judges.contains(&by), "{} is blocked by {by}", c.id);
+        assert!(c.observed.as_deref().unwrap_or_default().contains("no validation request"), "{}: {:?}", c.id, c.observed);
+    }
+    // A case waiting for a failed validation sees none: the behaviour it needs is not shown.
+    let others: Vec<_> =
+        report.cases.iter().filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Fail | Verdict::Blocked | Verdict::Unsupported)).collect();
+    assert!(others.is_empty(), "no other verdict: {:?}", others.iter().map(|c| (&c.id, c.verdict)).collect::<Vec<_>>());
+}
