@@ -309,6 +309,19 @@ mod tests {
             .collect()
     }
 
+    /// A case that was blocked and passes now is newly passing; one that passed and is
+    /// blocked now is a regression, like a new failure.
+    #[test]
+    fn blocked_ranks_with_failures() {
+        use Verdict::*;
+        let old = report(&[("a", Blocked), ("b", Pass), ("c", Fail)], true);
+        let new = report(&[("a", Pass), ("b", Blocked), ("c", Blocked)], true);
+        let diff = RunDiff::of("old.json", &old, "new.json", &new);
+        assert_eq!(ids(&diff.newly_passing), [("a", Blocked, Pass)]);
+        assert_eq!(ids(&diff.newly_failing), [("b", Pass, Blocked)]);
+        assert_eq!(ids(&diff.changed), [("c", Fail, Blocked)]);
+    }
+
     #[test]
     fn changes_are_sorted_and_ranked() {
         use Verdict::*;

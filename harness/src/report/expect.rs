@@ -354,6 +354,20 @@ mod tests {
         assert_eq!(j.not_run, ["c", "d"]);
     }
 
+    /// A blocked case can be pinned (its root cause is known) and is then not a failure;
+    /// unlisted, it fails the run, and pinned as blocked but failing now is a mismatch.
+    #[test]
+    fn blocked_cases_are_pinned_like_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[[expect]]\nid = \"a\"\nverdict = \"blocked\"\nreason = \"setup judged by b\"\n";
+        let expectations = Expectations::load(&write(dir.path(), text)).unwrap();
+        assert!(expectations.judge([("a", Verdict::Blocked)], false).passed());
+        let j = expectations.judge([("a", Verdict::Fail), ("c", Verdict::Blocked)], false);
+        assert!(!j.passed(), "{j}");
+        assert_eq!(j.unexpected, [("c".to_owned(), Verdict::Blocked)]);
+        assert_eq!(j.mismatched.len(), 1, "{j}");
+    }
+
     #[test]
     fn unknown_ids_are_named_with_file_and_line() {
         let dir = tempfile::tempdir().unwrap();

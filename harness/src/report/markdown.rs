@@ -186,6 +186,33 @@ mod tests {
         );
     }
 
+    /// Blocked cases are listed once, under the case that judges the step that broke
+    /// them, which in turn says how many it blocks.
+    #[test]
+    fn blocked_cases_are_grouped_by_root_cause() {
+        use crate::runner::{CaseResult, Verdict};
+        let blocked = |id: &str, by: Option<&str>| CaseResult {
+            blocked_by: by.map(str::to_owned),
+            step: Some(3),
+            ..CaseResult::bare(id, Verdict::Blocked, Some("order status \"invalid\""))
+        };
+        let report = RunReport::of_cases(
+            vec![
+                CaseResult::bare("rfc8555/8.3/judge", Verdict::Fail, Some("no validation request")),
+                blocked("rfc8555/7.4/one", Some("rfc8555/8.3/judge")),
+                blocked("rfc8555/7.4/two", Some("rfc8555/8.3/judge")),
+                blocked("rfc8555/7.4/three", None),
+            ],
+            true,
+        );
+        let md = to_markdown(&report, &BTreeMap::new(), &BTreeMap::new(), &Redactor::default());
+        assert!(md.contains("## Cases that did not pass (1)"), "{md}");
+        assert!(md.contains("- **Blocks 2:** `rfc8555/7.4/one`, `rfc8555/7.4/two`"), "{md}");
+        assert!(md.contains("## Blocked cases, by root cause (3)"), "{md}");
+        assert!(md.contains("### Blocked by `rfc8555/8.3/judge` (fail)\n\n- `rfc8555/7.4/one`: step 3: order status \"invalid\""), "{md}");
+        assert!(md.contains("### Blocked by no case of this catalogue"), "{md}");
+    }
+
     #[test]
     fn code_outlasts_the_backticks_inside_it() {
         assert_eq!(code_span("a`b"), "``a`b``");
