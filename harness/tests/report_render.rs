@@ -113,10 +113,10 @@ fn every_non_pass_case_is_shown_with_its_requirements_and_no_pass_case_is() {
         }
     }
     assert!(
-        md.contains("**6 passed, 3 failed, 1 non-strict, 3 unsupported, 0 errors** (13 cases)"),
+        md.contains("**6 passed, 3 failed, 0 blocked, 1 non-strict, 3 unsupported, 0 errors** (13 cases)"),
         "{md}"
     );
-    assert!(md.contains("| rfc8555/6.5 | 4 | 3 | 1 | 0 | 0 |"), "{md}");
+    assert!(md.contains("| rfc8555/6.5 | 4 | 3 | 0 | 1 | 0 | 0 |"), "{md}");
     assert!(page.contains("<td class=\"n fail\">3</td>"), "{page}");
 }
 
