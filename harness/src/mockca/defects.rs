@@ -192,10 +192,6 @@ defects! {
         "rfc8555/7.3.5/new-key-in-use",
         "rfc8555/7.3.5/wrong-old-key",
     ];
-    /// Omits Link rel="up" on challenge responses (RFC 8555 §7.5.1).
-    OmitLinkUp = "omit-link-up", fails = [
-        "rfc8555/7.5.1/challenge-response",
-    ];
     /// Serves a directory meta that is not an object (RFC 8555 §7.1.1).
     MetaNotObject = "meta-not-object", fails = [
         "rfc8555/7.1.1/directory-meta-object",
@@ -234,8 +230,8 @@ defects! {
         "rfc8555/7.3.5/key-rollover",
         "rfc8555/7.3/terms-not-agreed-refused",
     ];
-    /// Accepts a contact update but keeps the old contacts (RFC 8555 §7.3.2).
-    IgnoreContactUpdate = "ignore-contact-update", fails = [
+    /// Applies a contact update but answers it with the account object as it was before, not the resulting one (RFC 8555 §7.3.2).
+    UpdateAnswersPriorAccount = "update-answers-prior-account", fails = [
         "rfc8555/7.3.2/contact-update",
     ];
     /// Reflects every member of an account update, orders and unknown fields included, in the account object (RFC 8555 §7.3.2).
@@ -332,8 +328,8 @@ defects! {
     KeyChangeOldKeyOptional = "key-change-old-key-optional", fails = [
         "rfc8555/7.3.5/inner-payload-not-key-change",
     ];
-    /// Clears the account's contacts when its key rolls over (RFC 8555 §7.3.5).
-    KeyChangeResetsContact = "key-change-resets-contact", fails = [
+    /// Resets the account when its key rolls over: clears its contacts and its agreement to the terms (RFC 8555 §7.3.5).
+    KeyChangeResetsAccount = "key-change-resets-account", fails = [
         "rfc8555/7.3.5/rollover-keeps-account",
     ];
     /// Lists invalid orders in the orders list (RFC 8555 §7.1.2.1).
@@ -448,9 +444,22 @@ defects! {
     IssueMissingNames = "issue-missing-names", fails = [
         "rfc8555/7.4/finalize-csr-missing-name",
     ];
-    /// Does not verify the CSR's self-signature (RFC 8555 §7.4).
-    SkipCsrSignatureCheck = "skip-csr-signature-check", fails = [
+    /// Refuses a CSR it cannot parse or verify with malformed instead of badCSR (RFC 8555 §7.4).
+    CsrErrorMalformed = "csr-error-malformed", fails = [
         "rfc8555/7.4/finalize-csr-bad-signature",
+    ];
+    /// Finalizes an order that is already valid again, issuing a second certificate, instead of refusing with orderNotReady (RFC 8555 §7.4).
+    RefinalizeValidOrder = "refinalize-valid-order", fails = [
+        "rfc8555/7.4/finalize-twice-not-ready",
+    ];
+    /// Adds the www. name of a CSR's commonName to the certificate, a "free" name nobody ordered (RFC 8555 §7.4).
+    LeafWwwBonus = "leaf-www-bonus", fails = [
+        "rfc8555/7.4/csr-common-name-and-san",
+        "rfc8555/7.4/csr-common-name-only",
+    ];
+    /// Leaves url out of a challenge object read with POST-as-GET (RFC 8555 §6.3, §7.1.5).
+    ChallengeReadWithoutUrl = "challenge-read-without-url", fails = [
+        "rfc8555/7.1.5/challenge-object-fields",
     ];
     /// Answers finalize with only the order's status instead of the whole order object (RFC 8555 §7.4).
     FinalizePartialOrder = "finalize-partial-order", fails = [
@@ -589,10 +598,6 @@ defects! {
     /// Lets only the issuing account revoke, not other accounts holding authorizations for every name (RFC 8555 §7.6).
     RevokeOnlyByIssuer = "revoke-only-by-issuer", fails = [
         "rfc8555/7.6/revoke-by-authorized-account",
-    ];
-    /// Answers the revocation of an already revoked certificate with 200 instead of alreadyRevoked (RFC 8555 §7.6).
-    RevokeTwiceOk = "revoke-twice-ok", fails = [
-        "rfc8555/7.6/revoke-already-revoked",
     ];
     /// Accepts revocation reason codes RFC 5280 §5.3.1 does not define (RFC 8555 §7.6).
     AcceptAnyRevocationReason = "accept-any-revocation-reason", fails = [
@@ -816,6 +821,11 @@ defects! {
     /// Accepts a JWS in the compact serialization (RFC 8555 §6.2: flattened JSON only).
     AcceptCompactSerialization = "accept-compact-serialization", fails = [
         "rfc8555/6.2/compact-serialization-rejected",
+    ];
+    /// Takes the account the request URL names when the kid names no account or one whose key did not sign (RFC 8555 §6.2).
+    KidFallsBackToUrlAccount = "kid-falls-back-to-url-account", fails = [
+        "rfc8555/6.2/kid-unknown-account-rejected",
+        "rfc8555/6.2/kid-of-another-account-rejected",
     ];
     /// Gives every challenge of an authorization the same token (RFC 8555 §8.3: 128 bits of entropy each).
     TokenPerAuthorization = "token-per-authorization", fails = [

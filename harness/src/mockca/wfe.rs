@@ -7,7 +7,7 @@
 //! forgotten by a single handler. Defects are consulted exactly where the rule they
 //! break is enforced.
 
-use crate::mockca::ca::{CertificateAuthority, IssuanceNames, parse_csr, parse_csr_unverified};
+use crate::mockca::ca::{CertificateAuthority, IssuanceNames, parse_csr};
 use crate::mockca::core::{
     Account, AccountStatus, Authorization, AuthzStatus, Certificate, Challenge, ChallengeStatus, Finalization, Order,
     OrderStatus,
@@ -469,9 +469,6 @@ impl Wfe {
                     builder = builder.header(header::LOCATION, loc);
                 }
                 for (url, rel) in &reply.links {
-                    if *rel == "up" && self.has(Defect::OmitLinkUp) {
-                        continue;
-                    }
                     builder = builder.header(header::LINK, format!("<{url}>;rel=\"{rel}\""));
                 }
                 if let Some(secs) = reply.retry_after {
@@ -690,7 +687,15 @@ impl Wfe {
                 (jwk.clone(), None)
             }
             (KeyMode::Kid | KeyMode::Either, None, Some(kid)) => {
-                let account = self.account_for_kid(kid)?;
+                let named = self.account_for_kid(kid);
+                // A kid that names no account, or one whose key did not sign, stands in for
+                // the account the request URL names.
+                let fallback = || self.account_for_kid(url).ok().filter(|_| self.has(Defect::KidFallsBackToUrlAccount));
+                let account = match named {
+                    Err(e) if e.problem.kind.as_deref() == Some(&format!("{ERROR_NS}accountDoesNotExist")) => fallback().ok_or(e)?,
+                    Ok(a) if self.has(Defect::KidFallsBackToUrlAccount) && jws.verify(&a.key).is_err() => fallback().unwrap_or(a),
+                    other => other?,
+                };
                 (account.key.clone(), Some(account))
             }
             (KeyMode::Kid, Some(jwk), None) if self.has(Defect::AcceptJwkForKidResources) => {
@@ -985,6 +990,7 @@ impl Wfe {
 
     fn account(&self, s: Signed, id: &str) -> Handled {
         let mut account = self.own_account(&s, id)?;
+        let prior = account.clone();
         if s.payload.is_none() && self.has(Defect::AccountRequiresPayload) {
             return Err(malformed("an account request needs a JSON object as payload"));
         }
@@ -992,9 +998,7 @@ impl Wfe {
             if !payload.is_object() {
                 return Err(malformed("the payload must be an object"));
             }
-            if let Some(contact) = self.validate_contacts(payload)?
-                && !self.has(Defect::IgnoreContactUpdate)
-            {
+            if let Some(contact) = self.validate_contacts(payload)? {
                 if contact.is_empty() && self.config.contact_required {
                     return Err(fault(StatusCode::BAD_REQUEST, "invalidContact", "this CA requires a contact on every account"));
                 }
@@ -1011,7 +1015,9 @@ impl Wfe {
             }
             self.db.update_account(account.clone());
         }
-        let mut body = self.account_json(&account);
+        let contact_update = s.payload.as_ref().is_some_and(|p| p.get("contact").is_some());
+        let answered = if contact_update && self.has(Defect::UpdateAnswersPriorAccount) { &prior } else { &account };
+        let mut body = self.account_json(answered);
         if let Some(payload) = &s.payload
             && self.has(Defect::UpdateAppliesProtectedFields)
         {
@@ -1082,8 +1088,9 @@ impl Wfe {
         }
         let mut updated = account;
         updated.key = new_key;
-        if self.has(Defect::KeyChangeResetsContact) {
+        if self.has(Defect::KeyChangeResetsAccount) {
             updated.contact.clear();
+            updated.terms_of_service_agreed = false;
         }
         self.db.update_account(updated.clone());
         if self.has(Defect::KeyChangeInvalidatesAuthzs) {
@@ -1351,15 +1358,18 @@ impl Wfe {
         let account = self.own_account(&s, &order.account_id)?;
         let now = OffsetDateTime::now_utc();
         let status = self.order_status(&order, now);
-        if status != OrderStatus::Ready && !(status == OrderStatus::Pending && self.has(Defect::FinalizePendingOrder)) {
+        let finalizable = status == OrderStatus::Ready
+            || (status == OrderStatus::Pending && self.has(Defect::FinalizePendingOrder))
+            || (status == OrderStatus::Valid && self.has(Defect::RefinalizeValidOrder));
+        if !finalizable {
             return Err(fault(StatusCode::FORBIDDEN, "orderNotReady", format!("the order is {}, not ready", status.name())));
         }
         let payload = s.payload.ok_or_else(|| malformed("finalize needs a payload with a csr"))?;
         let csr_text = payload.get("csr").and_then(Value::as_str).ok_or_else(|| malformed("the payload needs a csr string"))?;
         let bad_csr = |why: String| fault(StatusCode::BAD_REQUEST, "badCSR", why);
-        let der = b64::decode(csr_text).map_err(|e| bad_csr(format!("csr: {e}")))?;
-        let parse = if self.has(Defect::SkipCsrSignatureCheck) { parse_csr_unverified } else { parse_csr };
-        let csr = parse(&der).map_err(|e| bad_csr(format!("csr: {e}")))?;
+        let unusable_csr = |why: String| if self.has(Defect::CsrErrorMalformed) { malformed(why) } else { bad_csr(why) };
+        let der = b64::decode(csr_text).map_err(|e| unusable_csr(format!("csr: {e}")))?;
+        let csr = parse_csr(&der).map_err(|e| unusable_csr(format!("csr: {e}")))?;
         let mut requested: Vec<Identifier> = csr.dns_names.iter().map(|n| Identifier::dns(n.clone())).collect();
         requested.extend(csr.ip_addrs.iter().map(|ip| Identifier::ip(ip.to_string())));
         if csr.common_name.is_some() && self.has(Defect::CsrRejectsCommonName) {
@@ -1396,10 +1406,14 @@ impl Wfe {
         }
         let leaf_omits_wildcard = self.has(Defect::LeafOmitsWildcard);
         let dns_name = |value: &str| if leaf_omits_wildcard { value.trim_start_matches("*.") } else { value }.to_owned();
-        let names = IssuanceNames {
+        let mut names = IssuanceNames {
             dns: requested.iter().filter(|i| i.kind == "dns").map(|i| dns_name(&i.value)).collect(),
             ips: requested.iter().filter(|i| i.kind == "ip").filter_map(|i| i.value.parse().ok()).collect(),
         };
+        // A commercial CA's "free www": the commonName's www. name, which nobody ordered.
+        if let Some(cn) = csr.common_name.as_ref().filter(|_| self.has(Defect::LeafWwwBonus)) {
+            names.dns.push(format!("www.{}", cn.to_ascii_lowercase()));
+        }
         let not_before = order.not_before.unwrap_or(now);
         let not_after = order.not_after.unwrap_or(not_before + CERT_LIFETIME);
         let issued = self
@@ -1560,7 +1574,11 @@ impl Wfe {
                 chall = self.db.authz(&authz.id).as_ref().and_then(find).unwrap_or(chall);
             }
         }
-        let mut reply = Reply::ok(self.challenge_json(&chall)).link(up, "up");
+        let mut body = self.challenge_json(&chall);
+        if s.payload.is_none() && self.has(Defect::ChallengeReadWithoutUrl) {
+            body.as_object_mut().map(|o| o.remove("url"));
+        }
+        let mut reply = Reply::ok(body).link(up, "up");
         if chall.status == ChallengeStatus::Processing {
             reply.retry_after = self.va.retry_after(id, RETRY_AFTER_SECS);
         }
@@ -1628,7 +1646,7 @@ impl Wfe {
         if !allowed && !self.has(Defect::SkipOwnershipCheck) {
             return Err(unauthorized("the requester may not revoke this certificate"));
         }
-        if !self.db.revoke(&cert.id, reason) && !self.has(Defect::RevokeTwiceOk) {
+        if !self.db.revoke(&cert.id, reason) {
             return Err(fault(StatusCode::BAD_REQUEST, "alreadyRevoked", "the certificate is already revoked"));
         }
         Ok(Reply::empty(StatusCode::OK))
