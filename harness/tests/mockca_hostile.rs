@@ -306,7 +306,14 @@ impl RawResponse {
                 headers.append(k, v);
             }
         }
-        Response { url: url.to_owned(), status: self.status, headers, body: self.body.into(), version: reqwest::Version::HTTP_11 }
+        Response {
+            method: reqwest::Method::POST,
+            url: url.to_owned(),
+            status: self.status,
+            headers,
+            body: self.body.into(),
+            version: reqwest::Version::HTTP_11,
+        }
     }
 }
 
