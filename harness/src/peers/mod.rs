@@ -1,20 +1,24 @@
 //! Real ACME implementations started as child processes.
 //!
 //! A mock CA only tells us that the harness agrees with itself. Running the same
-//! cases against an independent implementation (Pebble, the reference test CA) is
-//! what catches a misreading of RFC 8555 on our side, so the launchers live in the
-//! library where integration tests and benchmarks share one way of starting them.
+//! cases against independent implementations (Pebble, the reference test CA, and
+//! serles-acme) is what catches a misreading of RFC 8555 on our side, so the
+//! launchers live in the library where integration tests and benchmarks share one
+//! way of starting them.
 //!
 //! A missing peer is an error, never a skipped test: a suite that silently skips
 //! its interop half looks green while proving nothing.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::PathBuf;
 use std::time::Duration;
 
 mod pebble;
+mod serles;
 
 pub use pebble::{Pebble, PebbleOptions};
+pub use serles::{Serles, SerlesOptions};
 
 /// Why a peer could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,21 @@ pub enum PeerError {
         program: String,
         /// Debian package that provides it.
         package: String,
+    },
+    /// The peer's virtualenv lacks the pinned version (serles is not packaged by Debian).
+    #[error(
+        "{program} {version} is not installed in the virtualenv {venv} (found: {found}); \
+         run scripts/test, which creates it"
+    )]
+    VenvMissing {
+        /// Name of the program.
+        program: String,
+        /// The version looked for.
+        version: String,
+        /// The virtualenv looked in.
+        venv: PathBuf,
+        /// The version found there, or `nothing`.
+        found: String,
     },
     /// A file or process operation failed.
     #[error("{context}: {source}")]

@@ -1,0 +1,357 @@
+//! serles-acme 1.3.0 (PyPI), a small ACME server in Python, as a child process.
+//!
+//! Pebble shares its authors' reading of RFC 8555 with Boulder; serles is an
+//! independent implementation with real validation, so the same catalogue run against
+//! it tells a harness misreading from a server quirk. It cannot be pointed at our
+//! responders the way Pebble can: it validates http-01 on port 80, tls-alpn-01 on port
+//! 443 and resolves names (and dns-01 TXT records) through `/etc/resolv.conf`. So it
+//! runs in a private mount namespace (`unshare -m`) where that file says
+//! `nameserver 127.0.0.1`, and the caller must have acmespec's responders listening on
+//! 127.0.0.1:53, :80 and :443 — fixed ports, so only one serles run per machine at a
+//! time. Nothing outside the namespace sees the changed resolver. Both the namespace
+//! and those ports need root (CAP_SYS_ADMIN, CAP_NET_BIND_SERVICE), as the test
+//! machines run.
+//!
+//! Its config allows wildcards and IP identifiers (both off by default in serles), so
+//! those cases judge serles rather than its defaults. serles is not packaged by
+//! Debian: `scripts/test` installs it into a virtualenv (`target/peers/serles-venv`,
+//! or `$ACMESPEC_SERLES_VENV`), and a missing or other version is an error, never a
+//! skip, since the committed baseline pins 1.3.0. Its issuing CA is generated here
+//! (P-256, in-process) rather than by serles's first start (`openssl genrsa 4096`,
+//! seconds), and its HTTPS certificate is a leaf signed by a separate CA because
+//! rustls refuses a self-signed certificate used as the server's own
+//! (`CaUsedAsEndEntity`).
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+
+use crate::tls_identity::LocalhostTls;
+
+use super::{PeerError, ensure_crypto_provider, try_free_tcp_port};
+
+const PROGRAM: &str = "serles-acme";
+/// The version the committed baseline (`reports/baselines/serles-1.3.0.toml`) pins.
+const SERLES_VERSION: &str = "1.3.0";
+/// Environment variable naming the virtualenv instead of [`default_venv`].
+const SERLES_VENV_ENV: &str = "ACMESPEC_SERLES_VENV";
+const PORT_ATTEMPTS: u32 = 3;
+const LOG_TAIL_BYTES: u64 = 4096;
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The virtualenv `scripts/test` installs serles into: `$ACMESPEC_SERLES_VENV`, or
+/// `target/peers/serles-venv` in this workspace (rebuilt by `scripts/test` after a
+/// `cargo clean`).
+fn default_venv() -> PathBuf {
+    std::env::var_os(SERLES_VENV_ENV).map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/peers/serles-venv"),
+        PathBuf::from,
+    )
+}
+
+/// How to start a [`Serles`].
+#[derive(Debug, Clone)]
+pub struct SerlesOptions {
+    /// The virtualenv holding serles-acme and gunicorn.
+    pub venv: PathBuf,
+    /// How long to wait for the directory to answer (Python imports and the worker's
+    /// boot take a few seconds).
+    pub start_timeout: Duration,
+}
+
+impl Default for SerlesOptions {
+    /// serles from the virtualenv `scripts/test` installs (`target/peers/serles-venv`,
+    /// or `$ACMESPEC_SERLES_VENV`), given 30 s to answer.
+    fn default() -> Self {
+        SerlesOptions {
+            venv: default_venv(),
+            start_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A running serles (gunicorn, one worker with four threads, SQLite); dropping it
+/// kills the whole process group and deletes its directory.
+#[derive(Debug)]
+pub struct Serles {
+    // Held only to be dropped, `_child` first: fields drop in order, so the processes
+    // are gone before `_dir` deletes their files.
+    _child: GroupGuard,
+    listen: SocketAddr,
+    tls: LocalhostTls,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serles {
+    /// Starts serles and returns once its directory answers.
+    ///
+    /// The ACME listener's port is picked automatically (retried if another process
+    /// takes it first). Validation needs acmespec's responders on 127.0.0.1:53, :80
+    /// and :443, which the caller starts; serles itself starts without them. Fails
+    /// with [`PeerError::VenvMissing`] when the virtualenv lacks serles-acme 1.3.0.
+    pub async fn start(opts: SerlesOptions) -> Result<Serles, PeerError> {
+        let gunicorn = opts.venv.join("bin/gunicorn");
+        let installed = installed_version(&opts.venv);
+        if !gunicorn.is_file() || installed.as_deref() != Some(SERLES_VERSION) {
+            return Err(PeerError::VenvMissing {
+                program: PROGRAM.into(),
+                version: SERLES_VERSION.into(),
+                venv: opts.venv.clone(),
+                found: installed.unwrap_or_else(|| "nothing".into()),
+            });
+        }
+        ensure_crypto_provider();
+
+        let dir = tempfile::Builder::new()
+            .prefix("acmespec-serles-")
+            .tempdir()
+            .map_err(|e| io_err("creating serles's temporary directory", e))?;
+        let d = dir.path();
+        let tls = LocalhostTls::generate("acmespec serles HTTPS CA")?;
+        write(
+            &d.join("tls.pem"),
+            &format!("{}{}", tls.leaf_pem(), tls.ca_pem()),
+        )?;
+        write(&d.join("tls.key"), tls.key_pem())?;
+        let (issuer_pem, issuer_key_pem) = issuing_ca()?;
+        write(&d.join("issuer.pem"), &issuer_pem)?;
+        write(&d.join("issuer.key"), &issuer_key_pem)?;
+        write(&d.join("resolv.conf"), "nameserver 127.0.0.1\n")?;
+        let config = format!(
+            "[serles]\n\
+             database = sqlite:///{db}\n\
+             backend = serles.backends.openssl\n\
+             allowWildcards = true\n\
+             allowIpIdentifiers = true\n\
+             subjectNameTemplate = CN={{SAN[0]}}\n\
+             [openssl]\n\
+             cacert = {ca}\n\
+             cakey = {key}\n",
+            db = d.join("serles.sqlite").display(),
+            ca = d.join("issuer.pem").display(),
+            key = d.join("issuer.key").display(),
+        );
+        write(&d.join("config.ini"), &config)?;
+        let log_path = d.join("serles.log");
+
+        let client = reqwest::Client::builder()
+            .tls_certs_only([
+                reqwest::Certificate::from_der(tls.ca_der()).map_err(PeerError::Client)?
+            ])
+            .timeout(Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            .map_err(PeerError::Client)?;
+
+        let mut last_tail = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = try_free_tcp_port().map_err(|e| io_err("finding a free TCP port", e))?;
+            let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            // Guarded at once: if the caller drops this future mid-wait, serles still dies.
+            let mut child = GroupGuard(spawn(&gunicorn, d, listen, &log_path)?);
+            let url = format!("https://{listen}/directory");
+            match wait_ready(&mut child.0, &url, &log_path, opts.start_timeout, &client).await {
+                Ok(()) => {
+                    return Ok(Serles {
+                        _child: child,
+                        listen,
+                        tls,
+                        log_path,
+                        _dir: dir,
+                    });
+                }
+                Err(NotReady::PortBusy(tail)) => last_tail = tail,
+                Err(NotReady::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(PeerError::PortsBusy {
+            program: PROGRAM.into(),
+            attempts: PORT_ATTEMPTS,
+            log_tail: last_tail,
+        })
+    }
+
+    /// The ACME directory URL, e.g. `https://127.0.0.1:41234/directory`.
+    pub fn directory_url(&self) -> String {
+        format!("https://{}/directory", self.listen)
+    }
+
+    /// The CA a client must trust for the HTTPS listener, DER (not the CA that signs
+    /// issued certificates).
+    pub fn ca_cert_der(&self) -> &[u8] {
+        self.tls.ca_der()
+    }
+
+    /// The end of gunicorn's log: its access log and serles's errors.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log_path)
+    }
+}
+
+/// The version in the venv's `serles_acme-VERSION.dist-info`, if any.
+fn installed_version(venv: &Path) -> Option<String> {
+    let pattern = venv.join("lib/python3*/site-packages/serles_acme-*.dist-info");
+    glob::glob(pattern.to_str()?).ok()?.flatten().find_map(|p| {
+        let name = p.file_name()?.to_str()?;
+        Some(
+            name.strip_prefix("serles_acme-")?
+                .strip_suffix(".dist-info")?
+                .to_owned(),
+        )
+    })
+}
+
+/// A P-256 CA for serles's openssl backend to sign issued certificates with: PEM
+/// certificate and PEM private key.
+fn issuing_ca() -> Result<(String, String), PeerError> {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "acmespec serles issuing CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// Starts gunicorn as the leader of a new process group, in a mount namespace where
+/// `/etc/resolv.conf` is the temp dir's `nameserver 127.0.0.1`.
+fn spawn(gunicorn: &Path, dir: &Path, listen: SocketAddr, log: &Path) -> Result<Child, PeerError> {
+    let out = File::create(log).map_err(|e| io_err(format!("creating {}", log.display()), e))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| io_err("duplicating the log file handle", e))?;
+    // `exec` keeps one pid from unshare to gunicorn's master, the group leader.
+    let script = r#"mount --bind "$1" /etc/resolv.conf && shift && exec "$@""#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", script, "sh"])
+        .arg(dir.join("resolv.conf"))
+        .arg(gunicorn)
+        .args([
+            "-b",
+            &listen.to_string(),
+            "--certfile",
+            "tls.pem",
+            "--keyfile",
+            "tls.key",
+        ])
+        .args([
+            "-w",
+            "1",
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
+            "serles:create_app()",
+        ])
+        .current_dir(dir)
+        .env("CONFIG", dir.join("config.ini"))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    cmd.spawn()
+        .map_err(|e| io_err("spawning unshare (util-linux) for serles", e))
+}
+
+/// Kills the child's whole process group (gunicorn's master, its worker and any
+/// `openssl` it runs) and reaps the leader when dropped.
+#[derive(Debug)]
+struct GroupGuard(Child);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        // The leader is not reaped yet, so its id still names the group.
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.0.id())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+enum NotReady {
+    /// gunicorn gave up on a listener port another process holds; carries the log tail.
+    PortBusy(String),
+    Fatal(PeerError),
+}
+
+/// Polls the directory until it answers 200, the process exits, or the timeout passes.
+async fn wait_ready(
+    child: &mut Child,
+    url: &str,
+    log_path: &Path,
+    timeout: Duration,
+    client: &reqwest::Client,
+) -> Result<(), NotReady> {
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let tail = log_tail(log_path);
+                if tail.contains("Connection in use") {
+                    return Err(NotReady::PortBusy(tail));
+                }
+                return Err(NotReady::Fatal(PeerError::Exited {
+                    program: PROGRAM.into(),
+                    status: status.to_string(),
+                    log_tail: tail,
+                }));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(NotReady::Fatal(io_err("waiting for serles", e))),
+        }
+        let last_error = match client.get(url).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => format!("GET {url}: HTTP {}", r.status()),
+            Err(e) => format!("GET {url}: {e}"),
+        };
+        if started.elapsed() >= timeout {
+            return Err(NotReady::Fatal(PeerError::Timeout {
+                program: PROGRAM.into(),
+                waited: started.elapsed(),
+                last_error,
+                log_tail: log_tail(log_path),
+            }));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+fn write(path: &Path, contents: &str) -> Result<(), PeerError> {
+    fs::write(path, contents).map_err(|e| io_err(format!("writing {}", path.display()), e))
+}
+
+fn io_err(context: impl Into<String>, source: io::Error) -> PeerError {
+    PeerError::Io {
+        context: context.into(),
+        source,
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let read = || -> io::Result<String> {
+        let mut f = File::open(path)?;
+        let len = f.metadata()?.len();
+        f.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    };
+    read().unwrap_or_else(|e| format!("(log unreadable: {e})"))
+}
