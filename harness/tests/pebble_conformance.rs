@@ -71,6 +71,7 @@ fn split_by_eab(catalogue: &Catalogue) -> (Catalogue, Catalogue) {
     let part = |keep: bool| Catalogue {
         cases: catalogue.cases.iter().filter(|c| about_eab(c) == keep).cloned().collect(),
         requirements: catalogue.requirements.clone(),
+        judges: catalogue.judges.clone(),
     };
     (part(true), part(false))
 }

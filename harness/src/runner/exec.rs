@@ -144,6 +144,9 @@ pub(crate) struct CaseRun<'e> {
     observed: validation::Observed,
     /// The Retry-After of the latest response, for a `sleep` step with `retry_after`.
     last_retry_after: Option<Duration>,
+    /// Challenge and authorization URLs whose challenge POST the server answered with an
+    /// error: a server validating inside that POST has already decided them.
+    decided_in_post: Vec<String>,
 }
 
 const DEFAULT: &str = "default";
@@ -238,6 +241,7 @@ impl<'e> CaseRun<'e> {
             attempted: validation::Attempted::default(),
             observed: validation::Observed::default(),
             last_retry_after: None,
+            decided_in_post: Vec::new(),
         }
     }
 
@@ -1278,8 +1282,9 @@ impl<'e> CaseRun<'e> {
 
     async fn respond_challenge(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
         let account = self.account_name(step);
-        let (_, authz, chall) = self.challenge_of(step).await?;
-        match step.provision.unwrap_or(Provision::Plain(true)) {
+        let (authz_url, authz, chall) = self.challenge_of(step).await?;
+        let provision = step.provision.unwrap_or(Provision::Plain(true));
+        match provision {
             Provision::Plain(false) => {}
             Provision::Plain(true) => self.provision(&account, &authz, &chall, None)?,
             Provision::Variant(v) => self.provision(&account, &authz, &chall, Some(v))?,
@@ -1290,7 +1295,16 @@ impl<'e> CaseRun<'e> {
             None => Payload::Json(json!({})),
         };
         let resp = self.signed(&account, &chall.url, payload, step.mutate.as_ref()).await?;
-        expect_ok(resp, checked, 200)
+        if resp.status >= 400 && step.mutate.is_none() && step.payload.is_none() {
+            // An error to a well-formed response is a validation done inside the POST
+            // (RFC 8555 lets the server validate when it likes): its outcome is decided.
+            self.decided_in_post.extend([chall.url.clone(), authz_url]);
+        }
+        // A response served unprovisioned, or in a variant, may fail validation; a server
+        // validating inside the POST then answers with that failure, which the case's
+        // later steps judge on the challenge itself.
+        let may_fail = provision != Provision::Plain(true);
+        expect_ok(resp, checked || may_fail, 200)
     }
 
     /// Waits until the CA made `queries` http-01 validation queries for the challenge's
@@ -1309,6 +1323,12 @@ impl<'e> CaseRun<'e> {
             let seen = validation::http_queries_for(&self.env.responders, self.started, &token);
             if seen >= wanted {
                 return Ok(());
+            }
+            if seen > 0 && self.decided_in_post.contains(&chall.url) {
+                return Err(StepError::Unsupported(format!(
+                    "the server validated inside the challenge POST and answered with the failure: it does not retry the failed query (RFC 8555 §8.2, SHOULD), so there is no query {} to wait for",
+                    seen + 1
+                )));
             }
             // Once a second, see whether the server has already finished with the
             // challenge: one that decided without the awaited queries will send none.
@@ -1367,7 +1387,9 @@ impl<'e> CaseRun<'e> {
             let resp = expect_ok(resp, false, 200)?;
             let body = resp.json().map_err(|e| fail(format!("a JSON object from {url}"), e.to_string()))?;
             let status = body.get("status").and_then(Value::as_str).unwrap_or("");
-            if until.contains(&status) {
+            // A challenge the server decided inside its POST will not change: the case
+            // judges it as it is.
+            if until.contains(&status) || self.decided_in_post.iter().any(|u| u == url) {
                 return Ok(resp);
             }
             if started.elapsed() >= timeout {
