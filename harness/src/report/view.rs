@@ -97,7 +97,8 @@ impl<'a> View<'a> {
         for c in report.cases.iter().filter(|c| c.verdict == Verdict::Blocked) {
             let step = c.step.map(|s| format!("step {s}: ")).unwrap_or_default();
             let seen = redactor.text(c.observed.as_deref().unwrap_or_default());
-            blocked.entry(c.blocked_by.as_deref()).or_default().push((c, format!("{step}{seen}")));
+            let known = known.get(&c.id).map(|k| format!(" (known: {})", k.reason)).unwrap_or_default();
+            blocked.entry(c.blocked_by.as_deref()).or_default().push((c, format!("{step}{seen}{known}")));
         }
         let mut not_passed: Vec<CaseView<'a>> = report
             .cases
