@@ -1,11 +1,11 @@
 //! Live protocol fuzzing against the mock CA: the reference survives a campaign with no
-//! finding; a defect shows up as a few distinct, minimised findings of the oracle it
-//! breaks, which replay on their own; a seed replays the same campaign; slow answers are
-//! caught; the command writes its reports and replay files; only loopback servers are
-//! ever fuzzed.
+//! finding; a defect shows up as one root cause, a cluster of distinct, minimised
+//! findings of the oracle it breaks, which replay on their own; a seed replays the same
+//! campaign; slow answers are caught; the command writes its reports and one replay
+//! file per root cause; only loopback servers are ever fuzzed.
 
-use acmespec::fuzzing::live::{self, LiveError, LiveOptions, LiveReport, ReplaySpec};
-use acmespec::fuzzing::live_report::SavedFinding;
+use acmespec::fuzzing::live::{self, Cluster, LiveError, LiveOptions, LiveReport, ReplaySpec};
+use acmespec::fuzzing::live_report::SavedCluster;
 use acmespec::mockca::{Defect, Endpoint, FaultKind, FaultRule, MockCa, MockCaConfig};
 use acmespec::protocol::http::ClientOptions;
 use rustls_pki_types::CertificateDer;
@@ -38,39 +38,77 @@ async fn the_reference_mock_ca_survives_a_campaign_without_findings() {
     assert_eq!(report.requests, 600);
     assert!(report.complete, "{:?}", report.stopped);
     assert!(report.findings.is_empty(), "{:#?}", report.findings.iter().take(3).collect::<Vec<_>>());
+    assert!(report.clusters.is_empty());
     // The campaign reached beyond the JWS checks: some requests were accepted.
     assert!(report.statuses.range(200..300).map(|(_, n)| n).sum::<usize>() > 0, "{:?}", report.statuses);
 }
 
+/// The report's one cluster, checked to hold every finding and every occurrence.
+fn only_cluster(report: &LiveReport) -> &Cluster {
+    let [cluster] = report.clusters.as_slice() else { panic!("{:#?}", report.clusters) };
+    assert_eq!(cluster.findings, (0..report.findings.len()).collect::<Vec<_>>());
+    assert_eq!(cluster.occurrences, report.findings.iter().map(|f| f.occurrences).sum::<usize>());
+    cluster
+}
+
 #[tokio::test]
-async fn a_defect_shows_as_distinct_minimised_findings_that_a_seed_replays() {
+async fn a_defect_shows_as_one_root_cause_of_minimised_findings_that_a_seed_replays() {
     let summary = |r: &LiveReport| r.findings.iter().map(|f| (f.key.clone(), f.first_request, f.occurrences)).collect::<Vec<_>>();
     let first = campaign(vec![Defect::AcceptReusedNonce], 11, 400).await;
-    assert!(!first.findings.is_empty());
-    // The defect skips the nonce check altogether: reused and invented nonces pass, and
-    // minimisation strips every other mutation off the request.
+    // The defect skips the nonce check altogether: reused and invented nonces pass on
+    // every endpoint, and minimisation strips every other mutation off the request.
     for f in &first.findings {
         assert_eq!(f.broken.oracle, "accepted-invalid", "{f:#?}");
         assert!(matches!(f.replay.mutations.as_slice(), [m] if m == "nonce-reused" || m == "nonce-invented"), "{f:#?}");
     }
-    // De-duplicated: one finding per endpoint and mutation class, the repeats counted.
-    let total: usize = first.findings.iter().map(|f| f.occurrences).sum();
-    assert!(first.findings.len() <= 2 * 7 && total > first.findings.len(), "{} findings, {total} occurrences", first.findings.len());
+    // One finding per endpoint and mutation class, the repeats counted, all of them one
+    // root cause: the nonce check that is missing.
+    let cluster = only_cluster(&first);
+    let total = cluster.occurrences;
+    assert!(first.findings.len() > 1 && first.findings.len() <= 2 * 7 && total > first.findings.len(), "{} findings, {total} occurrences", first.findings.len());
+    assert_eq!(cluster.cause, "(RFC 8555 §6.5: a missing, reused or unknown nonce is refused with badNonce)");
+    assert!(cluster.endpoints.len() > 1 && first.findings[cluster.reproducer].replay.mutations.len() == 1, "{cluster:#?}");
     assert!(first.minimisation_requests > 0 && first.requests == 400);
     let again = campaign(vec![Defect::AcceptReusedNonce], 11, 400).await;
     assert_eq!(summary(&first), summary(&again));
+    assert_eq!(first.clusters, again.clusters);
 
+    // Errors without Replay-Nonce, whatever their problem and detail: a cause per status
+    // that lacks it, not per finding.
     let nonces = campaign(vec![Defect::OmitNonceOnErrors], 11, 200).await;
-    assert!(!nonces.findings.is_empty());
     assert!(nonces.findings.iter().all(|f| f.broken.oracle == "replay-nonce"), "{:#?}", nonces.findings);
+    assert!(nonces.clusters.iter().all(|c| c.cause.parse::<u16>().is_ok_and(|s| s >= 400)), "{:#?}", nonces.clusters);
+    assert!(!nonces.clusters.is_empty() && nonces.clusters.len() * 5 < nonces.findings.len(), "{:#?}", nonces.clusters);
 
-    // A server that does not check signatures accepts corrupt ones, and the rule named
-    // is the one the minimal request breaks.
+    // A server that does not check signatures accepts corrupt ones, under whatever key
+    // or alg and on every endpoint: one cause, named by the rule the minimal requests break.
     let unsigned = campaign(vec![Defect::SkipSignatureCheck], 3, 400).await;
     assert!(unsigned.findings.iter().any(|f| f.replay.mutations == ["signature-corrupt"]), "{:#?}", unsigned.findings);
     for f in &unsigned.findings {
         assert_eq!(f.broken.rfc, "RFC 8555 §6.2: the signature must verify under the header's alg and key", "{f:#?}");
     }
+    let cluster = only_cluster(&unsigned);
+    assert!(unsigned.findings.len() > 1 && cluster.endpoints.len() > 1, "{cluster:#?}");
+}
+
+#[tokio::test]
+async fn a_server_error_on_one_resource_is_one_root_cause_whatever_the_mutations() {
+    let fail = FaultRule {
+        endpoint: Endpoint::Order,
+        nth: None,
+        times: None,
+        probability: None,
+        action: FaultKind::ServerInternal,
+        retry_after: None,
+        ms: None,
+        polls: None,
+    };
+    let ca = mock_ca(Vec::new(), vec![fail]).await;
+    let report = live::run(&options(&ca, 5, 300), |_, _| {}).await.unwrap();
+    let cluster = only_cluster(&report);
+    assert_eq!((cluster.oracle.as_str(), cluster.cause.as_str()), ("server-error", r#"500 serverInternal "scripted fault: internal error""#));
+    assert_eq!(cluster.endpoints, ["order"]);
+    assert!(cluster.mutation_sets.len() > 3, "{cluster:#?}");
 }
 
 #[tokio::test]
@@ -111,10 +149,12 @@ async fn a_slow_answer_is_a_finding() {
     };
     let ca = mock_ca(Vec::new(), vec![delay]).await;
     let report = live::run(&LiveOptions { slow: Duration::from_millis(200), ..options(&ca, 5, 150) }, |_, _| {}).await.unwrap();
-    assert!(!report.findings.is_empty());
     for f in &report.findings {
         assert_eq!((f.broken.oracle.as_str(), f.endpoint.as_str()), ("slow-response", "order"), "{f:#?}");
     }
+    // Slow whatever the answer: the resource is the cause.
+    let cluster = only_cluster(&report);
+    assert_eq!((cluster.oracle.as_str(), cluster.cause.as_str()), ("slow-response", "order"));
 }
 
 #[test]
@@ -125,19 +165,23 @@ fn the_command_writes_reports_and_replay_files() {
     let dir = out.path().to_str().unwrap();
     let campaign = run(&["fuzz", "--defect", "accept-reused-nonce", "--requests", "200", "--seed", "11", "--out", dir]);
     assert_eq!(campaign.status.code(), Some(1), "{}", String::from_utf8_lossy(&campaign.stderr));
+    // The console names each root cause once, however many findings it has.
+    let console = String::from_utf8_lossy(&campaign.stdout);
+    assert!(console.matches("FINDING").count() == 1 && console.contains("1 root causes") && console.contains("  #1 accepted-invalid"), "{console}");
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(md.contains("| `accepted-invalid` |") && md.contains("nonce-reused"), "{md}");
+    assert!(md.contains("## Root causes") && md.contains("### 1. accepted-invalid (RFC 8555 §6.5:") && !md.contains("### 2."), "{md}");
     let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
     assert!(html.contains("fuzz/accepted-invalid") && html.contains("nonce-reused"), "{html}");
     let junit = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
-    assert!(junit.contains(r#"name="accepted-invalid""#) && junit.contains("<failure"), "{junit}");
+    assert!(junit.contains(r#"name="accepted-invalid""#) && junit.contains(r#"message="1 root causes"#), "{junit}");
     let report: LiveReport = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
-    assert!(report.complete && !report.findings.is_empty());
-    let mut files: Vec<_> = std::fs::read_dir(out.path().join("findings")).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    assert_eq!(files.len(), report.findings.len());
-    let saved: SavedFinding = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    assert!(report.complete && report.findings.len() > 1 && report.clusters.len() == 1);
+    let files: Vec<_> = std::fs::read_dir(out.path().join("findings")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files, [out.path().join("findings/001-accepted-invalid.json")]);
+    let saved: SavedCluster = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
     assert_eq!(saved.replay_command, format!("acmespec fuzz --replay {} --defect accept-reused-nonce", files[0].display()));
+    assert_eq!((&saved.cluster, saved.reproducer.key.as_str()), (&report.clusters[0], report.findings[report.clusters[0].reproducer].key.as_str()));
     let file = files[0].to_str().unwrap();
     let still = run(&["fuzz", "--replay", file, "--defect", "accept-reused-nonce"]);
     assert_eq!(still.status.code(), Some(1), "{}", String::from_utf8_lossy(&still.stdout));
@@ -175,8 +219,9 @@ async fn only_loopback_servers_are_fuzzed_and_bounds_are_enforced() {
     assert!(matches!(err, LiveError::Setup(_)), "{err}");
 }
 
-/// A bounded campaign against real Pebble 2.4 completes, and its findings are exactly
-/// the ones `reports/fuzzing.md` explains, pinned in `reports/baselines/fuzz-pebble-2.4.0.toml`.
+/// A bounded campaign against real Pebble 2.4 completes, and its root causes, with the
+/// endpoints and minimal mutations that show them, are exactly the ones
+/// `reports/fuzzing.md` explains, pinned in `reports/baselines/fuzz-pebble-2.4.0.toml`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pebble_campaign_completes_with_its_explained_findings() {
     use acmespec::peers::{Pebble, PebbleOptions, free_tcp_port};
@@ -194,8 +239,27 @@ async fn a_pebble_campaign_completes_with_its_explained_findings() {
     acmespec::fuzzing::live_report::write_dir(&dir, &report, &|p| format!("acmespec fuzz --replay {}", p.display())).unwrap();
     assert!(report.complete, "{:?}", report.stopped);
     assert_eq!(report.requests, 1500);
-    let found: std::collections::BTreeSet<String> = report.findings.iter().map(|f| f.key.clone()).collect();
+    // (root cause, endpoints, minimal mutation sets), each list sorted.
+    type Pinned = std::collections::BTreeSet<(String, Vec<String>, Vec<Vec<String>>)>;
+    fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+        v.sort();
+        v
+    }
+    let found: Pinned = report
+        .clusters
+        .iter()
+        .map(|c| (format!("{} {}", c.oracle, c.cause), sorted(c.endpoints.clone()), sorted(c.mutation_sets.clone())))
+        .collect();
     let pinned: toml::Table = toml::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../reports/baselines/fuzz-pebble-2.4.0.toml")).unwrap()).unwrap();
-    let expected: std::collections::BTreeSet<String> = pinned["finding"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap().to_owned()).collect();
+    let strings = |v: &toml::Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let expected: Pinned = pinned["cluster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let sets = c["mutation_sets"].as_array().unwrap().iter().map(strings).collect();
+            (c["root_cause"].as_str().unwrap().to_owned(), sorted(strings(&c["endpoints"])), sorted(sets))
+        })
+        .collect();
     assert_eq!(found, expected, "report: {}", dir.join("report.md").display());
 }

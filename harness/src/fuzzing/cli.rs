@@ -71,12 +71,13 @@ pub struct LiveArgs {
     /// Write the JSON report here (rewritten after every new finding and at the end).
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Write report.json, report.md, junit.xml and findings/*.json (one replayable file
-    /// per distinct finding) here, rewritten after every new finding and at the end.
+    /// Write report.json (every finding), report.md, report.html, junit.xml and
+    /// findings/*.json (one replayable file per root cause) here, rewritten after every
+    /// new finding and at the end.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Send a saved finding (a findings/*.json file) again instead of a campaign; exits 1
-    /// when it still breaks its oracle, 0 when it no longer does.
+    /// Send a saved root cause's reproducer (a findings/*.json file) again instead of a
+    /// campaign; exits 1 when it still breaks its oracle, 0 when it no longer does.
     #[arg(long, value_name = "FINDING")]
     replay: Option<PathBuf>,
     /// Switch on a defect of the built-in mock CA (repeatable; only without --directory).
@@ -189,7 +190,7 @@ async fn server(args: &LiveArgs) -> Result<Server, String> {
     Ok(Server { options, _embedded: embedded })
 }
 
-/// The command line that sends the finding saved at `path` to the same server again.
+/// The command line that sends the reproducer saved at `path` to the same server again.
 fn replay_command(args: &LiveArgs, path: &Path) -> String {
     let mut cmd = format!("acmespec fuzz --replay {}", path.display());
     match &args.directory {
@@ -232,7 +233,11 @@ async fn run_live(args: LiveArgs) -> ExitCode {
         Ok(())
     };
     let result = live::run(options, |so_far, f| {
-        println!("FINDING  request {} {}: {} ({})", f.first_request, f.key, f.broken.detail, f.broken.rfc);
+        let cluster = &so_far.clusters[f.cluster];
+        if cluster.findings.len() == 1 {
+            let title = live_report::cluster_title(cluster);
+            println!("FINDING  #{} request {} {title}: {} ({})", f.cluster + 1, f.first_request, f.broken.detail, f.broken.rfc);
+        }
         if let Err(e) = write(so_far) {
             eprintln!("acmespec: {e}");
         }
@@ -247,19 +252,24 @@ async fn run_live(args: LiveArgs) -> ExitCode {
     }
     let repeats: usize = report.findings.iter().map(|f| f.occurrences).sum();
     println!(
-        "{} requests ({} minimising), {} distinct findings ({repeats} occurrences), seed {}{}",
+        "{} requests ({} minimising), {} root causes ({} distinct findings, {repeats} occurrences), seed {}{}",
         report.requests,
         report.minimisation_requests,
+        report.clusters.len(),
         report.findings.len(),
         report.seed,
         report.stopped.as_deref().map(|s| format!("; stopped early: {s}")).unwrap_or_default()
     );
+    for (i, cluster) in report.clusters.iter().enumerate() {
+        println!("  #{} {}", i + 1, live_report::describe(&report, cluster));
+    }
     if report.findings.is_empty() && report.complete { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-/// Sends a saved finding again: 1 when it still breaks its oracle, 0 when it no longer does.
+/// Sends a saved root cause's reproducer again: 1 when it still breaks its oracle (for
+/// that root cause or another), 0 when it no longer does.
 async fn replay_finding(options: &LiveOptions, file: &Path) -> ExitCode {
-    let saved: Result<live_report::SavedFinding, String> = std::fs::read(file)
+    let saved: Result<live_report::SavedCluster, String> = std::fs::read(file)
         .map_err(|e| e.to_string())
         .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("not a saved finding: {e}")));
     let saved = match saved {
@@ -269,14 +279,14 @@ async fn replay_finding(options: &LiveOptions, file: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = match live::replay(options, &saved.finding.replay).await {
+    let outcome = match live::replay(options, &saved.reproducer.replay).await {
         Ok(o) => o,
         Err(e) => {
             eprintln!("acmespec: {e}");
             return ExitCode::from(2);
         }
     };
-    let spec = &saved.finding.replay;
+    let spec = &saved.reproducer.replay;
     println!("replayed {} [{}] with seed {}", spec.endpoint, spec.mutations.join(", "), spec.seed);
     for b in &outcome.broken {
         println!("BROKEN  {}: {} ({})", b.oracle, b.detail, b.rfc);
@@ -284,11 +294,19 @@ async fn replay_finding(options: &LiveOptions, file: &Path) -> ExitCode {
     if let Some(exchange) = &outcome.exchange {
         println!("{}", serde_json::to_string_pretty(exchange).unwrap_or_default());
     }
-    if outcome.broken.iter().any(|b| b.oracle == saved.finding.broken.oracle) {
-        println!("still reproduces: {}", saved.finding.key);
-        ExitCode::from(1)
-    } else {
-        println!("no longer reproduces: {}", saved.finding.key);
-        ExitCode::SUCCESS
+    let title = live_report::cluster_title(&saved.cluster);
+    match outcome.broken.iter().zip(&outcome.causes).find(|(b, _)| b.oracle == saved.cluster.oracle) {
+        Some((_, cause)) if *cause == saved.cluster.cause => {
+            println!("still reproduces: {title}");
+            ExitCode::from(1)
+        }
+        Some((b, cause)) => {
+            println!("another root cause: {} {cause} (the saved one, {title}, no longer shows)", b.oracle);
+            ExitCode::from(1)
+        }
+        None => {
+            println!("no longer reproduces: {title}");
+            ExitCode::SUCCESS
+        }
     }
 }

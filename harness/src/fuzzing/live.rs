@@ -10,18 +10,23 @@
 //! bound, refusal of requests RFC 8555 §6 requires to be refused, and a server still
 //! answering afterwards.
 //!
-//! A campaign that reports the same defect ten thousand times is useless, so findings
-//! are de-duplicated by endpoint × mutation class × oracle × response class, and each
-//! is minimised first: mutations are dropped one at a time while the oracle still
-//! breaks. Every request is a pure function of a [`ReplaySpec`] (endpoint, mutations,
-//! per-request seed), so a finding can be sent again on its own with [`replay`], and the
-//! same campaign seed sends the same sequence of requests.
+//! A campaign that reports the same defect ten thousand times is useless. Distinct
+//! findings (oracle × endpoint × minimal mutations × answer class) are still mostly the
+//! same bug seen from many angles: a server that answers 500 to padded base64url does
+//! so on every endpoint and under every mutation that comes with the padding. So each
+//! finding gets a root cause, what a server developer would fix once (see
+//! `root_cause`), and is minimised: mutations are dropped one at a time while that
+//! cause still shows. Findings with the same cause form a cluster, and the reports lead
+//! with one smallest reproducer per cluster while `report.json` keeps every finding.
+//! Every request is a pure function of a [`ReplaySpec`] (endpoint, mutations,
+//! per-request seed), so a finding can be sent again on its own with [`replay`], and
+//! the same campaign seed sends the same sequence of requests.
 
 use crate::protocol::b64;
 use crate::protocol::http::{ClientOptions, Exchange, HttpClient, HttpError, Response};
 use crate::protocol::jws::{Algorithm, FlattenedJws, KeyId, acme_protected_header};
 use crate::protocol::keys::SigningKey;
-use crate::protocol::wire::{Directory, is_registered_or_foreign_error};
+use crate::protocol::wire::{Directory, Problem, is_registered_or_foreign_error};
 use crate::seeded::SplitMix64;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -117,6 +122,8 @@ pub struct Broken {
 pub struct Finding {
     /// `oracle endpoint [mutations] -> response class`: the de-duplication key.
     pub key: String,
+    /// Index of its root cause in [`LiveReport::clusters`].
+    pub cluster: usize,
     /// Which property broke, its RFC text and what was seen the first time.
     #[serde(flatten)]
     pub broken: Broken,
@@ -135,6 +142,29 @@ pub struct Finding {
     pub replay: ReplaySpec,
     /// The minimal request's exchange, JWS decoded.
     pub exchange: Option<Exchange>,
+}
+
+/// One root cause: the findings of one oracle whose answers point at the same code in
+/// the server, whatever endpoint and mutations showed them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// The oracle its findings broke.
+    pub oracle: String,
+    /// What they have in common besides the oracle, e.g. `500 serverInternal "the
+    /// nonce <id> could not be decoded"`, `400` (for `replay-nonce`), the rule refused
+    /// requests break (for `accepted-invalid`), the endpoint (for `slow-response`).
+    pub cause: String,
+    /// Campaign requests that showed it, over all its findings.
+    pub occurrences: usize,
+    /// Indices of its findings in [`LiveReport::findings`].
+    pub findings: Vec<usize>,
+    /// The endpoints it showed on, in the order first seen.
+    pub endpoints: Vec<String>,
+    /// The minimal mutation sets that show it, in the order first seen.
+    pub mutation_sets: Vec<Vec<String>>,
+    /// Index of the finding to reproduce it with: the first of those with the fewest
+    /// minimal mutations.
+    pub reproducer: usize,
 }
 
 /// A campaign's results.
@@ -169,11 +199,56 @@ pub struct LiveReport {
     pub statuses: BTreeMap<u16, usize>,
     /// Distinct findings, in the order they were first seen.
     pub findings: Vec<Finding>,
+    /// Their root causes, in the order first seen.
+    pub clusters: Vec<Cluster>,
     /// False when the campaign stopped early (server gone, interrupted).
     pub complete: bool,
     /// Why it stopped early, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+}
+
+impl LiveReport {
+    /// Adds a new distinct finding to the cluster of `cause`, opening the cluster if it
+    /// is the first.
+    fn add(&mut self, mut finding: Finding, cause: String) {
+        let index = self.findings.len();
+        let c = match self.clusters.iter().position(|c| c.oracle == finding.broken.oracle && c.cause == cause) {
+            Some(c) => c,
+            None => {
+                self.clusters.push(Cluster {
+                    oracle: finding.broken.oracle.clone(),
+                    cause,
+                    occurrences: 0,
+                    findings: Vec::new(),
+                    endpoints: Vec::new(),
+                    mutation_sets: Vec::new(),
+                    reproducer: index,
+                });
+                self.clusters.len() - 1
+            }
+        };
+        finding.cluster = c;
+        let cluster = &mut self.clusters[c];
+        cluster.occurrences += finding.occurrences;
+        cluster.findings.push(index);
+        if !cluster.endpoints.contains(&finding.endpoint) {
+            cluster.endpoints.push(finding.endpoint.clone());
+        }
+        if !cluster.mutation_sets.contains(&finding.replay.mutations) {
+            cluster.mutation_sets.push(finding.replay.mutations.clone());
+        }
+        if self.findings.get(cluster.reproducer).is_some_and(|r| finding.replay.mutations.len() < r.replay.mutations.len()) {
+            cluster.reproducer = index;
+        }
+        self.findings.push(finding);
+    }
+
+    /// Counts one more request showing finding `i`.
+    fn repeat(&mut self, i: usize) {
+        self.findings[i].occurrences += 1;
+        self.clusters[self.findings[i].cluster].occurrences += 1;
+    }
 }
 
 /// Whether `url` names a loopback host.
@@ -411,6 +486,13 @@ impl Mutation {
     }
 }
 
+/// The rule a request with these mutations breaks, if any: the last such mutation's,
+/// since a later mutation of the same member wins (alg-hs256 then alg-key-mismatch
+/// sends ES384).
+fn broken_rule(mutations: &[Mutation]) -> Option<&'static str> {
+    mutations.iter().rev().find_map(|m| m.must_refuse())
+}
+
 /// Values a payload member is replaced with: type confusion, boundaries, odd text.
 fn odd_value(rng: &mut SplitMix64) -> Value {
     match rng.below(10) {
@@ -535,16 +617,24 @@ impl Session {
             add("replay-nonce", None, format!("HTTP {} without Replay-Nonce", r.status));
         }
         if r.status < 400
-            && let Some(rule) = mutations.iter().find_map(|m| m.must_refuse())
+            && let Some(rule) = broken_rule(mutations)
         {
             add("accepted-invalid", Some(rule), format!("HTTP {}", r.status));
         }
         broken
     }
 
-    /// Drops mutations one at a time while the oracle still breaks; returns the smallest
-    /// set found and the requests spent.
-    async fn minimise(&mut self, endpoint: Endpoint, mutations: &[Mutation], seed: u64, oracle: &str, budget: usize) -> (Vec<Mutation>, Option<Exchange>, usize) {
+    /// Drops mutations one at a time while the oracle still breaks for the same root
+    /// cause (a reproducer that reached another bug would reproduce the oracle, not its
+    /// cluster); returns the smallest set found and the requests spent.
+    async fn minimise(
+        &mut self,
+        endpoint: Endpoint,
+        mutations: &[Mutation],
+        seed: u64,
+        (oracle, cause): (&str, &str),
+        budget: usize,
+    ) -> (Vec<Mutation>, Option<Exchange>, usize) {
         let mut kept = mutations.to_vec();
         let mut exchange = None;
         let mut spent = 0;
@@ -554,7 +644,10 @@ impl Session {
             fewer.remove(i);
             let sent = self.send(endpoint, &fewer, seed).await;
             spent += 1;
-            if self.judge(&fewer, &sent).iter().any(|b| b.oracle == oracle) {
+            // An accepted request's answer shows no cause: its rule comes from the
+            // mutations, the very thing being minimised.
+            let same = |b: &Broken| b.oracle == oracle && (oracle == "accepted-invalid" || root_cause(b, endpoint, &sent) == cause);
+            if self.judge(&fewer, &sent).iter().any(same) {
                 kept = fewer;
                 exchange = sent.exchange;
             } else {
@@ -679,6 +772,151 @@ fn names(mutations: &[Mutation]) -> Vec<String> {
     mutations.iter().map(|m| m.name().to_owned()).collect()
 }
 
+/// The cause of a broken oracle as a server developer would name the bug, the key of
+/// its cluster together with the oracle. What identifies the code at fault depends on
+/// the oracle:
+/// - a bad error answer (5xx, not a problem document, unregistered type) comes from the
+///   code path that wrote it, which its status, problem type and the shape of its
+///   detail text name; the endpoint and mutations only show the many ways to reach it;
+/// - whether Replay-Nonce is set is decided by the layer that writes the response (an
+///   error writer, a body-size limit, a router), which the status tells apart and the
+///   detail does not; successes count as one status class, since 200 or 201 is the
+///   endpoint's business;
+/// - an accepted request is one check missing, named by the rule the minimal request
+///   breaks;
+/// - slowness belongs to the resource, whatever the answer;
+/// - a lost answer is known by what the connection died of.
+fn root_cause(broken: &Broken, endpoint: Endpoint, sent: &Sent) -> String {
+    let response = sent.response.as_ref();
+    match broken.oracle.as_str() {
+        "accepted-invalid" => format!("({})", broken.rfc),
+        "slow-response" => endpoint.name().into(),
+        "replay-nonce" => match response.map_or(0, |r| r.status) {
+            status @ 0..400 => format!("{}xx", status / 100),
+            status => status.to_string(),
+        },
+        "no-answer" => format!("\"{}\"", detail_shape(sent.exchange.as_ref().and_then(|e| e.error.as_deref()).unwrap_or_default())),
+        _ => format!("{} \"{}\"", response_class(sent), detail_shape(&response.map(said).unwrap_or_default())),
+    }
+}
+
+/// What an answer says in words: its problem document's detail, or else the first line
+/// of its body.
+fn said(r: &Response) -> String {
+    match serde_json::from_slice::<Problem>(&r.body) {
+        Ok(Problem { detail: Some(detail), .. }) => detail,
+        _ => String::from_utf8_lossy(&r.body).lines().next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Length of shape (in bytes) past which the rest of a detail is left out: it is then
+/// usually an echo of the request, and leaving it keeps the work bounded for any body.
+const SHAPE_LEN: usize = 160;
+
+/// The shape of a server's error text: what two answers of the same code path have in
+/// common. URLs, quoted values, identifiers (nonces, account and order ids, hashes) and
+/// numbers differ between requests that reach the same `fmt.Errorf`, so they become
+/// `<url>`, `"..."`, `<id>` and `<n>`; whitespace runs become one space.
+fn detail_shape(text: &str) -> String {
+    let mut shape = String::new();
+    let mut rest = text.trim();
+    let mut previous = None;
+    while let Some(c) = rest.chars().next() {
+        if shape.len() >= SHAPE_LEN {
+            shape.push_str("...");
+            break;
+        }
+        let taken = if let Some(n) = url_len(rest) {
+            shape.push_str("<url>");
+            n
+        } else if let Some(n) = quoted_len(rest, previous) {
+            shape.extend([c, '.', '.', '.', c]);
+            n
+        } else if is_word_char(c) {
+            let n = rest.find(|c| !is_word_char(c)).unwrap_or(rest.len());
+            push_word_shape(&rest[..n], &mut shape);
+            n
+        } else if c.is_whitespace() {
+            shape.push(' ');
+            rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len())
+        } else {
+            shape.push(c);
+            c.len_utf8()
+        };
+        previous = rest[..taken].chars().next_back();
+        rest = &rest[taken..];
+    }
+    shape
+}
+
+/// The base64url alphabet, which identifiers and words are made of.
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// Length of the absolute URL `text` starts with (`scheme://...` up to a space, quote
+/// or bracket, trailing punctuation left out).
+fn url_len(text: &str) -> Option<usize> {
+    let scheme = text.find(|c: char| !c.is_ascii_alphanumeric() && !"+.-".contains(c)).unwrap_or(text.len());
+    if !text.starts_with(|c: char| c.is_ascii_alphabetic()) || !text[scheme..].starts_with("://") {
+        return None;
+    }
+    let end = text.find(|c: char| c.is_whitespace() || "\"'`<>".contains(c)).unwrap_or(text.len());
+    Some(text[..end].trim_end_matches(|c| ".,;:!?)]}".contains(c)).len())
+}
+
+/// Length of the quoted value `text` starts with, closing quote included. A `'` only
+/// opens a quote where it cannot be an apostrophe, and only closes one before a non-word
+/// character; backslash escapes (Go's `%q`, JSON) are skipped.
+fn quoted_len(text: &str, previous: Option<char>) -> Option<usize> {
+    let quote = text.chars().next().filter(|q| "\"`'".contains(*q))?;
+    if quote == '\'' && previous.is_some_and(|p| p.is_alphanumeric()) {
+        return None;
+    }
+    let mut chars = text.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '\n' => return None,
+            c if c == quote => {
+                let end = i + c.len_utf8();
+                let closes = quote != '\'' || !text[end..].starts_with(|c: char| c.is_alphanumeric());
+                if closes {
+                    return Some(end);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A word's shape: `<id>` for an identifier, else the word with its digit runs as `<n>`.
+/// Identifiers are told from words by their mix: random base64url or hex of 8 characters
+/// or more almost always has two separate runs of digits, which words like `base64url`
+/// or `ES384` do not; a long run without digits is an identifier when it has adjacent
+/// capitals, which camelCase names like `externalAccountRequired` do not.
+fn push_word_shape(word: &str, shape: &mut String) {
+    let digit_runs = word.split(|c: char| !c.is_ascii_digit()).filter(|run| !run.is_empty()).count();
+    let has_letters = word.contains(|c: char| c.is_ascii_alphabetic());
+    let adjacent_capitals = word.as_bytes().windows(2).any(|w| w.iter().all(u8::is_ascii_uppercase));
+    if has_letters && ((word.len() >= 8 && digit_runs >= 2) || (word.len() >= 16 && (digit_runs > 0 || adjacent_capitals))) {
+        shape.push_str("<id>");
+        return;
+    }
+    let mut in_number = false;
+    for c in word.chars() {
+        if !c.is_ascii_digit() {
+            shape.push(c);
+        } else if !in_number {
+            shape.push_str("<n>");
+        }
+        in_number = c.is_ascii_digit();
+    }
+}
+
 /// Sends the campaign; `on_finding` sees each new distinct finding as it happens, with
 /// the report so far (`complete: false`), so a campaign cut short still leaves its findings.
 pub async fn run(options: &LiveOptions, mut on_finding: impl FnMut(&LiveReport, &Finding)) -> Result<LiveReport, LiveError> {
@@ -705,6 +943,7 @@ pub async fn run(options: &LiveOptions, mut on_finding: impl FnMut(&LiveReport, 
         duration_ms: 0,
         statuses: BTreeMap::new(),
         findings: Vec::new(),
+        clusters: Vec::new(),
         complete: false,
         stopped: None,
     };
@@ -728,27 +967,34 @@ pub async fn run(options: &LiveOptions, mut on_finding: impl FnMut(&LiveReport, 
         for broken in session.judge(&mutations, &sent) {
             let raw_key = (endpoint as usize, names(&mutations), broken.oracle.clone(), class.clone());
             if let Some(&i) = seen.get(&raw_key) {
-                report.findings[i].occurrences += 1;
+                report.repeat(i);
                 continue;
             }
+            let mut cause = root_cause(&broken, endpoint, &sent);
             let budget = options.requests.saturating_sub(report.requests);
-            let (minimal, exchange, spent) = session.minimise(endpoint, &mutations, seed, &broken.oracle, budget).await;
+            let (minimal, exchange, spent) = session.minimise(endpoint, &mutations, seed, (&broken.oracle, &cause), budget).await;
             report.requests += spent;
             report.minimisation_requests += spent;
             let mut broken = broken;
-            if let Some(rule) = minimal.iter().find_map(|m| m.must_refuse()).filter(|_| broken.oracle == "accepted-invalid") {
-                // The rule that matters is one the minimal request still breaks.
+            if broken.oracle == "accepted-invalid"
+                && let Some(rule) = broken_rule(&minimal)
+            {
+                // Which of the mutations the server let through is what minimising finds
+                // out (padding on a body in the general serialization is no padding): the
+                // rule, and so the cluster, is the minimal request's.
                 broken.rfc = rule.to_owned();
+                cause = root_cause(&broken, endpoint, &sent);
             }
             let key = format!("{} {} [{}] -> {}", broken.oracle, endpoint.name(), names(&minimal).join(", "), class);
             if let Some(i) = report.findings.iter().position(|f| f.key == key) {
-                report.findings[i].occurrences += 1;
+                report.repeat(i);
                 seen.insert(raw_key, i);
                 continue;
             }
             seen.insert(raw_key, report.findings.len());
-            report.findings.push(Finding {
+            let finding = Finding {
                 key,
+                cluster: 0,
                 broken,
                 endpoint: endpoint.name().into(),
                 response_class: class.clone(),
@@ -757,7 +1003,8 @@ pub async fn run(options: &LiveOptions, mut on_finding: impl FnMut(&LiveReport, 
                 mutations: names(&mutations),
                 replay: ReplaySpec { endpoint: endpoint.name().into(), mutations: names(&minimal), seed },
                 exchange: exchange.or_else(|| sent.exchange.clone()),
-            });
+            };
+            report.add(finding, cause);
             report.duration_ms = started.elapsed().as_millis() as u64;
             if let Some(f) = report.findings.last() {
                 on_finding(&report, f);
@@ -776,8 +1023,9 @@ pub async fn run(options: &LiveOptions, mut on_finding: impl FnMut(&LiveReport, 
     }
     if let Some(stopped) = &report.stopped {
         let detail = stopped.clone();
-        report.findings.push(Finding {
+        let finding = Finding {
             key: "server-gone".into(),
+            cluster: 0,
             broken: Broken { oracle: "server-gone".into(), rfc: ORACLES[7].1.into(), detail },
             endpoint: "directory".into(),
             response_class: "none".into(),
@@ -786,7 +1034,8 @@ pub async fn run(options: &LiveOptions, mut on_finding: impl FnMut(&LiveReport, 
             mutations: Vec::new(),
             replay: ReplaySpec { endpoint: "directory".into(), mutations: Vec::new(), seed: 0 },
             exchange: None,
-        });
+        };
+        report.add(finding, "no answer from the directory".into());
     }
     report.complete = report.stopped.is_none();
     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -799,6 +1048,9 @@ pub async fn run(options: &LiveOptions, mut on_finding: impl FnMut(&LiveReport, 
 pub struct ReplayOutcome {
     /// The oracles the answer broke (empty: the server now behaves).
     pub broken: Vec<Broken>,
+    /// The root cause of each (a [`Cluster::cause`]), in the same order: a saved cluster
+    /// is there still only if its oracle breaks for its cause.
+    pub causes: Vec<String>,
     /// The exchange, JWS decoded.
     pub exchange: Option<Exchange>,
 }
@@ -819,7 +1071,9 @@ pub async fn replay(options: &LiveOptions, spec: &ReplaySpec) -> Result<ReplayOu
     }
     session.send(Endpoint::Account, &[], spec.seed).await;
     let sent = session.send(endpoint, &mutations, spec.seed).await;
-    Ok(ReplayOutcome { broken: session.judge(&mutations, &sent), exchange: sent.exchange })
+    let broken = session.judge(&mutations, &sent);
+    let causes = broken.iter().map(|b| root_cause(b, endpoint, &sent)).collect();
+    Ok(ReplayOutcome { broken, causes, exchange: sent.exchange })
 }
 
 async fn alive(client: &HttpClient, directory_url: &str) -> bool {
@@ -890,4 +1144,89 @@ async fn set_up(client: &HttpClient, directory_url: &str, key: SigningKey, other
 
 fn jose_type() -> Vec<(String, String)> {
     vec![("content-type".into(), "application/jose+json".into())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detail_shape_keeps_the_words_and_drops_what_varies_per_request() {
+        let same = |a: &str, b: &str, shape: &str| {
+            assert_eq!(detail_shape(a), shape, "{a}");
+            assert_eq!(detail_shape(b), shape, "{b}");
+        };
+        same(
+            "no account at https://127.0.0.1:45583/account/-GsySrp81XXao4ey-10491030889437922892",
+            "no account at https://[::1]:14000/my-account/7",
+            "no account at <url>",
+        );
+        same(
+            r#"the JWS url "https://127.0.0.1:1/order/3ZxjVw4t74uO-m9m" is not the request URL "https://127.0.0.1:1/new-order""#,
+            r#"the JWS url "https://127.0.0.1:1/account/x" is not the request URL "https://127.0.0.1:1/account/x/orders""#,
+            r#"the JWS url "..." is not the request URL "...""#,
+        );
+        same(
+            "JWS body is not valid JSON: EOF while parsing a string at line 1 column 126",
+            "JWS body is not valid JSON: EOF while parsing a string at line 1 column 4117",
+            "JWS body is not valid JSON: EOF while parsing a string at line <n> column <n>",
+        );
+        // Nonces, random ids and hashes, in base64url or hex, with or without digits.
+        same("nonce fhLQmaVbt7IqtMi8ESy7fw unknown", "nonce AAAAAAAAAAAAAAAAAAAAAA unknown", "nonce <id> unknown");
+        same("order 3f786850e387550fdab836ed7e6dc881de23001b expired", "order 2Nx_0Lh-ohzQ9lzT expired", "order <id> expired");
+        // Quoted values in every quoting style, escapes included; apostrophes stay.
+        same(r#"order "a\"b" isn't ready"#, r#"order "" isn't ready"#, r#"order "..." isn't ready"#);
+        same("alg `none`  is\tnot supported", "alg `HS256` is not supported", "alg `...` is not supported");
+        // Words, camelCase names and digits inside words are kept apart from ids.
+        same(
+            "JWS member \"protected\": base64url must not carry '=' padding",
+            "JWS member \"signature\": base64url must not carry '=' padding",
+            "JWS member \"...\": base<n>url must not carry '...' padding",
+        );
+        same(
+            "algorithm ES384 does not match the EC P-256 key of externalAccountRequired",
+            "algorithm ES512 does not match the EC P-384 key of externalAccountRequired",
+            "algorithm ES<n> does not match the EC P-<n> key of externalAccountRequired",
+        );
+        // Different code paths keep different shapes.
+        assert_ne!(detail_shape("the JWS has no nonce"), detail_shape("the JWS has no url"));
+        // A detail that goes on and on (an echoed body) is cut, whatever its length.
+        let echo = |n: usize| detail_shape(&format!("cannot parse {}", "word ".repeat(n)));
+        assert_eq!(echo(100), echo(100_000));
+        assert!(echo(100).ends_with("...") && echo(100).len() < SHAPE_LEN + 16);
+        assert_eq!(detail_shape(""), "");
+    }
+
+    #[test]
+    fn a_cluster_counts_every_finding_and_keeps_the_smallest_reproducer() {
+        let finding = |endpoint: &str, mutations: &[&str], occurrences: usize| Finding {
+            key: format!("server-error {endpoint} {mutations:?}"),
+            cluster: 0,
+            broken: Broken { oracle: "server-error".into(), rfc: ORACLES[0].1.into(), detail: "HTTP 500".into() },
+            endpoint: endpoint.into(),
+            response_class: "500".into(),
+            first_request: 1,
+            occurrences,
+            mutations: mutations.iter().map(|m| m.to_string()).collect(),
+            replay: ReplaySpec { endpoint: endpoint.into(), mutations: mutations.iter().map(|m| m.to_string()).collect(), seed: 1 },
+            exchange: None,
+        };
+        let mut report: LiveReport = serde_json::from_value(json!({
+            "tool": "acmespec", "version": "0", "directory_url": "https://127.0.0.1/dir", "seed": 1, "requests": 0,
+            "minimisation_requests": 0, "slow_ms": 1, "duration_ms": 0, "statuses": {}, "findings": [], "clusters": [],
+            "complete": false
+        }))
+        .unwrap();
+        report.add(finding("order", &["padded-base64url", "nonce-huge"], 2), "500 \"bad base64\"".into());
+        report.add(finding("account", &["alg-none"], 1), "400 \"alg\"".into());
+        report.add(finding("finalize", &["padded-base64url"], 1), "500 \"bad base64\"".into());
+        report.add(finding("order", &["padded-base64url"], 1), "500 \"bad base64\"".into());
+        report.repeat(3);
+        assert_eq!(report.clusters.len(), 2);
+        let padded = &report.clusters[0];
+        assert_eq!((padded.occurrences, padded.findings.as_slice(), padded.reproducer), (5, &[0, 2, 3][..], 2));
+        assert_eq!(padded.endpoints, ["order", "finalize"]);
+        assert_eq!(padded.mutation_sets, [vec!["padded-base64url", "nonce-huge"], vec!["padded-base64url"]]);
+        assert_eq!(report.findings.iter().map(|f| f.cluster).collect::<Vec<_>>(), [0, 1, 0, 0]);
+    }
 }

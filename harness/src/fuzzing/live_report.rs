@@ -1,55 +1,87 @@
-//! A live campaign's results in the forms a vendor's CI keeps: JSON (the report and
-//! one replayable file per finding), JUnit with one test case per oracle, and Markdown
-//! for a pull-request comment. Everything is rewritten as findings arrive, so an
-//! interrupted campaign still leaves a readable directory.
+//! A live campaign's results in the forms a vendor's CI keeps: JSON (the report with
+//! every finding, and one replayable file per root cause), JUnit with one test case per
+//! oracle, and Markdown for a pull-request comment. The human-facing forms list root
+//! causes, not findings: a developer fixes causes, and one cause shows as dozens of
+//! findings. Everything is rewritten as findings arrive, so an interrupted campaign
+//! still leaves a readable directory.
 
-use super::live::{Finding, LiveReport, ORACLES};
+use super::live::{Cluster, Finding, LiveReport, ORACLES};
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// One finding as saved under `findings/`: what broke and the command that sends it again.
+/// One cluster as saved under `findings/`: the root cause, its smallest reproducer and
+/// the command that sends the reproducer again.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SavedFinding {
-    /// The command that replays the finding's minimal request.
+pub struct SavedCluster {
+    /// The command that replays the reproducer's minimal request.
     pub replay_command: String,
-    /// The finding.
-    #[serde(flatten)]
-    pub finding: Finding,
+    /// The root cause (its `findings` are indices into `report.json`'s findings).
+    pub cluster: Cluster,
+    /// The finding whose minimal request reproduces it.
+    pub reproducer: Finding,
 }
 
-/// The file a finding is saved to, relative to the output directory.
-pub fn finding_path(index: usize, finding: &Finding) -> PathBuf {
-    PathBuf::from("findings").join(format!("{:03}-{}-{}.json", index + 1, finding.broken.oracle, finding.endpoint))
+/// The file cluster `index` is saved to, relative to the output directory. It names no
+/// endpoint: a cluster spans several, and its reproducer may move to a smaller finding
+/// on another while the campaign runs.
+pub fn cluster_path(index: usize, cluster: &Cluster) -> PathBuf {
+    PathBuf::from("findings").join(format!("{:03}-{}.json", index + 1, cluster.oracle))
 }
 
-/// Writes `report.json`, `junit.xml`, `report.md`, `report.html` and
-/// `findings/NNN-ORACLE-ENDPOINT.json` under `dir`; `replay` gives the replay command for a
-/// finding file.
+/// `oracle cause`: the cluster's name in every report.
+pub fn cluster_title(cluster: &Cluster) -> String {
+    format!("{} {}", cluster.oracle, cluster.cause)
+}
+
+/// One line about a cluster: its name, how often and where it showed, and its reproducer.
+pub fn describe(report: &LiveReport, cluster: &Cluster) -> String {
+    let reproducer = &report.findings[cluster.reproducer];
+    format!(
+        "{}: {} requests, {} findings on {}, first request {}; reproducer {} [{}]: {}",
+        cluster_title(cluster),
+        cluster.occurrences,
+        cluster.findings.len(),
+        cluster.endpoints.join(", "),
+        report.findings[cluster.findings[0]].first_request,
+        reproducer.endpoint,
+        reproducer.replay.mutations.join(", "),
+        reproducer.broken.detail
+    )
+}
+
+/// Writes `report.json` (every finding), `junit.xml`, `report.md`, `report.html` and
+/// `findings/NNN-ORACLE.json` (one per cluster) under `dir`; `replay` gives the replay
+/// command for a cluster file.
 pub fn write_dir(dir: &Path, report: &LiveReport, replay: &dyn Fn(&Path) -> String) -> io::Result<()> {
     std::fs::create_dir_all(dir.join("findings"))?;
-    for (i, finding) in report.findings.iter().enumerate() {
-        let path = dir.join(finding_path(i, finding));
-        let saved = SavedFinding { replay_command: replay(&path), finding: finding.clone() };
+    for (i, cluster) in report.clusters.iter().enumerate() {
+        let path = dir.join(cluster_path(i, cluster));
+        let saved = SavedCluster { replay_command: replay(&path), cluster: cluster.clone(), reproducer: report.findings[cluster.reproducer].clone() };
         crate::report::write_json(&path, &saved)?;
     }
     crate::report::write_json(&dir.join("report.json"), report)?;
     std::fs::write(dir.join("junit.xml"), to_junit(report))?;
     let html = crate::report::to_html(&as_run_report(report), &Default::default(), &Default::default(), &crate::report::Redactor::default());
     crate::report::write_text(&dir.join("report.html"), &html)?;
-    std::fs::write(dir.join("report.md"), to_markdown(report, &|i, f| replay(&dir.join(finding_path(i, f)))))
+    std::fs::write(dir.join("report.md"), to_markdown(report, &|i, c| replay(&dir.join(cluster_path(i, c)))))
+}
+
+/// The clusters of one oracle.
+fn clusters_of<'a>(report: &'a LiveReport, oracle: &'a str) -> impl Iterator<Item = &'a Cluster> {
+    report.clusters.iter().filter(move |c| c.oracle == oracle)
 }
 
 /// The campaign as a run report with one case per oracle (`fuzz/ORACLE`), failed when a
-/// finding broke it, its findings as the observation and their minimal exchanges as the
-/// transcript: the form the HTML renderer shows a run in.
+/// finding broke it, its clusters as the observation and their reproducers' exchanges
+/// as the transcript: the form the HTML renderer shows a run in.
 pub fn as_run_report(report: &LiveReport) -> crate::runner::RunReport {
     use crate::runner::{CaseResult, RunReport, Summary, Verdict};
     let cases: Vec<CaseResult> = ORACLES
         .iter()
         .map(|(oracle, rfc)| {
-            let found: Vec<&Finding> = report.findings.iter().filter(|f| f.broken.oracle == *oracle).collect();
-            let observed = found.iter().map(|f| format!("{} ({}×, first request {}): {}", f.key, f.occurrences, f.first_request, f.broken.detail));
+            let found: Vec<&Cluster> = clusters_of(report, oracle).collect();
+            let observed = found.iter().map(|c| describe(report, c));
             CaseResult {
                 blocked_by: None,
                 id: format!("fuzz/{oracle}"),
@@ -63,7 +95,7 @@ pub fn as_run_report(report: &LiveReport) -> crate::runner::RunReport {
                 expected: (!found.is_empty()).then(|| (*rfc).to_owned()),
                 observed: (!found.is_empty()).then(|| observed.collect::<Vec<_>>().join("\n")),
                 step: None,
-                transcript: (!found.is_empty()).then(|| found.iter().filter_map(|f| f.exchange.clone()).collect()),
+                transcript: (!found.is_empty()).then(|| found.iter().filter_map(|c| report.findings[c.reproducer].exchange.clone()).collect()),
             }
         })
         .collect();
@@ -80,18 +112,20 @@ pub fn as_run_report(report: &LiveReport) -> crate::runner::RunReport {
     }
 }
 
-/// JUnit XML: one test case per oracle, failed when any finding broke it.
+/// JUnit XML: one test case per oracle, failed when any finding broke it, its clusters
+/// as the failure.
 pub fn to_junit(report: &LiveReport) -> String {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut suite = TestSuite::new(format!("acmespec fuzz {}", report.directory_url));
     for (oracle, rfc) in ORACLES {
-        let found: Vec<&Finding> = report.findings.iter().filter(|f| f.broken.oracle == oracle).collect();
+        let found: Vec<&Cluster> = clusters_of(report, oracle).collect();
         let status = if found.is_empty() {
             TestCaseStatus::success()
         } else {
+            let findings: usize = found.iter().map(|c| c.findings.len()).sum();
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            s.set_message(format!("{} distinct findings ({rfc})", found.len()));
-            s.set_description(found.iter().map(|f| format!("{}: {}", f.key, f.broken.detail)).collect::<Vec<_>>().join("\n"));
+            s.set_message(format!("{} root causes, {findings} distinct findings ({rfc})", found.len()));
+            s.set_description(found.iter().map(|c| describe(report, c)).collect::<Vec<_>>().join("\n"));
             s
         };
         let mut case = TestCase::new(oracle, status);
@@ -103,9 +137,9 @@ pub fn to_junit(report: &LiveReport) -> String {
     junit.to_string().unwrap_or_default()
 }
 
-/// Markdown: the campaign, the oracles, each distinct finding with its replay command,
-/// and the status histogram.
-pub fn to_markdown(report: &LiveReport, replay: &dyn Fn(usize, &Finding) -> String) -> String {
+/// Markdown: the campaign, the oracles, each root cause with where it showed and its
+/// reproducer's replay command, and the status histogram.
+pub fn to_markdown(report: &LiveReport, replay: &dyn Fn(usize, &Cluster) -> String) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Live fuzzing: {}\n", report.directory_url);
     let _ = writeln!(
@@ -123,30 +157,48 @@ pub fn to_markdown(report: &LiveReport, replay: &dyn Fn(usize, &Finding) -> Stri
             None => "**incomplete** (still running or interrupted)".to_owned(),
         }
     );
-    let _ = writeln!(md, "| oracle | property | distinct findings |\n|---|---|---|");
+    let _ = writeln!(md, "| oracle | property | root causes | distinct findings |\n|---|---|---|---|");
     for (oracle, rfc) in ORACLES {
-        let n = report.findings.iter().filter(|f| f.broken.oracle == oracle).count();
-        let _ = writeln!(md, "| `{oracle}` | {rfc} | {n} |");
+        let found: Vec<&Cluster> = clusters_of(report, oracle).collect();
+        let _ = writeln!(md, "| `{oracle}` | {rfc} | {} | {} |", found.len(), found.iter().map(|c| c.findings.len()).sum::<usize>());
     }
-    if report.findings.is_empty() {
+    if report.clusters.is_empty() {
         md.push_str("\nNo findings.\n");
     } else {
-        md.push_str("\n## Findings\n\n| # | oracle | endpoint | minimal mutations | answer | seen | first request |\n|---|---|---|---|---|---|---|\n");
-        for (i, f) in report.findings.iter().enumerate() {
+        md.push_str(
+            "\n## Root causes\n\nEach groups the findings of one oracle that point at the same code (every finding is in `report.json`).\n\n\
+             | # | oracle | cause | requests | findings | endpoints | reproducer | first request |\n|---|---|---|---|---|---|---|---|\n",
+        );
+        for (i, c) in report.clusters.iter().enumerate() {
+            let reproducer = &report.findings[c.reproducer];
             let _ = writeln!(
                 md,
-                "| {} | `{}` | {} | {} | {} | {} | {} |",
+                "| {} | `{}` | {} | {} | {} | {} | {} [{}] | {} |",
                 i + 1,
-                f.broken.oracle,
-                f.endpoint,
-                f.replay.mutations.join(", "),
-                f.response_class,
-                f.occurrences,
-                f.first_request
+                c.oracle,
+                c.cause.replace('|', "\\|"),
+                c.occurrences,
+                c.findings.len(),
+                c.endpoints.join(", "),
+                reproducer.endpoint,
+                reproducer.replay.mutations.join(", "),
+                report.findings[c.findings[0]].first_request
             );
         }
-        for (i, f) in report.findings.iter().enumerate() {
-            let _ = writeln!(md, "\n### {}. {}\n\n{} — {}\n\n    {}", i + 1, f.key, f.broken.rfc, f.broken.detail, replay(i, f));
+        for (i, c) in report.clusters.iter().enumerate() {
+            let reproducer = &report.findings[c.reproducer];
+            let sets: Vec<String> = c.mutation_sets.iter().map(|m| format!("[{}]", m.join(", "))).collect();
+            let _ = writeln!(
+                md,
+                "\n### {}. {}\n\n{} — {}\n\nSeen on {} with the minimal mutations {}.\n\n    {}",
+                i + 1,
+                cluster_title(c),
+                reproducer.broken.rfc,
+                reproducer.broken.detail,
+                c.endpoints.join(", "),
+                sets.join(", "),
+                replay(i, c)
+            );
         }
     }
     md.push_str("\n## Answers by status\n\n| status | requests |\n|---|---|\n");
