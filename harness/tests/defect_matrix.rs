@@ -44,14 +44,23 @@ async fn every_case_passes_clean_and_fails_under_its_defects() {
 
 /// One root cause, one failure: a mock CA that marks challenges valid without
 /// validating breaks the step every issuing case uses to set itself up. Exactly the
-/// three cases that judge solving (one per challenge type) fail; every other case that
-/// solves is blocked, naming one of them; none fails for it again.
+/// cases that judge solving fail (one per challenge type, and one per challenge type and
+/// address family for ip identifiers, RFC 8738); every other case that solves is
+/// blocked, naming one of them; none fails for it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_setup_step_fails_its_judge_and_blocks_the_cases_that_use_it() {
     use acmespec::mockca::Defect;
     let catalogue = embedded_catalogue().unwrap();
     let report = acmespec::matrix::run_against_mock_ca(&catalogue, &[Defect::from_name("va-always-valid").unwrap()]).await.unwrap();
-    let judges = ["rfc8555/8.3/http-01-issuance", "rfc8555/8.4/dns-01-issuance", "rfc8737/3/tls-alpn-01-issuance"];
+    let judges = [
+        "rfc8555/8.3/http-01-issuance",
+        "rfc8555/8.4/dns-01-issuance",
+        "rfc8737/3/tls-alpn-01-issuance",
+        "rfc8738/5/http-01-ipv4",
+        "rfc8738/5/http-01-ipv6",
+        "rfc8738/6/tls-alpn-01-ipv4",
+        "rfc8738/6/tls-alpn-01-ipv6",
+    ];
     let failed: Vec<&str> = report.cases.iter().filter(|c| c.verdict == Verdict::Fail).map(|c| c.id.as_str()).collect();
     assert_eq!(failed, judges, "exactly the solve judges fail");
     let blocked: Vec<_> = report.cases.iter().filter(|c| c.verdict == Verdict::Blocked).collect();

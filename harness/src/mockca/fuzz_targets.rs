@@ -17,7 +17,7 @@ pub fn fuzz_csr(data: &[u8]) {
 }
 
 /// The CSR oracle: a CSR `verified` accepts reads the same with `unverified` (the
-/// signature check off, as the `skip-csr-signature-check` defect does), and, when
+/// signature check off, as a CA that skips it would read it), and, when
 /// rcgen's parser (a separate reading of the same DER) also accepts it, with the same
 /// DNS names and IP addresses in the same order.
 fn check_csr(data: &[u8], verified: impl Fn(&[u8]) -> Result<ParsedCsr, CsrError>, unverified: impl Fn(&[u8]) -> Result<ParsedCsr, CsrError>) -> Result<(), String> {

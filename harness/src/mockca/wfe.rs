@@ -1372,9 +1372,6 @@ impl Wfe {
         let csr = parse_csr(&der).map_err(|e| unusable_csr(format!("csr: {e}")))?;
         let mut requested: Vec<Identifier> = csr.dns_names.iter().map(|n| Identifier::dns(n.clone())).collect();
         requested.extend(csr.ip_addrs.iter().map(|ip| Identifier::ip(ip.to_string())));
-        if csr.common_name.is_some() && self.has(Defect::CsrRejectsCommonName) {
-            return Err(bad_csr("the CSR subject must not carry a commonName".into()));
-        }
         if let Some(cn) = csr.common_name.as_ref().filter(|_| !self.has(Defect::CsrIgnoresCommonName)) {
             let cn_id = match cn.parse::<IpAddr>() {
                 Ok(ip) => Identifier::ip(ip.to_string()),
@@ -1410,9 +1407,15 @@ impl Wfe {
             dns: requested.iter().filter(|i| i.kind == "dns").map(|i| dns_name(&i.value)).collect(),
             ips: requested.iter().filter(|i| i.kind == "ip").filter_map(|i| i.value.parse().ok()).collect(),
         };
-        // A commercial CA's "free www": the commonName's www. name, which nobody ordered.
-        if let Some(cn) = csr.common_name.as_ref().filter(|_| self.has(Defect::LeafWwwBonus)) {
-            names.dns.push(format!("www.{}", cn.to_ascii_lowercase()));
+        if let Some(cn) = csr.common_name.as_ref().map(|cn| cn.to_ascii_lowercase()) {
+            // A commercial CA's "free www": the commonName's www. name, which nobody ordered.
+            if self.has(Defect::LeafWwwBonus) {
+                names.dns.push(format!("www.{cn}"));
+            }
+            // The commonName left out of the names check still goes into the certificate.
+            if self.has(Defect::CsrIgnoresCommonName) && cn.parse::<IpAddr>().is_err() && !names.dns.contains(&cn) {
+                names.dns.insert(0, cn);
+            }
         }
         let not_before = order.not_before.unwrap_or(now);
         let not_after = order.not_after.unwrap_or(not_before + CERT_LIFETIME);
@@ -1449,7 +1452,7 @@ impl Wfe {
             "status": c.status,
             "token": c.token,
         });
-        if let Some(t) = c.validated {
+        if let Some(t) = c.validated.filter(|_| !self.has(Defect::ChallengeWithoutValidated)) {
             v["validated"] = rfc3339(t).into();
         }
         if let Some(e) = &c.error {
