@@ -377,8 +377,10 @@ async fn run_case(
 }
 
 /// Runs the selected cases, up to `concurrency` at once, calling `on_result` in catalogue
-/// order as each finishes
-/// (so a caller can stream results to disk) and returning the full report.
+/// order as each finishes (so a caller can stream results to disk; cases with an
+/// `audit-run` step come last) and returning the full report. Before the first case the
+/// preflight tries what every case needs; when that fails, no case runs
+/// ([`SetupError::Preflight`]).
 pub async fn run(
     catalogue: &Catalogue,
     options: &RunOptions,
