@@ -342,6 +342,8 @@ defects! {
     /// Refuses mailto contacts as an unsupported scheme (RFC 8555 §7.3).
     MailtoUnsupported = "mailto-unsupported", fails = [
         "rfc8555/7.3.2/contact-update",
+        "rfc8555/7.3.2/update-ignores-protected-fields",
+        "rfc8555/7.3.2/update-ignores-status",
         "rfc8555/7.3/invalid-mailto-contact",
         "rfc8555/7.3/mailto-contact-supported",
         "rfc8555/7.3/mailto-hfields-rejected",
