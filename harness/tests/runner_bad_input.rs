@@ -32,7 +32,7 @@ requirements = ["R8555-7.3-99"]
 
 [[case.steps]]
 action = "new-account"
-expect = { status = 201 }
+expect = { rests_on = ["R8555-7.3-99"], status = 201 }
 "#;
 
 fn catalogue() -> Catalogue {

@@ -381,6 +381,9 @@ fn check_rests_on(
     def: &CaseDef,
     requirements: &BTreeMap<String, Requirement>,
 ) -> Result<(), String> {
+    if table.rests_on.is_empty() {
+        return Err("an `expect` or `should` table names the requirements it rests on: `rests_on = [\"R8555-...\"]`".into());
+    }
     for id in &table.rests_on {
         if !def.requirements.contains(id) {
             return Err(format!("rests_on {id}, which the case's `requirements` do not list"));
@@ -536,7 +539,7 @@ action = "new-account"
 
 [[case.steps]]
 action = "finalize"
-expect = { status = 403, problem = "orderNotReady" }
+expect = { rests_on = ["R8555-7.4-01"], status = 403, problem = "orderNotReady" }
 "#;
 
     #[test]
@@ -573,14 +576,14 @@ expect = { status = 403, problem = "orderNotReady" }
         let e = load("[[case]\nid=").unwrap_err();
         assert_eq!(e.line, Some(1), "{e}");
 
-        let no_expect = GOOD.replace("expect = { status = 403, problem = \"orderNotReady\" }", "");
+        let no_expect = GOOD.replace("expect = { rests_on = [\"R8555-7.4-01\"], status = 403, problem = \"orderNotReady\" }", "");
         assert!(load(&no_expect).unwrap_err().message.contains("could not fail"));
     }
 
     #[test]
     fn saved_bodies_must_be_saved_before_use() {
-        let compare = "expect = { same_as = { \"/status\" = \"before\" } }";
-        let uses_later = GOOD.replace("expect = { status = 403, problem = \"orderNotReady\" }", compare);
+        let compare = "expect = { rests_on = [\"R8555-7.4-01\"], same_as = { \"/status\" = \"before\" } }";
+        let uses_later = GOOD.replace("expect = { rests_on = [\"R8555-7.4-01\"], status = 403, problem = \"orderNotReady\" }", compare);
         let e = load(&uses_later).unwrap_err();
         assert_eq!(e.line, Some(11), "the comparing step: {e}");
         assert!(e.message.contains("no earlier step saves a body as \"before\""), "{e}");
@@ -604,5 +607,17 @@ expect = { status = 403, problem = "orderNotReady" }
         assert!(load(&two).unwrap_err().message.contains("exactly one identifier"));
         let one = two.replace(", \"dns:b.test\"", "");
         assert!(load(&one).is_ok());
+    }
+
+    /// An expectation names the requirement it enforces, at that requirement's keyword.
+    #[test]
+    fn expectations_rest_on_requirements_of_their_level() {
+        let unnamed = GOOD.replace("rests_on = [\"R8555-7.4-01\"], ", "");
+        assert!(load(&unnamed).unwrap_err().message.contains("names the requirements it rests on"));
+        let should_on_must = GOOD.replace("expect = { rests_on", "should = { rests_on");
+        let e = load(&should_on_must).unwrap_err();
+        assert!(e.message.contains("a MUST requirement, in a table judged at SHOULD level"), "{e}");
+        let uncited = GOOD.replace("rests_on = [\"R8555-7.4-01\"]", "rests_on = [\"R8555-7.4-02\"]");
+        assert!(load(&uncited).unwrap_err().message.contains("do not list"));
     }
 }
