@@ -9,9 +9,10 @@
 //! A missing peer is an error, never a skipped test: a suite that silently skips
 //! its interop half looks green while proving nothing.
 
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod pebble;
@@ -146,4 +147,37 @@ fn try_free_tcp_port() -> io::Result<u16> {
 /// process needs one installed. A second install attempt returns `Err`, which is fine.
 fn ensure_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// How much of a peer's log an error quotes.
+const LOG_TAIL_BYTES: u64 = 4096;
+
+fn write(path: &Path, contents: &str) -> Result<(), PeerError> {
+    fs::write(path, contents).map_err(|e| io_err(format!("writing {}", path.display()), e))
+}
+
+fn io_err(context: impl Into<String>, source: io::Error) -> PeerError {
+    PeerError::Io {
+        context: context.into(),
+        source,
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let read = || -> io::Result<String> {
+        let mut f = File::open(path)?;
+        let len = f.metadata()?.len();
+        f.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    };
+    read().unwrap_or_else(|e| format!("(log unreadable: {e})"))
+}
+
+/// The peer's log file, opened twice: for its stdout and its stderr.
+fn log_files(log: &Path) -> Result<(File, File), PeerError> {
+    let out = File::create(log).map_err(|e| io_err(format!("creating {}", log.display()), e))?;
+    let err = out.try_clone().map_err(|e| io_err("duplicating the log file handle", e))?;
+    Ok((out, err))
 }

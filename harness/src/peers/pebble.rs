@@ -7,8 +7,7 @@
 //! directory, ports and HTTPS certificate so that tests can run several at once,
 //! and the Debian package ships no certificate at all.
 
-use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,11 +17,10 @@ use std::time::{Duration, Instant};
 use crate::tls_identity::LocalhostTls;
 use serde_json::{Map, Value, json};
 
-use super::{PeerError, ensure_crypto_provider, try_free_tcp_port};
+use super::{PeerError, ensure_crypto_provider, io_err, log_files, log_tail, try_free_tcp_port, write};
 
 const PROGRAM: &str = "pebble";
 const PORT_ATTEMPTS: u32 = 5;
-const LOG_TAIL_BYTES: u64 = 4096;
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// How to start a [`Pebble`].
@@ -392,10 +390,7 @@ fn spawn(
     config: &Path,
     log: &Path,
 ) -> Result<Child, PeerError> {
-    let out = File::create(log).map_err(|e| io_err(format!("creating {}", log.display()), e))?;
-    let err = out
-        .try_clone()
-        .map_err(|e| io_err("duplicating the log file handle", e))?;
+    let (out, err) = log_files(log)?;
     let mut cmd = Command::new(binary);
     cmd.arg("-config").arg(config);
     if let Some(dns) = opts.dns_server {
@@ -452,25 +447,3 @@ fn free_addr() -> Result<SocketAddr, PeerError> {
     Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
 }
 
-fn write(path: &Path, contents: &str) -> Result<(), PeerError> {
-    fs::write(path, contents).map_err(|e| io_err(format!("writing {}", path.display()), e))
-}
-
-fn io_err(context: impl Into<String>, source: io::Error) -> PeerError {
-    PeerError::Io {
-        context: context.into(),
-        source,
-    }
-}
-
-fn log_tail(path: &Path) -> String {
-    let read = || -> io::Result<String> {
-        let mut f = File::open(path)?;
-        let len = f.metadata()?.len();
-        f.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)))?;
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf)?;
-        Ok(String::from_utf8_lossy(&buf).into_owned())
-    };
-    read().unwrap_or_else(|e| format!("(log unreadable: {e})"))
-}

@@ -22,8 +22,6 @@
 //! rustls refuses a self-signed certificate used as the server's own
 //! (`CaUsedAsEndEntity`).
 
-use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -34,7 +32,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 
 use crate::tls_identity::LocalhostTls;
 
-use super::{PeerError, ensure_crypto_provider, try_free_tcp_port};
+use super::{PeerError, ensure_crypto_provider, io_err, log_files, log_tail, try_free_tcp_port, write};
 
 const PROGRAM: &str = "serles-acme";
 /// The version the committed baseline (`reports/baselines/serles-1.3.0.toml`) pins.
@@ -42,7 +40,6 @@ const SERLES_VERSION: &str = "1.3.0";
 /// Environment variable naming the virtualenv instead of [`default_venv`].
 const SERLES_VENV_ENV: &str = "ACMESPEC_SERLES_VENV";
 const PORT_ATTEMPTS: u32 = 3;
-const LOG_TAIL_BYTES: u64 = 4096;
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The virtualenv `scripts/test` installs serles into: `$ACMESPEC_SERLES_VENV`, or
@@ -229,10 +226,7 @@ fn issuing_ca() -> Result<(String, String), PeerError> {
 /// Starts gunicorn as the leader of a new process group, in a mount namespace where
 /// `/etc/resolv.conf` is the temp dir's `nameserver 127.0.0.1`.
 fn spawn(gunicorn: &Path, dir: &Path, listen: SocketAddr, log: &Path) -> Result<Child, PeerError> {
-    let out = File::create(log).map_err(|e| io_err(format!("creating {}", log.display()), e))?;
-    let err = out
-        .try_clone()
-        .map_err(|e| io_err("duplicating the log file handle", e))?;
+    let (out, err) = log_files(log)?;
     // `exec` keeps one pid from unshare to gunicorn's master, the group leader.
     let script = r#"mount --bind "$1" /etc/resolv.conf && shift && exec "$@""#;
     let mut cmd = Command::new("unshare");
@@ -333,25 +327,3 @@ async fn wait_ready(
     }
 }
 
-fn write(path: &Path, contents: &str) -> Result<(), PeerError> {
-    fs::write(path, contents).map_err(|e| io_err(format!("writing {}", path.display()), e))
-}
-
-fn io_err(context: impl Into<String>, source: io::Error) -> PeerError {
-    PeerError::Io {
-        context: context.into(),
-        source,
-    }
-}
-
-fn log_tail(path: &Path) -> String {
-    let read = || -> io::Result<String> {
-        let mut f = File::open(path)?;
-        let len = f.metadata()?.len();
-        f.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)))?;
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf)?;
-        Ok(String::from_utf8_lossy(&buf).into_owned())
-    };
-    read().unwrap_or_else(|e| format!("(log unreadable: {e})"))
-}

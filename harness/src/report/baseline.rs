@@ -108,3 +108,27 @@ pub fn read_baseline(path: &Path) -> Result<BTreeMap<String, PinnedVerdict>, Str
     }
     Ok(pinned)
 }
+
+/// Every case of `report` whose verdict is not the one `baseline` pins (`pass` for a case
+/// it does not list), and every `error`, one line each with what was expected and seen.
+pub fn off_baseline(report: &crate::runner::RunReport, baseline: &BTreeMap<String, PinnedVerdict>) -> Vec<String> {
+    report
+        .cases
+        .iter()
+        .filter_map(|case| {
+            let want = baseline.get(&case.id).map_or(Verdict::Pass, |e| e.verdict);
+            (case.verdict != want || case.verdict == Verdict::Error).then(|| {
+                let reason = baseline.get(&case.id).map(|e| format!(" [baseline: {}]", e.reason)).unwrap_or_default();
+                format!(
+                    "{}: got {} (expected {}): expected {:?}, observed {:?}{reason}",
+                    case.id,
+                    case.verdict.name(),
+                    want.name(),
+                    case.expected,
+                    case.observed
+                )
+            })
+        })
+        .collect()
+}
+

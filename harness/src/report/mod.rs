@@ -15,7 +15,7 @@ mod stream;
 mod terminal;
 mod view;
 
-pub use baseline::{PinnedVerdict, read_baseline};
+pub use baseline::{PinnedVerdict, off_baseline, read_baseline};
 pub use diff::{RunDiff, RunSide, VerdictChange};
 pub use expect::{Expectations, Judgement, Mismatch, starting_expectations};
 pub use html::to_html;
