@@ -144,8 +144,8 @@ pub(crate) struct CaseRun<'e> {
     observed: validation::Observed,
     /// The Retry-After of the latest response, for a `sleep` step with `retry_after`.
     last_retry_after: Option<Duration>,
-    /// Challenge and authorization URLs whose challenge POST the server answered with an
-    /// error: a server validating inside that POST has already decided them.
+    /// Challenge, authorization and order URLs whose challenge POST the server answered
+    /// with an error: a server validating inside that POST has already decided them.
     decided_in_post: Vec<String>,
     /// Challenge URL → its authorization's URL: a challenge is polled by reading its
     /// authorization, since some servers take any POST to a challenge, even a
@@ -1304,7 +1304,8 @@ impl<'e> CaseRun<'e> {
         if resp.status >= 400 && step.mutate.is_none() && step.payload.is_none() {
             // An error to a well-formed response is a validation done inside the POST
             // (RFC 8555 lets the server validate when it likes): its outcome is decided.
-            self.decided_in_post.extend([chall.url.clone(), authz_url]);
+            let order_url = self.order_state(&self.order_name(step)).ok().map(|o| o.url.clone());
+            self.decided_in_post.extend([chall.url.clone(), authz_url].into_iter().chain(order_url));
         }
         // A response served unprovisioned, or in a variant, may fail validation; a server
         // validating inside the POST then answers with that failure, which the case's
