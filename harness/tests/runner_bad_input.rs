@@ -74,6 +74,26 @@ async fn stops_in_preflight(url: &str, timeout: Duration, stage: &str, received:
     }
 }
 
+/// A stub with an ACME directory at /dir and nonces at /nonce; newAccount at /acct is
+/// the caller's to answer.
+async fn acme_stub() -> (MockServer, String) {
+    let server = MockServer::start().await;
+    let base = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/dir"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "newNonce": format!("{base}/nonce"), "newAccount": format!("{base}/acct"), "newOrder": format!("{base}/order")
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("HEAD"))
+        .and(path("/nonce"))
+        .respond_with(ResponseTemplate::new(200).insert_header("Replay-Nonce", "bm9uY2U"))
+        .mount(&server)
+        .await;
+    (server, base)
+}
+
 fn only_case(report: &RunReport) -> (Verdict, String) {
     assert!(report.complete);
     assert_eq!(report.cases.len(), 1);
@@ -167,20 +187,7 @@ async fn untrusted_tls_certificate_stops_in_preflight_naming_ca_cert() {
 /// gets a verdict naming what the server did, and the transcript shows it.
 #[tokio::test]
 async fn invalid_json_in_a_flow_fails_the_case_with_the_evidence() {
-    let server = MockServer::start().await;
-    let base = server.uri();
-    Mock::given(method("GET"))
-        .and(path("/dir"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "newNonce": format!("{base}/nonce"), "newAccount": format!("{base}/acct"), "newOrder": format!("{base}/order")
-        })))
-        .mount(&server)
-        .await;
-    Mock::given(method("HEAD"))
-        .and(path("/nonce"))
-        .respond_with(ResponseTemplate::new(200).insert_header("Replay-Nonce", "bm9uY2U"))
-        .mount(&server)
-        .await;
+    let (server, base) = acme_stub().await;
     // The preflight's account is created; the case's own newAccount gets the broken answer.
     Mock::given(method("POST"))
         .and(path("/acct"))
@@ -207,7 +214,7 @@ async fn invalid_json_in_a_flow_fails_the_case_with_the_evidence() {
     let case = &report.cases[0];
     assert_eq!(case.verdict, Verdict::Fail);
     assert_eq!(case.expected.as_deref(), Some("HTTP status 201"));
-    assert_eq!(case.observed.as_deref(), Some("HTTP status 400"));
+    assert_eq!(case.observed.as_deref(), Some(format!("HTTP 400 to POST {base}/acct").as_str()), "the observation names the request");
     let transcript = case.transcript.as_ref().unwrap();
     let last = transcript.last().unwrap();
     assert_eq!(last.request.method, "POST");
@@ -218,20 +225,7 @@ async fn invalid_json_in_a_flow_fails_the_case_with_the_evidence() {
 /// naming the flag, before any case.
 #[tokio::test]
 async fn account_refused_for_want_of_eab_stops_in_preflight_naming_eab() {
-    let server = MockServer::start().await;
-    let base = server.uri();
-    Mock::given(method("GET"))
-        .and(path("/dir"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "newNonce": format!("{base}/nonce"), "newAccount": format!("{base}/acct"), "newOrder": format!("{base}/order")
-        })))
-        .mount(&server)
-        .await;
-    Mock::given(method("HEAD"))
-        .and(path("/nonce"))
-        .respond_with(ResponseTemplate::new(200).insert_header("Replay-Nonce", "bm9uY2U"))
-        .mount(&server)
-        .await;
+    let (server, base) = acme_stub().await;
     Mock::given(method("POST"))
         .and(path("/acct"))
         .respond_with(

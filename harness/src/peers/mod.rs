@@ -181,3 +181,26 @@ fn log_files(log: &Path) -> Result<(File, File), PeerError> {
     let err = out.try_clone().map_err(|e| io_err("duplicating the log file handle", e))?;
     Ok((out, err))
 }
+
+/// Why a peer did not come up.
+enum NotReady {
+    /// It exited because a listener port was taken; carries the log tail.
+    PortBusy(String),
+    Fatal(PeerError),
+}
+
+/// `Ok` while `child` runs; once it has exited, why: a taken port when its log says
+/// `busy` (the peer's own words for it), otherwise the exit with the log's tail.
+fn still_running(child: &mut std::process::Child, log: &Path, program: &str, busy: &str) -> Result<(), NotReady> {
+    match child.try_wait() {
+        Ok(Some(status)) => {
+            let tail = log_tail(log);
+            if tail.contains(busy) {
+                return Err(NotReady::PortBusy(tail));
+            }
+            Err(NotReady::Fatal(PeerError::Exited { program: program.into(), status: status.to_string(), log_tail: tail }))
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(NotReady::Fatal(io_err(format!("waiting for {program}"), e))),
+    }
+}

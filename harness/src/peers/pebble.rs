@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::tls_identity::LocalhostTls;
 use serde_json::{Map, Value, json};
 
-use super::{PeerError, ensure_crypto_provider, io_err, log_files, log_tail, try_free_tcp_port, write};
+use super::{NotReady, PeerError, ensure_crypto_provider, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
 
 const PROGRAM: &str = "pebble";
 const PORT_ATTEMPTS: u32 = 5;
@@ -326,11 +326,6 @@ impl Drop for ChildGuard {
     }
 }
 
-enum NotReady {
-    /// Pebble exited because a listener port was taken; carries the log tail.
-    PortBusy(String),
-    Fatal(PeerError),
-}
 
 /// Polls until Pebble answers on every URL, exits, or the timeout passes.
 async fn wait_ready(
@@ -343,21 +338,7 @@ async fn wait_ready(
     let started = Instant::now();
     let mut last_error = String::from("no request finished");
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let tail = log_tail(log_path);
-                if tail.contains("address already in use") {
-                    return Err(NotReady::PortBusy(tail));
-                }
-                return Err(NotReady::Fatal(PeerError::Exited {
-                    program: PROGRAM.into(),
-                    status: status.to_string(),
-                    log_tail: tail,
-                }));
-            }
-            Ok(None) => {}
-            Err(e) => return Err(NotReady::Fatal(io_err("waiting for pebble", e))),
-        }
+        still_running(child, log_path, PROGRAM, "address already in use")?;
         let mut ready = true;
         for url in urls {
             let failure = match client.get(url).send().await {

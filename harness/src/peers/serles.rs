@@ -32,7 +32,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 
 use crate::tls_identity::LocalhostTls;
 
-use super::{PeerError, ensure_crypto_provider, io_err, log_files, log_tail, try_free_tcp_port, write};
+use super::{NotReady, PeerError, ensure_crypto_provider, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
 
 const PROGRAM: &str = "serles-acme";
 /// The version the committed baseline (`reports/baselines/serles-1.3.0.toml`) pins.
@@ -279,11 +279,6 @@ impl Drop for GroupGuard {
     }
 }
 
-enum NotReady {
-    /// gunicorn gave up on a listener port another process holds; carries the log tail.
-    PortBusy(String),
-    Fatal(PeerError),
-}
 
 /// Polls the directory until it answers 200, the process exits, or the timeout passes.
 async fn wait_ready(
@@ -295,21 +290,7 @@ async fn wait_ready(
 ) -> Result<(), NotReady> {
     let started = Instant::now();
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let tail = log_tail(log_path);
-                if tail.contains("Connection in use") {
-                    return Err(NotReady::PortBusy(tail));
-                }
-                return Err(NotReady::Fatal(PeerError::Exited {
-                    program: PROGRAM.into(),
-                    status: status.to_string(),
-                    log_tail: tail,
-                }));
-            }
-            Ok(None) => {}
-            Err(e) => return Err(NotReady::Fatal(io_err("waiting for serles", e))),
-        }
+        still_running(child, log_path, PROGRAM, "Connection in use")?;
         let last_error = match client.get(url).send().await {
             Ok(r) if r.status().is_success() => return Ok(()),
             Ok(r) => format!("GET {url}: HTTP {}", r.status()),
