@@ -120,7 +120,7 @@ fn the_rendered_page_shows_summary_and_failures_and_no_injected_element() {
     );
     let text = visible_text(&dom);
     for shown in [
-        "6 passed, 3 failed, 1 non-strict, 3 unsupported, 0 errors (13 cases)",
+        "6 passed, 3 failed, 0 blocked, 1 non-strict, 3 unsupported, 0 errors (13 cases)",
         "rfc8555/6.5/invented-nonce-bad-nonce",
         "Missing or unacceptable nonce yields 400 with error type badNonce",
         "set-cookie: [redacted]",
