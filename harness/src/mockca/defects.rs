@@ -789,6 +789,10 @@ defects! {
         "rfc8555/6.2/kid-unknown-account-rejected",
         "rfc8555/6.2/kid-of-another-account-rejected",
     ];
+    /// Reports a failed validation in the challenge's error with the unregistered type urn:ietf:params:acme:error:validationFailed (RFC 8555 §6.7).
+    ChallengeErrorUnregisteredType = "challenge-error-unregistered-type", fails = [
+        "rfc8555/6.7/registered-error-types",
+    ];
     /// Gives every challenge of an authorization the same token (RFC 8555 §8.3: 128 bits of entropy each).
     TokenPerAuthorization = "token-per-authorization", fails = [
         "rfc8555/8.3/token-per-challenge",

@@ -1457,6 +1457,9 @@ impl Wfe {
         }
         if let Some(e) = &c.error {
             v["error"] = serde_json::to_value(e).unwrap_or_default();
+            if self.has(Defect::ChallengeErrorUnregisteredType) {
+                v["error"]["type"] = format!("{ERROR_NS}validationFailed").into();
+            }
         }
         v
     }
