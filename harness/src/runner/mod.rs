@@ -367,7 +367,9 @@ async fn run_case(
         },
     };
     let transcript = env.client.take_transcript();
-    env.audit.absorb(&case.def.id, &transcript);
+    if let Some(audit) = &env.audit {
+        audit.absorb(&case.def.id, &transcript);
+    }
     let mut result = result_of(case, outcome, started.elapsed().as_millis() as u64);
     result.requests = transcript.len();
     if result.verdict != Verdict::Pass {
@@ -402,6 +404,10 @@ pub async fn run(
     };
     let (directory, server) = preflight::discover(&client, &options.directory_url).await.map_err(SetupError::Preflight)?;
     report.server_header = server;
+    // Cases that audit every answer of the run go last, when there is a run to audit;
+    // without one, no answer needs reading.
+    let (auditing, others): (Vec<&Case>, Vec<&Case>) =
+        cases.iter().partition(|c| c.def.steps.iter().any(|s| s.get_ref().action == Action::AuditRun));
     let env = Env {
         client,
         directory_url: options.directory_url.clone(),
@@ -411,13 +417,10 @@ pub async fn run(
         eab: options.eab.clone(),
         capabilities: options.capabilities.clone(),
         contacts: options.contacts.clone(),
-        audit: std::sync::Arc::new(audit::RunAudit::new(&options.directory_url)),
+        audit: (!auditing.is_empty()).then(|| std::sync::Arc::new(audit::RunAudit::new(&options.directory_url))),
     };
     preflight::check(&env).await.map_err(SetupError::Preflight)?;
     let ip_turn = tokio::sync::Mutex::new(());
-    // Cases that audit every answer of the run go last, when there is a run to audit.
-    let (auditing, others): (Vec<&Case>, Vec<&Case>) =
-        cases.iter().partition(|c| c.def.steps.iter().any(|s| s.get_ref().action == Action::AuditRun));
     // A slow case must not hold back the others, so cases finish in any order;
     // results are still reported in catalogue order (the auditing cases after the
     // rest), each as soon as every case before it has finished.
