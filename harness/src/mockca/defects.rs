@@ -751,6 +751,11 @@ defects! {
     TermsChangeBareProblem = "terms-change-bare-problem", fails = [
         "rfc8555/7.3.3/changed-terms-user-action-required",
     ];
+    /// After a terms change, links the terms the account agreed to instead of the latest
+    /// ones (RFC 8555 §7.3.3: "the latest terms-of-service URL").
+    TermsChangeStaleLink = "terms-change-stale-link", fails = [
+        "rfc8555/7.3.3/changed-terms-user-action-required",
+    ];
     /// Leaves renewalInfo out of the directory (RFC 9773 §3).
     NoRenewalInfo = "no-renewal-info", fails = [
         "rfc9773/3/directory-renewal-info",

@@ -182,6 +182,7 @@ fn build_wfe(
         va,
         defects,
         journal: journal::Journal::new(),
+        terms_version: std::sync::atomic::AtomicU32::new(1),
         faults: faults::FaultPlan::new(config.faults.clone(), config.seed),
         new_order_limit: config.new_order_limit.map(ratelimit::Limiter::new),
     })

@@ -84,6 +84,10 @@ pub(crate) struct Wfe {
     pub(crate) journal: Journal,
     pub(crate) faults: FaultPlan,
     pub(crate) new_order_limit: Option<Limiter>,
+    /// The version of the terms of service, one up with every change (§7.3.3); each
+    /// version has its own URL, so a client can tell the latest terms from the ones
+    /// it agreed to.
+    pub(crate) terms_version: std::sync::atomic::AtomicU32,
 }
 
 /// A problem document response in the making; the problem is boxed so that every
@@ -582,18 +586,31 @@ impl Wfe {
     fn terms_changed(&self, account_id: &str) -> Fault {
         let mut f = fault(StatusCode::FORBIDDEN, "userActionRequired", "the terms of service have changed");
         if !self.has(Defect::TermsChangeBareProblem) {
-            f.link = Some((self.url("/terms"), "terms-of-service"));
+            let version = self.terms_version.load(std::sync::atomic::Ordering::Relaxed);
+            let linked = if self.has(Defect::TermsChangeStaleLink) { version.saturating_sub(1).max(1) } else { version };
+            f.link = Some((self.terms_url(linked), "terms-of-service"));
             f.problem.extra.insert("instance".into(), self.url(&format!("/terms/agree?account={account_id}")).into());
         }
         f
     }
 
-    /// Marks an account's agreement outdated, as if the terms had changed since (the
-    /// management API's `/change-terms`); `false` when there is no such account.
+    fn terms_url(&self, version: u32) -> String {
+        self.url(&format!("/terms/v{version}"))
+    }
+
+    fn current_terms_url(&self) -> String {
+        self.terms_url(self.terms_version.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Publishes a new version of the terms and marks the account's agreement outdated
+    /// (the management API's `/change-terms`); other accounts keep working under the
+    /// terms they agreed to, so concurrent cases are not disturbed. `false` when there is
+    /// no such account.
     pub(crate) fn change_terms(&self, account_url: &str) -> bool {
         let id = account_url.strip_prefix(&self.url("/account/")).unwrap_or_default();
         match self.db.account(id) {
             Some(mut account) => {
+                self.terms_version.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 account.terms_outdated = true;
                 self.db.update_account(account);
                 true
@@ -604,7 +621,7 @@ impl Wfe {
 
     fn directory(&self) -> Value {
         let mut meta = json!({
-            "termsOfService": self.url("/terms"),
+            "termsOfService": self.current_terms_url(),
             "website": "https://github.com/acmespec",
             "caaIdentities": ["acmespec.test"],
             "externalAccountRequired": !self.config.eab_keys.is_empty() && !self.has(Defect::EabMetaNotRequired),
@@ -896,7 +913,7 @@ impl Wfe {
         }
         let agreed = payload.get("termsOfServiceAgreed") == Some(&Value::Bool(true));
         if self.config.terms_required && !agreed && !self.has(Defect::TermsNotEnforced) {
-            return Err(malformed(format!("agree to the terms of service at {} (termsOfServiceAgreed: true)", self.url("/terms"))));
+            return Err(malformed(format!("agree to the terms of service at {} (termsOfServiceAgreed: true)", self.current_terms_url())));
         }
         let contact = self.validate_contacts(&payload)?.unwrap_or_default();
         if contact.is_empty() && self.config.contact_required {

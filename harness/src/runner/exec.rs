@@ -273,6 +273,17 @@ impl<'e> CaseRun<'e> {
             };
             out.replace_range(start..=start + len, &url.unwrap_or_default());
         }
+        while let Some(start) = out.find("{saved:") {
+            let Some(len) = out[start..].find('}') else { break };
+            let (name, pointer) = out[start + "{saved:".len()..start + len].split_once(':').unwrap_or_default();
+            let value = self
+                .saved
+                .get(name)
+                .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+                .and_then(|b| b.pointer(pointer).and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| format!("(no string at {pointer} of the body saved as {name:?})"));
+            out.replace_range(start..=start + len, &value);
+        }
         if out.contains("{order_url}") {
             let url = self.orders.get(DEFAULT).map(|o| o.url.clone()).unwrap_or_default();
             out = out.replace("{order_url}", &url);

@@ -173,6 +173,19 @@ pub(crate) fn check(expect: &Expect, resp: &Response, cx: &CheckContext<'_>) -> 
             }
         }
     }
+    for (rel, want) in &expect.link_urls {
+        let want = (cx.expand)(want);
+        let same = |seen: &str| match (url::Url::parse(seen), url::Url::parse(&want)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => seen == want,
+        };
+        let named = resp.links_with_rel(rel);
+        // A missing relation asked for in `links` is reported there, once.
+        let reported = named.is_empty() && expect.links.iter().any(|l| l.eq_ignore_ascii_case(rel));
+        if !reported && !named.iter().any(|u| same(u)) {
+            out.push(mismatch(format!("Link <{want}>;rel=\"{rel}\""), format!("rel=\"{rel}\" Links {named:?}")));
+        }
+    }
     let needs_members = !(expect.fields.is_empty()
         && expect.one_of.is_empty()
         && expect.not_equal.is_empty()
@@ -736,6 +749,19 @@ mod tests {
             json_placeholder: &|_: &str| None,
         };
         check(&expect, resp, &cx)
+    }
+
+    #[test]
+    fn link_urls_needs_a_link_of_that_relation_naming_the_url() {
+        let expect = "links = [\"terms-of-service\"]\nlink_urls = { \"terms-of-service\" = \"https://ca:443/terms/v2\" }";
+        let latest = response("https://ca/x", &[("link", "<https://ca/terms/v1>;rel=alternate, </terms/v2>;rel=\"terms-of-service\"")], "");
+        assert!(check_response(expect, &latest, &[]).is_empty(), "a relative Link and a default port name the same URL");
+        let stale = response("https://ca/x", &[("link", "<https://ca/terms/v1>;rel=\"terms-of-service\"")], "");
+        let mismatches = check_response(expect, &stale, &[]);
+        assert_eq!(mismatches.len(), 1, "{mismatches:?}");
+        assert!(mismatches[0].observed.contains("terms/v1"), "{mismatches:?}");
+        let none = response("https://ca/x", &[], "");
+        assert_eq!(check_response(expect, &none, &[]).len(), 1, "a missing relation is reported once, by `links`");
     }
 
     #[test]

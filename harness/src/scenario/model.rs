@@ -482,6 +482,10 @@ pub struct Expect {
     /// `Link` relations that must be present.
     #[serde(default)]
     pub links: Vec<String>,
+    /// `Link` relation → the URL a Link of that relation must name (placeholders allowed,
+    /// e.g. `{saved:directory:/meta/termsOfService}`); URLs compare after parsing.
+    #[serde(default)]
+    pub link_urls: BTreeMap<String, String>,
     /// JSON pointer → exact value.
     #[serde(default)]
     pub fields: BTreeMap<String, toml::Value>,
@@ -866,7 +870,7 @@ impl Step {
             // Answering a challenge (§7.5.1) is the same request whatever its type.
             Action::RespondChallenge | Action::Provision => "respond-challenge".into(),
             Action::AwaitValidation => format!("solve:{challenge}"),
-            Action::Fetch | Action::Poll | Action::SignedPost => match &self.target {
+            Action::Fetch | Action::Poll | Action::SignedPost | Action::Http => match &self.target {
                 Some(t) => format!("{action}:{}", String::from(t.clone())),
                 None => action,
             },
