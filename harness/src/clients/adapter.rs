@@ -5,6 +5,13 @@
 //! operation. Templates are argv lists (no shell) with placeholders the runner fills
 //! in per scenario. An operation the file does not list, or a command that exits 127,
 //! is `unsupported`, never a failure.
+//!
+//! The contract has to fit every kind of client, not only those that run their own
+//! challenge servers: a client may write token files into `{webroot}` (the harness
+//! serves it), call `{http_hook}` / `{dns_hook}` in the shape of its own hook
+//! convention, run helper scripts shipped beside the adapter (`{adapter_dir}`), and
+//! trust the mock CA through its own environment variable or, for a client that reads
+//! only the system bundle, through `trust = "system-bundle"`.
 
 use crate::client::ChallengeType;
 use crate::clients::scenario::Operation;
@@ -122,6 +129,10 @@ pub struct Adapter {
     /// Environment for every command.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// How the client comes to trust the mock CA's HTTPS root, when an environment
+    /// variable in `env` cannot do it.
+    #[serde(default)]
+    pub trust: Trust,
     /// Command templates by operation.
     #[serde(default)]
     pub operations: BTreeMap<AdapterOp, Spanned<Template>>,
@@ -130,14 +141,36 @@ pub struct Adapter {
     pub file: PathBuf,
 }
 
+/// How a client is made to trust the mock CA's HTTPS root.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trust {
+    /// Through the adapter's `env` (`SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, ...) or flags.
+    #[default]
+    Env,
+    /// Every command runs in a private mount namespace in which the system bundle
+    /// ([`SYSTEM_BUNDLE`]) holds the mock CA's root besides the system's roots: for
+    /// clients whose TLS library reads nothing else. Needs root (CAP_SYS_ADMIN) and
+    /// util-linux's `unshare`; the host's bundle is never touched.
+    SystemBundle,
+}
+
+/// The system CA bundle `trust = "system-bundle"` replaces (Debian's, which OpenSSL,
+/// GnuTLS, Go and Perl's IO::Socket::SSL read there).
+pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 /// Placeholders that stand for text inside an element.
 pub const INLINE_PLACEHOLDERS: &[&str] = &[
-    "directory", "ca_bundle", "domain", "domains_csv", "http_port", "tls_port", "workdir", "dns_hook", "dns_server",
-    "management", "eab_kid", "eab_hmac", "preferred_chain",
+    "directory", "ca_bundle", "domain", "domains_csv", "http_port", "tls_port", "workdir", "webroot", "http_hook",
+    "dns_hook", "dns_server", "management", "eab_kid", "eab_hmac", "preferred_chain", "adapter_dir",
 ];
 
+/// Placeholders whose use means the harness serves http-01 for the client: from
+/// `{webroot}`, where the client (or `{http_hook}`) writes the token files.
+const WEBROOT_PLACEHOLDERS: &[&str] = &["webroot", "http_hook"];
+
 /// Placeholders that must be a whole argv element and expand to zero or more elements.
-pub const LIST_PLACEHOLDERS: &[&str] = &["domains_flags", "eab_flags", "preferred_chain_flags"];
+pub const LIST_PLACEHOLDERS: &[&str] = &["domains", "domains_flags", "eab_flags", "preferred_chain_flags"];
 
 /// The values a scenario run fills into a template.
 #[derive(Debug, Clone, Default)]
@@ -154,6 +187,11 @@ pub struct Bindings {
     pub tls_port: u16,
     /// The scenario's working directory (the client's state lives here).
     pub workdir: String,
+    /// The directory served over http-01 on `http_port` when the client does not serve
+    /// challenges itself (token files go under `.well-known/acme-challenge/`).
+    pub webroot: String,
+    /// The http-01 hook script (writes token files into `webroot`).
+    pub http_hook: String,
     /// The dns-01 hook script.
     pub dns_hook: String,
     /// The mock CA's DNS server, `127.0.0.1:PORT`.
@@ -164,6 +202,18 @@ pub struct Bindings {
     pub eab: Option<(String, String)>,
     /// The Subject CN naming the chain to prefer, when the scenario asks for one.
     pub preferred_chain: Option<String>,
+    /// The directory of the adapter file (helper scripts live beside it).
+    pub adapter_dir: String,
+    /// For `trust = "system-bundle"`: the bundle (system roots and the mock CA's) that
+    /// stands in for [`SYSTEM_BUNDLE`] while a command runs.
+    pub system_bundle: Option<String>,
+}
+
+/// The argv prefix that runs a command with `bundle` mounted over [`SYSTEM_BUNDLE`], in
+/// a mount namespace of its own (private propagation, so the host never sees it).
+fn system_bundle_wrapper(bundle: &str) -> Vec<String> {
+    let script = format!("mount --bind \"$0\" {SYSTEM_BUNDLE} && exec \"$@\"");
+    ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", &script, bundle].map(str::to_owned).to_vec()
 }
 
 /// A template with every placeholder filled in.
@@ -175,6 +225,9 @@ pub struct CommandSpec {
     pub argv: Vec<String>,
     /// Environment added to the harness's own.
     pub env: Vec<(String, String)>,
+    /// The harness serves the webroot on `{http_port}` while this command runs.
+    #[serde(default)]
+    pub serve_webroot: bool,
 }
 
 /// The placeholders of one element: `(name, start, end)` byte ranges including braces.
@@ -244,7 +297,7 @@ impl Adapter {
                         let message = format!("operation {}: {{preferred_chain_flags}} needs `preferred_chain_flags`", op.name());
                         return Err(err(line, message));
                     }
-                    "{domains_flags}" | "{eab_flags}" | "{preferred_chain_flags}" => {}
+                    "{domains}" | "{domains_flags}" | "{eab_flags}" | "{preferred_chain_flags}" => {}
                     other => check_inline(other, line)?,
                 }
             }
@@ -253,6 +306,20 @@ impl Adapter {
             }
         }
         Ok(adapter)
+    }
+
+    /// Whether the command of `op` leaves http-01 to the harness: it names `{webroot}`
+    /// or `{http_hook}` (in its argv or environment, or the adapter's).
+    pub fn serves_from_webroot(&self, op: AdapterOp) -> bool {
+        let Some(t) = self.template(op) else { return false };
+        let names = |s: &String| placeholders(s).map(|p| p.iter().any(|(n, _, _)| WEBROOT_PLACEHOLDERS.contains(n))).unwrap_or(false);
+        t.argv.iter().chain(t.env.values()).chain(self.env.values()).any(names)
+    }
+
+    /// The directory helper scripts of this adapter live in: the one holding its file.
+    pub fn dir(&self) -> PathBuf {
+        let parent = self.file.parent().map(Path::to_owned).unwrap_or_default();
+        std::path::absolute(&parent).unwrap_or(parent)
     }
 
     /// The template of `op`, if the client supports it.
@@ -266,6 +333,7 @@ impl Adapter {
         let mut argv = Vec::new();
         for element in &t.argv {
             match element.as_str() {
+                "{domains}" => argv.extend(b.domains.iter().cloned()),
                 "{domains_flags}" => {
                     let flag = self.domain_flag.clone().unwrap_or_default();
                     for d in &b.domains {
@@ -287,7 +355,11 @@ impl Adapter {
             }
         }
         let env = self.env.iter().chain(&t.env).map(|(k, v)| (k.clone(), fill(v, b))).collect();
-        Some(CommandSpec { op, argv, env })
+        let argv = match (self.trust, &b.system_bundle) {
+            (Trust::SystemBundle, Some(bundle)) => system_bundle_wrapper(bundle).into_iter().chain(argv).collect(),
+            _ => argv,
+        };
+        Some(CommandSpec { op, argv, env, serve_webroot: self.serves_from_webroot(op) })
     }
 
     /// Where the client keeps the chain it chose, with the placeholders filled in.
@@ -310,6 +382,9 @@ fn fill(s: &str, b: &Bindings) -> String {
             "http_port" => b.http_port.to_string(),
             "tls_port" => b.tls_port.to_string(),
             "workdir" => b.workdir.clone(),
+            "webroot" => b.webroot.clone(),
+            "http_hook" => b.http_hook.clone(),
+            "adapter_dir" => b.adapter_dir.clone(),
             "dns_hook" => b.dns_hook.clone(),
             "dns_server" => b.dns_server.clone(),
             "management" => b.management.clone(),
@@ -329,33 +404,97 @@ fn fill(s: &str, b: &Bindings) -> String {
 /// `dns-hook.sh`: it publishes and removes TXT records through the mock CA's
 /// challtestsrv-compatible `/set-txt` and `/clear-txt`.
 ///
-/// Called as `dns-hook.sh present|cleanup FQDN VALUE` (lego's `exec` provider), or as
-/// `dns-hook.sh present|cleanup` with `CERTBOT_DOMAIN` and `CERTBOT_VALIDATION` set
-/// (certbot's manual hooks).
+/// It takes the argument shapes of the common hook conventions, so an adapter passes
+/// it to the client as it is:
+/// - lego's `exec` provider: `dns-hook.sh present|cleanup FQDN VALUE`;
+/// - certbot's manual hooks: `dns-hook.sh present|cleanup` with `CERTBOT_DOMAIN` and
+///   `CERTBOT_VALIDATION` set;
+/// - dehydrated's hook: `dns-hook.sh deploy_challenge|clean_challenge DOMAIN TOKEN VALUE`
+///   (its other events are ignored, as dehydrated asks of hooks);
+/// - uacme's hook: `dns-hook.sh begin|done|failed TYPE IDENT TOKEN KEYAUTH` (it computes
+///   the TXT value from the key authorization, and declines other challenge types with
+///   exit 1 so uacme tries the next one).
 pub fn dns_hook_script(management_url: &str) -> String {
     format!(
         r#"#!/bin/sh
 # acmespec dns-01 hook: publishes TXT records through the mock CA's management API
 # (challtestsrv-compatible POST /set-txt and /clear-txt).
-#   lego (exec provider): dns-hook.sh present|cleanup FQDN VALUE
+#   lego (exec provider):   dns-hook.sh present|cleanup FQDN VALUE
 #   certbot (manual hooks): dns-hook.sh present|cleanup  with CERTBOT_DOMAIN, CERTBOT_VALIDATION
+#   dehydrated:             dns-hook.sh deploy_challenge|clean_challenge DOMAIN TOKEN VALUE
+#   uacme:                  dns-hook.sh begin|done|failed dns-01 IDENT TOKEN KEYAUTH
 mgmt='{management_url}'
-action="$1"; fqdn="$2"; value="$3"
-if [ -z "$fqdn" ] && [ -n "$CERTBOT_DOMAIN" ]; then
-  fqdn="_acme-challenge.${{CERTBOT_DOMAIN#\*.}}."
-  value="$CERTBOT_VALIDATION"
-fi
+fqdn=''; value=''
+case "$1" in
+  present|cleanup) action="$1"; fqdn="$2"; value="$3"
+    if [ -z "$fqdn" ] && [ -n "$CERTBOT_DOMAIN" ]; then
+      fqdn="_acme-challenge.${{CERTBOT_DOMAIN#\*.}}"; value="$CERTBOT_VALIDATION"
+    fi ;;
+  deploy_challenge|clean_challenge)
+    [ "$1" = deploy_challenge ] && action=present || action=cleanup
+    fqdn="_acme-challenge.${{2#\*.}}"; value="$4" ;;
+  begin|done|failed)
+    [ "$2" = dns-01 ] || exit 1
+    [ "$1" = begin ] && action=present || action=cleanup
+    fqdn="_acme-challenge.${{3#\*.}}"
+    value=$(printf '%s' "$5" | openssl dgst -sha256 -binary | openssl base64 -A | tr '+/' '-_' | tr -d '=') ;;
+  '') echo "dns-hook: no action given" >&2; exit 2 ;;
+  *) exit 0 ;;
+esac
 [ -n "$fqdn" ] || {{ echo "dns-hook: no name given" >&2; exit 2; }}
 case "$fqdn" in *.) ;; *) fqdn="$fqdn." ;; esac
 case "$action" in
   present) path=/set-txt; body="{{\"host\":\"$fqdn\",\"value\":\"$value\"}}" ;;
   cleanup) path=/clear-txt; body="{{\"host\":\"$fqdn\"}}" ;;
-  *) echo "dns-hook: unknown action $action" >&2; exit 2 ;;
 esac
 if command -v curl >/dev/null 2>&1; then
   exec curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' --data "$body" "$mgmt$path"
 fi
 exec python3 -c 'import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), headers={{"Content-Type": "application/json"}}), timeout=10)' "$mgmt$path" "$body"
+"#
+    )
+}
+
+/// The http-01 hook the runner writes into each scenario's work directory as
+/// `http-hook.sh`: it writes (and removes) token files under
+/// `<webroot>/.well-known/acme-challenge/`, which the harness serves on `{http_port}`.
+///
+/// The argument shapes are those of the common hook conventions:
+/// - generic: `http-hook.sh present|cleanup DOMAIN TOKEN KEYAUTH`;
+/// - certbot's manual hooks: `http-hook.sh present|cleanup` with `CERTBOT_TOKEN` and
+///   `CERTBOT_VALIDATION` set;
+/// - dehydrated's hook: `http-hook.sh deploy_challenge|clean_challenge DOMAIN TOKEN KEYAUTH`
+///   (its other events are ignored);
+/// - uacme's hook: `http-hook.sh begin|done|failed TYPE IDENT TOKEN KEYAUTH` (other
+///   challenge types are declined with exit 1).
+pub fn http_hook_script(webroot: &str) -> String {
+    format!(
+        r#"#!/bin/sh
+# acmespec http-01 hook: writes token files into the webroot the harness serves.
+#   generic:                http-hook.sh present|cleanup DOMAIN TOKEN KEYAUTH
+#   certbot (manual hooks): http-hook.sh present|cleanup  with CERTBOT_TOKEN, CERTBOT_VALIDATION
+#   dehydrated:             http-hook.sh deploy_challenge|clean_challenge DOMAIN TOKEN KEYAUTH
+#   uacme:                  http-hook.sh begin|done|failed http-01 IDENT TOKEN KEYAUTH
+dir='{webroot}/.well-known/acme-challenge'
+case "$1" in
+  present|cleanup) action="$1"; token="${{3:-$CERTBOT_TOKEN}}"; keyauth="${{4:-$CERTBOT_VALIDATION}}" ;;
+  deploy_challenge|clean_challenge)
+    [ "$1" = deploy_challenge ] && action=present || action=cleanup
+    token="$3"; keyauth="$4" ;;
+  begin|done|failed)
+    [ "$2" = http-01 ] || exit 1
+    [ "$1" = begin ] && action=present || action=cleanup
+    token="$4"; keyauth="$5" ;;
+  '') echo "http-hook: no action given" >&2; exit 2 ;;
+  *) exit 0 ;;
+esac
+case "$token" in
+  ''|*[!A-Za-z0-9_-]*) echo "http-hook: not a token: '$token'" >&2; exit 2 ;;
+esac
+case "$action" in
+  present) mkdir -p "$dir" && printf '%s' "$keyauth" > "$dir/$token" ;;
+  cleanup) rm -f "$dir/$token" ;;
+esac
 "#
     )
 }
@@ -437,9 +576,40 @@ env = { X = "{workdir}/x" }
     }
 
     #[test]
-    fn the_hook_script_is_valid_shell() {
-        let script = dns_hook_script("http://127.0.0.1:9");
-        let status = std::process::Command::new("sh").args(["-n", "-c", &script]).status().expect("sh runs");
-        assert!(status.success(), "{script}");
+    fn the_hook_scripts_are_valid_shell() {
+        for script in [dns_hook_script("http://127.0.0.1:9"), http_hook_script("/w/webroot")] {
+            let status = std::process::Command::new("sh").args(["-n", "-c", &script]).status().expect("sh runs");
+            assert!(status.success(), "{script}");
+        }
+    }
+
+    /// Runs the http hook with `args` and `env`; the exit code.
+    fn http_hook(webroot: &Path, args: &[&str], env: &[(&str, &str)]) -> i32 {
+        let script = webroot.with_file_name("http-hook.sh");
+        std::fs::write(&script, http_hook_script(&webroot.display().to_string())).unwrap();
+        let status = std::process::Command::new("sh").arg(&script).args(args).envs(env.iter().copied()).status().unwrap();
+        status.code().unwrap_or(-1)
+    }
+
+    #[test]
+    fn the_http_hook_speaks_every_convention() {
+        let dir = tempfile::tempdir().unwrap();
+        let webroot = dir.path().join("webroot");
+        let file = |t: &str| std::fs::read_to_string(webroot.join(".well-known/acme-challenge").join(t)).ok();
+        assert_eq!(http_hook(&webroot, &["present", "a.test", "tok1", "tok1.thumb"], &[]), 0);
+        assert_eq!(file("tok1").as_deref(), Some("tok1.thumb"));
+        assert_eq!(http_hook(&webroot, &["cleanup", "a.test", "tok1", "tok1.thumb"], &[]), 0);
+        assert_eq!(file("tok1"), None);
+        let certbot = [("CERTBOT_DOMAIN", "a.test"), ("CERTBOT_TOKEN", "tok2"), ("CERTBOT_VALIDATION", "tok2.thumb")];
+        assert_eq!(http_hook(&webroot, &["present"], &certbot), 0);
+        assert_eq!(file("tok2").as_deref(), Some("tok2.thumb"));
+        assert_eq!(http_hook(&webroot, &["deploy_challenge", "a.test", "tok3", "tok3.thumb"], &[]), 0);
+        assert_eq!(file("tok3").as_deref(), Some("tok3.thumb"));
+        assert_eq!(http_hook(&webroot, &["deploy_cert", "a.test", "k", "c", "f", "ch", "ts"], &[]), 0, "other dehydrated events are ignored");
+        assert_eq!(http_hook(&webroot, &["begin", "http-01", "a.test", "tok4", "tok4.thumb"], &[]), 0);
+        assert_eq!(file("tok4").as_deref(), Some("tok4.thumb"));
+        assert_eq!(http_hook(&webroot, &["begin", "dns-01", "a.test", "tok5", "tok5.thumb"], &[]), 1, "uacme: other types declined");
+        assert_eq!(http_hook(&webroot, &["present", "a.test", "../escape", "x"], &[]), 2, "a token is one path segment");
+        assert_eq!(http_hook(&webroot, &[], &[]), 2);
     }
 }

@@ -6,7 +6,8 @@
 //! [`Summary`] and [`CaseResult`] fields), plus per scenario the checks' results,
 //! the faults that fired, the seed, and the tail of the client's output.
 
-use crate::clients::adapter::{Adapter, AdapterOp, Bindings, CommandSpec, dns_hook_script};
+use crate::clients::adapter::{Adapter, AdapterOp, Bindings, CommandSpec, SYSTEM_BUNDLE, Trust, dns_hook_script, http_hook_script};
+use crate::responders::Http01Responder;
 use crate::clients::checks::{ChainPreference, CheckResult, CheckVerdict, GradeContext, all_checks, grade};
 use crate::client::ChallengeType;
 use crate::clients::scenario::{ClientCatalogue, ClientScenario, ExpectedOutcome, Operation};
@@ -94,6 +95,9 @@ pub enum ErrorCause {
     /// The client never reached the situation the scenario is about: a focus check
     /// was not applicable.
     NotReached,
+    /// The adapter does not fit the client: the client never reached the mock CA, or
+    /// wrote its token files outside the webroot the harness serves.
+    Adapter,
 }
 
 /// One client command as it ran.
@@ -121,6 +125,23 @@ pub struct CommandRun {
     pub stdout_tail: String,
     /// The last lines of its stderr.
     pub stderr_tail: String,
+}
+
+impl CommandRun {
+    /// A command that has not run yet.
+    fn new(spec: &CommandSpec) -> Self {
+        CommandRun {
+            operation: spec.op.name().into(),
+            argv: spec.argv.clone(),
+            exit_code: None,
+            signal: None,
+            timed_out: false,
+            spawn_error: None,
+            duration_ms: 0,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+        }
+    }
 }
 
 /// A fault that fired, from the journal.
@@ -349,16 +370,47 @@ fn resolve_identifiers(scenario: &ClientScenario, seed: u64, suffix: &str) -> Ve
         .collect()
 }
 
-/// The outcome of the commands, the runs, and whether the run was stopped early.
+/// The webroot the harness serves over http-01 for clients that write token files.
+struct Webroot {
+    /// Where the CA's validation requests arrive (`{http_port}` on 127.0.0.1).
+    addr: SocketAddr,
+    /// The directory (`{webroot}`).
+    root: PathBuf,
+}
+
+/// Runs the commands in order, stopping at the first that does not succeed; serves the
+/// webroot while a command that needs it runs. Returns how the commands ended, their
+/// runs, and the files a client wrote outside the webroot for tokens the CA asked it
+/// for in vain.
 async fn run_sequence(
     specs: &[CommandSpec],
     dir: &Path,
+    webroot: Option<&Webroot>,
     timeout: Duration,
     tail_lines: usize,
-) -> (RunOutcome, Vec<CommandRun>) {
+) -> (RunOutcome, Vec<CommandRun>, Vec<PathBuf>) {
     let mut runs = Vec::new();
+    let mut misplaced = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
+        let server = match webroot.filter(|_| spec.serve_webroot) {
+            Some(w) => match Http01Responder::bind_webroot(w.addr, w.root.clone(), dir.to_owned()).await {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    let mut run = CommandRun::new(spec);
+                    run.spawn_error = Some(format!("cannot serve the webroot on {}: {e}", w.addr));
+                    runs.push(run);
+                    return (RunOutcome::NotStarted, runs, misplaced);
+                }
+            },
+            None => None,
+        };
         let run = run_command(spec, dir, i + 1, timeout, tail_lines).await;
+        if let Some(server) = server {
+            misplaced.extend(server.misplaced());
+            server.shutdown();
+            // Let the aborted server task drop its listener before the next command binds the port.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let outcome = if run.spawn_error.is_some() {
             Some(RunOutcome::NotStarted)
         } else if run.timed_out {
@@ -374,10 +426,10 @@ async fn run_sequence(
         };
         runs.push(run);
         if let Some(o) = outcome {
-            return (o, runs);
+            return (o, runs, misplaced);
         }
     }
-    (RunOutcome::Success, runs)
+    (RunOutcome::Success, runs, misplaced)
 }
 
 /// Environment variables that would send the client to a proxy instead of the local CA.
@@ -387,17 +439,7 @@ async fn run_command(spec: &CommandSpec, dir: &Path, n: usize, timeout: Duration
     let started = Instant::now();
     let stem = dir.join(format!("{n}-{}", spec.op.name()));
     let (out_path, err_path) = (stem.with_extension("stdout"), stem.with_extension("stderr"));
-    let mut run = CommandRun {
-        operation: spec.op.name().into(),
-        argv: spec.argv.clone(),
-        exit_code: None,
-        signal: None,
-        timed_out: false,
-        spawn_error: None,
-        duration_ms: 0,
-        stdout_tail: String::new(),
-        stderr_tail: String::new(),
-    };
+    let mut run = CommandRun::new(spec);
     let files = std::fs::File::create(&out_path).and_then(|o| Ok((o, std::fs::File::create(&err_path)?)));
     let (out, err) = match files {
         Ok(f) => f,
@@ -749,8 +791,13 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
     let ops = AdapterOp::sequence(scenario.def.operation, scenario.def.challenge);
     let missing = match ops.iter().find(|op| adapter.template(**op).is_none()) {
         Some(op) => Some(format!("`{}` command", op.name())),
-        None => (scenario.def.preferred_chain.is_some() && adapter.preferred_chain_flags.is_none())
-            .then(|| "`preferred_chain_flags` (a way to ask for a chain)".to_owned()),
+        None if scenario.def.preferred_chain.is_some() && adapter.preferred_chain_flags.is_none() => {
+            Some("`preferred_chain_flags` (a way to ask for a chain)".to_owned())
+        }
+        None if scenario.def.eab && adapter.eab_flags.is_none() => {
+            Some("`eab_flags` (a way to bind an external account, RFC 8555 §7.3.4)".to_owned())
+        }
+        None => None,
     };
     if let Some(missing) = missing {
         let mut r = result(
@@ -819,10 +866,21 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
     };
     let ca_bundle = dir.join("ca.pem");
     let dns_hook = dir.join("dns-hook.sh");
+    let http_hook = dir.join("http-hook.sh");
+    let webroot = dir.join("webroot");
+    let system_bundle = (adapter.trust == Trust::SystemBundle).then(|| dir.join("system-bundle.pem"));
     let written = std::fs::write(&ca_bundle, ca.https_root_pem()).and_then(|()| {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::write(&dns_hook, dns_hook_script(&management))?;
-        std::fs::set_permissions(&dns_hook, std::fs::Permissions::from_mode(0o755))
+        std::fs::create_dir_all(webroot.join(".well-known/acme-challenge"))?;
+        for (path, script) in [(&dns_hook, dns_hook_script(&management)), (&http_hook, http_hook_script(&webroot.display().to_string()))] {
+            std::fs::write(path, script)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+        }
+        if let Some(bundle) = &system_bundle {
+            let system = std::fs::read(SYSTEM_BUNDLE).unwrap_or_default();
+            std::fs::write(bundle, [system, b"\n".to_vec(), ca.https_root_pem().as_bytes().to_vec()].concat())?;
+        }
+        Ok(())
     });
     if let Err(e) = written {
         return harness_error(scenario, seed, identifiers, started, format!("cannot write into {}: {e}", dir.display()));
@@ -834,6 +892,10 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         http_port,
         tls_port,
         workdir: dir.display().to_string(),
+        webroot: webroot.display().to_string(),
+        http_hook: http_hook.display().to_string(),
+        adapter_dir: adapter.dir().display().to_string(),
+        system_bundle: system_bundle.map(|b| b.display().to_string()),
         dns_hook: dns_hook.display().to_string(),
         dns_server: dns.to_string(),
         management,
@@ -841,7 +903,8 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         preferred_chain: preferred_chain.as_ref().map(|(_, issuer)| issuer.clone()),
     };
     let specs: Vec<CommandSpec> = ops.iter().filter_map(|op| adapter.render(*op, &bindings)).collect();
-    let (outcome, runs) = run_sequence(&specs, &dir, options.command_timeout, options.tail_lines).await;
+    let served = Webroot { addr: loopback(http_port), root: webroot.clone() };
+    let (outcome, runs, misplaced) = run_sequence(&specs, &dir, Some(&served), options.command_timeout, options.tail_lines).await;
     let entries = ca.journal();
     let base_url = format!("https://{}", ca.addr());
     drop(ca);
@@ -851,7 +914,34 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         kept_issuer: adapter.chain_file(&bindings).and_then(|path| top_issuer(&path)),
     });
     let checks = grade(&GradeContext { preferred_chain, ..GradeContext::new(&entries, &base_url) });
-    let judged = judge(scenario, outcome, &runs, &checks, options.command_timeout);
+    let mut judged = judge(scenario, outcome, &runs, &checks, options.command_timeout);
+    let adapter_error = |expected: String, observed: String| Judged {
+        verdict: Verdict::Error,
+        cause: Some(ErrorCause::Adapter),
+        expected: Some(expected),
+        observed: Some(observed),
+        step: judged.step,
+    };
+    if judged.verdict == Verdict::Fail && entries.is_empty() {
+        let why = runs.last().map(last_line).unwrap_or_default();
+        judged = adapter_error(
+            "the client reaches the mock CA".into(),
+            format!(
+                "the client made no request to the mock CA ({why}): the adapter does not give it the directory URL \
+                 or the CA's root in a way it reads (see `trust` and `env`)"
+            ),
+        );
+    } else if judged.verdict != Verdict::Pass && !misplaced.is_empty() {
+        let places: Vec<String> = misplaced.iter().map(|p| p.display().to_string()).collect();
+        judged = adapter_error(
+            format!("the client writes token files under {}/.well-known/acme-challenge/, which the harness serves", webroot.display()),
+            format!(
+                "the CA asked the webroot for a token it did not hold (404) while the client had written it to {}: \
+                 the adapter points the client at the wrong directory",
+                places.join(", ")
+            ),
+        );
+    }
     let pass = judged.verdict == Verdict::Pass;
     let mut r = result(scenario, seed, identifiers, started, judged);
     r.outcome = Some(outcome);
@@ -920,9 +1010,10 @@ mod tests {
                 format!("(sleep 3; touch '{}') & sleep 1000", marker.display()),
             ],
             env: vec![],
+            serve_webroot: false,
         };
         let t = Instant::now();
-        let (outcome, runs) = run_sequence(&[spec], dir.path(), Duration::from_millis(500), 10).await;
+        let (outcome, runs, _) = run_sequence(&[spec], dir.path(), None, Duration::from_millis(500), 10).await;
         assert_eq!(outcome, RunOutcome::Timeout);
         assert!(runs[0].timed_out);
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
@@ -933,10 +1024,10 @@ mod tests {
     #[tokio::test]
     async fn exit_statuses_map_to_outcomes() {
         let dir = tempfile::tempdir().unwrap();
-        let sh = |script: &str| CommandSpec { op: AdapterOp::Renew, argv: vec!["sh".into(), "-c".into(), script.into()], env: vec![] };
+        let sh = |script: &str| CommandSpec { op: AdapterOp::Renew, argv: vec!["sh".into(), "-c".into(), script.into()], env: vec![], serve_webroot: false };
         let run = |specs: Vec<CommandSpec>| {
             let dir = dir.path().to_owned();
-            async move { run_sequence(&specs, &dir, Duration::from_secs(10), 5).await }
+            async move { let (o, runs, _) = run_sequence(&specs, &dir, None, Duration::from_secs(10), 5).await; (o, runs) }
         };
         assert_eq!(run(vec![sh("exit 0"), sh("exit 0")]).await.0, RunOutcome::Success);
         let (o, runs) = run(vec![sh("echo out; echo err >&2; exit 3"), sh("exit 0")]).await;
@@ -945,7 +1036,7 @@ mod tests {
         assert_eq!((runs[0].stdout_tail.as_str(), runs[0].stderr_tail.as_str()), ("out", "err"));
         assert_eq!(run(vec![sh("exit 127")]).await.0, RunOutcome::Unsupported);
         assert_eq!(run(vec![sh("kill -SEGV $$")]).await.0, RunOutcome::Crashed);
-        let missing = CommandSpec { op: AdapterOp::Renew, argv: vec!["/nonexistent/acme-client".into()], env: vec![] };
+        let missing = CommandSpec { op: AdapterOp::Renew, argv: vec!["/nonexistent/acme-client".into()], env: vec![], serve_webroot: false };
         assert_eq!(run(vec![missing]).await.0, RunOutcome::NotStarted);
     }
 }

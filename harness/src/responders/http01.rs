@@ -104,7 +104,60 @@ impl From<&Http01Request> for RequestRecord {
 struct Shared {
     /// token -> key authorization and how it is served
     tokens: Mutex<HashMap<String, (String, Http01Variant)>>,
+    /// A directory whose `.well-known/acme-challenge/<token>` files are served for
+    /// tokens not provisioned in memory (a client that writes into a webroot).
+    webroot: Option<WebrootDirs>,
+    /// Files named like a token the webroot lacked, found elsewhere when it was asked for.
+    misplaced: Mutex<Vec<std::path::PathBuf>>,
     history: History<Http01Request>,
+}
+
+/// The webroot served, and where to look for a token file a client put elsewhere.
+#[derive(Debug)]
+struct WebrootDirs {
+    root: std::path::PathBuf,
+    search: std::path::PathBuf,
+}
+
+/// Directory entries looked at when searching for a misplaced token file.
+const MISPLACED_SEARCH_MAX: usize = 10_000;
+
+/// Files named `token` under `dir` (at most [`MISPLACED_SEARCH_MAX`] entries visited).
+fn find_named(dir: &std::path::Path, token: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    let mut visited = 0;
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            visited += 1;
+            if visited > MISPLACED_SEARCH_MAX {
+                return found;
+            }
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(t) if t.is_file() && entry.file_name().to_str() == Some(token) => found.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// The largest token file served from a webroot: a key authorization is ~90 bytes.
+const WEBROOT_FILE_MAX: u64 = 4096;
+
+/// The key authorization a client wrote for `token` under `root`, if any: the token is
+/// one path segment of base64url characters, so it cannot leave the directory.
+fn webroot_file(root: &std::path::Path, token: &str) -> Option<String> {
+    if !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return None;
+    }
+    let path = root.join(HTTP01_PATH_PREFIX.trim_start_matches('/')).join(token);
+    let file = std::fs::File::open(path).ok()?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, WEBROOT_FILE_MAX), &mut text).ok()?;
+    Some(text)
 }
 
 /// Serves `GET /.well-known/acme-challenge/<token>` with the provisioned key
@@ -132,10 +185,34 @@ impl Http01Responder {
     ///
     /// Any bind error (address in use, permission denied for ports < 1024).
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
+        Self::start(addr, None).await
+    }
+
+    /// Like [`bind`](Self::bind), and also serves the files a client writes under
+    /// `root/.well-known/acme-challenge/` (a webroot, as certbot's `--webroot`,
+    /// acme-tiny or dehydrated expect from a web server), exactly as written. When a
+    /// token file is missing, files of that name under `search` are noted at once
+    /// (clients remove them after validation) for [`misplaced`](Self::misplaced).
+    ///
+    /// # Errors
+    ///
+    /// Any bind error.
+    pub async fn bind_webroot(addr: SocketAddr, root: std::path::PathBuf, search: std::path::PathBuf) -> io::Result<Self> {
+        Self::start(addr, Some(WebrootDirs { root, search })).await
+    }
+
+    /// Files a client wrote for a token the webroot lacked, outside the webroot.
+    pub fn misplaced(&self) -> Vec<std::path::PathBuf> {
+        lock(&self.inner.shared.misplaced).clone()
+    }
+
+    async fn start(addr: SocketAddr, webroot: Option<WebrootDirs>) -> io::Result<Self> {
         let listeners = Listeners::bind(addr).await?;
         let local_addr = listeners.local_addr()?;
         let shared = Arc::new(Shared {
             tokens: Mutex::new(HashMap::new()),
+            webroot,
+            misplaced: Mutex::new(Vec::new()),
             history: History::new(),
         });
         let app = Router::new()
@@ -250,7 +327,20 @@ async fn handle(
 
     let provisioned = match (&method, &token) {
         (m, Some(token)) if m == Method::GET || m == Method::HEAD => {
-            lock(&shared.tokens).get(token).cloned()
+            let in_memory = lock(&shared.tokens).get(token).cloned();
+            in_memory.or_else(|| {
+                let dirs = shared.webroot.as_ref().filter(|_| well_known.is_some())?;
+                let served = webroot_file(&dirs.root, token).map(|ka| (ka, Http01Variant::Exact));
+                if served.is_none() {
+                    let mut noted = lock(&shared.misplaced);
+                    for path in find_named(&dirs.search, token) {
+                        if !noted.contains(&path) {
+                            noted.push(path);
+                        }
+                    }
+                }
+                served
+            })
         }
         _ => None,
     };
