@@ -12,7 +12,7 @@ use crate::clients::checks::{ChainPreference, CheckResult, CheckVerdict, GradeCo
 use crate::client::ChallengeType;
 use crate::clients::scenario::{ClientCatalogue, ClientScenario, ExpectedOutcome, Operation};
 use crate::mockca::{Endpoint, Entry, MockCa, MockCaConfig};
-use crate::runner::{CaseResult, RunReport, Summary, Verdict};
+use crate::runner::{CaseResult, ClientSubject, RunReport, Summary, Verdict};
 use crate::scenario::Level;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -229,7 +229,7 @@ impl ClientsReport {
             tool: self.tool.clone(),
             version: self.version.clone(),
             directory_url: format!("client {}", self.client),
-            server_header: self.client_version.clone(),
+            server_header: None,
             started_at: self.started_at.clone(),
             finished_at: self.finished_at.clone(),
             complete: self.complete,
@@ -251,6 +251,12 @@ impl ClientsReport {
                     case
                 })
                 .collect(),
+            client: Some(ClientSubject {
+                name: self.client.clone(),
+                version: self.client_version.clone(),
+                adapter: self.adapter.clone(),
+                seed: self.seed,
+            }),
         }
     }
 }

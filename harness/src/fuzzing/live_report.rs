@@ -109,6 +109,7 @@ pub fn as_run_report(report: &LiveReport) -> crate::runner::RunReport {
         complete: report.complete,
         summary: Summary::of(&cases),
         cases,
+        client: None,
     }
 }
 

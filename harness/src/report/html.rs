@@ -8,7 +8,7 @@
 
 use super::baseline::PinnedVerdict;
 use super::redact::Redactor;
-use super::view::{VERDICTS, View};
+use super::view::{VERDICTS, View, header};
 use crate::runner::{RunReport, Verdict};
 use crate::scenario::Requirement;
 use std::collections::BTreeMap;
@@ -48,12 +48,14 @@ pub fn to_html(
     redactor: &Redactor,
 ) -> String {
     let view = View::of(report, requirements, known, redactor);
-    let url = esc(&report.directory_url);
+    let ((subject, subject_is_code), facts) = header(report);
+    let title = esc(&subject);
+    let subject = if subject_is_code { format!("<code>{title}</code>") } else { title.clone() };
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>acmespec report: {url}</title>\n<style>\n{STYLE}"
+         <title>acmespec report: {title}</title>\n<style>\n{STYLE}"
     );
     for (verdict, strong, light) in COLOURS {
         let name = verdict.name();
@@ -62,7 +64,7 @@ pub fn to_html(
         ));
     }
     html.push_str(&format!(
-        "</style>\n</head>\n<body>\n<h1>acmespec report: <code>{url}</code></h1>\n"
+        "</style>\n</head>\n<body>\n<h1>acmespec report: {subject}</h1>\n"
     ));
     let counts: Vec<String> = VERDICTS
         .iter()
@@ -80,14 +82,6 @@ pub fn to_html(
     ));
 
     html.push_str("<dl class=\"run\">\n");
-    let server = report
-        .server_header
-        .as_deref()
-        .map_or_else(|| "none".to_owned(), esc);
-    let finished = report
-        .finished_at
-        .as_deref()
-        .map_or_else(|| "not finished".to_owned(), esc);
     let complete = if report.complete {
         "yes".to_owned()
     } else {
@@ -96,16 +90,11 @@ pub fn to_html(
             esc(&view.incomplete_note())
         )
     };
-    for (term, definition) in [
-        ("Directory", format!("<code>{url}</code>")),
-        ("Server header", server),
-        ("Started", esc(&report.started_at)),
-        ("Finished", finished),
-        ("acmespec", esc(&report.version)),
-        ("Complete", complete),
-    ] {
-        html.push_str(&format!("<dt>{term}</dt><dd>{definition}</dd>\n"));
+    for f in facts {
+        let value = if f.code { format!("<code>{}</code>", esc(&f.value)) } else { esc(&f.value) };
+        html.push_str(&format!("<dt>{}</dt><dd>{value}</dd>\n", f.term));
     }
+    html.push_str(&format!("<dt>Complete</dt><dd>{complete}</dd>\n"));
     html.push_str("</dl>\n");
 
     html.push_str(

@@ -7,7 +7,7 @@
 
 use super::baseline::PinnedVerdict;
 use super::redact::Redactor;
-use super::view::{VERDICTS, View};
+use super::view::{VERDICTS, View, header};
 use crate::runner::RunReport;
 use crate::scenario::Requirement;
 use std::collections::BTreeMap;
@@ -21,32 +21,17 @@ pub fn to_markdown(
     redactor: &Redactor,
 ) -> String {
     let view = View::of(report, requirements, known, redactor);
-    let mut md = format!(
-        "# acmespec report: {}\n\n",
-        code_span(&report.directory_url)
-    );
+    let ((subject, subject_is_code), facts) = header(report);
+    let subject = if subject_is_code { code_span(&subject) } else { text(&subject) };
+    let mut md = format!("# acmespec report: {subject}\n\n");
     md.push_str(&format!(
         "**{}** ({} cases)\n\n",
         view.summary, view.summary.total
     ));
-    md.push_str(&format!(
-        "- **Directory:** {}\n",
-        code_span(&report.directory_url)
-    ));
-    let server = report
-        .server_header
-        .as_deref()
-        .map_or_else(|| "none".to_owned(), text);
-    md.push_str(&format!("- **Server header:** {server}\n"));
-    let finished = report
-        .finished_at
-        .as_deref()
-        .map_or_else(|| "not finished".to_owned(), text);
-    md.push_str(&format!(
-        "- **Started:** {}\n- **Finished:** {finished}\n",
-        text(&report.started_at)
-    ));
-    md.push_str(&format!("- **acmespec:** {}\n", text(&report.version)));
+    for f in facts {
+        let value = if f.code { code_span(&f.value) } else { text(&f.value) };
+        md.push_str(&format!("- **{}:** {value}\n", f.term));
+    }
     if report.complete {
         md.push_str("- **Complete:** yes\n\n");
     } else {

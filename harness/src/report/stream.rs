@@ -128,6 +128,7 @@ pub fn read_results(path: &Path) -> Result<RunReport, String> {
                     complete: false,
                     summary: Summary::default(),
                     cases: Vec::new(),
+                    client: None,
                 });
             }
             (StreamLine::Case(case), Some(r)) => r.cases.push(*case),

@@ -21,6 +21,42 @@ pub(super) const VERDICTS: [Verdict; 6] = [
     Verdict::Error,
 ];
 
+/// One line of a report's header.
+pub(super) struct Fact {
+    pub(super) term: &'static str,
+    pub(super) value: String,
+    /// The value is a URL or a path, shown as code.
+    pub(super) code: bool,
+}
+
+/// What a report is about, for its title (shown as code when `code`), and the facts of
+/// its header: the server tested, or the client graded.
+pub(super) fn header(report: &RunReport) -> ((String, bool), Vec<Fact>) {
+    let fact = |term, value: String, code| Fact { term, value, code };
+    let (title, mut facts) = match &report.client {
+        Some(client) => (
+            (format!("client {}", client.name), false),
+            vec![
+                fact("Client", client.name.clone(), false),
+                fact("Client version", client.version.clone().unwrap_or_else(|| "unknown".into()), false),
+                fact("Adapter", client.adapter.clone(), true),
+                fact("Seed", format!("{} (replay with --seed {})", client.seed, client.seed), false),
+            ],
+        ),
+        None => (
+            (report.directory_url.clone(), true),
+            vec![
+                fact("Directory", report.directory_url.clone(), true),
+                fact("Server header", report.server_header.clone().unwrap_or_else(|| "none".into()), false),
+            ],
+        ),
+    };
+    facts.push(fact("Started", report.started_at.clone(), false));
+    facts.push(fact("Finished", report.finished_at.clone().unwrap_or_else(|| "not finished".into()), false));
+    facts.push(fact("acmespec", report.version.clone(), false));
+    (title, facts)
+}
+
 /// A report's content, ready to be marked up.
 pub(super) struct View<'a> {
     /// Counted from the cases shown, so that the counts and the matrix always agree.

@@ -18,7 +18,7 @@ pub use verdict::{CaseResult, Summary, Verdict};
 use crate::protocol::http::{ClientOptions, HttpClient};
 use crate::protocol::wire::Directory;
 use crate::responders::Responders;
-use crate::scenario::{Action, Case, Catalogue, Feature, Level};
+use crate::scenario::{Action, Case, Catalogue, Feature, Level, StatusSet};
 use std::collections::BTreeMap;
 use exec::{CaseRun, Env, StepError};
 use futures_util::StreamExt;
@@ -90,6 +90,22 @@ pub struct RunReport {
     pub summary: Summary,
     /// One entry per case run, in catalogue order.
     pub cases: Vec<CaseResult>,
+    /// Set when the report grades a client (`acmespec clients`) instead of a server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientSubject>,
+}
+
+/// The client a client report grades, as its header names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSubject {
+    /// The adapter's client name.
+    pub name: String,
+    /// What the client's version command printed.
+    pub version: Option<String>,
+    /// The adapter file.
+    pub adapter: String,
+    /// The run's seed.
+    pub seed: u64,
 }
 
 impl RunReport {
@@ -108,8 +124,18 @@ impl RunReport {
 
     /// This report without its cases: what describes the run as a whole.
     pub fn head(&self) -> RunReport {
-        let RunReport { tool, version, directory_url, server_header, started_at, finished_at, complete, summary, cases: _ } =
-            self;
+        let RunReport {
+            tool,
+            version,
+            directory_url,
+            server_header,
+            started_at,
+            finished_at,
+            complete,
+            summary,
+            cases: _,
+            client,
+        } = self;
         RunReport {
             tool: tool.clone(),
             version: version.clone(),
@@ -120,6 +146,7 @@ impl RunReport {
             complete: *complete,
             summary: *summary,
             cases: Vec::new(),
+            client: client.clone(),
         }
     }
 }
@@ -138,6 +165,7 @@ impl RunReport {
             complete,
             summary: Summary::of(&cases),
             cases,
+            client: None,
         }
     }
 }
@@ -326,6 +354,13 @@ async fn execute_steps(run: &mut CaseRun<'_>, case: &Case, judges: &BTreeMap<Str
         };
         let (must, should) = run.check(step, resp.as_ref());
         if !must.is_empty() {
+            // Expectations that presuppose the step succeeded, answered with an error: the
+            // step broke as a setup step does, and the case that judges its kind says
+            // whether the server is at fault.
+            let asks_success = step.expect.as_ref().and_then(|e| e.status.as_ref()).is_some_and(StatusSet::only_success);
+            if asks_success && resp.as_ref().is_some_and(|r| r.status >= 400) {
+                return Outcome::broken(case, (&run.setup_key(step), true), &must, n, judges);
+            }
             return Outcome::from_mismatches(level_verdict(case.def.level), &must, n);
         }
         if !should.is_empty() && should_miss.is_none() {
@@ -401,6 +436,7 @@ pub async fn run(
         complete: false,
         summary: Summary::default(),
         cases: Vec::new(),
+        client: None,
     };
     let (directory, server) = preflight::discover(&client, &options.directory_url).await.map_err(SetupError::Preflight)?;
     report.server_header = server;
