@@ -266,7 +266,6 @@ defects! {
     ];
     /// Lets any account read, change and revoke other accounts' resources (RFC 8555 §6.3, §7.6).
     SkipOwnershipCheck = "skip-ownership-check", fails = [
-        "rfc8555/6.3/post-as-get-access-control",
         "rfc8555/7.3.6/deactivation-of-another-account-refused",
         "rfc8555/7.5.2/deactivate-authz",
         "rfc8555/7.6/revoke-unrelated-account",

@@ -59,11 +59,13 @@ fn fail(expected: impl Into<String>, observed: impl Into<String>) -> StepError {
 type StepResult<T> = Result<T, StepError>;
 
 /// Without expectations of its own, a step must get the status its action succeeds with.
-fn expect_ok(resp: Response, checked: bool, status: u16) -> StepResult<Response> {
-    if checked || resp.status == status {
+/// The ordinary success of a step nobody checks: any 2xx. RFC 8555 names the usual
+/// status of each answer (200, 201) without a keyword, so only the class is required.
+fn expect_ok(resp: Response, checked: bool) -> StepResult<Response> {
+    if checked || (200..300).contains(&resp.status) {
         return Ok(resp);
     }
-    Err(fail(format!("HTTP {status} for {}", resp.url), resp.summary()))
+    Err(fail(format!("a success (2xx) for {}", resp.url), resp.summary()))
 }
 
 /// `refusable`: an error answer the RFC lets the server give means it does not offer
@@ -328,13 +330,13 @@ impl<'e> CaseRun<'e> {
                     None => Payload::Json(json!({ "contact": self.expand_list(step.contact.as_deref(), &account) })),
                 };
                 let url = self.account_url(&account)?;
-                Some(expect_ok(self.signed(&account, &url, payload, step.mutate.as_ref()).await?, checked, 200)?)
+                Some(expect_ok(self.signed(&account, &url, payload, step.mutate.as_ref()).await?, checked)?)
             }
             Action::DeactivateAccount => {
                 let account = self.account_name(step);
                 let url = self.account_url(&account)?;
                 let payload = Payload::Json(json!({"status": "deactivated"}));
-                Some(expect_ok(self.signed(&account, &url, payload, step.mutate.as_ref()).await?, checked, 200)?)
+                Some(expect_ok(self.signed(&account, &url, payload, step.mutate.as_ref()).await?, checked)?)
             }
             Action::KeyChange => Some(self.key_change(step, checked).await?),
             Action::NewOrder => Some(self.new_order(step, checked).await?),
@@ -343,7 +345,7 @@ impl<'e> CaseRun<'e> {
                 let url = self.resolve(step, step.target.as_ref().expect("validated at load")).await?;
                 let resp = self.signed(&account, &url, Payload::Empty, step.mutate.as_ref()).await?;
                 self.absorb_order(step, &url, &resp);
-                Some(expect_ok(resp, checked, 200)?)
+                Some(expect_ok(resp, checked)?)
             }
             Action::SignedPost => {
                 let account = self.account_name(step);
@@ -378,7 +380,7 @@ impl<'e> CaseRun<'e> {
                 let account = self.account_name(step);
                 let url = self.resolve(step, &Target::Authz).await?;
                 let payload = Payload::Json(json!({"status": "deactivated"}));
-                Some(expect_ok(self.signed(&account, &url, payload, step.mutate.as_ref()).await?, checked, 200)?)
+                Some(expect_ok(self.signed(&account, &url, payload, step.mutate.as_ref()).await?, checked)?)
             }
             Action::Finalize => Some(self.finalize(step, checked).await?),
             Action::NewAuthz => Some(self.new_authz(step, checked).await?),
@@ -648,7 +650,7 @@ impl<'e> CaseRun<'e> {
             (o.account.clone(), o.url.clone())
         };
         let resp = self.signed(&account, &url, Payload::Empty, None).await?;
-        let resp = expect_ok(resp, false, 200)?;
+        let resp = expect_ok(resp, false)?;
         let order: Order = serde_json::from_slice(&resp.body).map_err(|e| fail("order object", e.to_string()))?;
         if let Some(o) = self.orders.get_mut(&name) {
             o.object = order.clone();
@@ -927,10 +929,10 @@ impl<'e> CaseRun<'e> {
         let payload = self.bind_external_account(step, payload, &key, &url).await?;
         let resp = self.signed_with(&key, KeyId::Jwk(key.jwk().clone()), &url, payload, step.mutate.as_ref()).await?;
         let location = resp.location();
-        if matches!(resp.status, 200 | 201) && location.is_some() {
+        if (200..300).contains(&resp.status) && location.is_some() {
             self.accounts.insert(name, AccountState { key, url: location });
         } else if !checked {
-            return Err(fail("HTTP 201 (or 200) with a Location header from newAccount", resp.summary()));
+            return Err(fail("a success (2xx) with a Location header from newAccount", resp.summary()));
         } else {
             self.accounts.entry(name).or_insert(AccountState { key, url: None });
         }
@@ -999,8 +1001,8 @@ impl<'e> CaseRun<'e> {
         };
         for n in 1..=limit.requests {
             let resp = self.signed(&account, &url, fresh_order(), None).await?;
-            if resp.status != 201 {
-                let expected = format!("HTTP 201 for request {n} of the {} the declared rate limit allows", limit.requests);
+            if !(200..300).contains(&resp.status) {
+                let expected = format!("a success (2xx) for request {n} of the {} the declared rate limit allows", limit.requests);
                 return Err(fail(expected, resp.summary()));
             }
         }
@@ -1059,7 +1061,7 @@ impl<'e> CaseRun<'e> {
         let resp = self.signed(&account, &url, payload, step.mutate.as_ref()).await?;
         let parsed = serde_json::from_slice::<Order>(&resp.body);
         match (resp.status, resp.location(), parsed) {
-            (201, Some(url), Ok(object)) => {
+            (200..300, Some(url), Ok(object)) => {
                 let state = OrderState { account, url, object, cert_key: None, cert_pem: None, pre_authorization: false };
                 self.orders.insert(name, state);
             }
@@ -1067,8 +1069,8 @@ impl<'e> CaseRun<'e> {
             _ if self.rejects_optional_identifier(&resp) => {
                 return Err(StepError::Unsupported(format!("the server refused the identifiers: {}", resp.summary())));
             }
-            (_, _, Err(e)) if resp.status == 201 => return Err(fail("an order object (§7.1.3)", format!("unparseable order: {e}"))),
-            _ => return Err(fail("HTTP 201 with a Location header from newOrder", resp.summary())),
+            (200..300, Some(_), Err(e)) => return Err(fail("an order object (§7.1.3)", format!("unparseable order: {e}"))),
+            _ => return Err(fail("a success (2xx) with a Location header from newOrder", resp.summary())),
         }
         Ok(resp)
     }
@@ -1090,14 +1092,14 @@ impl<'e> CaseRun<'e> {
         let url = self.directory_entry("newAuthz")?;
         let resp = self.signed(&account, &url, payload, step.mutate.as_ref()).await?;
         match (resp.status, resp.location()) {
-            (201, Some(authz_url)) => {
+            (200..300, Some(authz_url)) => {
                 let object = Order { authorizations: vec![authz_url.clone()], ..Order::default() };
                 let state =
                     OrderState { account, url: authz_url, object, cert_key: None, cert_pem: None, pre_authorization: true };
                 self.orders.insert(name, state);
             }
             _ if checked => {}
-            _ => return Err(fail("HTTP 201 with a Location header from newAuthz (§7.4.1)", resp.summary())),
+            _ => return Err(fail("a success (2xx) with a Location header from newAuthz (§7.4.1)", resp.summary())),
         }
         Ok(resp)
     }
@@ -1115,7 +1117,7 @@ impl<'e> CaseRun<'e> {
 
     async fn fetch_authz(&mut self, account: &str, url: &str) -> StepResult<(Response, Authorization)> {
         let resp = self.signed(account, url, Payload::Empty, None).await?;
-        let resp = expect_ok(resp, false, 200)?;
+        let resp = expect_ok(resp, false)?;
         let authz: Authorization =
             serde_json::from_slice(&resp.body).map_err(|e| fail("an authorization object (§7.1.4)", e.to_string()))?;
         Ok((resp, authz))
@@ -1270,7 +1272,7 @@ impl<'e> CaseRun<'e> {
         }
         for (_, chall) in &pending {
             let resp = self.signed(&account, &chall.url, Payload::Json(json!({})), None).await?;
-            expect_ok(resp, false, 200)?;
+            expect_ok(resp, false)?;
         }
         for (url, _) in &pending {
             let resp = self.poll_until(&account, url, &["valid", "invalid", "deactivated", "expired", "revoked"], step).await?;
@@ -1330,7 +1332,7 @@ impl<'e> CaseRun<'e> {
         // validating inside the POST then answers with that failure, which the case's
         // later steps judge on the challenge itself.
         let may_fail = provision != Provision::Plain(true);
-        expect_ok(resp, checked || may_fail, 200)
+        expect_ok(resp, checked || may_fail)
     }
 
     /// Waits until the CA made `queries` http-01 validation queries for the challenge's
@@ -1428,7 +1430,7 @@ impl<'e> CaseRun<'e> {
         let started = Instant::now();
         loop {
             let resp = self.read(account, url).await?;
-            let resp = expect_ok(resp, false, 200)?;
+            let resp = expect_ok(resp, false)?;
             let body = resp.json().map_err(|e| fail(format!("a JSON object from {url}"), e.to_string()))?;
             let status = body.get("status").and_then(Value::as_str).unwrap_or("");
             // A challenge the server decided inside its POST will not change: the case
@@ -1490,7 +1492,7 @@ impl<'e> CaseRun<'e> {
                     o.object = order;
                 }
             }
-        let resp = expect_ok(resp, checked, 200)?;
+        let resp = expect_ok(resp, checked)?;
         if step.wait.unwrap_or(false) {
             let order_url = self.order_state(&name)?.url.clone();
             let polled = self.poll_until(&account, &order_url, &["valid", "invalid"], step).await?;
@@ -1508,7 +1510,7 @@ impl<'e> CaseRun<'e> {
         let name = self.order_name(step);
         let mut url = self.resolve(step, &Target::Certificate).await?;
         if let Some(n) = step.alternate {
-            let default = expect_ok(self.signed(&account, &url, Payload::Empty, None).await?, false, 200)?;
+            let default = expect_ok(self.signed(&account, &url, Payload::Empty, None).await?, false)?;
             let alternates = default.links_with_rel("alternate");
             url = alternates.get(n).cloned().ok_or_else(|| {
                 StepError::Unsupported(format!(
@@ -1523,7 +1525,7 @@ impl<'e> CaseRun<'e> {
             && let Some(o) = self.orders.get_mut(&name) {
                 o.cert_pem = Some(String::from_utf8_lossy(&resp.body).into_owned());
             }
-        expect_ok(resp, checked, 200)
+        expect_ok(resp, checked)
     }
 
     async fn leaf_der(&mut self, step: &Step) -> StepResult<Vec<u8>> {
@@ -1560,7 +1562,7 @@ impl<'e> CaseRun<'e> {
                 self.signed_with(&key, key_id, &url, Payload::Json(payload), step.mutate.as_ref()).await?
             }
         };
-        expect_ok(resp, checked, 200)
+        expect_ok(resp, checked)
     }
 
     async fn key_change(&mut self, step: &Step, checked: bool) -> StepResult<Response> {
@@ -1616,7 +1618,7 @@ impl<'e> CaseRun<'e> {
             && let Some(a) = self.accounts.get_mut(&account) {
                 a.key = new_key;
             }
-        expect_ok(resp, checked, 200)
+        expect_ok(resp, checked)
     }
 }
 

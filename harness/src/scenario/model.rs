@@ -530,7 +530,9 @@ pub struct Expect {
     pub pem_chain_strict: Option<bool>,
     /// Each certificate of the PEM chain is signed by the next one (RFC 8555 §9.1, SHOULD).
     pub chain_certifies: Option<bool>,
-    /// The first certificate's subjectAltNames (DNS names and IP addresses) equal this set.
+    /// The names the first certificate holds (subjectAltName DNS names and IP addresses,
+    /// and the subject commonName) are exactly this set: RFC 8555 §7.4 fixes the names
+    /// issued, not where in the certificate they go.
     pub leaf_names: Option<Vec<String>>,
     /// Every name the first certificate holds (subjectAltName DNS names and IP addresses,
     /// subject commonName) is in this set; none at all is fine (RFC 8555 §7.4: no
@@ -706,6 +708,15 @@ impl StatusSet {
             StatusSet::Any(v) => v.contains(&status),
             StatusSet::Class(c) if c.0 == ERROR_CLASS => (400..600).contains(&status),
             StatusSet::Class(c) => status / 100 == c.0,
+        }
+    }
+
+    /// Whether only successes (2xx) are acceptable.
+    pub fn only_success(&self) -> bool {
+        match self {
+            StatusSet::One(s) => (200..300).contains(s),
+            StatusSet::Any(v) => v.iter().all(|s| (200..300).contains(s)),
+            StatusSet::Class(c) => c.0 == 2,
         }
     }
 }
