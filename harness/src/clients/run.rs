@@ -762,6 +762,25 @@ fn result(scenario: &ClientScenario, seed: u64, identifiers: Vec<String>, starte
     }
 }
 
+/// What the journal lacks for `operation` to have happened at the CA: a client can
+/// exit 0 for an operation it only noted down (a revocation queued for later).
+fn operation_unseen(operation: Operation, entries: &[Entry]) -> Option<String> {
+    let count = |endpoint: Endpoint| entries.iter().filter(|e| e.endpoint == endpoint).count();
+    match operation {
+        Operation::Issue => None,
+        Operation::Renew if count(Endpoint::NewOrder) < 2 => Some("no second newOrder reached the mock CA".into()),
+        Operation::Revoke if count(Endpoint::RevokeCert) == 0 => Some("no revokeCert request reached the mock CA".into()),
+        Operation::KeyRollover if count(Endpoint::KeyChange) == 0 => Some("no keyChange request reached the mock CA".into()),
+        Operation::Deactivate
+            if !entries.iter().any(|e| e.endpoint == Endpoint::Account && e.resource_status.as_deref() == Some("deactivated")) =>
+        {
+            Some("no account was deactivated at the mock CA".into())
+        }
+        Operation::AriRenew if count(Endpoint::RenewalInfo) == 0 => Some("no renewalInfo request reached the mock CA".into()),
+        _ => None,
+    }
+}
+
 /// The issuer CN of the last (topmost) certificate of a PEM chain file.
 fn top_issuer(path: &Path) -> Option<String> {
     use rustls_pki_types::CertificateDer;
@@ -928,7 +947,17 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         observed: Some(observed),
         step: judged.step,
     };
-    if judged.verdict == Verdict::Fail && entries.is_empty() {
+    if outcome == RunOutcome::Success
+        && let Some(missing) = operation_unseen(scenario.def.operation, &entries)
+    {
+        judged = Judged {
+            verdict: Verdict::Error,
+            cause: Some(ErrorCause::NotReached),
+            expected: Some(format!("the client's `{}` reaches the mock CA", scenario.def.operation.name())),
+            observed: Some(format!("every command exited 0, but {missing}")),
+            step: judged.step,
+        };
+    } else if judged.verdict == Verdict::Fail && entries.is_empty() {
         let why = runs.last().map(last_line).unwrap_or_default();
         judged = adapter_error(
             "the client reaches the mock CA".into(),

@@ -42,6 +42,15 @@ impl Nonces {
     }
 
     /// Consumes a nonce; `false` when it was never issued or already used.
+    /// Makes a spent nonce redeemable once more and returns it (the defect that hands a
+    /// nonce out twice).
+    pub(crate) fn reissue(&self, nonce: String) -> String {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        pool.live.insert(nonce.clone());
+        pool.order.push_back(nonce.clone());
+        nonce
+    }
+
     pub(crate) fn redeem(&self, nonce: &str) -> bool {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         pool.live.remove(nonce)

@@ -147,6 +147,8 @@ pub(crate) struct Reply {
     links: Vec<(String, &'static str)>,
     /// Seconds for a `Retry-After` header.
     retry_after: Option<u32>,
+    /// A nonce to hand out again instead of a fresh one (a defect).
+    repeat_nonce: Option<String>,
 }
 
 enum ReplyBody {
@@ -159,13 +161,13 @@ enum ReplyBody {
 
 impl Reply {
     fn json(status: StatusCode, body: Value) -> Self {
-        Reply { status, body: ReplyBody::Json(body), location: None, links: Vec::new(), retry_after: None }
+        Reply { status, body: ReplyBody::Json(body), location: None, links: Vec::new(), retry_after: None, repeat_nonce: None }
     }
     fn ok(body: Value) -> Self {
         Reply::json(StatusCode::OK, body)
     }
     fn empty(status: StatusCode) -> Self {
-        Reply { status, body: ReplyBody::Empty, location: None, links: Vec::new(), retry_after: None }
+        Reply { status, body: ReplyBody::Empty, location: None, links: Vec::new(), retry_after: None, repeat_nonce: None }
     }
     fn at(mut self, location: String) -> Self {
         self.location = Some(location);
@@ -209,6 +211,8 @@ struct Signed {
     account: Option<Account>,
     key: Jwk,
     payload: Option<Value>,
+    /// The nonce the request spent.
+    nonce: String,
 }
 
 /// Which key identification a resource wants (§6.2).
@@ -465,8 +469,10 @@ impl Wfe {
         let mut builder = Response::builder();
         let is_nonce = path.starts_with("/new-nonce");
         let is_error = result.is_err();
+        let mut repeat_nonce = None;
         let (status, body, content_type) = match result {
             Ok(reply) => {
+                repeat_nonce = reply.repeat_nonce.clone();
                 if let Some(loc) = &reply.location
                     && !(reply.status == StatusCode::OK && path == "/new-account" && self.has(Defect::OmitLocationExistingAccount))
                 {
@@ -526,7 +532,11 @@ impl Wfe {
         if !(is_error && self.has(Defect::OmitNonceOnErrors)) {
             // A value never seen twice: marked sensitive, HTTP/2's header compression
             // sends it literally instead of churning its table with it (RFC 7541 §6.2.3).
-            let mut nonce = HeaderValue::from_str(&self.nonces.issue()).unwrap_or_else(|_| HeaderValue::from_static(""));
+            let value = match repeat_nonce {
+                Some(spent) => self.nonces.reissue(spent),
+                None => self.nonces.issue(),
+            };
+            let mut nonce = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""));
             nonce.set_sensitive(true);
             builder = builder.header("Replay-Nonce", nonce);
         }
@@ -664,6 +674,7 @@ impl Wfe {
         let jws = self.parse_jws(body)?;
         let h = &jws.header;
         let nonce = h.nonce.as_deref().map(|n| if self.has(Defect::AcceptPaddedBase64) { n.trim_end_matches('=') } else { n });
+        let spent = nonce.unwrap_or_default().to_owned();
         match nonce {
             None => {
                 let kind = if self.has(Defect::MissingNonceMalformed) { "malformed" } else { "badNonce" };
@@ -747,7 +758,7 @@ impl Wfe {
             }
             Some(Err(e)) => return Err(malformed(format!("the payload is not JSON: {e}"))),
         };
-        Ok(Signed { account, key, payload })
+        Ok(Signed { account, key, payload, nonce: spent })
     }
 
     fn parse_jws(&self, body: &[u8]) -> Result<ParsedJws, Fault> {
@@ -939,8 +950,12 @@ impl Wfe {
         if self.has(Defect::EchoUnknownAccountFields) {
             reflect(&mut body, &payload, false);
         }
-        let status = if self.has(Defect::NewAccount200) { StatusCode::OK } else { StatusCode::CREATED };
-        Ok(Reply::json(status, body).at(self.account_url(&account.id)))
+        if self.has(Defect::AccountOrdersFromClient)
+            && let (Some(b), Some(orders)) = (body.as_object_mut(), payload.get("orders"))
+        {
+            b.insert("orders".into(), orders.clone());
+        }
+        Ok(Reply::json(StatusCode::CREATED, body).at(self.account_url(&account.id)))
     }
 
     /// External account binding (§7.3.4): required when keys are configured.
@@ -1211,7 +1226,11 @@ impl Wfe {
         };
         self.admit_new_order(&order.account_id)?;
         self.db.add_order(order.clone(), authzs);
-        Ok(Reply::json(StatusCode::CREATED, self.order_json(&order)).at(self.url(&format!("/order/{}", order.id))))
+        let mut reply = Reply::json(StatusCode::CREATED, self.order_json(&order)).at(self.url(&format!("/order/{}", order.id)));
+        if self.has(Defect::NonceRepeatedOnNewOrder) {
+            reply.repeat_nonce = Some(s.nonce.clone());
+        }
+        Ok(reply)
     }
 
     /// A still-valid authorization of the account for the order identifier `id`, for the
@@ -1633,7 +1652,7 @@ impl Wfe {
         if self.has(Defect::PemChainWithText) {
             pem.insert_str(0, &format!("Certificate {id}, chain {index}, issued by the acmespec mock CA\n"));
         }
-        let mut reply = Reply { status: StatusCode::OK, body: ReplyBody::Pem(pem), location: None, links: Vec::new(), retry_after: None };
+        let mut reply = Reply { body: ReplyBody::Pem(pem), ..Reply::empty(StatusCode::OK) };
         if !self.has(Defect::NoAlternateLinks) {
             for other in (0..self.ca.chain_count()).filter(|c| *c != index) {
                 let url = if other == 0 { self.url(&format!("/certificate/{id}")) } else { self.url(&format!("/certificate/{id}/{other}")) };

@@ -1294,14 +1294,17 @@ impl<'e> CaseRun<'e> {
                 ));
             }
         }
-        let order_url = self.order_state(&self.order_name(step))?.url.clone();
+        let state = self.order_state(&self.order_name(step))?;
+        let (order_url, pre_authorization) = (state.url.clone(), state.pre_authorization);
         let resp = self.poll_until(&account, &order_url, &["ready", "valid", "invalid", "processing"], step).await?;
         self.absorb_order(step, &order_url, &resp);
         let status = resp.json().ok().and_then(|b| b.get("status").and_then(Value::as_str).map(str::to_owned));
-        if !step.is_checked() && status.as_deref() != Some("ready") {
+        // A pre-authorization is held as an order whose URL is the authorization's own.
+        let (wanted, what) = if pre_authorization { ("valid", "pre-authorization") } else { ("ready", "order") };
+        if !step.is_checked() && status.as_deref() != Some(wanted) {
             return Err(fail(
-                format!("order {order_url} ready once its authorizations are valid (§7.1.6)"),
-                format!("order status {status:?}"),
+                format!("{what} {order_url} {wanted} once its authorizations are valid (§7.1.6)"),
+                format!("{what} status {status:?}"),
             ));
         }
         Ok(resp)

@@ -302,6 +302,9 @@ fn judge_of<'j>(judges: &'j BTreeMap<String, String>, key: &str) -> Option<&'j S
     judges.get(key).or_else(|| key.rsplit_once(":ip").and_then(|(base, _)| judges.get(base)))
 }
 
+/// Kinds of step that create what a case works on; see [`execute_steps`].
+const CREATING_STEPS: &[&str] = &["new-account", "new-order", "new-authz", "finalize", "download-certificate"];
+
 /// The `expected` text of an `unsupported` verdict.
 const OFFERED: &str = "the optional feature this case needs";
 /// The `expected` text of an `error` verdict.
@@ -354,12 +357,16 @@ async fn execute_steps(run: &mut CaseRun<'_>, case: &Case, judges: &BTreeMap<Str
         };
         let (must, should) = run.check(step, resp.as_ref());
         if !must.is_empty() {
-            // Expectations that presuppose the step succeeded, answered with an error: the
-            // step broke as a setup step does, and the case that judges its kind says
-            // whether the server is at fault.
+            // A step that creates what the case works on (an account, an order, a
+            // certificate), with expectations that presuppose it succeeded, answered with
+            // an error: the step broke as a setup step does, and the case that judges its
+            // kind says whether the server is at fault. (Lookups and updates are left
+            // out: their success is often the very thing a case checks.)
+            let key = run.setup_key(step);
+            let creates = CREATING_STEPS.contains(&key.as_str());
             let asks_success = step.expect.as_ref().and_then(|e| e.status.as_ref()).is_some_and(StatusSet::only_success);
-            if asks_success && resp.as_ref().is_some_and(|r| r.status >= 400) {
-                return Outcome::broken(case, (&run.setup_key(step), true), &must, n, judges);
+            if creates && asks_success && resp.as_ref().is_some_and(|r| r.status >= 400) {
+                return Outcome::broken(case, (&key, true), &must, n, judges);
             }
             return Outcome::from_mismatches(level_verdict(case.def.level), &must, n);
         }
