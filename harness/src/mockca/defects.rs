@@ -245,6 +245,7 @@ defects! {
     ExistingAccount201 = "existing-account-201", fails = [
         "rfc8555/7.3.1/existing-key-returns-account",
         "rfc8555/7.3.1/only-return-existing-known-key",
+        "rfc8555/7.3.5/key-rollover",
     ];
     /// Echoes unknown newAccount fields such as onlyReturnExisting in the account object (RFC 8555 §7.3).
     EchoUnknownAccountFields = "echo-unknown-account-fields", fails = [
