@@ -357,13 +357,14 @@ async fn execute_steps(run: &mut CaseRun<'_>, case: &Case, judges: &BTreeMap<Str
         };
         let (must, should) = run.check(step, resp.as_ref());
         if !must.is_empty() {
-            // A step that creates what the case works on (an account, an order, a
-            // certificate), with expectations that presuppose it succeeded, answered with
-            // an error: the step broke as a setup step does, and the case that judges its
-            // kind says whether the server is at fault. (Lookups and updates are left
-            // out: their success is often the very thing a case checks.)
+            // An ordinary step that creates what the case works on (an account, an order,
+            // a certificate), with expectations that presuppose it succeeded, answered
+            // with an error: the step broke as a setup step does, and the case that judges
+            // its kind says whether the server is at fault. (Lookups, updates and steps
+            // with inputs of their own are left out: their success is often the very
+            // thing a case checks.)
             let key = run.setup_key(step);
-            let creates = CREATING_STEPS.contains(&key.as_str());
+            let creates = CREATING_STEPS.contains(&key.as_str()) && step.is_ordinary();
             let asks_success = step.expect.as_ref().and_then(|e| e.status.as_ref()).is_some_and(StatusSet::only_success);
             if creates && asks_success && resp.as_ref().is_some_and(|r| r.status >= 400) {
                 return Outcome::broken(case, (&key, true), &must, n, judges);

@@ -860,6 +860,31 @@ impl Step {
         matches!(self.action, Action::Provision | Action::AwaitValidation | Action::Sleep | Action::AuditRun)
     }
 
+    /// Whether the step asks for nothing but its kind's ordinary inputs (a newOrder of one
+    /// DNS name, a default CSR, the default key, no mutation, ...): its success is then
+    /// a precondition, judged by the case that judges its kind, never the subject of
+    /// the case that uses it.
+    pub fn is_ordinary(&self) -> bool {
+        let one_name = self.identifiers.as_deref().is_none_or(|ids| matches!(ids, [one] if one == "dns:{name}"));
+        one_name
+            && self.mutate.is_none()
+            && self.key.is_none()
+            && self.reuse_key_of.is_none()
+            && self.payload.is_none()
+            && self.contact.is_none()
+            && self.terms_of_service_agreed.is_none()
+            && self.only_return_existing.is_none()
+            && self.eab.is_none()
+            && self.replaces.is_none()
+            && self.not_before.is_none()
+            && self.not_after.is_none()
+            && self.csr.is_none()
+            && self.alternate.is_none()
+            && self.refusable.is_none()
+            && self.offered_when.is_none()
+            && self.when_order.is_none()
+    }
+
     /// What the step does, in the words cases use to say which setup steps they judge
     /// (`judges`): the action, with the challenge type of `solve` (validation differs
     /// by type) and the target of requests to a named resource (`solve:http-01`,
