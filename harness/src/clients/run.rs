@@ -277,8 +277,9 @@ pub fn write_junit(path: &Path, report: &ClientsReport) -> std::io::Result<()> {
 
 /// Runs the version command of an adapter (10 s at most); the first line it printed.
 pub async fn client_version(adapter: &Adapter) -> Option<String> {
-    let mut cmd = tokio::process::Command::new(adapter.version.first()?);
-    cmd.args(&adapter.version[1..]).stdin(Stdio::null()).kill_on_drop(true);
+    let argv = adapter.version_command();
+    let mut cmd = tokio::process::Command::new(argv.first()?);
+    cmd.args(&argv[1..]).stdin(Stdio::null()).kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(10), cmd.output()).await.ok()?.ok()?;
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
