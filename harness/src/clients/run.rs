@@ -796,15 +796,10 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Two distinct free TCP ports for the client's challenge servers.
-fn challenge_ports() -> (u16, u16) {
-    let http = crate::peers::free_tcp_port();
-    loop {
-        let tls = crate::peers::free_tcp_port();
-        if tls != http {
-            return (http, tls);
-        }
-    }
+/// Two ports for the client's challenge servers, held until the mock CA's own
+/// listeners (which take ephemeral ports) are up, so that none of them gets one.
+fn reserve_challenge_ports() -> std::io::Result<(std::net::TcpListener, std::net::TcpListener)> {
+    Ok((std::net::TcpListener::bind(loopback(0))?, std::net::TcpListener::bind(loopback(0))?))
 }
 
 /// Runs one scenario: fresh mock CA, the adapter's commands, grading, verdict.
@@ -857,7 +852,11 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         },
     };
     let dir = workdir.path().to_owned();
-    let (http_port, tls_port) = challenge_ports();
+    let reserved = reserve_challenge_ports().and_then(|(h, t)| Ok(((h.local_addr()?.port(), t.local_addr()?.port()), (h, t))));
+    let ((http_port, tls_port), reserved) = match reserved {
+        Ok(r) => r,
+        Err(e) => return harness_error(scenario, seed, identifiers, started, format!("cannot reserve challenge ports: {e}")),
+    };
     let eab = scenario.def.eab.then(|| {
         use ring::rand::SecureRandom;
         let mut key = [0u8; 32];
@@ -880,6 +879,8 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         Ok(ca) => ca,
         Err(e) => return harness_error(scenario, seed, identifiers, started, format!("cannot start the mock CA: {e}")),
     };
+    // The client (or the webroot server) binds them from here on.
+    drop(reserved);
     let (Some(management), Some(dns)) = (ca.management_url(), ca.dns().map(|d| d.local_addr())) else {
         return harness_error(scenario, seed, identifiers, started, "the mock CA started without management or DNS".into());
     };
