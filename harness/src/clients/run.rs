@@ -802,6 +802,91 @@ fn reserve_challenge_ports() -> std::io::Result<(std::net::TcpListener, std::net
     Ok((std::net::TcpListener::bind(loopback(0))?, std::net::TcpListener::bind(loopback(0))?))
 }
 
+/// What a server under test offers a client's commands: where it is, the root its
+/// HTTPS chains to, where it validates (the client's challenge ports on 127.0.0.1), and
+/// the DNS server and challtestsrv-compatible management API that `{dns_hook}` feeds.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerSide {
+    pub(crate) directory: String,
+    pub(crate) ca_root_pem: String,
+    pub(crate) http_port: u16,
+    pub(crate) tls_port: u16,
+    pub(crate) dns_server: SocketAddr,
+    pub(crate) management: String,
+}
+
+/// A client's work directory made ready for its commands: the CA root, the hooks, the
+/// webroot, and for `trust = "system-bundle"` the bundle that stands in for the system's.
+pub(crate) struct ClientWorkspace {
+    dir: PathBuf,
+    ca_bundle: PathBuf,
+    dns_hook: PathBuf,
+    http_hook: PathBuf,
+    webroot: PathBuf,
+    system_bundle: Option<PathBuf>,
+}
+
+impl ClientWorkspace {
+    /// Writes the files into `dir`.
+    pub(crate) fn prepare(dir: &Path, adapter: &Adapter, server: &ServerSide) -> std::io::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let w = ClientWorkspace {
+            dir: dir.to_owned(),
+            ca_bundle: dir.join("ca.pem"),
+            dns_hook: dir.join("dns-hook.sh"),
+            http_hook: dir.join("http-hook.sh"),
+            webroot: dir.join("webroot"),
+            system_bundle: (adapter.trust == Trust::SystemBundle).then(|| dir.join("system-bundle.pem")),
+        };
+        std::fs::write(&w.ca_bundle, &server.ca_root_pem)?;
+        std::fs::create_dir_all(w.webroot.join(".well-known/acme-challenge"))?;
+        let http_script = http_hook_script(&w.webroot.display().to_string());
+        for (path, script) in [(&w.dns_hook, dns_hook_script(&server.management)), (&w.http_hook, http_script)] {
+            std::fs::write(path, script)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+        }
+        if let Some(bundle) = &w.system_bundle {
+            let system = std::fs::read(SYSTEM_BUNDLE).unwrap_or_default();
+            std::fs::write(bundle, [system, b"\n".to_vec(), server.ca_root_pem.as_bytes().to_vec()].concat())?;
+        }
+        Ok(w)
+    }
+
+    /// The placeholders' values for ordering `domains` from `server` (no EAB, no chain).
+    pub(crate) fn bindings(&self, adapter: &Adapter, server: &ServerSide, domains: Vec<String>) -> Bindings {
+        Bindings {
+            directory: server.directory.clone(),
+            ca_bundle: self.ca_bundle.display().to_string(),
+            domains,
+            http_port: server.http_port,
+            tls_port: server.tls_port,
+            workdir: self.dir.display().to_string(),
+            webroot: self.webroot.display().to_string(),
+            http_hook: self.http_hook.display().to_string(),
+            adapter_dir: adapter.dir().display().to_string(),
+            system_bundle: self.system_bundle.as_ref().map(|b| b.display().to_string()),
+            dns_hook: self.dns_hook.display().to_string(),
+            dns_server: server.dns_server.to_string(),
+            management: server.management.clone(),
+            eab: None,
+            preferred_chain: None,
+        }
+    }
+
+    /// Runs the commands of `ops` (those the adapter has) in order.
+    pub(crate) async fn run(
+        &self,
+        adapter: &Adapter,
+        ops: &[AdapterOp],
+        bindings: &Bindings,
+        options: &ClientRunOptions,
+    ) -> (RunOutcome, Vec<CommandRun>, Vec<PathBuf>) {
+        let specs: Vec<CommandSpec> = ops.iter().filter_map(|op| adapter.render(*op, bindings)).collect();
+        let served = Webroot { addr: loopback(bindings.http_port), root: self.webroot.clone() };
+        run_sequence(&specs, &self.dir, Some(&served), options.command_timeout, options.tail_lines).await
+    }
+}
+
 /// Runs one scenario: fresh mock CA, the adapter's commands, grading, verdict.
 /// `index` numbers the work directory.
 pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options: &ClientRunOptions, index: usize) -> ClientCaseResult {
@@ -891,47 +976,25 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
             return harness_error(scenario, seed, identifiers, started, format!("the mock CA has no chain {chain} to prefer"));
         }
     };
-    let ca_bundle = dir.join("ca.pem");
-    let dns_hook = dir.join("dns-hook.sh");
-    let http_hook = dir.join("http-hook.sh");
-    let webroot = dir.join("webroot");
-    let system_bundle = (adapter.trust == Trust::SystemBundle).then(|| dir.join("system-bundle.pem"));
-    let written = std::fs::write(&ca_bundle, ca.https_root_pem()).and_then(|()| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(webroot.join(".well-known/acme-challenge"))?;
-        for (path, script) in [(&dns_hook, dns_hook_script(&management)), (&http_hook, http_hook_script(&webroot.display().to_string()))] {
-            std::fs::write(path, script)?;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
-        }
-        if let Some(bundle) = &system_bundle {
-            let system = std::fs::read(SYSTEM_BUNDLE).unwrap_or_default();
-            std::fs::write(bundle, [system, b"\n".to_vec(), ca.https_root_pem().as_bytes().to_vec()].concat())?;
-        }
-        Ok(())
-    });
-    if let Err(e) = written {
-        return harness_error(scenario, seed, identifiers, started, format!("cannot write into {}: {e}", dir.display()));
-    }
-    let bindings = Bindings {
+    let server = ServerSide {
         directory: ca.directory_url(),
-        ca_bundle: ca_bundle.display().to_string(),
-        domains: identifiers.clone(),
+        ca_root_pem: ca.https_root_pem().to_owned(),
         http_port,
         tls_port,
-        workdir: dir.display().to_string(),
-        webroot: webroot.display().to_string(),
-        http_hook: http_hook.display().to_string(),
-        adapter_dir: adapter.dir().display().to_string(),
-        system_bundle: system_bundle.map(|b| b.display().to_string()),
-        dns_hook: dns_hook.display().to_string(),
-        dns_server: dns.to_string(),
+        dns_server: dns,
         management,
+    };
+    let workspace = match ClientWorkspace::prepare(&dir, adapter, &server) {
+        Ok(w) => w,
+        Err(e) => return harness_error(scenario, seed, identifiers, started, format!("cannot write into {}: {e}", dir.display())),
+    };
+    let bindings = Bindings {
         eab: eab.map(|(kid, key)| (kid, crate::protocol::b64::encode(key))),
         preferred_chain: preferred_chain.as_ref().map(|(_, issuer)| issuer.clone()),
+        ..workspace.bindings(adapter, &server, identifiers.clone())
     };
-    let specs: Vec<CommandSpec> = ops.iter().filter_map(|op| adapter.render(*op, &bindings)).collect();
-    let served = Webroot { addr: loopback(http_port), root: webroot.clone() };
-    let (outcome, runs, misplaced) = run_sequence(&specs, &dir, Some(&served), options.command_timeout, options.tail_lines).await;
+    let (outcome, runs, misplaced) = workspace.run(adapter, &ops, &bindings, options).await;
+    let webroot = workspace.webroot;
     let entries = ca.journal();
     let base_url = format!("https://{}", ca.addr());
     drop(ca);
