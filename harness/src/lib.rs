@@ -13,6 +13,7 @@ pub mod client;
 pub mod clients;
 pub mod coverage;
 pub mod fuzzing;
+pub mod interop;
 pub mod load;
 pub mod matrix;
 pub mod mockca;

@@ -41,6 +41,9 @@ enum Command {
     /// Run the catalogue against the mock CA clean and with each defect; report which
     /// cases each defect fails and which cases no defect can fail.
     DefectMatrix(MatrixArgs),
+    /// The interop matrix: every client adapter against every server (the mock CA,
+    /// Pebble, a URL), one issuance per challenge type each, as JSON, Markdown, HTML.
+    Matrix(Box<acmespec::interop::cli::MatrixArgs>),
     /// acmespec's own ACME client (issue, revoke, key-rollover, deactivate), with
     /// switchable defects for validating the client checks.
     #[command(subcommand)]
@@ -273,6 +276,7 @@ fn main() -> ExitCode {
         Command::Coverage(args) => coverage(args),
         Command::Report(args) => report(args),
         Command::Clients(args) => rt.block_on(clients(*args)),
+        Command::Matrix(args) => rt.block_on(acmespec::interop::cli::run(*args)),
         Command::Client(command) => rt.block_on(acmespec::client::cli::run(command)),
         Command::Fuzz(command) => acmespec::fuzzing::cli::run(command),
         Command::Load(args) => rt.block_on(acmespec::load::cli::run(*args)),

@@ -28,11 +28,15 @@ pub(crate) fn router(wfe: Arc<Wfe>, dns: Option<DnsResponder>) -> Router {
         .route("/change-terms", post(change_terms))
         .with_state(wfe);
     match dns {
-        Some(dns) => control.merge(
-            Router::new().route("/set-txt", post(set_txt)).route("/clear-txt", post(clear_txt)).with_state(dns),
-        ),
+        Some(dns) => control.merge(dns_router(dns)),
         None => control,
     }
+}
+
+/// challtestsrv's `/set-txt` and `/clear-txt` on `dns`: what `{dns_hook}` posts to, also
+/// in front of a DNS responder serving a CA other than the mock CA.
+pub fn dns_router(dns: DnsResponder) -> Router {
+    Router::new().route("/set-txt", post(set_txt)).route("/clear-txt", post(clear_txt)).with_state(dns)
 }
 
 fn pem(body: Option<String>) -> Response {

@@ -15,6 +15,7 @@ mod faults;
 mod fuzz_targets;
 mod journal;
 mod management;
+pub use management::dns_router;
 mod nonces;
 mod ratelimit;
 mod va;
