@@ -763,6 +763,17 @@ fn result(scenario: &ClientScenario, seed: u64, identifiers: Vec<String>, starte
     }
 }
 
+/// The endpoints a scenario's faults wait on, when the client requested none of them.
+fn fault_endpoints_unused(scenario: &ClientScenario, entries: &[Entry]) -> Option<String> {
+    let rules = scenario.def.fault_rules();
+    let unused = !rules.is_empty() && rules.iter().all(|r| !entries.iter().any(|e| e.endpoint == r.endpoint));
+    unused.then(|| {
+        let mut names: Vec<String> = rules.iter().map(|r| format!("{:?}", r.endpoint)).collect();
+        names.dedup();
+        names.join(", ")
+    })
+}
+
 /// What the journal lacks for `operation` to have happened at the CA: a client can
 /// exit 0 for an operation it only noted down (a revocation queued for later).
 fn operation_unseen(operation: Operation, entries: &[Entry]) -> Option<String> {
@@ -1005,6 +1016,19 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
     });
     let checks = grade(&GradeContext { preferred_chain, ..GradeContext::new(&entries, &base_url) });
     let mut judged = judge(scenario, outcome, &runs, &checks, options.command_timeout);
+    if judged.cause == Some(ErrorCause::NotReached)
+        && let Some(unused) = fault_endpoints_unused(scenario, &entries)
+    {
+        judged = Judged {
+            verdict: Verdict::Unsupported,
+            cause: None,
+            expected: Some("the client uses the endpoint the scenario's fault is set on".into()),
+            observed: Some(format!(
+                "the client never requested {unused}, so the fault never fired: it gets what it needs elsewhere (e.g. nonces from other answers), which RFC 8555 allows"
+            )),
+            step: judged.step,
+        };
+    }
     let adapter_error = |expected: String, observed: String| Judged {
         verdict: Verdict::Error,
         cause: Some(ErrorCause::Adapter),
