@@ -228,6 +228,15 @@ struct RunArgs {
     /// except in cases about contacts themselves (repeatable); for CAs that require one.
     #[arg(long = "contact", value_name = "URL")]
     contacts: Vec<String>,
+    /// Refuse to start when the selected cases could create more orders than this (the
+    /// plan printed before the first request says how many); for shared staging CAs.
+    #[arg(long, value_name = "N")]
+    max_orders: Option<usize>,
+    /// Seconds a request answered 429 may wait in all for its Retry-After before its case
+    /// is `error` with the server's rate-limit detail (a 429 without Retry-After is not
+    /// retried).
+    #[arg(long, value_name = "SECONDS", default_value_t = runner::DEFAULT_MAX_WAIT.as_secs())]
+    max_wait: u64,
 }
 
 #[derive(clap::Args)]
@@ -619,7 +628,14 @@ async fn run(args: RunArgs) -> ExitCode {
         eab,
         capabilities,
         contacts: args.contacts.clone(),
+        max_orders: args.max_orders,
+        max_wait: Duration::from_secs(args.max_wait),
     };
+    // The bill comes before the first request (the directory included).
+    match runner::plan(&catalogue, &options) {
+        Ok(plan) => println!("plan: {plan} (under --domain-suffix {}, fresh random names)", options.domain_suffix),
+        Err(e) => return usage_error(e),
+    }
     let harness_cpu = CpuMeter::start(None).ok();
     let latest: Arc<Mutex<Option<RunReport>>> = Arc::default();
     let mut live_json = args.json.as_deref().map(acmespec::report::LiveJsonReport::new);

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 pub enum FaultKind {
     /// Answer 400 `badNonce` (with a fresh Replay-Nonce, as §6.5 requires).
     BadNonce,
-    /// Answer 429 `rateLimited` with `Retry-After: retry_after`.
+    /// Answer 429 `rateLimited`, with `Retry-After: retry_after` when given.
     RateLimited,
     /// Answer 503 with `Retry-After: retry_after` when given.
     Unavailable,
@@ -78,7 +78,7 @@ impl FaultRule {
     pub fn validate(&self) -> Result<(), String> {
         let needs = |present: bool, what: &str| if present { Ok(()) } else { Err(format!("action {:?} needs `{what}`", self.action)) };
         match self.action {
-            FaultKind::RateLimited => needs(self.retry_after.is_some(), "retry_after")?,
+            FaultKind::RateLimited | FaultKind::Unavailable => {}
             FaultKind::Delay => needs(self.ms.is_some_and(|ms| ms <= MAX_DELAY_MS), "ms (at most 30000)")?,
             FaultKind::StayProcessing => {
                 needs(self.polls.is_some(), "polls")?;

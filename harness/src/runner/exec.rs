@@ -100,6 +100,8 @@ pub(crate) struct Env {
     pub(crate) capabilities: crate::runner::Capabilities,
     /// Contact URLs for accounts whose step names none (`--contact`).
     pub(crate) contacts: Vec<String>,
+    /// How long a rate-limited request may wait for its Retry-After (`--max-wait`).
+    pub(crate) max_wait: Duration,
     /// Every answer of the run, for the requirements that bind them all; kept only when
     /// a selected case audits them.
     pub(crate) audit: Option<std::sync::Arc<crate::runner::audit::RunAudit>>,
@@ -147,6 +149,9 @@ pub(crate) struct CaseRun<'e> {
     observed: validation::Observed,
     /// The Retry-After of the latest response, for a `sleep` step with `retry_after`.
     last_retry_after: Option<Duration>,
+    /// The step sends requests to reach a declared rate limit: its 429 is the answer
+    /// it checks, not one to wait out.
+    probing_rate_limit: bool,
     /// Challenge, authorization and order URLs whose challenge POST the server answered
     /// with an error: a server validating inside that POST has already decided them.
     decided_in_post: Vec<String>,
@@ -248,6 +253,7 @@ impl<'e> CaseRun<'e> {
             attempted: validation::Attempted::default(),
             observed: validation::Observed::default(),
             last_retry_after: None,
+            probing_rate_limit: false,
             decided_in_post: Vec::new(),
             authz_of_challenge: HashMap::new(),
         }
@@ -707,6 +713,7 @@ impl<'e> CaseRun<'e> {
     ) -> StepResult<Response> {
         let retries = if m.is_some() { 0 } else { MAX_BAD_NONCE_RETRIES };
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             let resp = self.signed_once(key, &key_id, url, &payload, m).await?;
             let bad_nonce = resp.status == 400
@@ -715,8 +722,35 @@ impl<'e> CaseRun<'e> {
                 attempt += 1;
                 continue;
             }
+            if resp.status == 429 && !self.probing_rate_limit {
+                waited += self.wait_out_rate_limit(&resp, waited).await?;
+                continue;
+            }
             return Ok(resp);
         }
+    }
+
+    /// A 429 (RFC 8555 §6.6): waits the Retry-After the server asked for, when the
+    /// request's waits stay within `--max-wait`, and returns the time waited; otherwise
+    /// the case cannot go on, with the server's rate-limit detail. Never a tight retry:
+    /// a 429 without Retry-After is not retried.
+    async fn wait_out_rate_limit(&self, resp: &Response, waited: Duration) -> StepResult<Duration> {
+        let limit = self.env.max_wait;
+        let Some(delay) = resp.retry_after().map(|r| r.delay()) else {
+            return Err(StepError::Error(format!("rate limited without Retry-After, so not retried: {}", resp.summary())));
+        };
+        // At least a second: an HTTP-date already past is no invitation to hammer.
+        let delay = delay.max(Duration::from_secs(1));
+        if waited + delay > limit {
+            return Err(StepError::Error(format!(
+                "rate limited: {}; waiting {}s more would pass --max-wait {}s",
+                resp.summary(),
+                delay.as_secs(),
+                limit.as_secs()
+            )));
+        }
+        tokio::time::sleep(delay).await;
+        Ok(delay)
     }
 
     async fn signed_once(
@@ -999,14 +1033,20 @@ impl<'e> CaseRun<'e> {
             let name = format!("{}.{}", random_label(), env.domain_suffix);
             Payload::Json(json!({ "identifiers": [Identifier { kind: "dns".into(), value: name }] }))
         };
-        for n in 1..=limit.requests {
-            let resp = self.signed(&account, &url, fresh_order(), None).await?;
-            if !(200..300).contains(&resp.status) {
-                let expected = format!("a success (2xx) for request {n} of the {} the declared rate limit allows", limit.requests);
-                return Err(fail(expected, resp.summary()));
+        self.probing_rate_limit = true;
+        let probe = async {
+            for n in 1..=limit.requests {
+                let resp = self.signed(&account, &url, fresh_order(), None).await?;
+                if !(200..300).contains(&resp.status) {
+                    let expected = format!("a success (2xx) for request {n} of the {} the declared rate limit allows", limit.requests);
+                    return Err(fail(expected, resp.summary()));
+                }
             }
-        }
-        self.signed(&account, &url, fresh_order(), None).await
+            self.signed(&account, &url, fresh_order(), None).await
+        };
+        let result = probe.await;
+        self.probing_rate_limit = false;
+        result
     }
 
     /// Adds the step's external account binding (§7.3.4) to a newAccount payload that

@@ -5,6 +5,7 @@ mod capabilities;
 mod eab;
 mod exec;
 mod expect;
+mod plan;
 mod preflight;
 mod validation;
 mod verdict;
@@ -12,6 +13,7 @@ mod verdict;
 pub use capabilities::{Capabilities, MAX_RATE_LIMIT_REQUESTS, RateLimit, RateLimitedEndpoint, TOS_CHANGE, Trigger};
 pub use eab::EabCredentials;
 pub use expect::{Mismatch, problem_urn};
+pub use plan::Plan;
 pub use preflight::PreflightFailure;
 pub use verdict::{CaseResult, Summary, Verdict};
 
@@ -48,6 +50,12 @@ pub struct RunOptions {
     /// Contact URLs (`--contact`) every account of the run carries, unless a case sets
     /// its own: a CA may refuse accounts without one.
     pub contacts: Vec<String>,
+    /// Refuse a run whose cases could create more orders than this (`--max-orders`):
+    /// a shared staging CA's limits are other people's too.
+    pub max_orders: Option<usize>,
+    /// How long a request answered 429 may wait for its Retry-After before the case is
+    /// `error` with the server's rate-limit detail (`--max-wait`).
+    pub max_wait: Duration,
 }
 
 impl RunOptions {
@@ -63,9 +71,15 @@ impl RunOptions {
             eab: None,
             capabilities: Capabilities::default(),
             contacts: Vec::new(),
+            max_orders: None,
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 }
+
+/// The default `--max-wait`: RFC 8555 §6.6 leaves Retry-After to the server, and a case
+/// has its own timeout (two minutes by default) to spend.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// A run's results with what was tested and when.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +226,25 @@ pub enum SetupError {
     /// does not work; the failure says what was sent, what came back and what fixes it.
     #[error("{0}")]
     Preflight(PreflightFailure),
+    /// The selected cases could create more orders than `--max-orders` allows.
+    #[error("the run could create {planned} orders, more than --max-orders {max}: select fewer cases with --filter, or raise the limit")]
+    OverBudget {
+        /// Orders the selected cases could create.
+        planned: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// What the cases `options` select would create (see [`Plan`]); an error when they could
+/// create more orders than `options.max_orders`. Sends nothing.
+pub fn plan(catalogue: &Catalogue, options: &RunOptions) -> Result<Plan, SetupError> {
+    let cases = select(catalogue, options.filter.as_deref())?;
+    let plan = Plan::of(&cases, &options.capabilities);
+    match options.max_orders {
+        Some(max) if plan.orders > max => Err(SetupError::OverBudget { planned: plan.orders, max }),
+        _ => Ok(plan),
+    }
 }
 
 /// Why a case needing `f` cannot run here, or `None` when it can (or when only the
@@ -432,6 +465,7 @@ pub async fn run(
     responders: &Responders,
     mut on_result: impl FnMut(&RunReport),
 ) -> Result<RunReport, SetupError> {
+    plan(catalogue, options)?;
     let cases = select(catalogue, options.filter.as_deref())?;
     let client = HttpClient::new(options.client.clone()).map_err(|e| SetupError::Client(e.to_string()))?;
     let mut report = RunReport {
@@ -461,6 +495,7 @@ pub async fn run(
         eab: options.eab.clone(),
         capabilities: options.capabilities.clone(),
         contacts: options.contacts.clone(),
+        max_wait: options.max_wait,
         audit: (!auditing.is_empty()).then(|| std::sync::Arc::new(audit::RunAudit::new(&options.directory_url))),
     };
     preflight::check(&env).await.map_err(SetupError::Preflight)?;
