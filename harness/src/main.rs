@@ -159,6 +159,13 @@ struct RunArgs {
     /// Where the DNS responder listens (UDP and TCP); point the CA's resolver here [default: 127.0.0.1:8053; a free port when testing the built-in mock CA].
     #[arg(long)]
     dns_listen: Option<SocketAddr>,
+    /// The address the built-in DNS gives every test name (A for IPv4, AAAA for IPv6;
+    /// at most one of each) instead of 127.0.0.1, so that a CA sent to the runner by a
+    /// delegated zone connects to its listeners there. Without --http-listen and
+    /// --tls-alpn-listen those then listen on every address of the family ([::] when an
+    /// IPv6 one is given), on their usual port.
+    #[arg(long = "responder-address", value_name = "IP")]
+    responder_addresses: Vec<std::net::IpAddr>,
     /// Run only cases whose id matches this glob, e.g. 'rfc8555/7.3*'.
     #[arg(long)]
     filter: Option<String>,
@@ -585,19 +592,35 @@ async fn run(args: RunArgs) -> ExitCode {
             Err(e) => return usage_error(e),
         }
     }
+    let answered = match responder_addresses(&args.responder_addresses) {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
     // A server of the user's own is configured to reach the well-known ports; the
-    // built-in mock CA is told the ports, so any free ones do.
-    let port = |given: Option<SocketAddr>, default: u16| {
+    // built-in mock CA is told the ports, so any free ones do. Listeners for addresses
+    // the DNS hands out listen on every address of the family.
+    let listen_ip: std::net::IpAddr = match answered {
+        (_, Some(_)) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        (Some(_), None) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        (None, None) => std::net::Ipv4Addr::LOCALHOST.into(),
+    };
+    let port = |given: Option<SocketAddr>, default: u16, ip: std::net::IpAddr| {
         given.unwrap_or_else(|| {
             let port = if args.directory.is_some() { default } else { 0 };
-            SocketAddr::from(([127, 0, 0, 1], port))
+            SocketAddr::new(ip, port)
         })
     };
-    let (http, tls, dns) = (port(args.http_listen, 5002), port(args.tls_alpn_listen, 5001), port(args.dns_listen, 8053));
+    let loopback = std::net::Ipv4Addr::LOCALHOST.into();
+    let (http, tls, dns) =
+        (port(args.http_listen, 5002, listen_ip), port(args.tls_alpn_listen, 5001, listen_ip), port(args.dns_listen, 8053, loopback));
     let responders = match Responders::start(http, tls, dns).await {
         Ok(r) => r,
         Err(e) => return usage_error(format!("cannot start the challenge responders: {e}")),
     };
+    if answered != (None, None) {
+        responders.dns().set_default_ipv4(answered.0);
+        responders.dns().set_default_ipv6(answered.1);
+    }
     // Without --directory the built-in mock CA is the server under test, validating
     // against this run's own responders, with its own EAB credentials and capabilities.
     let mut embedded = None;
@@ -696,6 +719,25 @@ async fn run(args: RunArgs) -> ExitCode {
     progress.lock().expect("progress lock").finish(&report.summary.to_string());
     print_cost(&report, harness_cpu, server_cpu, embedded_ran);
     closing_status(expectations.as_ref(), report.cases.iter().map(|c| (c.id.as_str(), c.verdict)), args.strict)
+}
+
+/// The `--responder-address` values as (IPv4, IPv6): at most one of each, each an
+/// address a CA can connect to.
+fn responder_addresses(given: &[std::net::IpAddr]) -> Result<(Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>), String> {
+    let (mut v4, mut v6) = (None, None);
+    for ip in given {
+        if ip.is_unspecified() || ip.is_multicast() {
+            return Err(format!("--responder-address {ip}: not an address a CA can connect to"));
+        }
+        let taken = match ip {
+            std::net::IpAddr::V4(a) => v4.replace(*a).is_some(),
+            std::net::IpAddr::V6(a) => v6.replace(*a).is_some(),
+        };
+        if taken {
+            return Err(format!("--responder-address {ip}: give at most one IPv4 and one IPv6 address"));
+        }
+    }
+    Ok((v4, v6))
 }
 
 /// `acmespec list | head`: when the reader of stdout goes away, end as other Unix tools
