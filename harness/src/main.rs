@@ -166,6 +166,26 @@ struct RunArgs {
     /// IPv6 one is given), on their usual port.
     #[arg(long = "responder-address", value_name = "IP")]
     responder_addresses: Vec<std::net::IpAddr>,
+    /// Answer http-01 by writing `DIR/.well-known/acme-challenge/TOKEN` for a web server
+    /// you run, instead of the runner's responder. Cases that judge the CA's validation
+    /// requests then are `unsupported`.
+    #[arg(long, value_name = "DIR")]
+    http01_webroot: Option<PathBuf>,
+    /// Publish challenge responses with this program, called
+    /// `PATH present|cleanup TYPE IDENTIFIER TOKEN VALUE` (VALUE: the key authorization,
+    /// or for dns-01 the TXT value), for the types of --solver-exec-for. Cases that judge
+    /// the CA's validation requests then are `unsupported`.
+    #[arg(long, value_name = "PATH")]
+    solver_exec: Option<PathBuf>,
+    /// Challenge types --solver-exec answers [default: every type --http01-webroot does not].
+    #[arg(long, value_name = "TYPE", value_parser = ["http-01", "dns-01", "tls-alpn-01"])]
+    solver_exec_for: Vec<String>,
+    /// Seconds one --solver-exec call may take before it is killed.
+    #[arg(long, value_name = "SECONDS", default_value_t = runner::DEFAULT_SOLVER_TIMEOUT.as_secs())]
+    solver_timeout: u64,
+    /// Seconds to wait after --solver-exec published a response, for it to reach the CA.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    solver_propagation: u64,
     /// Run only cases whose id matches this glob, e.g. 'rfc8555/7.3*'.
     #[arg(long)]
     filter: Option<String>,
@@ -653,6 +673,10 @@ async fn run(args: RunArgs) -> ExitCode {
         contacts: args.contacts.clone(),
         max_orders: args.max_orders,
         max_wait: Duration::from_secs(args.max_wait),
+        solvers: match solvers(&args) {
+            Ok(s) => s,
+            Err(e) => return usage_error(e),
+        },
     };
     // The bill comes before the first request (the directory included).
     match runner::plan(&catalogue, &options) {
@@ -719,6 +743,44 @@ async fn run(args: RunArgs) -> ExitCode {
     progress.lock().expect("progress lock").finish(&report.summary.to_string());
     print_cost(&report, harness_cpu, server_cpu, embedded_ran);
     closing_status(expectations.as_ref(), report.cases.iter().map(|c| (c.id.as_str(), c.verdict)), args.strict)
+}
+
+/// The external solvers the flags name, by challenge type.
+fn solvers(args: &RunArgs) -> Result<runner::Solvers, String> {
+    let mut solvers = runner::Solvers::default();
+    if let Some(dir) = &args.http01_webroot {
+        if !dir.is_dir() {
+            return Err(format!("--http01-webroot {}: not a directory", dir.display()));
+        }
+        solvers.http01 = Some(runner::ExternalSolver::Webroot(dir.clone()));
+    }
+    if !args.solver_exec_for.is_empty() && args.solver_exec.is_none() {
+        return Err("--solver-exec-for needs --solver-exec".into());
+    }
+    if let Some(path) = &args.solver_exec {
+        let exec = runner::ExternalSolver::Exec {
+            path: path.clone(),
+            timeout: Duration::from_secs(args.solver_timeout),
+            propagation: Duration::from_secs(args.solver_propagation),
+        };
+        let all = ["http-01", "dns-01", "tls-alpn-01"].map(str::to_owned);
+        let types = if args.solver_exec_for.is_empty() { all.to_vec() } else { args.solver_exec_for.clone() };
+        for kind in types {
+            let slot = match kind.as_str() {
+                "http-01" => &mut solvers.http01,
+                "dns-01" => &mut solvers.dns01,
+                _ => &mut solvers.tls_alpn01,
+            };
+            match slot {
+                Some(_) if args.solver_exec_for.contains(&kind) => {
+                    return Err(format!("--solver-exec-for {kind}: --http01-webroot answers it already"));
+                }
+                Some(_) => {}
+                None => *slot = Some(exec.clone()),
+            }
+        }
+    }
+    Ok(solvers)
 }
 
 /// The `--responder-address` values as (IPv4, IPv6): at most one of each, each an

@@ -257,6 +257,7 @@ impl ClientsReport {
                 adapter: self.adapter.clone(),
                 seed: self.seed,
             }),
+            validation_paths: Vec::new(),
         }
     }
 }

@@ -110,6 +110,7 @@ pub fn as_run_report(report: &LiveReport) -> crate::runner::RunReport {
         summary: Summary::of(&cases),
         cases,
         client: None,
+        validation_paths: Vec::new(),
     }
 }
 

@@ -129,6 +129,7 @@ pub fn read_results(path: &Path) -> Result<RunReport, String> {
                     summary: Summary::default(),
                     cases: Vec::new(),
                     client: None,
+                    validation_paths: Vec::new(),
                 });
             }
             (StreamLine::Case(case), Some(r)) => r.cases.push(*case),

@@ -51,6 +51,9 @@ pub(super) fn header(report: &RunReport) -> ((String, bool), Vec<Fact>) {
             ],
         ),
     };
+    if !report.validation_paths.is_empty() {
+        facts.push(fact("Validation answered by", report.validation_paths.join("; "), false));
+    }
     facts.push(fact("Started", report.started_at.clone(), false));
     facts.push(fact("Finished", report.finished_at.clone().unwrap_or_else(|| "not finished".into()), false));
     facts.push(fact("acmespec", report.version.clone(), false));

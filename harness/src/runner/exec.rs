@@ -102,6 +102,8 @@ pub(crate) struct Env {
     pub(crate) contacts: Vec<String>,
     /// How long a rate-limited request may wait for its Retry-After (`--max-wait`).
     pub(crate) max_wait: Duration,
+    /// Who publishes challenge responses the responders do not (`--http01-webroot`, ...).
+    pub(crate) solvers: crate::runner::Solvers,
     /// Every answer of the run, for the requirements that bind them all; kept only when
     /// a selected case audits them.
     pub(crate) audit: Option<std::sync::Arc<crate::runner::audit::RunAudit>>,
@@ -126,6 +128,8 @@ enum Provisioned {
     Http(String),
     Dns(String),
     TlsAlpn(AlpnIdentifier),
+    /// Published by an external solver: (challenge type, identifier, token, value).
+    External(crate::runner::ExternalSolver, [String; 4]),
 }
 
 /// The state of one running case.
@@ -152,6 +156,9 @@ pub(crate) struct CaseRun<'e> {
     /// The step sends requests to reach a declared rate limit: its 429 is the answer
     /// it checks, not one to wait out.
     probing_rate_limit: bool,
+    /// An external solver answers the challenges whose solving this case judges: its
+    /// `validation` expectations are left out (nothing of the CA's reaches the responders).
+    pub(crate) unobserved: bool,
     /// Challenge, authorization and order URLs whose challenge POST the server answered
     /// with an error: a server validating inside that POST has already decided them.
     decided_in_post: Vec<String>,
@@ -218,6 +225,12 @@ impl Drop for CaseRun<'_> {
                 Provisioned::TlsAlpn(id) => {
                     self.env.responders.tls_alpn().remove(&id);
                 }
+                // A drop cannot wait: the cleanup runs on its own.
+                Provisioned::External(solver, [kind, id, token, value]) => {
+                    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                        runtime.spawn(async move { solver.cleanup(&kind, &id, &token, &value).await });
+                    }
+                }
             }
         }
     }
@@ -254,6 +267,7 @@ impl<'e> CaseRun<'e> {
             observed: validation::Observed::default(),
             last_retry_after: None,
             probing_rate_limit: false,
+            unobserved: false,
             decided_in_post: Vec::new(),
             authz_of_challenge: HashMap::new(),
         }
@@ -406,7 +420,7 @@ impl<'e> CaseRun<'e> {
             Action::Provision => {
                 let account = self.account_name(step);
                 let (_, authz, chall) = self.challenge_of(step).await?;
-                self.provision(&account, &authz, &chall, None)?;
+                self.provision(&account, &authz, &chall, None).await?;
                 None
             }
             Action::AwaitValidation => {
@@ -497,10 +511,10 @@ impl<'e> CaseRun<'e> {
             };
             let mut mismatches = expect::check(e, resp, &cx);
             let body = resp.json().ok();
-            if let Some(v) = &e.validation {
+            if let Some(v) = e.validation.as_ref().filter(|_| !this.unobserved) {
                 mismatches.extend(validation::check(v, &this.observed, &expand, body.as_ref()));
             }
-            for (status, nested) in expect::status_branches(e, resp) {
+            for (status, nested) in expect::status_branches(e, resp).filter(|_| !this.unobserved) {
                 if let Some(v) = &nested.validation {
                     let nested_mismatches = validation::check(v, &this.observed, &expand, body.as_ref());
                     mismatches.extend(nested_mismatches.into_iter().map(|m| Mismatch {
@@ -1207,7 +1221,9 @@ impl<'e> CaseRun<'e> {
     /// looking cannot pass a case on it.
     async fn require_evidence(&self, step: &Step, authz: &Authorization) -> StepResult<()> {
         let Some(identifier) = &authz.identifier else { return Ok(()) };
-        for chall in authz.challenges.iter().filter(|c| c.status.as_deref() == Some("valid")) {
+        // An external solver answered: there is nothing of the CA's to see.
+        let observable = |c: &&crate::protocol::wire::Challenge| self.env.solvers.for_kind(&c.kind).is_none();
+        for chall in authz.challenges.iter().filter(|c| c.status.as_deref() == Some("valid")).filter(observable) {
             let seen =
                 validation::validation_seen(&self.env.responders, self.started, &chall.kind, identifier, chall.token.as_deref()).await;
             if seen == Some(false) {
@@ -1238,7 +1254,7 @@ impl<'e> CaseRun<'e> {
         }
     }
 
-    fn provision(
+    async fn provision(
         &mut self,
         account: &str,
         authz: &Authorization,
@@ -1249,6 +1265,19 @@ impl<'e> CaseRun<'e> {
         let key = &self.account_state(account)?.key;
         let key_auth = key_authorization(&token, key.jwk());
         let id = authz.identifier.clone().ok_or_else(|| fail("authorization with an identifier", "none"))?;
+        if let Some(solver) = self.env.solvers.for_kind(&chall.kind) {
+            if variant.is_some() {
+                return Err(StepError::Unsupported(format!(
+                    "{} answers {} here; serving a response in a particular way takes the runner's responders",
+                    solver.describe(),
+                    chall.kind
+                )));
+            }
+            let value = if chall.kind == "dns-01" { dns01_txt_value(&key_auth) } else { key_auth };
+            solver.present(&chall.kind, &id.value, &token, &value).await.map_err(StepError::Error)?;
+            self.provisioned.push(Provisioned::External(solver.clone(), [chall.kind.clone(), id.value.clone(), token, value]));
+            return Ok(());
+        }
         let r = &self.env.responders;
         let unusable = |v: ProvisionVariant| {
             let v = serde_json::to_string(&v).unwrap_or_default();
@@ -1306,7 +1335,7 @@ impl<'e> CaseRun<'e> {
                 let offered: Vec<&str> = authz.challenges.iter().map(|c| c.kind.as_str()).collect();
                 StepError::Unsupported(format!("the server offered no {kind} challenge (offered: {offered:?})"))
             })?;
-            self.provision(&account, &authz, &chall, None)?;
+            self.provision(&account, &authz, &chall, None).await?;
             self.attempt(&authz, &chall);
             pending.push((url.clone(), chall));
         }
@@ -1356,8 +1385,8 @@ impl<'e> CaseRun<'e> {
         let provision = step.provision.unwrap_or(Provision::Plain(true));
         match provision {
             Provision::Plain(false) => {}
-            Provision::Plain(true) => self.provision(&account, &authz, &chall, None)?,
-            Provision::Variant(v) => self.provision(&account, &authz, &chall, Some(v))?,
+            Provision::Plain(true) => self.provision(&account, &authz, &chall, None).await?,
+            Provision::Variant(v) => self.provision(&account, &authz, &chall, Some(v)).await?,
         }
         self.attempt(&authz, &chall);
         let payload = match &step.payload {

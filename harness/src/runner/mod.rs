@@ -7,6 +7,7 @@ mod exec;
 mod expect;
 mod plan;
 mod preflight;
+mod solver;
 mod validation;
 mod verdict;
 
@@ -15,6 +16,7 @@ pub use eab::EabCredentials;
 pub use expect::{Mismatch, problem_urn};
 pub use plan::Plan;
 pub use preflight::PreflightFailure;
+pub use solver::{DEFAULT_SOLVER_TIMEOUT, ExternalSolver, Solvers};
 pub use verdict::{CaseResult, Summary, Verdict};
 
 use crate::protocol::http::{ClientOptions, HttpClient};
@@ -56,6 +58,8 @@ pub struct RunOptions {
     /// How long a request answered 429 may wait for its Retry-After before the case is
     /// `error` with the server's rate-limit detail (`--max-wait`).
     pub max_wait: Duration,
+    /// External solvers for challenge types the runner's responders cannot answer.
+    pub solvers: Solvers,
 }
 
 impl RunOptions {
@@ -73,6 +77,7 @@ impl RunOptions {
             contacts: Vec::new(),
             max_orders: None,
             max_wait: DEFAULT_MAX_WAIT,
+            solvers: Solvers::default(),
         }
     }
 }
@@ -107,6 +112,10 @@ pub struct RunReport {
     /// Set when the report grades a client (`acmespec clients`) instead of a server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientSubject>,
+    /// Which path answered each challenge type, when an external solver answered some
+    /// (`http-01: webroot /var/www`); empty when the runner's responders answered all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_paths: Vec<String>,
 }
 
 /// The client a client report grades, as its header names it.
@@ -149,6 +158,7 @@ impl RunReport {
             summary,
             cases: _,
             client,
+            validation_paths,
         } = self;
         RunReport {
             tool: tool.clone(),
@@ -161,6 +171,7 @@ impl RunReport {
             summary: *summary,
             cases: Vec::new(),
             client: client.clone(),
+            validation_paths: validation_paths.clone(),
         }
     }
 }
@@ -180,6 +191,7 @@ impl RunReport {
             summary: Summary::of(&cases),
             cases,
             client: None,
+            validation_paths: Vec::new(),
         }
     }
 }
@@ -335,6 +347,32 @@ fn judge_of<'j>(judges: &'j BTreeMap<String, String>, key: &str) -> Option<&'j S
     judges.get(key).or_else(|| key.rsplit_once(":ip").and_then(|(base, _)| judges.get(base)))
 }
 
+/// Why a case cannot run when an external solver answers the challenges it uses: it
+/// judges what the CA's validation requests looked like (`validation` expectations,
+/// waiting for validation queries, responses served in a particular way), which only
+/// the runner's responders see.
+fn hidden_validation(case: &Case, solvers: &Solvers) -> Option<String> {
+    use crate::scenario::Provision;
+    let steps = || case.def.steps.iter().map(|s| s.get_ref());
+    let observes = steps().any(|s| {
+        let tables = [&s.expect, &s.should];
+        s.action == Action::AwaitValidation
+            || matches!(s.provision, Some(Provision::Variant(_)))
+            || tables.iter().filter_map(|t| t.as_ref()).any(|t| t.validation.is_some() || t.if_status.values().any(|n| n.validation.is_some()))
+    });
+    if !observes || judges_unobserved(case, solvers) {
+        return None;
+    }
+    steps().filter_map(|s| s.challenge.as_deref()).find_map(|kind| solvers.hides(kind))
+}
+
+/// Whether the case judges solving a challenge type an external solver answers: it still
+/// runs (the issuance is its subject and other cases depend on its verdict), with its
+/// `validation` expectations, which nothing could satisfy, left out.
+fn judges_unobserved(case: &Case, solvers: &Solvers) -> bool {
+    case.def.judges.iter().any(|key| key.strip_prefix("solve:").is_some_and(|kind| solvers.for_kind(kind).is_some()))
+}
+
 /// Kinds of step that create what a case works on; see [`execute_steps`].
 const CREATING_STEPS: &[&str] = &["new-account", "new-order", "new-authz", "finalize", "download-certificate"];
 
@@ -355,6 +393,7 @@ fn level_verdict(level: Level) -> Verdict {
 /// the case's challenges (the validation requests behind it, or their absence).
 async fn execute(env: &Env, case: &Case, judges: &BTreeMap<String, String>) -> Outcome {
     let mut run = CaseRun::new(env, &case.def.requires);
+    run.unobserved = judges_unobserved(case, &env.solvers);
     let mut outcome = execute_steps(&mut run, case, judges).await;
     if !matches!(outcome.verdict, Verdict::Pass | Verdict::Unsupported) {
         let seen = run.responders_saw();
@@ -429,7 +468,7 @@ async fn run_case(
     let mut env = env.clone();
     env.client = env.client.session();
     let _turn = if uses_ip_identifiers(case) { Some(ip_turn.lock().await) } else { None };
-    let unmet = case.def.requires.iter().find_map(|f| unmet_feature(&env, *f));
+    let unmet = case.def.requires.iter().find_map(|f| unmet_feature(&env, *f)).or_else(|| hidden_validation(case, &env.solvers));
     let outcome = match unmet {
         Some(why) => Outcome::with(Verdict::Unsupported, Some(OFFERED.into()), why, None),
         None => match tokio::time::timeout(options.case_timeout, execute(&env, case, judges)).await {
@@ -479,6 +518,7 @@ pub async fn run(
         summary: Summary::default(),
         cases: Vec::new(),
         client: None,
+        validation_paths: if options.solvers == Solvers::default() { Vec::new() } else { options.solvers.paths() },
     };
     let (directory, server) = preflight::discover(&client, &options.directory_url).await.map_err(SetupError::Preflight)?;
     report.server_header = server;
@@ -496,6 +536,7 @@ pub async fn run(
         capabilities: options.capabilities.clone(),
         contacts: options.contacts.clone(),
         max_wait: options.max_wait,
+        solvers: options.solvers.clone(),
         audit: (!auditing.is_empty()).then(|| std::sync::Arc::new(audit::RunAudit::new(&options.directory_url))),
     };
     preflight::check(&env).await.map_err(SetupError::Preflight)?;
