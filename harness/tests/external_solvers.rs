@@ -145,22 +145,24 @@ fn script(dir: &Path, name: &str, body: &str) -> String {
     path.display().to_string()
 }
 
+/// A solver script publishing dns-01 records through the management API of `acmespec
+/// serve`'s DNS (challtestsrv's /set-txt and /clear-txt).
+fn solver_body(management: &str) -> String {
+    format!(
+        "#!/bin/sh\n# present|cleanup TYPE IDENTIFIER TOKEN VALUE\n[ \"$2\" = dns-01 ] || exit 3\n\
+         host=\"_acme-challenge.${{3#\\*.}}.\"\n\
+         case \"$1\" in\n  present) body=\"{{\\\"host\\\":\\\"$host\\\",\\\"value\\\":\\\"$5\\\"}}\"; path=set-txt ;;\n\
+           cleanup) body=\"{{\\\"host\\\":\\\"$host\\\"}}\"; path=clear-txt ;;\nesac\n\
+         exec curl -fsS -o /dev/null -X POST --data \"$body\" {management}/$path\n"
+    )
+}
+
 #[test]
 fn dns01_through_a_solver_program() {
     require("curl", "curl");
     let tmp = tempfile::tempdir().expect("temp dir");
     let (_ca_process, directory, management, ca) = serve(tmp.path(), free_port());
-    let solver = script(
-        tmp.path(),
-        "solver.sh",
-        &format!(
-            "#!/bin/sh\n# present|cleanup TYPE IDENTIFIER TOKEN VALUE\n[ \"$2\" = dns-01 ] || exit 3\n\
-             host=\"_acme-challenge.${{3#\\*.}}.\"\n\
-             case \"$1\" in\n  present) body=\"{{\\\"host\\\":\\\"$host\\\",\\\"value\\\":\\\"$5\\\"}}\"; path=set-txt ;;\n\
-               cleanup) body=\"{{\\\"host\\\":\\\"$host\\\"}}\"; path=clear-txt ;;\nesac\n\
-             exec curl -fsS -o /dev/null -X POST --data \"$body\" {management}/$path\n"
-        ),
-    );
+    let solver = script(tmp.path(), "solver.sh", &solver_body(&management));
     let (code, out) = run(&directory, &ca, &["--solver-exec", &solver, "--solver-exec-for", "dns-01", "--filter", "rfc8555/8.4/*"]);
     assert!(verdict_line(&out, "rfc8555/8.4/dns-01-issuance").starts_with("PASS"), "{out}");
     assert_eq!(code, 0, "{out}");
@@ -170,6 +172,12 @@ fn dns01_through_a_solver_program() {
     let (code, out) = run(&directory, &ca, &["--solver-exec", &failing, "--solver-exec-for", "dns-01", "--filter", "rfc8555/8.4/dns-01-issuance"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("ERROR") && out.contains("failing.sh present exited") && out.contains("zone refused the update"), "{out}");
+    // A solver that publishes the wrong value: the server cannot be blamed for it.
+    let wrong = solver_body(&management).replace("$5", "not-the-right-value");
+    let wrong = script(tmp.path(), "wrong.sh", &wrong);
+    let (code, out) = run(&directory, &ca, &["--solver-exec", &wrong, "--solver-exec-for", "dns-01", "--filter", "rfc8555/8.4/dns-01-issuance"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("ERROR") && out.contains("after solver-exec") && out.contains("wrong.sh"), "{out}");
     let hanging = script(tmp.path(), "hanging.sh", "#!/bin/sh\nsleep 600\n");
     let started = Instant::now();
     let (code, out) = run(

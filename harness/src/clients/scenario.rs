@@ -359,9 +359,9 @@ action = "bad-nonce"
         let e = load(&GOOD.replace("nth = 1", "nth = 1\nretyr_after = 2")).unwrap_err();
         assert!(e.message.contains("retyr_after"), "{e}");
 
-        let e = load(&GOOD.replace("action = \"bad-nonce\"", "action = \"rate-limited\"")).unwrap_err();
+        let e = load(&GOOD.replace("action = \"bad-nonce\"", "action = \"delay\"")).unwrap_err();
         assert_eq!(e.line, Some(11), "the fault's header line: {e}");
-        assert!(e.message.contains("retry_after"), "{e}");
+        assert!(e.message.contains("needs `ms"), "{e}");
 
         let e = load(&GOOD.replace("operation = \"issue\"", "operation = \"issue\"\ncolour = 1")).unwrap_err();
         assert!(e.message.contains("colour"), "{e}");

@@ -1357,6 +1357,15 @@ impl<'e> CaseRun<'e> {
                     .find_map(|c| c.get("error"))
                     .map(|e| format!(", challenge error {e}"))
                     .unwrap_or_default();
+                // What an external solver published is out of the runner's sight: the
+                // solver may as well be at fault as the server.
+                if let Some(solver) = self.env.solvers.for_kind(&kind) {
+                    return Err(StepError::Error(format!(
+                        "authorization {url} is {}{error} after {} published the {kind} response: check what it published",
+                        body["status"],
+                        solver.describe()
+                    )));
+                }
                 return Err(fail(
                     format!("authorization {url} valid after {kind} validation"),
                     format!("status {}{error}", body["status"]),
