@@ -177,9 +177,10 @@ struct RunArgs {
     /// the CA's validation requests then are `unsupported`.
     #[arg(long, value_name = "PATH")]
     solver_exec: Option<PathBuf>,
-    /// Challenge types --solver-exec answers [default: every type --http01-webroot does not].
-    #[arg(long, value_name = "TYPE", value_parser = ["http-01", "dns-01", "tls-alpn-01"])]
-    solver_exec_for: Vec<String>,
+    /// Challenge types --solver-exec answers (http-01, dns-01, tls-alpn-01) [default:
+    /// every type --http01-webroot does not].
+    #[arg(long, value_name = "TYPE")]
+    solver_exec_for: Vec<acmespec::client::ChallengeType>,
     /// Seconds one --solver-exec call may take before it is killed.
     #[arg(long, value_name = "SECONDS", default_value_t = runner::DEFAULT_SOLVER_TIMEOUT.as_secs())]
     solver_timeout: u64,
@@ -763,14 +764,10 @@ fn solvers(args: &RunArgs) -> Result<runner::Solvers, String> {
             timeout: Duration::from_secs(args.solver_timeout),
             propagation: Duration::from_secs(args.solver_propagation),
         };
-        let all = ["http-01", "dns-01", "tls-alpn-01"].map(str::to_owned);
+        let all = acmespec::client::ChallengeType::ALL;
         let types = if args.solver_exec_for.is_empty() { all.to_vec() } else { args.solver_exec_for.clone() };
         for kind in types {
-            let slot = match kind.as_str() {
-                "http-01" => &mut solvers.http01,
-                "dns-01" => &mut solvers.dns01,
-                _ => &mut solvers.tls_alpn01,
-            };
+            let slot = solvers.slot_mut(kind);
             match slot {
                 Some(_) if args.solver_exec_for.contains(&kind) => {
                     return Err(format!("--solver-exec-for {kind}: --http01-webroot answers it already"));

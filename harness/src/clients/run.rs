@@ -321,13 +321,31 @@ pub async fn run_clients(
 }
 
 /// A work directory: kept under the caller's directory, or temporary.
-enum WorkDir {
+pub(crate) enum WorkDir {
     Kept(PathBuf),
     Temp(tempfile::TempDir),
 }
 
 impl WorkDir {
-    fn path(&self) -> &Path {
+    /// A fresh `base/name` (emptied if it was there), or a temporary directory without
+    /// `base`; the error says which could not be made.
+    pub(crate) fn create(base: Option<&Path>, name: &str) -> Result<WorkDir, String> {
+        match base {
+            Some(base) => {
+                let dir = base.join(name);
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                Ok(WorkDir::Kept(dir))
+            }
+            None => tempfile::Builder::new()
+                .prefix("acmespec-client-")
+                .tempdir()
+                .map(WorkDir::Temp)
+                .map_err(|e| format!("cannot create a work directory: {e}")),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
         match self {
             WorkDir::Kept(p) => p,
             WorkDir::Temp(t) => t.path(),
@@ -339,12 +357,9 @@ fn slug(id: &str) -> &str {
     id.rsplit('/').next().unwrap_or(id)
 }
 
-/// SplitMix64 step, for names derived from the seed.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+/// One SplitMix64 draw from state `z`, for names derived from the seed.
+fn mix(z: u64) -> u64 {
+    crate::seeded::SplitMix64::new(z).next_u64()
 }
 
 fn fnv(s: &str) -> u64 {
@@ -487,7 +502,7 @@ async fn run_command(spec: &CommandSpec, dir: &Path, n: usize, timeout: Duration
             // The leader has not been reaped, so its id still names its group: kill
             // the whole group (hooks, helpers), then the leader for certain.
             if let Some(pid) = child.id() {
-                kill_group(pid).await;
+                crate::peers::kill_process_group(pid);
             }
             let _ = child.start_kill();
             tokio::time::timeout(Duration::from_secs(10), child.wait()).await.ok().and_then(Result::ok)
@@ -504,19 +519,6 @@ async fn run_command(spec: &CommandSpec, dir: &Path, n: usize, timeout: Duration
     run.stdout_tail = tail(&out_path, tail_lines);
     run.stderr_tail = tail(&err_path, tail_lines);
     run
-}
-
-async fn kill_group(pid: u32) {
-    let killed = tokio::process::Command::new("kill")
-        .args(["-s", "KILL", "--", &format!("-{pid}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
-    if !killed.is_ok_and(|s| s.success()) {
-        tracing::warn!("could not kill process group {pid}");
-    }
 }
 
 /// The last `lines` lines of a file (at most 16 KiB of them).
@@ -578,6 +580,17 @@ struct Judged {
     step: Option<usize>,
 }
 
+impl CommandRun {
+    /// How it ended, in one line: why it could not start, or its exit status and last
+    /// lines of output.
+    pub(crate) fn summary(&self) -> String {
+        match &self.spawn_error {
+            Some(why) => why.clone(),
+            None => format!("`{}` exited {}: {}", self.operation, self.exit_code.unwrap_or(-1), last_line(self)),
+        }
+    }
+}
+
 /// The last three non-empty lines of the command's stderr (or stdout), joined.
 fn last_line(run: &CommandRun) -> String {
     let pick = |s: &str| {
@@ -597,9 +610,7 @@ fn judge(
 ) -> Judged {
     let step = Some(runs.len().max(1));
     let last = runs.last();
-    let describe_exit = || {
-        last.map(|r| format!("`{}` exited {}: {}", r.operation, r.exit_code.unwrap_or(-1), last_line(r))).unwrap_or_default()
-    };
+    let describe_exit = || last.map(CommandRun::summary).unwrap_or_default();
     let error = |cause, expected: &str, observed: String| Judged {
         verdict: Verdict::Error,
         cause: Some(cause),
@@ -808,10 +819,17 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Two ports for the client's challenge servers, held until the mock CA's own
-/// listeners (which take ephemeral ports) are up, so that none of them gets one.
-fn reserve_challenge_ports() -> std::io::Result<(std::net::TcpListener, std::net::TcpListener)> {
-    Ok((std::net::TcpListener::bind(loopback(0))?, std::net::TcpListener::bind(loopback(0))?))
+/// Two ports for the client's challenge servers, held (bound) until dropped: a CA's own
+/// listeners, which take ephemeral ports, start meanwhile without getting one of them.
+pub(crate) struct ReservedPorts {
+    pub(crate) http: u16,
+    pub(crate) tls: u16,
+    _held: (std::net::TcpListener, std::net::TcpListener),
+}
+
+pub(crate) fn reserve_challenge_ports() -> std::io::Result<ReservedPorts> {
+    let (http, tls) = (std::net::TcpListener::bind(loopback(0))?, std::net::TcpListener::bind(loopback(0))?);
+    Ok(ReservedPorts { http: http.local_addr()?.port(), tls: tls.local_addr()?.port(), _held: (http, tls) })
 }
 
 /// What a server under test offers a client's commands: where it is, the root its
@@ -934,26 +952,16 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         r.outcome = Some(RunOutcome::Unsupported);
         return r;
     }
-    let workdir = match &options.workdir {
-        Some(base) => {
-            let dir = base.join(format!("{index:02}-{}", slug(&scenario.def.id)));
-            let _ = std::fs::remove_dir_all(&dir);
-            match std::fs::create_dir_all(&dir) {
-                Ok(()) => WorkDir::Kept(dir),
-                Err(e) => return harness_error(scenario, seed, identifiers, started, format!("cannot create {}: {e}", dir.display())),
-            }
-        }
-        None => match tempfile::Builder::new().prefix("acmespec-client-").tempdir() {
-            Ok(t) => WorkDir::Temp(t),
-            Err(e) => return harness_error(scenario, seed, identifiers, started, format!("cannot create a work directory: {e}")),
-        },
+    let workdir = match WorkDir::create(options.workdir.as_deref(), &format!("{index:02}-{}", slug(&scenario.def.id))) {
+        Ok(w) => w,
+        Err(why) => return harness_error(scenario, seed, identifiers, started, why),
     };
     let dir = workdir.path().to_owned();
-    let reserved = reserve_challenge_ports().and_then(|(h, t)| Ok(((h.local_addr()?.port(), t.local_addr()?.port()), (h, t))));
-    let ((http_port, tls_port), reserved) = match reserved {
+    let reserved = match reserve_challenge_ports() {
         Ok(r) => r,
         Err(e) => return harness_error(scenario, seed, identifiers, started, format!("cannot reserve challenge ports: {e}")),
     };
+    let (http_port, tls_port) = (reserved.http, reserved.tls);
     let eab = scenario.def.eab.then(|| {
         use ring::rand::SecureRandom;
         let mut key = [0u8; 32];

@@ -21,9 +21,9 @@ pub struct MatrixArgs {
     /// PEM with the HTTPS root of the URL servers.
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
-    /// Challenge types each cell tries [default: all three].
-    #[arg(long = "challenge", value_parser = ["http-01", "dns-01", "tls-alpn-01"])]
-    pub challenges: Vec<String>,
+    /// Challenge types each cell tries (http-01, dns-01, tls-alpn-01) [default: all three].
+    #[arg(long = "challenge")]
+    pub challenges: Vec<ChallengeType>,
     /// For URL servers: the port their VA connects to for http-01 (the client serves it).
     #[arg(long, default_value_t = 5002)]
     pub http_port: u16,
@@ -66,14 +66,6 @@ fn default_adapters() -> Vec<PathBuf> {
     files
 }
 
-fn challenge(name: &str) -> ChallengeType {
-    match name {
-        "dns-01" => ChallengeType::Dns01,
-        "tls-alpn-01" => ChallengeType::TlsAlpn01,
-        _ => ChallengeType::Http01,
-    }
-}
-
 /// Runs `acmespec matrix`; exit 0 when every cell ran (whatever the clients did), 2 on
 /// bad arguments or a server that could not be set up.
 pub async fn run(args: MatrixArgs) -> ExitCode {
@@ -101,11 +93,7 @@ pub async fn run(args: MatrixArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let challenges = if args.challenges.is_empty() {
-        vec![ChallengeType::Http01, ChallengeType::Dns01, ChallengeType::TlsAlpn01]
-    } else {
-        args.challenges.iter().map(|c| challenge(c)).collect()
-    };
+    let challenges = if args.challenges.is_empty() { ChallengeType::ALL.to_vec() } else { args.challenges.clone() };
     let seed = args.seed.unwrap_or_else(random_seed);
     eprintln!("interop matrix: {} clients × {} servers × {} challenge types; seed {seed}", adapters.len(), servers.len(), challenges.len());
     let mut client = ClientRunOptions::new(seed);
@@ -124,7 +112,7 @@ pub async fn run(args: MatrixArgs) -> ExitCode {
     let mut printed = 0;
     let result = run_matrix(&adapters, &options, |report| {
         for c in &report.cells[printed..] {
-            eprintln!("{:<14} {:<24} {:<12} {:?} ({} ms)", c.client, c.server, super::challenge_name(c.challenge), c.outcome, c.duration_ms);
+            eprintln!("{:<14} {:<24} {:<12} {:?} ({} ms)", c.client, c.server, c.challenge.name(), c.outcome, c.duration_ms);
         }
         printed = report.cells.len();
         if let Some(path) = &json

@@ -15,7 +15,9 @@ pub use render::{to_html, to_markdown};
 
 use crate::client::ChallengeType;
 use crate::clients::adapter::{Adapter, AdapterOp};
-use crate::clients::run::{ClientRunOptions, ClientWorkspace, CommandRun, RunOutcome, ServerSide, client_version, run_scenario};
+use crate::clients::run::{
+    ClientRunOptions, ClientWorkspace, CommandRun, RunOutcome, ServerSide, WorkDir, client_version, reserve_challenge_ports, run_scenario,
+};
 use crate::clients::scenario::{ClientScenario, ClientScenarioDef, ExpectedOutcome, Operation};
 use crate::peers::{Pebble, PebbleOptions};
 use crate::responders::DnsResponder;
@@ -195,14 +197,13 @@ async fn start_server(server: &Server, options: &MatrixOptions) -> Result<Option
         Server::Mock => Ok(None),
         Server::Pebble => {
             let (dns, management, task) = dns_with_management(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-            // Reserved ports: Pebble's VA is told them before any client binds them.
-            let http = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-            let tls = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-            let (http_port, tls_port) = (http.local_addr().map_err(|e| e.to_string())?.port(), tls.local_addr().map_err(|e| e.to_string())?.port());
+            // Pebble's VA is told the ports before any client binds them.
+            let reserved = reserve_challenge_ports().map_err(|e| format!("cannot reserve challenge ports: {e}"))?;
+            let (http_port, tls_port) = (reserved.http, reserved.tls);
             let pebble = Pebble::start(PebbleOptions::new(http_port, tls_port).with_dns_server(dns.local_addr()))
                 .await
                 .map_err(|e| format!("starting Pebble: {e}"))?;
-            drop((http, tls));
+            drop(reserved);
             let side = ServerSide {
                 directory: pebble.directory_url(),
                 ca_root_pem: pebble.ca_cert_pem().to_owned(),
@@ -230,17 +231,9 @@ async fn start_server(server: &Server, options: &MatrixOptions) -> Result<Option
     }
 }
 
-fn challenge_name(c: ChallengeType) -> &'static str {
-    match c {
-        ChallengeType::Http01 => "http-01",
-        ChallengeType::Dns01 => "dns-01",
-        ChallengeType::TlsAlpn01 => "tls-alpn-01",
-    }
-}
-
 /// The client scenario a mock CA cell runs: one issuance, no faults.
 fn issuance(challenge: ChallengeType) -> ClientScenario {
-    let name = challenge_name(challenge);
+    let name = challenge.name();
     ClientScenario {
         def: ClientScenarioDef {
             id: format!("matrix/issue-{name}"),
@@ -272,14 +265,6 @@ fn outcome_of(run: RunOutcome) -> CellOutcome {
     }
 }
 
-fn last_lines(commands: &[CommandRun]) -> Option<String> {
-    let last = commands.last()?;
-    let text = if last.stderr_tail.trim().is_empty() { &last.stdout_tail } else { &last.stderr_tail };
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let tail = lines[lines.len().saturating_sub(2)..].join(" | ");
-    Some(if let Some(why) = &last.spawn_error { why.clone() } else { format!("`{}` exited {}: {tail}", last.operation, last.exit_code.unwrap_or(-1)) })
-}
-
 async fn mock_cell(adapter: &Adapter, challenge: ChallengeType, options: &ClientRunOptions, index: usize) -> Cell {
     let started = Instant::now();
     let r = run_scenario(adapter, &issuance(challenge), options, index).await;
@@ -292,7 +277,7 @@ async fn mock_cell(adapter: &Adapter, challenge: ChallengeType, options: &Client
         (CellOutcome::Issued, Verdict::Pass) => None,
         (CellOutcome::Issued, _) => r.case.observed.clone(),
         (CellOutcome::Unsupported, _) => r.case.observed.clone(),
-        _ => last_lines(&r.commands).or_else(|| r.case.observed.clone()),
+        _ => r.commands.last().map(CommandRun::summary).or_else(|| r.case.observed.clone()),
     };
     let first_refused = r.journal.as_ref().and_then(|lines| {
         lines.iter().find(|l| l.split(" -> ").nth(1).and_then(|s| s.get(..3)).and_then(|s| s.parse::<u16>().ok()).is_some_and(|s| s >= 400)).cloned()
@@ -328,22 +313,16 @@ async fn server_cell(adapter: &Adapter, server: &Server, running: &Running, chal
         cell.note = Some(format!("the {} adapter has no `{}` command", adapter.name, op.name()));
         return cell;
     }
-    let tmp;
-    let dir = match &options.workdir {
-        Some(base) => base.join(format!("{index:02}-{}-{}", adapter.name, challenge_name(challenge))),
-        None => match tempfile::Builder::new().prefix("acmespec-matrix-").tempdir() {
-            Ok(t) => {
-                tmp = t;
-                tmp.path().to_owned()
-            }
-            Err(e) => {
-                cell.outcome = CellOutcome::Error;
-                cell.note = Some(format!("cannot create a work directory: {e}"));
-                return cell;
-            }
-        },
+    let workdir = match WorkDir::create(options.workdir.as_deref(), &format!("{index:02}-{}-{}", adapter.name, challenge.name())) {
+        Ok(w) => w,
+        Err(why) => {
+            cell.outcome = CellOutcome::Error;
+            cell.note = Some(why);
+            return cell;
+        }
     };
-    let workspace = std::fs::create_dir_all(&dir).and_then(|()| ClientWorkspace::prepare(&dir, adapter, &running.side));
+    let dir = workdir.path();
+    let workspace = ClientWorkspace::prepare(dir, adapter, &running.side);
     let workspace = match workspace {
         Ok(w) => w,
         Err(e) => {
@@ -353,13 +332,13 @@ async fn server_cell(adapter: &Adapter, server: &Server, running: &Running, chal
         }
     };
     let label = crate::seeded::SplitMix64::new(options.seed.wrapping_add(index as u64)).next_u64() & 0xff_ffff;
-    let name = format!("{}-{}-{label:06x}.{}", adapter.name, challenge_name(challenge), options.domain_suffix);
+    let name = format!("{}-{}-{label:06x}.{}", adapter.name, challenge.name(), options.domain_suffix);
     let bindings = workspace.bindings(adapter, &running.side, vec![name]);
     let (run, commands, _) = workspace.run(adapter, &[op], &bindings, options).await;
     cell.outcome = outcome_of(run);
     cell.duration_ms = started.elapsed().as_millis() as u64;
     if cell.outcome != CellOutcome::Issued {
-        cell.note = last_lines(&commands);
+        cell.note = commands.last().map(CommandRun::summary);
     }
     cell.commands = commands;
     cell

@@ -16,10 +16,6 @@ fn symbol(o: CellOutcome) -> &'static str {
     }
 }
 
-fn challenge(c: &Cell) -> &'static str {
-    super::challenge_name(c.challenge)
-}
-
 /// One line per issuance of a cell: `http-01 issued 0.6 s (graded: non-strict)`.
 fn summary(c: &Cell) -> String {
     let time = if c.outcome == CellOutcome::Unsupported { String::new() } else { format!(" {:.1} s", c.duration_ms as f64 / 1000.0) };
@@ -27,7 +23,7 @@ fn summary(c: &Cell) -> String {
         Some(v) if v != Verdict::Pass && c.outcome == CellOutcome::Issued => format!(" (graded {})", v.name()),
         _ => String::new(),
     };
-    format!("{} {}{time}{graded}", challenge(c), symbol(c.outcome))
+    format!("{} {}{time}{graded}", c.challenge.name(), symbol(c.outcome))
 }
 
 /// Whether a cell gets a detail entry: it failed, erred, or issued with grading below
@@ -101,7 +97,7 @@ pub fn to_markdown(report: &MatrixReport) -> String {
     if !details.is_empty() {
         md.push_str("\n## Issuances that did not simply issue\n");
         for c in details {
-            md.push_str(&format!("\n### {} × {}: {} {}\n\n", c.client, c.server, challenge(c), symbol(c.outcome)));
+            md.push_str(&format!("\n### {} × {}: {} {}\n\n", c.client, c.server, c.challenge.name(), symbol(c.outcome)));
             if let Some(note) = &c.note {
                 md.push_str(&format!("{}\n\n", note.trim()));
             }
@@ -200,6 +196,6 @@ pub fn to_html(report: &MatrixReport) -> String {
 }
 
 fn anchor(c: &Cell) -> String {
-    let raw = format!("{}-{}-{}", c.client, c.server, challenge(c));
+    let raw = format!("{}-{}-{}", c.client, c.server, c.challenge.name());
     raw.chars().map(|ch| if ch.is_ascii_alphanumeric() || ch == '-' { ch } else { '_' }).collect()
 }

@@ -112,6 +112,21 @@ pub enum PeerError {
     },
 }
 
+/// Kills the whole process group led by `pid` (a child started with `process_group(0)`
+/// and not reaped yet, so its id still names the group): helpers and workers it forked
+/// go with it.
+pub(crate) fn kill_process_group(pid: u32) {
+    let killed = std::process::Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pid}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !killed.is_ok_and(|s| s.success()) {
+        tracing::warn!("could not kill process group {pid}");
+    }
+}
+
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago.
 ///
 /// Another process may take it before you bind it, so callers that spawn servers

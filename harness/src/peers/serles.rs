@@ -267,13 +267,7 @@ struct GroupGuard(Child);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        // The leader is not reaped yet, so its id still names the group.
-        let _ = Command::new("kill")
-            .args(["-s", "KILL", "--", &format!("-{}", self.0.id())])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        super::kill_process_group(self.0.id());
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

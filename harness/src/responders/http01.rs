@@ -147,14 +147,17 @@ fn find_named(dir: &std::path::Path, token: &str) -> Vec<std::path::PathBuf> {
 /// The largest token file served from a webroot: a key authorization is ~90 bytes.
 const WEBROOT_FILE_MAX: u64 = 4096;
 
-/// The key authorization a client wrote for `token` under `root`, if any: the token is
-/// one path segment of base64url characters, so it cannot leave the directory.
+/// Where a webroot holds the response for `token`: `root/.well-known/acme-challenge/TOKEN`,
+/// or `None` for a token that is not one segment of base64url characters (it could
+/// leave the directory).
+pub fn webroot_token_path(root: &std::path::Path, token: &str) -> Option<std::path::PathBuf> {
+    let one_segment = !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    one_segment.then(|| root.join(HTTP01_PATH_PREFIX.trim_start_matches('/')).join(token))
+}
+
+/// The key authorization a client wrote for `token` under `root`, if any.
 fn webroot_file(root: &std::path::Path, token: &str) -> Option<String> {
-    if !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return None;
-    }
-    let path = root.join(HTTP01_PATH_PREFIX.trim_start_matches('/')).join(token);
-    let file = std::fs::File::open(path).ok()?;
+    let file = std::fs::File::open(webroot_token_path(root, token)?).ok()?;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::Read::take(file, WEBROOT_FILE_MAX), &mut text).ok()?;
     Some(text)

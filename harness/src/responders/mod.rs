@@ -45,7 +45,7 @@ impl<S> Drop for Running<S> {
 
 pub use dns::{DnsQueryRecord, DnsResponder, DnsTransport};
 pub use http01::{
-    HTTP01_PATH_PREFIX, HTTP01_REDIRECT_PREFIX, Http01Request, Http01Responder, Http01Variant,
+    HTTP01_PATH_PREFIX, HTTP01_REDIRECT_PREFIX, Http01Request, Http01Responder, Http01Variant, webroot_token_path,
 };
 pub use tls_alpn::{
     ACME_TLS_ALPN_PROTOCOL, AFTER_HANDSHAKE_WAIT, AfterHandshake, AlpnIdentifier, TlsAlpnHandshake, TlsAlpnOutcome,

@@ -73,13 +73,10 @@ impl ExternalSolver {
     }
 }
 
-/// The webroot file of `token`; a token that is no single base64url segment is refused
-/// (it could leave the directory).
+/// The webroot file of `token`; a token that is no single base64url segment is refused.
 fn webroot_file(dir: &std::path::Path, token: &str) -> Result<PathBuf, String> {
-    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(format!("the server's token {token:?} is no base64url string; not written into the webroot"));
-    }
-    Ok(dir.join(".well-known/acme-challenge").join(token))
+    crate::responders::webroot_token_path(dir, token)
+        .ok_or_else(|| format!("the server's token {token:?} is no base64url string; not written into the webroot"))
 }
 
 /// The last lines of a solver's output.
@@ -105,7 +102,7 @@ async fn exec<const N: usize>(path: &std::path::Path, timeout: Duration, args: [
         Ok(Err(e)) => Err(format!("{name}: {e}")),
         Err(_) => {
             if let Some(pid) = pid {
-                let _ = std::process::Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]).status();
+                crate::peers::kill_process_group(pid);
             }
             Err(format!("{name} {} did not finish within {}s; its process group was killed", args.first().unwrap_or(&""), timeout.as_secs()))
         }
@@ -137,17 +134,22 @@ impl Solvers {
 
     /// Which path answers each challenge type, for the report.
     pub fn paths(&self) -> Vec<String> {
-        [(ChallengeType::Http01, &self.http01), (ChallengeType::Dns01, &self.dns01), (ChallengeType::TlsAlpn01, &self.tls_alpn01)]
+        ChallengeType::ALL
             .into_iter()
-            .map(|(kind, s)| {
-                let name = match kind {
-                    ChallengeType::Http01 => "http-01",
-                    ChallengeType::Dns01 => "dns-01",
-                    ChallengeType::TlsAlpn01 => "tls-alpn-01",
-                };
-                format!("{name}: {}", s.as_ref().map_or_else(|| "the runner's responders".to_owned(), ExternalSolver::describe))
+            .map(|kind| {
+                let path = self.for_kind(kind.name()).map_or_else(|| "the runner's responders".to_owned(), ExternalSolver::describe);
+                format!("{kind}: {path}")
             })
             .collect()
+    }
+
+    /// The solver slot of challenge type `kind`.
+    pub fn slot_mut(&mut self, kind: ChallengeType) -> &mut Option<ExternalSolver> {
+        match kind {
+            ChallengeType::Http01 => &mut self.http01,
+            ChallengeType::Dns01 => &mut self.dns01,
+            ChallengeType::TlsAlpn01 => &mut self.tls_alpn01,
+        }
     }
 
     /// Why a case that uses challenges of type `kind` and observes the CA's validation
