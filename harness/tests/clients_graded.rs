@@ -431,3 +431,21 @@ argv = [
     let c = run_one(&manual, "client/8.3/issue-http-01").await;
     assert_eq!(c.case.verdict, Verdict::Pass, "{:?}\n{:?}", c.case.observed, c.commands);
 }
+
+/// A client that exits 0 for an operation the CA never saw (a revocation only noted
+/// down) never reached the scenario; one that never uses the endpoint a fault waits on
+/// (acmetool takes its nonces from other answers) is unsupported for that scenario.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_and_faults_the_ca_never_saw_are_not_graded_as_passes() {
+    require("acme-tiny");
+    let noting = acme_tiny_variant(|t| format!("{t}\n[operations.revoke]\nargv = [\"true\"]\n"));
+    let c = run_one(&noting, "client/7.6/revoke").await;
+    assert_eq!(c.case.verdict, Verdict::Error, "{:?}", c.case.observed);
+    assert_eq!(c.error_cause, Some(ErrorCause::NotReached));
+    assert!(c.case.observed.as_deref().unwrap_or("").contains("no revokeCert request reached the mock CA"), "{:?}", c.case.observed);
+
+    require("acmetool");
+    let c = run_one(&adapter("acmetool"), "client/6.6/unavailable-new-nonce-once").await;
+    assert_eq!(c.case.verdict, Verdict::Unsupported, "{:?}", c.case.observed);
+    assert!(c.case.observed.as_deref().unwrap_or("").contains("never requested NewNonce"), "{:?}", c.case.observed);
+}

@@ -775,10 +775,11 @@ fn result(scenario: &ClientScenario, seed: u64, identifiers: Vec<String>, starte
     }
 }
 
-/// The endpoints a scenario's faults wait on, when the client requested none of them.
+/// The endpoints a scenario's faults wait on, when the client talked to the CA but
+/// requested none of them.
 fn fault_endpoints_unused(scenario: &ClientScenario, entries: &[Entry]) -> Option<String> {
     let rules = scenario.def.fault_rules();
-    let unused = !rules.is_empty() && rules.iter().all(|r| !entries.iter().any(|e| e.endpoint == r.endpoint));
+    let unused = !rules.is_empty() && !entries.is_empty() && rules.iter().all(|r| !entries.iter().any(|e| e.endpoint == r.endpoint));
     unused.then(|| {
         let mut names: Vec<String> = rules.iter().map(|r| format!("{:?}", r.endpoint)).collect();
         names.dedup();
