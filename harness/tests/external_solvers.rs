@@ -199,4 +199,23 @@ fn a_webroot_that_is_no_directory_is_a_usage_error() {
     let (code, out) = (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned());
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--http01-webroot /nonexistent/www: not a directory"), "{out}");
+
+    let usage = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_acmespec")).args(args).output().expect("acmespec");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = usage(&["run", "--directory", "https://127.0.0.1:9/directory", "--solver-exec-for", "dns-01"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--solver-exec-for needs --solver-exec"), "{err}");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().to_str().expect("path");
+    let (code, err) = usage(&[
+        "run", "--directory", "https://127.0.0.1:9/directory", "--http01-webroot", dir, "--solver-exec", "/bin/true",
+        "--solver-exec-for", "http-01",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--solver-exec-for http-01: --http01-webroot answers it already"), "{err}");
+    let (code, err) = usage(&["matrix", "--clients", "/nonexistent/client.toml"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/nonexistent/client.toml"), "{err}");
 }
