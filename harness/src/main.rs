@@ -178,13 +178,25 @@ struct RunArgs {
     #[arg(long, value_name = "PATH")]
     solver_exec: Option<PathBuf>,
     /// Challenge types --solver-exec answers (http-01, dns-01, tls-alpn-01) [default:
-    /// every type --http01-webroot does not].
+    /// every type --http01-webroot and --dns-rfc2136 do not].
     #[arg(long, value_name = "TYPE")]
     solver_exec_for: Vec<acmespec::client::ChallengeType>,
-    /// Seconds one --solver-exec call may take before it is killed.
+    /// Answer dns-01 by adding TXT records to this authoritative DNS server (IP or
+    /// IP:PORT, port 53 by default) by RFC 2136 dynamic update over TCP, instead of the
+    /// runner's DNS. Cases that judge the CA's validation queries then are `unsupported`.
+    #[arg(long, value_name = "SERVER")]
+    dns_rfc2136: Option<String>,
+    /// The TSIG key --dns-rfc2136 signs its updates with, as NAME:ALGORITHM:SECRET
+    /// (hmac-sha256, hmac-sha384 or hmac-sha512; the base64 secret tsig-keygen prints).
+    /// Without it updates go unsigned.
+    #[arg(long, value_name = "NAME:ALG:SECRET", env = "ACMESPEC_TSIG", hide_env_values = true)]
+    tsig: Option<runner::TsigKey>,
+    /// Seconds one --solver-exec call or --dns-rfc2136 exchange may take before it is
+    /// given up.
     #[arg(long, value_name = "SECONDS", default_value_t = runner::DEFAULT_SOLVER_TIMEOUT.as_secs())]
     solver_timeout: u64,
-    /// Seconds to wait after --solver-exec published a response, for it to reach the CA.
+    /// Seconds to wait after --solver-exec or --dns-rfc2136 published a response, for it
+    /// to reach the CA.
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     solver_propagation: u64,
     /// Run only cases whose id matches this glob, e.g. 'rfc8555/7.3*'.
@@ -755,6 +767,15 @@ fn solvers(args: &RunArgs) -> Result<runner::Solvers, String> {
         }
         solvers.http01 = Some(runner::ExternalSolver::Webroot(dir.clone()));
     }
+    if args.tsig.is_some() && args.dns_rfc2136.is_none() {
+        return Err("--tsig needs --dns-rfc2136".into());
+    }
+    if let Some(server) = &args.dns_rfc2136 {
+        let server = dns_server_address(server).map_err(|e| format!("--dns-rfc2136 {server}: {e}"))?;
+        let timeout = Duration::from_secs(args.solver_timeout);
+        let server = runner::Rfc2136 { server, key: args.tsig.clone(), timeout };
+        solvers.dns01 = Some(runner::ExternalSolver::Rfc2136 { server, propagation: Duration::from_secs(args.solver_propagation) });
+    }
     if !args.solver_exec_for.is_empty() && args.solver_exec.is_none() {
         return Err("--solver-exec-for needs --solver-exec".into());
     }
@@ -769,8 +790,9 @@ fn solvers(args: &RunArgs) -> Result<runner::Solvers, String> {
         for kind in types {
             let slot = solvers.slot_mut(kind);
             match slot {
-                Some(_) if args.solver_exec_for.contains(&kind) => {
-                    return Err(format!("--solver-exec-for {kind}: --http01-webroot answers it already"));
+                Some(other) if args.solver_exec_for.contains(&kind) => {
+                    let flag = if matches!(other, runner::ExternalSolver::Webroot(_)) { "--http01-webroot" } else { "--dns-rfc2136" };
+                    return Err(format!("--solver-exec-for {kind}: {flag} answers it already"));
                 }
                 Some(_) => {}
                 None => *slot = Some(exec.clone()),
@@ -778,6 +800,14 @@ fn solvers(args: &RunArgs) -> Result<runner::Solvers, String> {
         }
     }
     Ok(solvers)
+}
+
+/// `IP` or `IP:PORT` (`[IPv6]:PORT`) of a DNS server, port 53 by default.
+fn dns_server_address(given: &str) -> Result<SocketAddr, String> {
+    given
+        .parse::<SocketAddr>()
+        .or_else(|_| given.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| "not an IP address or IP:PORT".to_owned())
 }
 
 /// The `--responder-address` values as (IPv4, IPv6): at most one of each, each an

@@ -57,7 +57,7 @@ use std::time::Duration;
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::{Name, RData};
 use hickory_resolver::{Resolver, TokioResolver};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -502,9 +502,14 @@ impl ValidationAuthority {
 
     /// Where to connect for an address: the address itself (RFC 8738 §4), or with
     /// [`Defect::VaResolvesIpIdentifiers`] whatever the DNS says about its text.
+    /// The text goes out as the query name as it is, even where it is no host name (an
+    /// IPv6 address's colons), as a resolver that does not check its input sends it.
     async fn ip_addresses(&self, ip: IpAddr) -> Result<Vec<IpAddr>, Failure> {
         if self.has(Defect::VaResolvesIpIdentifiers) {
-            return self.lookup_addresses(&ip.to_string()).await;
+            let text = ip.to_string();
+            let labels = text.split('.').map(str::as_bytes);
+            let name = Name::from_labels(labels).map_err(|e| Failure::new(ProblemType::Dns, format!("no query name for {text}: {e}")))?;
+            return self.lookup_name(name, &text).await;
         }
         Ok(vec![ip])
     }
@@ -819,11 +824,18 @@ impl ValidationAuthority {
 
     /// AAAA and A addresses of `name`, AAAA first (as Boulder orders them).
     async fn lookup_addresses(&self, name: &str) -> Result<Vec<IpAddr>, Failure> {
+        let fqdn = Name::from_utf8(name).map_err(|e| Failure::new(ProblemType::Dns, format!("resolving {name} failed: {e}")))?;
+        self.lookup_name(fqdn, name).await
+    }
+
+    /// [`Self::lookup_addresses`] of a query name built already; `name` is how errors
+    /// show it.
+    async fn lookup_name(&self, mut fqdn: Name, name: &str) -> Result<Vec<IpAddr>, Failure> {
         let resolver = self.resolver()?;
-        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        fqdn.set_fqdn(true);
         let (v6, v4) = tokio::join!(
-            resolver.ipv6_lookup(fqdn.as_str()),
-            resolver.ipv4_lookup(fqdn.as_str())
+            resolver.ipv6_lookup(fqdn.clone()),
+            resolver.ipv4_lookup(fqdn)
         );
         let mut addrs: Vec<IpAddr> = Vec::new();
         let mut errors = Vec::new();

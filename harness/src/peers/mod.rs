@@ -15,9 +15,13 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod bind;
+mod nginx;
 mod pebble;
 mod serles;
 
+pub use bind::Bind;
+pub use nginx::Nginx;
 pub use pebble::{Pebble, PebbleOptions};
 pub use serles::{Serles, SerlesOptions};
 
@@ -127,6 +131,19 @@ pub(crate) fn kill_process_group(pid: u32) {
     }
 }
 
+/// A peer's process, started with `process_group(0)`: dropping it kills the whole group
+/// (workers and helpers it forked) and reaps the leader.
+#[derive(Debug)]
+struct GroupGuard(std::process::Child);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_process_group(self.0.id());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago.
 ///
 /// Another process may take it before you bind it, so callers that spawn servers
@@ -156,6 +173,17 @@ pub fn free_udp_port() -> u16 {
 fn try_free_tcp_port() -> io::Result<u16> {
     let l = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
     Ok(l.local_addr()?.port())
+}
+
+/// The program's path: the first executable `program` on `PATH`, then in the sbin
+/// directories (daemons such as `named` and `nginx` live there, off a user's `PATH`).
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let sbin = ["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from);
+    std::env::split_paths(&path).chain(sbin).map(|d| d.join(program)).find(|p| {
+        fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// reqwest is built without a default crypto provider; the first client in the

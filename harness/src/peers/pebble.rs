@@ -9,7 +9,6 @@
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::tls_identity::LocalhostTls;
 use serde_json::{Map, Value, json};
 
-use super::{NotReady, PeerError, ensure_crypto_provider, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+use super::{NotReady, PeerError, ensure_crypto_provider, find_on_path, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
 
 const PROGRAM: &str = "pebble";
 const PORT_ATTEMPTS: u32 = 5;
@@ -391,17 +390,6 @@ fn spawn(
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     cmd.spawn()
         .map_err(|e| io_err(format!("spawning {}", binary.display()), e))
-}
-
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| {
-            fs::metadata(p)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
 }
 
 /// Pebble silently ignores unknown config keys, so look for the setting in the binary

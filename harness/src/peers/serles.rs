@@ -32,7 +32,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 
 use crate::tls_identity::LocalhostTls;
 
-use super::{NotReady, PeerError, ensure_crypto_provider, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+use super::{GroupGuard, NotReady, PeerError, ensure_crypto_provider, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
 
 const PROGRAM: &str = "serles-acme";
 /// The version the committed baseline (`reports/baselines/serles-1.3.0.toml`) pins.
@@ -259,20 +259,6 @@ fn spawn(gunicorn: &Path, dir: &Path, listen: SocketAddr, log: &Path) -> Result<
     cmd.spawn()
         .map_err(|e| io_err("spawning unshare (util-linux) for serles", e))
 }
-
-/// Kills the child's whole process group (gunicorn's master, its worker and any
-/// `openssl` it runs) and reaps the leader when dropped.
-#[derive(Debug)]
-struct GroupGuard(Child);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        super::kill_process_group(self.0.id());
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 
 /// Polls the directory until it answers 200, the process exits, or the timeout passes.
 async fn wait_ready(

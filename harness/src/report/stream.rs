@@ -31,6 +31,10 @@ pub enum StreamLine {
         server_header: Option<String>,
         /// RFC 3339 start time.
         started_at: String,
+        /// Which path answered each challenge type, when an external solver answered
+        /// any (see [`RunReport::validation_paths`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        validation_paths: Vec<String>,
     },
     /// One finished case.
     Case(Box<CaseResult>),
@@ -66,6 +70,7 @@ impl ResultStream {
                 directory_url: report.directory_url.clone(),
                 server_header: report.server_header.clone(),
                 started_at: report.started_at.clone(),
+                validation_paths: report.validation_paths.clone(),
             })?;
             self.started = true;
         }
@@ -117,7 +122,7 @@ pub fn read_results(path: &Path) -> Result<RunReport, String> {
             Err(e) => return Err(format!("{}:{}: not an acmespec results line: {e}", path.display(), n + 1)),
         };
         match (parsed, report.as_mut()) {
-            (StreamLine::Run { tool, version, directory_url, server_header, started_at }, None) => {
+            (StreamLine::Run { tool, version, directory_url, server_header, started_at, validation_paths }, None) => {
                 report = Some(RunReport {
                     tool,
                     version,
@@ -129,7 +134,7 @@ pub fn read_results(path: &Path) -> Result<RunReport, String> {
                     summary: Summary::default(),
                     cases: Vec::new(),
                     client: None,
-                    validation_paths: Vec::new(),
+                    validation_paths,
                 });
             }
             (StreamLine::Case(case), Some(r)) => r.cases.push(*case),
@@ -166,10 +171,13 @@ mod tests {
         let mut stream = ResultStream::create(&path).unwrap();
         let a = case("rfc8555/6.5/a", Verdict::Pass);
         let b = case("rfc8555/6.5/b", Verdict::Fail);
-        stream.update(&report(vec![a.clone()], false)).unwrap();
-        stream.update(&report(vec![a.clone(), b.clone()], false)).unwrap();
+        let paths = vec!["http-01: webroot /var/www/html".to_owned()];
+        let with_paths = |cases: Vec<CaseResult>, complete| RunReport { validation_paths: paths.clone(), ..report(cases, complete) };
+        stream.update(&with_paths(vec![a.clone()], false)).unwrap();
+        stream.update(&with_paths(vec![a.clone(), b.clone()], false)).unwrap();
         let partial = read_results(&path).unwrap();
         assert!(!partial.complete);
+        assert_eq!(partial.validation_paths, paths, "a cut-short run still says which path answered");
         assert_eq!(partial.cases.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["rfc8555/6.5/a", "rfc8555/6.5/b"]);
         assert_eq!((partial.summary.pass, partial.summary.fail), (1, 1));
 

@@ -37,6 +37,13 @@ use super::{
     normalize_name,
 };
 
+/// The name's labels as sent, joined by dots: a label with characters a host name has
+/// not (an IPv6 address's colons, from a CA querying an address as a name) shows as the
+/// CA wrote it, not in master-file escapes.
+fn literal_name(name: &Name) -> String {
+    name.iter().map(String::from_utf8_lossy).collect::<Vec<_>>().join(".")
+}
+
 /// TTL of every answer: 0 so resolvers never cache what a test may change.
 const TTL: u32 = 0;
 
@@ -241,7 +248,7 @@ impl RequestHandler for Handler {
                 .queries
                 .queries()
                 .iter()
-                .map(|q| normalize_name(&q.name().to_string()))
+                .map(|q| normalize_name(&literal_name(q.name())))
                 .collect();
             self.shared.history.push(DnsQueryRecord {
                 at: SystemTime::now(),
@@ -257,7 +264,7 @@ impl RequestHandler for Handler {
             return send(&mut response_handle, response, metadata).await;
         };
 
-        let name = normalize_name(&query.name().to_string());
+        let name = normalize_name(&literal_name(&Name::from(query.name().clone())));
         let qtype = query.query_type();
         let (rcode, rdata) = if query.query_class() == DNSClass::IN {
             lock(&self.shared.zone).answer(&name, qtype)

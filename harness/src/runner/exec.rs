@@ -1242,6 +1242,15 @@ impl<'e> CaseRun<'e> {
         Ok(())
     }
 
+    /// What the responders saw so far that the step's MUST-level `validation` checks hold
+    /// against the CA.
+    async fn validation_evidence(&mut self, step: &Step) -> Vec<Mismatch> {
+        let Some(v) = step.expect.as_ref().and_then(|e| e.validation.as_ref()) else { return Vec::new() };
+        self.observed = validation::observe(&self.env.responders, self.started, &self.attempted, v.checks_tls()).await;
+        let account = self.account_name(step);
+        validation::evidence_against(v, &self.observed, &|text: &str| self.expand(text, Some(&account)))
+    }
+
     /// What the responders saw of this case's challenges, for a verdict's observation.
     pub(crate) fn responders_saw(&self) -> Vec<String> {
         validation::seen_lines(&self.env.responders, self.started, &self.attempted)
@@ -1343,11 +1352,12 @@ impl<'e> CaseRun<'e> {
             let resp = self.signed(&account, &chall.url, Payload::Json(json!({})), None).await?;
             expect_ok(resp, false)?;
         }
-        for (url, _) in &pending {
+        for (url, chall) in &pending {
             let resp = self.poll_until(&account, url, &["valid", "invalid", "deactivated", "expired", "revoked"], step).await?;
             let body = resp.json().unwrap_or_default();
-            if let Ok(authz) = serde_json::from_value::<Authorization>(body.clone()) {
-                self.require_evidence(step, &authz).await?;
+            let authz = serde_json::from_value::<Authorization>(body.clone()).ok();
+            if let Some(authz) = &authz {
+                self.require_evidence(step, authz).await?;
             }
             if body["status"] != "valid" {
                 let error = body["challenges"]
@@ -1364,6 +1374,25 @@ impl<'e> CaseRun<'e> {
                         "authorization {url} is {}{error} after {} published the {kind} response: check what it published",
                         body["status"],
                         solver.describe()
+                    )));
+                }
+                // The CA's request never arrived. Unless what the responders did see shows
+                // the CA at fault (the step's own validation checks: an address identifier
+                // looked up in the DNS, say), it cannot reach the runner from where it runs,
+                // which is the set-up's fault, not a failure of its validation.
+                let identifier = authz.as_ref().and_then(|a| a.identifier.as_ref());
+                if let Some(identifier) = identifier
+                    && validation::validation_seen(&self.env.responders, self.started, &kind, identifier, chall.token.as_deref()).await
+                        == Some(false)
+                {
+                    let evidence = self.validation_evidence(step).await;
+                    if !evidence.is_empty() {
+                        return Err(StepError::Fail(evidence));
+                    }
+                    return Err(StepError::Error(format!(
+                        "authorization {url} is {}{error}, and no {kind} validation request for {} reached the runner's responders: \
+                         the CA cannot reach them from where it runs (a CA off this machine: README, \"Testing a CA on the internet\")",
+                        body["status"], identifier.value
                     )));
                 }
                 return Err(fail(

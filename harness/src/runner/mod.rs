@@ -7,6 +7,7 @@ mod exec;
 mod expect;
 mod plan;
 mod preflight;
+mod rfc2136;
 mod solver;
 mod validation;
 mod verdict;
@@ -16,6 +17,7 @@ pub use eab::EabCredentials;
 pub use expect::{Mismatch, problem_urn};
 pub use plan::Plan;
 pub use preflight::PreflightFailure;
+pub use rfc2136::{Rfc2136, TsigKey};
 pub use solver::{DEFAULT_SOLVER_TIMEOUT, ExternalSolver, Solvers};
 pub use verdict::{CaseResult, Summary, Verdict};
 

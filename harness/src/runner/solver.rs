@@ -3,7 +3,7 @@
 //! A CA that is not on this machine may not be able to reach the runner at all: its
 //! http-01 request goes to a web server the user runs, its dns-01 query to the user's
 //! DNS. For those runs the response is published by an external solver instead
-//! (`--http01-webroot`, `--solver-exec`). The responders then see nothing of the CA's
+//! (`--http01-webroot`, `--solver-exec`, `--dns-rfc2136`). The responders then see nothing of the CA's
 //! validation, so the cases that judge what the CA's requests looked like cannot run
 //! (see [`Solvers::hides`]); every other case runs unchanged.
 
@@ -32,6 +32,14 @@ pub enum ExternalSolver {
         /// Wait after `present` for the response to reach the CA's vantage points.
         propagation: Duration,
     },
+    /// dns-01: TXT records added to and removed from an authoritative DNS server by
+    /// RFC 2136 dynamic update.
+    Rfc2136 {
+        /// The server and its key.
+        server: super::Rfc2136,
+        /// Wait after `present` for the record to reach the zone's other servers.
+        propagation: Duration,
+    },
 }
 
 impl ExternalSolver {
@@ -40,6 +48,7 @@ impl ExternalSolver {
         match self {
             ExternalSolver::Webroot(dir) => format!("webroot {}", dir.display()),
             ExternalSolver::Exec { path, .. } => format!("solver-exec {}", path.display()),
+            ExternalSolver::Rfc2136 { server, .. } => server.describe(),
         }
     }
 
@@ -56,6 +65,11 @@ impl ExternalSolver {
                 tokio::time::sleep(*propagation).await;
                 Ok(())
             }
+            ExternalSolver::Rfc2136 { server, propagation } => {
+                server.present(identifier, value).await?;
+                tokio::time::sleep(*propagation).await;
+                Ok(())
+            }
         }
     }
 
@@ -66,6 +80,7 @@ impl ExternalSolver {
                 webroot_file(dir, token).and_then(|f| std::fs::remove_file(&f).map_err(|e| format!("{}: {e}", f.display())))
             }
             ExternalSolver::Exec { path, timeout, .. } => exec(path, *timeout, ["cleanup", kind, identifier, token, value]).await,
+            ExternalSolver::Rfc2136 { server, .. } => server.cleanup(identifier, value).await,
         };
         if let Err(e) = result {
             tracing::warn!("cleaning up a {kind} response for {identifier}: {e}");

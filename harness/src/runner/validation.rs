@@ -254,6 +254,13 @@ fn local_ip(addr: &SocketAddr) -> IpAddr {
     addr.ip().to_canonical()
 }
 
+/// The mismatches of `v` that what the responders saw shows, leaving out those that only
+/// say nothing arrived (which an unreachable runner explains as well as the CA).
+pub(crate) fn evidence_against(v: &ValidationExpect, observed: &Observed, expand: &dyn Fn(&str) -> String) -> Vec<Mismatch> {
+    let absence = check(v, &Observed::default(), expand, None);
+    check(v, observed, expand, None).into_iter().filter(|m| !absence.contains(m)).collect()
+}
+
 /// Checks `v` on `observed` and the step's response `body`; `expand` fills
 /// placeholders in expected values.
 pub(crate) fn check(

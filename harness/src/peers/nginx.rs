@@ -1,0 +1,110 @@
+//! nginx (Debian `nginx-light`) serving a directory, as the web server a user points
+//! `--http01-webroot` at.
+//!
+//! The webroot solver's whole promise is that a real web server, which the runner does
+//! not control, serves what it writes; only a real one shows that file names, modes and
+//! the moment of writing are right. Its access log shows what the CA fetched.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{GroupGuard, NotReady, PeerError, find_on_path, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+
+const PROGRAM: &str = "nginx";
+const PORT_ATTEMPTS: u32 = 3;
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A running nginx serving one directory over plain HTTP on 127.0.0.1; dropping it
+/// kills its master and workers and deletes its own files (not the webroot).
+#[derive(Debug)]
+pub struct Nginx {
+    // Dropped first: the processes are gone before `dir` deletes their files.
+    _child: GroupGuard,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx serving `webroot` and returns once it accepts connections. Fails
+    /// with [`PeerError::NotInstalled`] without nginx (Debian `nginx-light`).
+    pub async fn start(webroot: &Path) -> Result<Nginx, PeerError> {
+        let nginx = find_on_path(PROGRAM).ok_or_else(|| PeerError::NotInstalled { program: PROGRAM.into(), package: "nginx-light".into() })?;
+        let dir = tempfile::Builder::new().prefix("acmespec-nginx-").tempdir().map_err(|e| io_err("creating nginx's temporary directory", e))?;
+        let d = dir.path();
+        let log_path = d.join("nginx.log");
+        let mut last_tail = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = try_free_tcp_port().map_err(|e| io_err("finding a free TCP port", e))?;
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            write(&d.join("nginx.conf"), &config(d, addr, webroot))?;
+            let (out, err) = log_files(&log_path)?;
+            let mut cmd = Command::new(&nginx);
+            cmd.arg("-p").arg(d).arg("-c").arg(d.join("nginx.conf"));
+            cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+            let mut child = GroupGuard(cmd.spawn().map_err(|e| io_err(format!("starting {}", nginx.display()), e))?);
+            match wait_ready(&mut child, addr, &log_path).await {
+                Ok(()) => return Ok(Nginx { _child: child, addr, dir }),
+                Err(NotReady::PortBusy(tail)) => last_tail = tail,
+                Err(NotReady::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(PeerError::PortsBusy { program: PROGRAM.into(), attempts: PORT_ATTEMPTS, log_tail: last_tail })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its access log: one line per request, with the path.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.access_log_path()).unwrap_or_default()
+    }
+
+    fn access_log_path(&self) -> PathBuf {
+        self.dir.path().join("access.log")
+    }
+}
+
+/// Runs in the foreground with every file under `dir`; as root, workers run as root too
+/// so that they can read a webroot only root may enter.
+fn config(dir: &Path, addr: SocketAddr, webroot: &Path) -> String {
+    let d = dir.display();
+    let user = if running_as_root() { "user root;\n" } else { "" };
+    format!(
+        "{user}daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log stderr;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{ access_log {d}/access.log; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+         server {{ listen {addr}; root {root}; }} }}\n",
+        root = webroot.display()
+    )
+}
+
+/// Whether this process runs as root (nginx then drops its workers to `nobody`).
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+async fn wait_ready(child: &mut GroupGuard, addr: SocketAddr, log_path: &Path) -> Result<(), NotReady> {
+    let started = Instant::now();
+    loop {
+        still_running(&mut child.0, log_path, PROGRAM, "Address already in use")?;
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        if started.elapsed() >= START_TIMEOUT {
+            return Err(NotReady::Fatal(PeerError::Timeout {
+                program: PROGRAM.into(),
+                waited: started.elapsed(),
+                last_error: format!("nothing accepts on {addr}"),
+                log_tail: log_tail(log_path),
+            }));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
