@@ -57,6 +57,9 @@ struct Issue {
     eab_kid: Option<String>,
     #[arg(long)]
     eab_hmac: Option<String>,
+    /// The certificate profile to ask for (NewOrder::profile).
+    #[arg(long)]
+    profile: Option<String>,
     /// Names to order.
     #[arg(required = true)]
     names: Vec<String>,
@@ -181,6 +184,9 @@ async fn obtain(cli: &Cli, account: &Account, issue: &Issue, replaces: Option<Ce
     let mut new_order = NewOrder::new(&identifiers);
     if let Some(id) = replaces {
         new_order = new_order.replaces(id);
+    }
+    if let Some(profile) = &issue.profile {
+        new_order = new_order.profile(profile);
     }
     let mut order = account.new_order(&new_order).await.map_err(err("newOrder"))?;
     let kind = match issue.challenge.as_str() {

@@ -137,6 +137,16 @@ struct ServeArgs {
     /// (RFC 8555 §6.6); declare it to `acmespec run` with a [rate-limit] table.
     #[arg(long, value_name = "REQUESTS/SECONDS")]
     rate_limit: Option<acmespec::mockca::NewOrderLimit>,
+    /// Advertise this certificate profile in meta.profiles (draft-ietf-acme-profiles;
+    /// repeatable, the first is the default), issuing as the classic profile does,
+    /// instead of the default set: classic (90 days, common name), tlsserver (no common
+    /// name, DNS names only) and shortlived (160 hours). The management listener's
+    /// `POST /withdraw-profile {"profile": NAME}` withdraws one.
+    #[arg(long = "profile", value_name = "NAME=DESCRIPTION", conflicts_with = "no_profiles")]
+    profiles: Vec<acmespec::mockca::Profile>,
+    /// Advertise no profiles, as a CA without the extension.
+    #[arg(long)]
+    no_profiles: bool,
     /// Print the defects with the cases each must fail, and exit.
     #[arg(long)]
     list_defects: bool,
@@ -544,6 +554,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(k) => k,
         Err(e) => return usage_error(e),
     };
+    if let Some((_, p)) = args.profiles.iter().enumerate().find(|(i, p)| args.profiles[..*i].iter().any(|q| q.name == p.name)) {
+        return usage_error(format!("--profile {}: given more than once", p.name));
+    }
     let config = MockCaConfig {
         listen: args.listen,
         management_listen: args.management_listen,
@@ -558,6 +571,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
         alternate_chains: args.alternate_chains,
         new_order_limit: args.rate_limit,
         contact_required: args.require_contact,
+        profiles: match (&args.profiles[..], args.no_profiles) {
+            (_, true) => Vec::new(),
+            ([], false) => acmespec::mockca::Profile::default_set(),
+            (given, false) => given.to_vec(),
+        },
         ..MockCaConfig::default()
     };
     let ca = match MockCa::start(config).await {

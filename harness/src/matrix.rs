@@ -5,7 +5,7 @@ use crate::mockca::{Defect, MockCa, MockCaConfig, MockCaError, NewOrderLimit};
 use crate::protocol::http::ClientOptions;
 use crate::responders::Responders;
 use crate::runner::{
-    self, Capabilities, EabCredentials, RateLimit, RateLimitedEndpoint, RunOptions, RunReport, SetupError, TOS_CHANGE,
+    self, Capabilities, EabCredentials, PROFILE_WITHDRAWAL, ProfilePolicy, RateLimit, RateLimitedEndpoint, RunOptions, RunReport, SetupError, TOS_CHANGE,
     Trigger, Verdict,
 };
 use crate::scenario::{Catalogue, Feature};
@@ -72,17 +72,30 @@ impl Reference {
                 .into_iter()
                 .map(|f| (f, true))
                 .collect(),
-            triggers: [(
-                TOS_CHANGE.to_owned(),
-                Trigger {
-                    method: "POST".into(),
-                    url: format!("{management}/change-terms"),
-                    body: Some(r#"{"account": "{account_url}"}"#.into()),
-                },
-            )]
+            triggers: [
+                (
+                    TOS_CHANGE.to_owned(),
+                    Trigger {
+                        method: "POST".into(),
+                        url: format!("{management}/change-terms"),
+                        body: Some(r#"{"account": "{account_url}"}"#.into()),
+                    },
+                ),
+                (
+                    PROFILE_WITHDRAWAL.to_owned(),
+                    Trigger {
+                        method: "POST".into(),
+                        url: format!("{management}/withdraw-profile"),
+                        body: Some(r#"{"profile": "shortlived"}"#.into()),
+                    },
+                ),
+            ]
             .into_iter()
             .collect(),
             rate_limit: Some(RateLimit { endpoint: RateLimitedEndpoint::NewOrder, requests: REFERENCE_ORDER_LIMIT.requests }),
+            // The default profile set: tlsserver is for DNS names only, and the run
+            // withdraws shortlived, which no other case orders.
+            profiles: ProfilePolicy { dns_only: Some("tlsserver".into()), withdrawn: Some("shortlived".into()) },
         };
         Ok(Reference { ca, eab, capabilities })
     }

@@ -2,12 +2,13 @@
 //! meets; with each client defect switched on, exactly the checks that defect
 //! declares fail; and every check is failed by at least one defect.
 //!
-//! The client is asked to prefer the mock CA's first alternate chain, and the fault
-//! script makes its renewal information say the certificate is due, so its run holds
-//! a renewal whose order reuses the authorization of the first.
+//! The client is asked to prefer the mock CA's first alternate chain and for the
+//! tlsserver certificate profile, and the fault script makes its renewal information
+//! say the certificate is due, so its run holds a renewal whose order reuses the
+//! authorization of the first.
 
 use acmespec::client::{self, ChallengeType, ClientConfig, ClientDefect};
-use acmespec::clients::checks::{ChainPreference, CheckVerdict, GradeContext, all_checks, grade};
+use acmespec::clients::checks::{ChainPreference, CheckVerdict, GradeContext, ProfileContext, all_checks, grade};
 use acmespec::mockca::{Endpoint, FaultKind, FaultRule, MockCa, MockCaConfig};
 use acmespec::protocol::wire::Identifier;
 use acmespec::responders::Responders;
@@ -34,6 +35,9 @@ fn faults() -> Vec<FaultRule> {
         rule(Endpoint::RenewalInfo, None, FaultKind::RenewalWindowPassed, None, None, None),
     ]
 }
+
+/// The certificate profile the client asks for: one the mock CA advertises by default.
+const PROFILE: &str = "tlsserver";
 
 /// The issuer CN of the topmost (last) certificate of a PEM chain.
 fn top_issuer(pem: &str) -> Option<String> {
@@ -63,6 +67,7 @@ async fn failed_checks(defects: Vec<ClientDefect>) -> (BTreeSet<String>, BTreeSe
         timeout: Duration::from_secs(40),
         defects,
         preferred_chain: Some(preferred.clone()),
+        profile: Some(PROFILE.into()),
         ..ClientConfig::new(ca.directory_url(), vec![Identifier::dns("checks.acmespec.test")], responders)
     };
     // A defective client may fail its flow; the journal is graded either way.
@@ -71,7 +76,8 @@ async fn failed_checks(defects: Vec<ClientDefect>) -> (BTreeSet<String>, BTreeSe
     let entries = ca.journal();
     let base = format!("https://{}", ca.addr());
     let preferred_chain = Some(ChainPreference { chain: 1, issuer: preferred, kept_issuer });
-    let results = grade(&GradeContext { preferred_chain, ..GradeContext::new(&entries, &base) });
+    let profiles = ProfileContext { requested: Some(PROFILE.into()), advertised: ca.advertised_profiles() };
+    let results = grade(&GradeContext { preferred_chain, profiles, ..GradeContext::new(&entries, &base) });
     let failed = results.iter().filter(|r| r.verdict == CheckVerdict::Fail).map(|r| r.id.clone()).collect();
     let applied = results.iter().filter(|r| r.verdict != CheckVerdict::NotApplicable).map(|r| r.id.clone()).collect();
     (failed, applied)

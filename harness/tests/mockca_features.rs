@@ -1,6 +1,7 @@
 //! Mock CA features no conformance case drives: external account binding (RFC 8555
 //! §7.3.4), orders-list pagination (§7.1.2.1), alternate chains (§7.4.2), the
-//! management listener, renewalInfo (RFC 9773 §4) and the `serve` command line.
+//! management listener, renewalInfo (RFC 9773 §4), certificate profiles
+//! (draft-ietf-acme-profiles) and the `serve` command line.
 //!
 //! Each test starts its own mock CA and talks to it over real HTTPS, building requests
 //! with the protocol core the way `mockca_hostile.rs` does. Checks are soft where a
@@ -130,6 +131,16 @@ fn aki_key_id(cert: &X509Certificate<'_>) -> Vec<u8> {
         .expect("the certificate has an AKI keyIdentifier")
 }
 
+/// A CSR for `names` under a fresh key, with an empty subject.
+fn csr_der(names: &[&str]) -> Vec<u8> {
+    let csr_key = key();
+    let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(csr_key.pkcs8_der().to_vec());
+    let key_pair = rcgen::KeyPair::try_from(&pkcs8).expect("CSR key");
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.serialize_request(&key_pair).expect("CSR").der().to_vec()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -220,28 +231,34 @@ impl Ca {
 
     /// Creates an order for `names`, returning its URL and object.
     async fn new_order(&self, key: &SigningKey, kid: &str, names: &[&str]) -> (String, Value) {
-        let ids: Vec<Value> = names.iter().map(|n| json!({ "type": "dns", "value": n })).collect();
-        let r = self.post_json(key, Some(kid), &self.url("newOrder"), &json!({ "identifiers": ids })).await;
+        let r = self.request_order(key, kid, names, None).await;
         let order = expect_status(&r, 201, "newOrder");
         (r.location().expect("newOrder gives a Location"), order)
     }
 
+    /// newOrder for `names` (an address becomes an ip identifier), naming `profile` if given.
+    async fn request_order(&self, key: &SigningKey, kid: &str, names: &[&str], profile: Option<&str>) -> Response {
+        let kind = |n: &str| if n.parse::<std::net::IpAddr>().is_ok() { "ip" } else { "dns" };
+        let ids: Vec<Value> = names.iter().map(|n| json!({ "type": kind(n), "value": n })).collect();
+        let mut payload = json!({ "identifiers": ids });
+        if let Some(p) = profile {
+            payload["profile"] = p.into();
+        }
+        self.post_json(key, Some(kid), &self.url("newOrder"), &payload).await
+    }
+
     /// Orders, validates (always_valid), finalizes and downloads a certificate.
     async fn issue(&self, key: &SigningKey, kid: &str, names: &[&str]) -> Issued {
-        let (order_url, order) = self.new_order(key, kid, names).await;
-        for authz_url in order["authorizations"].as_array().expect("authorizations") {
-            let authz = expect_status(&self.fetch(key, kid, authz_url.as_str().unwrap()).await, 200, "authz");
-            let challenge = authz["challenges"][0]["url"].as_str().expect("challenge url").to_owned();
-            expect_status(&self.post_json(key, Some(kid), &challenge, &json!({})).await, 200, "challenge");
-        }
-        let csr_key = self::key();
-        let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(csr_key.pkcs8_der().to_vec());
-        let key_pair = rcgen::KeyPair::try_from(&pkcs8).expect("CSR key");
-        let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        let csr = params.serialize_request(&key_pair).expect("CSR").der().to_vec();
-        let finalize = order["finalize"].as_str().expect("finalize url");
-        let mut order = expect_status(&self.post_json(key, Some(kid), finalize, &json!({ "csr": b64::encode(csr) })).await, 200, "finalize");
+        self.issue_under(key, kid, names, None).await.1
+    }
+
+    /// [`Ca::issue`] naming `profile` in newOrder; also returns the order object.
+    async fn issue_under(&self, key: &SigningKey, kid: &str, names: &[&str], profile: Option<&str>) -> (Value, Issued) {
+        let r = self.request_order(key, kid, names, profile).await;
+        let order = expect_status(&r, 201, "newOrder");
+        let order_url = r.location().expect("newOrder gives a Location");
+        let created = order.clone();
+        let mut order = expect_status(&self.validate_and_finalize(key, kid, &order, names).await, 200, "finalize");
         for _ in 0..50 {
             if order["status"] != "processing" {
                 break;
@@ -255,7 +272,18 @@ impl Ca {
         expect_status(&response, 200, "certificate");
         let chain = pem_chain(&response.body);
         assert!(!chain.is_empty(), "empty certificate chain: {}", show(&response));
-        Issued { cert_url, response, chain }
+        (created, Issued { cert_url, response, chain })
+    }
+
+    /// Answers the order's challenges (always_valid) and sends its finalize request.
+    async fn validate_and_finalize(&self, key: &SigningKey, kid: &str, order: &Value, names: &[&str]) -> Response {
+        for authz_url in order["authorizations"].as_array().expect("authorizations") {
+            let authz = expect_status(&self.fetch(key, kid, authz_url.as_str().unwrap()).await, 200, "authz");
+            let challenge = authz["challenges"][0]["url"].as_str().expect("challenge url").to_owned();
+            expect_status(&self.post_json(key, Some(kid), &challenge, &json!({})).await, 200, "challenge");
+        }
+        let finalize = order["finalize"].as_str().expect("finalize url");
+        self.post_json(key, Some(kid), finalize, &json!({ "csr": b64::encode(csr_der(names)) })).await
     }
 }
 
@@ -602,6 +630,67 @@ async fn renewal_info() {
 }
 
 // =================================================================================
+// Certificate profiles (draft-ietf-acme-profiles)
+// =================================================================================
+
+/// The default profiles: advertised, echoed, issuing certificates that differ (common
+/// name, validity), refusing what they do not allow with invalidProfile, and withdrawn
+/// through the management listener; a CA configured without profiles ignores the field.
+#[tokio::test]
+async fn certificate_profiles() {
+    let management = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let ca = Ca::valid(MockCaConfig { management_listen: management, ..Default::default() }).await;
+    let mut soft = Soft::default();
+    let names: Vec<&str> = ca.dir["meta"]["profiles"].as_object().map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+    assert_eq!(names, ["classic", "tlsserver", "shortlived"], "meta.profiles: {}", ca.dir["meta"]);
+    let k = key();
+    let kid = ca.new_account(&k).await;
+    let common_name = |issued: &Issued| x509(&issued.chain[0]).subject().iter_common_name().next().is_some();
+    let lifetime_hours = |issued: &Issued| {
+        let leaf = x509(&issued.chain[0]);
+        (leaf.validity().not_after.timestamp() - leaf.validity().not_before.timestamp()) / 3600
+    };
+    for (profile, echoed, cn, hours) in
+        [(None, "classic", true, 90 * 24), (Some("tlsserver"), "tlsserver", false, 90 * 24), (Some("shortlived"), "shortlived", false, 160)]
+    {
+        let (order, issued) = ca.issue_under(&k, &kid, &["profile.example.com"], profile).await;
+        soft.check(order["profile"] == echoed, || format!("order for {profile:?}: profile {} instead of {echoed}", order["profile"]));
+        soft.check(common_name(&issued) == cn, || format!("{echoed}: a common name {}expected", if cn { "" } else { "not " }));
+        soft.check(lifetime_hours(&issued) == hours, || format!("{echoed}: {} hours of validity, not {hours}", lifetime_hours(&issued)));
+    }
+    let r = ca.request_order(&k, &kid, &["profile.example.com"], Some("unknown")).await;
+    soft.problem(&r, 400, "invalidProfile", "newOrder naming a profile not advertised");
+    let r = ca.request_order(&k, &kid, &["127.0.0.1"], Some("tlsserver")).await;
+    soft.problem(&r, 400, "invalidProfile", "newOrder for an address under tlsserver (DNS names only)");
+    let r = ca.request_order(&k, &kid, &["127.0.0.1"], None).await;
+    soft.check(r.status == 201 && r.json().is_ok_and(|o| o["profile"] == "classic"), || format!("an address without a profile gets classic: {}", show(&r)));
+
+    // Withdrawn while an order for it is open: gone from the directory, new orders and the
+    // open order's finalization refused.
+    let r = ca.request_order(&k, &kid, &["withdrawn.example.com"], Some("shortlived")).await;
+    let open = expect_status(&r, 201, "newOrder under shortlived");
+    let m = ca.ca.management_url().expect("management URL");
+    let plain = reqwest::Client::new();
+    let withdraw = |name: &str| plain.post(format!("{m}/withdraw-profile")).body(json!({ "profile": name }).to_string()).send();
+    soft.check(withdraw("shortlived").await.is_ok_and(|r| r.status() == 204), || "POST /withdraw-profile shortlived: 204 expected".into());
+    soft.check(withdraw("nope").await.is_ok_and(|r| r.status() == 404), || "POST /withdraw-profile of an unknown profile: 404 expected".into());
+    let dir = expect_status(&ca.send(Method::GET, &ca.ca.directory_url(), None, None).await, 200, "directory");
+    soft.check(dir["meta"]["profiles"].get("shortlived").is_none(), || format!("shortlived still advertised: {}", dir["meta"]));
+    let r = ca.validate_and_finalize(&k, &kid, &open, &["withdrawn.example.com"]).await;
+    soft.problem(&r, 400, "invalidProfile", "finalize under a withdrawn profile");
+    let r = ca.request_order(&k, &kid, &["withdrawn.example.com"], Some("shortlived")).await;
+    soft.problem(&r, 400, "invalidProfile", "newOrder naming a withdrawn profile");
+
+    // A CA without the extension ignores the field, as an RFC 8555 server does any member it does not know.
+    let plain_ca = Ca::valid(MockCaConfig { profiles: Vec::new(), ..Default::default() }).await;
+    soft.check(plain_ca.dir["meta"].get("profiles").is_none(), || format!("no profiles configured, yet meta.profiles: {}", plain_ca.dir["meta"]));
+    let kid = plain_ca.new_account(&k).await;
+    let r = plain_ca.request_order(&k, &kid, &["plain.example.com"], Some("anything")).await;
+    soft.check(r.status == 201 && r.json().is_ok_and(|o| o.get("profile").is_none()), || format!("a CA without profiles: {}", show(&r)));
+    soft.finish();
+}
+
+// =================================================================================
 // 6. The `serve` command line
 // =================================================================================
 
@@ -643,4 +732,15 @@ fn serve_list_defects_and_unknown_defect() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "serve --defect no-such must exit 2; stderr: {stderr}");
     assert!(stderr.contains("no-such"), "the error must name the unknown defect: {stderr}");
+
+    for (args, says) in [
+        (&["serve", "--profile", "a=one", "--profile", "a=two"][..], "--profile a: given more than once"),
+        (&["serve", "--profile", "no-description"][..], "NAME=DESCRIPTION"),
+        (&["serve", "--profile", "a=one", "--no-profiles"][..], "cannot be used with"),
+    ] {
+        let out = run_cli(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} must exit 2; stderr: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
 }

@@ -62,6 +62,10 @@ pub struct IssueArgs {
     /// The challenge type to answer.
     #[arg(long, default_value = "http-01")]
     pub challenge: ChallengeType,
+    /// Ask for this certificate profile (draft-ietf-acme-profiles); one the directory's
+    /// meta.profiles does not advertise is refused before anything is ordered.
+    #[arg(long)]
+    pub profile: Option<String>,
     /// Where the http-01 responder listens [default: 127.0.0.1:5002 for http-01, else a free port].
     #[arg(long)]
     pub http_listen: Option<SocketAddr>,
@@ -227,6 +231,7 @@ async fn issue(args: IssueArgs) -> Result<(), Failure> {
         pick(args.dns_listen, ChallengeType::Dns01, 8053),
     ];
     let mut config = config(&args.common, identifiers, args.challenge, listen).await?;
+    config.profile = args.profile.clone();
     if let Some(path) = &args.account_key {
         config.account_key = Some(read_key(path, args.common.key_alg)?);
     }

@@ -87,6 +87,10 @@ client_defects! {
     AnswerValidAuthorization = "answer-valid-authorization", fails = ["client/7.5/no-challenge-for-valid-authorization"];
     /// Keeps the default chain without fetching the `rel="alternate"` chains, although it was asked to prefer another chain (RFC 8555 §7.4.2).
     IgnorePreferredChain = "ignore-preferred-chain", fails = ["client/7.4.2/fetches-preferred-chain"];
+    /// Leaves `profile` out of newOrder although it was asked for a certificate profile (draft-ietf-acme-profiles §4).
+    IgnoreProfile = "ignore-profile", fails = ["client/7.4/sends-requested-profile"];
+    /// Names in newOrder the profile it was asked for with `-v2` appended, a name the directory does not advertise, without looking at meta.profiles (draft-ietf-acme-profiles §4).
+    UnadvertisedProfile = "unadvertised-profile", fails = ["client/7.4/no-unadvertised-profile", "client/7.4/sends-requested-profile"];
     /// Reads the renewal information but keeps its certificate although the suggested window has already passed, instead of renewing at once (RFC 9773 §4.2).
     IgnoreRenewalWindow = "ignore-renewal-window", fails = ["client/9773-4.2/renews-when-window-passed"];
 }
@@ -121,7 +125,7 @@ mod tests {
         for d in ClientDefect::ALL {
             assert_eq!(d.name().parse::<ClientDefect>(), Ok(*d));
             assert!(!d.fails().is_empty(), "{d}");
-            assert!(d.description().contains("RFC"), "{d}");
+            assert!(d.description().contains("RFC") || d.description().contains("draft-ietf-acme-"), "{d}");
             assert!(d.fails().iter().all(|c| c.starts_with("client/")), "{d}");
         }
         assert!("no-such-defect".parse::<ClientDefect>().is_err());

@@ -111,6 +111,9 @@ pub struct ClientConfig {
     /// CN, looking through the `rel="alternate"` chains (RFC 8555 §7.4.2) when the
     /// default one is another.
     pub preferred_chain: Option<String>,
+    /// The certificate profile to ask for in newOrder (draft-ietf-acme-profiles); one the
+    /// directory does not advertise is refused before anything is ordered.
+    pub profile: Option<String>,
     /// Upper bound on one whole operation (issue, revoke, ...), polling and retries included.
     pub timeout: Duration,
 }
@@ -128,6 +131,7 @@ impl ClientConfig {
             account_key: None,
             defects: Vec::new(),
             preferred_chain: None,
+            profile: None,
             timeout: Duration::from_secs(90),
         }
     }
@@ -433,7 +437,19 @@ async fn issue_with(s: &mut Session, config: &ClientConfig, account: AccountCred
     }
     let kid = Signer::Kid(&account.key, &account.url);
     let new_order = s.endpoint("newOrder")?;
-    let resp = s.post_json(Req::NewOrder, &new_order, kid, &json!({ "identifiers": config.identifiers })).await?;
+    let mut payload = json!({ "identifiers": config.identifiers });
+    if let Some(profile) = config.profile.as_deref().filter(|_| !s.has(ClientDefect::IgnoreProfile)) {
+        if s.has(ClientDefect::UnadvertisedProfile) {
+            payload["profile"] = format!("{profile}-v2").into();
+        } else if s.advertises_profile(profile) {
+            payload["profile"] = profile.into();
+        } else {
+            // draft-ietf-acme-profiles §4: a client SHOULD NOT request a profile the
+            // directory does not advertise.
+            return Err(ClientError::Config(format!("the CA does not advertise the certificate profile {profile:?}")));
+        }
+    }
+    let resp = s.post_json(Req::NewOrder, &new_order, kid, &payload).await?;
     let order_url = resp.location().ok_or_else(|| ClientError::Protocol("newOrder answered without a Location".into()))?;
     let mut order: Order = parse(&resp, "order")?;
     let finalize_url = order.finalize.clone().ok_or_else(|| ClientError::Protocol("the order has no finalize URL".into()))?;

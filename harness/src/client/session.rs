@@ -118,6 +118,12 @@ impl Session {
         self.defects.contains(&d)
     }
 
+    /// Whether the directory's `meta.profiles` advertises `profile` (draft-ietf-acme-profiles §3).
+    pub(crate) fn advertises_profile(&self, profile: &str) -> bool {
+        let profiles = self.dir.meta.as_ref().and_then(|m| m.profiles.as_ref());
+        profiles.and_then(serde_json::Value::as_object).is_some_and(|p| p.contains_key(profile))
+    }
+
     /// A directory URL by name, or a protocol error.
     pub(crate) fn endpoint(&self, name: &str) -> Result<String, ClientError> {
         let d = &self.dir;

@@ -122,6 +122,10 @@ pub struct Adapter {
     /// without it, such scenarios are `unsupported`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_chain_flags: Option<Vec<String>>,
+    /// What `{profile_flags}` expands to when the scenario asks for a certificate profile
+    /// (draft-ietf-acme-profiles); without it, such scenarios are `unsupported`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_flags: Option<Vec<String>>,
     /// The PEM file in which the client keeps the chain it chose (placeholders allowed),
     /// so the chain it ended with can be compared with the one it was asked to prefer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,7 +166,7 @@ pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Placeholders that stand for text inside an element.
 pub const INLINE_PLACEHOLDERS: &[&str] = &[
     "directory", "ca_bundle", "domain", "domains_csv", "http_port", "tls_port", "workdir", "webroot", "http_hook",
-    "dns_hook", "dns_server", "management", "eab_kid", "eab_hmac", "preferred_chain", "adapter_dir",
+    "dns_hook", "dns_server", "management", "eab_kid", "eab_hmac", "preferred_chain", "profile", "adapter_dir",
 ];
 
 /// Placeholders whose use means the harness serves http-01 for the client: from
@@ -170,7 +174,7 @@ pub const INLINE_PLACEHOLDERS: &[&str] = &[
 const WEBROOT_PLACEHOLDERS: &[&str] = &["webroot", "http_hook"];
 
 /// Placeholders that must be a whole argv element and expand to zero or more elements.
-pub const LIST_PLACEHOLDERS: &[&str] = &["domains", "domains_flags", "eab_flags", "preferred_chain_flags"];
+pub const LIST_PLACEHOLDERS: &[&str] = &["domains", "domains_flags", "eab_flags", "preferred_chain_flags", "profile_flags"];
 
 /// The values a scenario run fills into a template.
 #[derive(Debug, Clone, Default)]
@@ -202,6 +206,8 @@ pub struct Bindings {
     pub eab: Option<(String, String)>,
     /// The Subject CN naming the chain to prefer, when the scenario asks for one.
     pub preferred_chain: Option<String>,
+    /// The certificate profile to ask for, when the scenario names one.
+    pub profile: Option<String>,
     /// The directory of the adapter file (helper scripts live beside it).
     pub adapter_dir: String,
     /// For `trust = "system-bundle"`: the bundle (system roots and the mock CA's) that
@@ -275,7 +281,7 @@ impl Adapter {
             }
             Ok(())
         };
-        let flags = adapter.eab_flags.iter().flatten().chain(adapter.preferred_chain_flags.iter().flatten());
+        let flags = [&adapter.eab_flags, &adapter.preferred_chain_flags, &adapter.profile_flags].into_iter().flatten().flatten();
         for v in adapter.env.values().chain(flags).chain(&adapter.chain_file) {
             check_inline(v, None)?;
         }
@@ -297,7 +303,10 @@ impl Adapter {
                         let message = format!("operation {}: {{preferred_chain_flags}} needs `preferred_chain_flags`", op.name());
                         return Err(err(line, message));
                     }
-                    "{domains}" | "{domains_flags}" | "{eab_flags}" | "{preferred_chain_flags}" => {}
+                    "{profile_flags}" if adapter.profile_flags.is_none() => {
+                        return Err(err(line, format!("operation {}: {{profile_flags}} needs `profile_flags`", op.name())));
+                    }
+                    "{domains}" | "{domains_flags}" | "{eab_flags}" | "{preferred_chain_flags}" | "{profile_flags}" => {}
                     other => check_inline(other, line)?,
                 }
             }
@@ -359,6 +368,11 @@ impl Adapter {
                         argv.extend(self.preferred_chain_flags.iter().flatten().map(|e| fill(e, b)));
                     }
                 }
+                "{profile_flags}" => {
+                    if b.profile.is_some() {
+                        argv.extend(self.profile_flags.iter().flatten().map(|e| fill(e, b)));
+                    }
+                }
                 other => argv.push(fill(other, b)),
             }
         }
@@ -399,6 +413,7 @@ fn fill(s: &str, b: &Bindings) -> String {
             "eab_kid" => b.eab.as_ref().map(|e| e.0.clone()).unwrap_or_default(),
             "eab_hmac" => b.eab.as_ref().map(|e| e.1.clone()).unwrap_or_default(),
             "preferred_chain" => b.preferred_chain.clone().unwrap_or_default(),
+            "profile" => b.profile.clone().unwrap_or_default(),
             _ => s[start..end].to_owned(),
         };
         out.push_str(&value);
@@ -517,13 +532,14 @@ version = ["lego", "--version"]
 domain_flag = "--domains"
 eab_flags = ["--eab", "--kid", "{eab_kid}", "--hmac", "{eab_hmac}"]
 preferred_chain_flags = ["--preferred-chain", "{preferred_chain}"]
+profile_flags = ["--profile", "{profile}"]
 chain_file = "{workdir}/certificates/{domain}.issuer.crt"
 
 [env]
 LEGO_CA_CERTIFICATES = "{ca_bundle}"
 
 [operations.issue-http-01]
-argv = ["lego", "--server", "{directory}", "{eab_flags}", "{domains_flags}", "--http.port", "127.0.0.1:{http_port}", "run", "{preferred_chain_flags}"]
+argv = ["lego", "--server", "{directory}", "{eab_flags}", "{domains_flags}", "--http.port", "127.0.0.1:{http_port}", "run", "{preferred_chain_flags}", "{profile_flags}"]
 env = { X = "{workdir}/x" }
 "#;
 
@@ -561,13 +577,16 @@ env = { X = "{workdir}/x" }
         let cmd = a.render(AdapterOp::IssueHttp01, &chain).unwrap();
         assert_eq!(cmd.argv[cmd.argv.len() - 3..], ["run", "--preferred-chain", "root B"]);
         assert_eq!(a.chain_file(&chain), Some(PathBuf::from("/w/certificates/a.test.issuer.crt")));
+        let profile = Bindings { profile: Some("tlsserver".into()), ..bindings() };
+        let cmd = a.render(AdapterOp::IssueHttp01, &profile).unwrap();
+        assert_eq!(cmd.argv[cmd.argv.len() - 3..], ["run", "--profile", "tlsserver"]);
         assert!(a.render(AdapterOp::Revoke, &bindings()).is_none(), "no template: unsupported");
     }
 
     #[test]
     fn mistakes_are_refused_with_a_line() {
         let e = parse(&GOOD.replace("{http_port}", "{htp_port}")).unwrap_err();
-        assert_eq!(e.line, Some(12), "{e}");
+        assert_eq!(e.line, Some(13), "{e}");
         assert!(e.message.contains("unknown placeholder {htp_port}"), "{e}");
         let e = parse(&GOOD.replace("\"{domains_flags}\"", "\"x{domains_flags}\"")).unwrap_err();
         assert!(e.message.contains("whole argv element"), "{e}");
@@ -575,6 +594,8 @@ env = { X = "{workdir}/x" }
         assert!(e.message.contains("needs `domain_flag`"), "{e}");
         let e = parse(&GOOD.replace("preferred_chain_flags = [\"--preferred-chain\", \"{preferred_chain}\"]\n", "")).unwrap_err();
         assert!(e.message.contains("needs `preferred_chain_flags`"), "{e}");
+        let e = parse(&GOOD.replace("profile_flags = [\"--profile\", \"{profile}\"]\n", "")).unwrap_err();
+        assert!(e.message.contains("needs `profile_flags`"), "{e}");
         let e = parse(&GOOD.replace("{domain}.issuer.crt", "{domian}.issuer.crt")).unwrap_err();
         assert!(e.message.contains("unknown placeholder {domian}"), "{e}");
         let e = parse(&GOOD.replace("issue-http-01", "issue-http-02")).unwrap_err();

@@ -77,13 +77,25 @@ pub struct GradeContext<'a> {
     pub base_url: &'a str,
     /// The certificate chain the client was asked to prefer, if it was asked.
     pub preferred_chain: Option<ChainPreference>,
+    /// The certificate profiles in play (draft-ietf-acme-profiles).
+    pub profiles: ProfileContext,
 }
 
 impl<'a> GradeContext<'a> {
-    /// A run in which the client was asked for no particular chain.
+    /// A run in which the client was asked for no particular chain or profile, against a
+    /// CA advertising no profiles.
     pub fn new(entries: &'a [Entry], base_url: &'a str) -> Self {
-        GradeContext { entries, base_url, preferred_chain: None }
+        GradeContext { entries, base_url, preferred_chain: None, profiles: ProfileContext::default() }
     }
+}
+
+/// The certificate profiles of a run (draft-ietf-acme-profiles).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileContext {
+    /// The profile the client was asked to use, if any.
+    pub requested: Option<String>,
+    /// The profile names the CA's `meta.profiles` advertised.
+    pub advertised: Vec<String>,
 }
 
 /// A chain the client was asked to prefer (lego's and certbot's `--preferred-chain`):
@@ -340,6 +352,24 @@ static CHECKS: &[Check] = &[
     },
     Check {
         info: CheckInfo {
+            id: "client/7.4/sends-requested-profile",
+            title: "Asked for a certificate profile, the client names it in every newOrder.",
+            level: Level::Should,
+            requirements: &[],
+        },
+        judge: sends_requested_profile,
+    },
+    Check {
+        info: CheckInfo {
+            id: "client/7.4/no-unadvertised-profile",
+            title: "The client names no profile in newOrder that the directory's meta.profiles does not advertise.",
+            level: Level::Should,
+            requirements: &["RPROFILES-4-01"],
+        },
+        judge: no_unadvertised_profile,
+    },
+    Check {
+        info: CheckInfo {
             id: "client/9773-4.2/renews-when-window-passed",
             title: "After renewalInfo suggests a window that has already passed, the client renews (a new order) at once.",
             level: Level::Should,
@@ -458,6 +488,7 @@ struct Run<'a> {
     /// Account keys the client used, with the position that shows each.
     account_keys: Vec<(KeyPrint, usize)>,
     preferred_chain: Option<&'a ChainPreference>,
+    profiles: &'a ProfileContext,
 }
 
 impl<'a> Run<'a> {
@@ -481,7 +512,17 @@ impl<'a> Run<'a> {
             origins: order_origins(entries),
             account_keys: account_keys(entries),
             preferred_chain: ctx.preferred_chain.as_ref(),
+            profiles: &ctx.profiles,
         }
+    }
+
+    /// The `newOrder` requests whose payload could be read, with the `profile` each named
+    /// (`None`: none).
+    fn new_order_profiles(&self) -> impl Iterator<Item = (&'a Entry, Option<&'a str>)> {
+        self.posts().filter(|(_, e)| e.endpoint == Endpoint::NewOrder).filter_map(|(_, e)| match body(e) {
+            Body::Json(v) => Some((e, v.get("profile").and_then(Value::as_str))),
+            _ => None,
+        })
     }
 
     fn posts(&self) -> impl Iterator<Item = (usize, &'a Entry)> {
@@ -1476,6 +1517,37 @@ fn fetches_preferred_chain(run: &Run<'_>) -> Outcome {
     out
 }
 
+/// draft-ietf-acme-profiles §4: "To select a profile, the client includes the desired
+/// profile name in the profile field" of newOrder. A keyword-less statement of how the
+/// extension works, judged like a preferred chain: at SHOULD, the operator's wish.
+fn sends_requested_profile(run: &Run<'_>) -> Outcome {
+    let mut out = Outcome::default();
+    let Some(want) = run.profiles.requested.as_deref() else { return out };
+    for (e, profile) in run.new_order_profiles() {
+        out.trigger(e);
+        if profile != Some(want) {
+            let sent = profile.map_or_else(|| "no profile".to_owned(), |p| format!("profile {p:?}"));
+            out.fail(vec![e.seq], format!("{} named {sent}, although the client was asked for profile {want:?}", label(e)));
+        }
+    }
+    out
+}
+
+/// draft-ietf-acme-profiles §4: "The client SHOULD NOT request a profile name that is not
+/// advertised in the server's Directory metadata object."
+fn no_unadvertised_profile(run: &Run<'_>) -> Outcome {
+    let mut out = Outcome::default();
+    for (e, profile) in run.new_order_profiles() {
+        let Some(profile) = profile else { continue };
+        out.trigger(e);
+        if !run.profiles.advertised.iter().any(|p| p == profile) {
+            let advertised = &run.profiles.advertised;
+            out.fail(vec![e.seq], format!("{} named profile {profile:?}, which meta.profiles does not advertise (it lists {advertised:?})", label(e)));
+        }
+    }
+    out
+}
+
 fn renews_when_window_passed(run: &Run<'_>) -> Outcome {
     let mut out = Outcome::default();
     let passed = run.entries.iter().enumerate().find(|(_, e)| e.endpoint == Endpoint::RenewalInfo && answered_ok(e) && fault_is(e, FaultKind::RenewalWindowPassed));
@@ -1597,6 +1669,16 @@ mod tests {
             results.into_iter().find(|r| r.id == id).unwrap()
         }
 
+        /// The result with the client asked for `requested`, the CA advertising `advertised`.
+        fn result_with_profiles(&self, id: &str, requested: Option<&str>, advertised: &[&str]) -> CheckResult {
+            let profiles = ProfileContext {
+                requested: requested.map(str::to_owned),
+                advertised: advertised.iter().map(|p| (*p).to_owned()).collect(),
+            };
+            let results = grade(&GradeContext { profiles, ..GradeContext::new(&self.entries, BASE) });
+            results.into_iter().find(|r| r.id == id).unwrap()
+        }
+
         /// Directory, nonce, account and an order for `a.test`; returns the journal.
         fn account_and_order() -> Self {
             let mut j = Journal::new();
@@ -1696,7 +1778,7 @@ mod tests {
         let ids: Vec<&str> = all_checks().iter().map(|c| c.id).collect();
         let unique: HashSet<&str> = ids.iter().copied().collect();
         assert_eq!(unique.len(), ids.len(), "duplicate check ids");
-        assert_eq!(ids.len(), 24);
+        assert_eq!(ids.len(), 26);
         let graded: Vec<String> = grade(&GradeContext::new(&[], BASE)).into_iter().map(|r| r.id).collect();
         assert_eq!(graded, ids);
         for c in all_checks() {
@@ -1736,6 +1818,8 @@ mod tests {
             "client/7.3.5/key-change-inner-jws",
             "client/7.5/no-challenge-for-valid-authorization",
             "client/7.4.2/fetches-preferred-chain",
+            "client/7.4/sends-requested-profile",
+            "client/7.4/no-unadvertised-profile",
             "client/9773-4.2/renews-when-window-passed",
         ];
         for r in &results {
@@ -2344,6 +2428,35 @@ mod tests {
         j.post("/certificate/c1/2", None);
         assert_fail(&j.result_with(id, want(None)), default, "(the chain issued by \"root B\" it was asked to prefer)");
         assert_na(&Journal::account_and_order().result_with(id, want(Some("root A"))));
+    }
+
+    #[test]
+    fn profile_checks() {
+        let sends = "client/7.4/sends-requested-profile";
+        let advertised_only = "client/7.4/no-unadvertised-profile";
+        let offered = ["classic", "tlsserver"];
+        let with_profile = |profile: Option<&str>| {
+            let mut j = Journal::new();
+            let mut payload = identifiers(&["a.test"]);
+            if let Some(p) = profile {
+                payload["profile"] = p.into();
+            }
+            let seq = j.post("/new-order", Some(payload)).answer(201, Some("pending")).seq;
+            (j, seq)
+        };
+        let (j, _) = with_profile(Some("tlsserver"));
+        assert_pass(&j.result_with_profiles(sends, Some("tlsserver"), &offered));
+        assert_pass(&j.result_with_profiles(advertised_only, Some("tlsserver"), &offered));
+        assert_na(&j.result_with_profiles(sends, None, &offered));
+        let (j, seq) = with_profile(None);
+        assert_fail(&j.result_with_profiles(sends, Some("tlsserver"), &offered), seq, "named no profile, although the client was asked for profile \"tlsserver\"");
+        assert_na(&j.result_with_profiles(advertised_only, Some("tlsserver"), &offered));
+        let (j, seq) = with_profile(Some("tlsserver-v2"));
+        assert_fail(&j.result_with_profiles(sends, Some("tlsserver"), &offered), seq, "named profile \"tlsserver-v2\"");
+        assert_fail(&j.result_with_profiles(advertised_only, None, &offered), seq, "which meta.profiles does not advertise");
+        // A CA without profiles advertises none.
+        let (j, seq) = with_profile(Some("classic"));
+        assert_fail(&j.result_with_profiles(advertised_only, Some("classic"), &[]), seq, "it lists []");
     }
 
     #[test]

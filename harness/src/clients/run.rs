@@ -8,7 +8,7 @@
 
 use crate::clients::adapter::{Adapter, AdapterOp, Bindings, CommandSpec, SYSTEM_BUNDLE, Trust, dns_hook_script, http_hook_script};
 use crate::responders::Http01Responder;
-use crate::clients::checks::{ChainPreference, CheckResult, CheckVerdict, GradeContext, all_checks, grade};
+use crate::clients::checks::{ChainPreference, CheckResult, CheckVerdict, GradeContext, ProfileContext, all_checks, grade};
 use crate::client::ChallengeType;
 use crate::clients::scenario::{ClientCatalogue, ClientScenario, ExpectedOutcome, Operation};
 use crate::mockca::{Endpoint, Entry, MockCa, MockCaConfig};
@@ -901,6 +901,7 @@ impl ClientWorkspace {
             management: server.management.clone(),
             eab: None,
             preferred_chain: None,
+            profile: None,
         }
     }
 
@@ -933,6 +934,9 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         }
         None if scenario.def.eab && adapter.eab_flags.is_none() => {
             Some("`eab_flags` (a way to bind an external account, RFC 8555 §7.3.4)".to_owned())
+        }
+        None if scenario.def.profile.is_some() && adapter.profile_flags.is_none() => {
+            Some("`profile_flags` (a way to ask for a certificate profile, draft-ietf-acme-profiles)".to_owned())
         }
         None => None,
     };
@@ -1012,19 +1016,21 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
     let bindings = Bindings {
         eab: eab.map(|(kid, key)| (kid, crate::protocol::b64::encode(key))),
         preferred_chain: preferred_chain.as_ref().map(|(_, issuer)| issuer.clone()),
+        profile: scenario.def.profile.clone(),
         ..workspace.bindings(adapter, &server, identifiers.clone())
     };
     let (outcome, runs, misplaced) = workspace.run(adapter, &ops, &bindings, options).await;
     let webroot = workspace.webroot;
     let entries = ca.journal();
     let base_url = format!("https://{}", ca.addr());
+    let profiles = ProfileContext { requested: scenario.def.profile.clone(), advertised: ca.advertised_profiles() };
     drop(ca);
     let preferred_chain = preferred_chain.map(|(chain, issuer)| ChainPreference {
         chain,
         issuer,
         kept_issuer: adapter.chain_file(&bindings).and_then(|path| top_issuer(&path)),
     });
-    let checks = grade(&GradeContext { preferred_chain, ..GradeContext::new(&entries, &base_url) });
+    let checks = grade(&GradeContext { preferred_chain, profiles, ..GradeContext::new(&entries, &base_url) });
     let mut judged = judge(scenario, outcome, &runs, &checks, options.command_timeout);
     if judged.cause == Some(ErrorCause::NotReached)
         && let Some(unused) = fault_endpoints_unused(scenario, &entries)
@@ -1114,6 +1120,7 @@ mod tests {
                 outcome_level: None,
                 eab: false,
                 preferred_chain: None,
+                profile: None,
                 faults: vec![],
             },
             file: "client/6.5-x.toml".into(),

@@ -104,6 +104,11 @@ pub struct ClientScenarioDef {
     /// named by the Subject CN of its root (`{preferred_chain_flags}` in the adapter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_chain: Option<usize>,
+    /// Ask the client for this certificate profile (draft-ietf-acme-profiles;
+    /// `{profile_flags}` in the adapter). The mock CA advertises `classic`, `tlsserver`
+    /// and `shortlived`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// The fault script of the mock CA.
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Spanned<FaultRule>>,

@@ -249,6 +249,7 @@ fn issuance(challenge: ChallengeType) -> ClientScenario {
             outcome_level: None,
             eab: false,
             preferred_chain: None,
+            profile: None,
             faults: Vec::new(),
         },
         file: PathBuf::from("(interop matrix)"),

@@ -54,7 +54,7 @@ impl Issuance {
         let csr = parse_csr(&self.csr_der).map_err(|e| e.to_string())?;
         let names = IssuanceNames { dns: csr.dns_names.clone(), ips: csr.ip_addrs.clone() };
         let now = OffsetDateTime::now_utc();
-        let issued = self.ca.issue(&csr, &names, now, now + time::Duration::days(7)).map_err(|e| e.to_string())?;
+        let issued = self.ca.issue(&csr, &names, (now, now + time::Duration::days(7)), true).map_err(|e| e.to_string())?;
         Ok(issued.der.len())
     }
 }

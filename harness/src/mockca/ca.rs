@@ -786,15 +786,16 @@ impl CertificateAuthority {
 
     /// Signs an end-entity certificate for the CSR's key and exactly `names`.
     ///
-    /// The subject is CN = the first name (DNS first, then IP) when it fits the 64
-    /// characters X.509 allows, else empty; the SAN lists every name. Serial: 16
-    /// random bytes; EKU serverAuth, KU digitalSignature, AKI, basicConstraints CA:FALSE.
+    /// With `common_name`, the subject is CN = the first name (DNS first, then IP) when
+    /// it fits the 64 characters X.509 allows; otherwise it is empty. The SAN lists every
+    /// name. Serial: 16 random bytes; EKU serverAuth, KU digitalSignature, AKI,
+    /// basicConstraints CA:FALSE.
     pub(crate) fn issue(
         &self,
         csr: &ParsedCsr,
         names: &IssuanceNames,
-        not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
+        (not_before, not_after): (OffsetDateTime, OffsetDateTime),
+        common_name: bool,
     ) -> Result<IssuedCertificate, CaError> {
         let first = match (names.dns.first(), names.ips.first()) {
             (Some(dns), _) => dns.clone(),
@@ -820,7 +821,7 @@ impl CertificateAuthority {
 
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
-        if first.len() <= CN_MAX_LEN {
+        if common_name && first.len() <= CN_MAX_LEN {
             params.distinguished_name.push(DnType::CommonName, first);
         }
         let mut sans = Vec::with_capacity(names.dns.len() + names.ips.len());
@@ -1308,7 +1309,7 @@ mod tests {
                 ips: vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()],
             };
             let (nb, na) = window();
-            let issued = ca.issue(&parsed, &names, nb, na).unwrap();
+            let issued = ca.issue(&parsed, &names, (nb, na), true).unwrap();
             assert_eq!(issued.public_key, parsed.public_key);
             assert_eq!(issued.not_before, nb.replace_nanosecond(0).unwrap());
             assert_eq!(issued.not_after, na.replace_nanosecond(0).unwrap());
@@ -1431,8 +1432,8 @@ mod tests {
                     dns: names(&["a.test"]),
                     ips: vec![],
                 },
-                nb,
-                na,
+                (nb, na),
+                true,
             )
             .unwrap();
         for chain in 0..2 {
@@ -1489,29 +1490,29 @@ mod tests {
             ips: vec![],
         };
         assert_eq!(
-            ca.issue(&parsed, &IssuanceNames::default(), nb, na),
+            ca.issue(&parsed, &IssuanceNames::default(), (nb, na), true),
             Err(CaError::NoNames)
         );
-        assert_eq!(ca.issue(&parsed, &one, na, nb), Err(CaError::InvalidValidity));
-        assert_eq!(ca.issue(&parsed, &one, nb, nb), Err(CaError::InvalidValidity));
+        assert_eq!(ca.issue(&parsed, &one, (na, nb), true), Err(CaError::InvalidValidity));
+        assert_eq!(ca.issue(&parsed, &one, (nb, nb), true), Err(CaError::InvalidValidity));
         let bad_name = IssuanceNames {
             dns: names(&["bü.test"]),
             ips: vec![],
         };
         assert!(matches!(
-            ca.issue(&parsed, &bad_name, nb, na),
+            ca.issue(&parsed, &bad_name, (nb, na), true),
             Err(CaError::InvalidName(_))
         ));
         let mut bad_key = parsed.clone();
         bad_key.spki_der = vec![0x30, 0x00];
-        assert!(matches!(ca.issue(&bad_key, &one, nb, na), Err(CaError::Key(_))));
+        assert!(matches!(ca.issue(&bad_key, &one, (nb, na), true), Err(CaError::Key(_))));
 
         // IP-only: the CN is the address; a name over 64 characters gets no CN.
         let ip_only = IssuanceNames {
             dns: vec![],
             ips: vec!["192.0.2.9".parse().unwrap()],
         };
-        let issued = ca.issue(&parsed, &ip_only, nb, na).unwrap();
+        let issued = ca.issue(&parsed, &ip_only, (nb, na), true).unwrap();
         let cert = parse_cert(&issued.der);
         assert_eq!(
             cert.subject()
@@ -1530,8 +1531,8 @@ mod tests {
                     dns: vec![long],
                     ips: vec![],
                 },
-                nb,
-                na,
+                (nb, na),
+                true,
             )
             .unwrap();
         assert_eq!(parse_cert(&issued.der).subject().iter_common_name().count(), 0);

@@ -201,6 +201,8 @@ pub(crate) struct Order {
     pub(crate) finalization: Finalization,
     /// The certificate identifier of RFC 9773 §5 `replaces`.
     pub(crate) replaces: Option<String>,
+    /// The certificate profile it issues under (draft-ietf-acme-profiles).
+    pub(crate) profile: Option<String>,
 }
 
 impl Order {

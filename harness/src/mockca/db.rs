@@ -275,6 +275,7 @@ mod tests {
             expires: OffsetDateTime::UNIX_EPOCH,
             finalization: Finalization::NotRequested,
             replaces: None,
+            profile: None,
         }
     }
 

@@ -192,6 +192,12 @@ defects! {
         "rfc8555/7.3.3/changed-terms-user-action-required",
         "rfc8555/7.3.4/directory-external-account-required",
         "rfc8555/7.3/terms-required-url",
+        // Without a meta object there is no meta.profiles: the profile cases find no profiles.
+        "draft-ietf-acme-profiles/3/directory-profiles",
+        "draft-ietf-acme-profiles/4/unadvertised-profile-refused",
+        "draft-ietf-acme-profiles/4/incompatible-profile-refused",
+        "draft-ietf-acme-profiles/4/profile-selected-without-request",
+        "draft-ietf-acme-profiles/4/finalize-withdrawn-profile-refused",
     ];
     /// Lists newAuthz, as a relative path, without supporting pre-authorization (RFC 8555 §7.1.1).
     AdvertiseNewAuthz = "advertise-new-authz", fails = [
@@ -771,6 +777,30 @@ defects! {
     /// Lets an order replace a certificate it shares no identifier with (RFC 9773 §5).
     ReplacesAnyIdentifiers = "replaces-any-identifiers", fails = [
         "rfc9773/5/replaces-no-shared-identifier",
+    ];
+    /// Lists the profile names in meta.profiles as an array instead of an object of descriptions (draft-ietf-acme-profiles §3).
+    ProfilesNotObject = "profiles-not-object", fails = [
+        "draft-ietf-acme-profiles/3/directory-profiles",
+    ];
+    /// Accepts a newOrder naming a profile it does not advertise (draft-ietf-acme-profiles §4).
+    UnadvertisedProfileAccepted = "unadvertised-profile-accepted", fails = [
+        "draft-ietf-acme-profiles/4/unadvertised-profile-refused",
+    ];
+    /// Refuses a newOrder naming a profile it does not advertise with malformed instead of invalidProfile (draft-ietf-acme-profiles §4).
+    UnadvertisedProfileMalformed = "unadvertised-profile-malformed", fails = [
+        "draft-ietf-acme-profiles/4/unadvertised-profile-refused",
+    ];
+    /// Accepts a newOrder whose profile does not fit its identifiers (draft-ietf-acme-profiles §4).
+    IncompatibleProfileAccepted = "incompatible-profile-accepted", fails = [
+        "draft-ietf-acme-profiles/4/incompatible-profile-refused",
+    ];
+    /// Associates no profile with an order that names none (draft-ietf-acme-profiles §4, RECOMMENDED).
+    NoDefaultProfile = "no-default-profile", fails = [
+        "draft-ietf-acme-profiles/4/profile-selected-without-request",
+    ];
+    /// Finalizes an order under a profile it no longer issues under (draft-ietf-acme-profiles §4).
+    FinalizeWithdrawnProfile = "finalize-withdrawn-profile", fails = [
+        "draft-ietf-acme-profiles/4/finalize-withdrawn-profile-refused",
     ];
     /// Accepts a JWS in the compact serialization (RFC 8555 §6.2: flattened JSON only).
     AcceptCompactSerialization = "accept-compact-serialization", fails = [

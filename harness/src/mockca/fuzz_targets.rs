@@ -351,6 +351,7 @@ fn order_state_with(data: &[u8], planted: impl Fn(u8, &mut [super::core::Authori
         expires: t0 + Duration::seconds(lifetime),
         finalization: Finalization::NotRequested,
         replaces: None,
+            profile: None,
     };
     let mut model = Model {
         authz: (0..authz_count).map(|_| (Authz::Pending, lifetime, vec![Chall::Pending; challenge_count])).collect(),

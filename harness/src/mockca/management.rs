@@ -26,6 +26,7 @@ pub(crate) fn router(wfe: Arc<Wfe>, dns: Option<DnsResponder>) -> Router {
         .route("/faults", get(list_faults).put(set_faults))
         .route("/journal", get(journal))
         .route("/change-terms", post(change_terms))
+        .route("/withdraw-profile", post(withdraw_profile))
         .with_state(wfe);
     match dns {
         Some(dns) => control.merge(dns_router(dns)),
@@ -78,6 +79,21 @@ async fn change_terms(State(wfe): State<Arc<Wfe>>, body: axum::body::Bytes) -> R
         StatusCode::NO_CONTENT.into_response()
     } else {
         (StatusCode::NOT_FOUND, Json(json!({"error": format!("no account at {account}")}))).into_response()
+    }
+}
+
+/// `POST /withdraw-profile {"profile": NAME}`: the CA stops issuing under the profile.
+/// It leaves `meta.profiles`, new orders naming it are refused, and open orders for it
+/// can no longer be finalized (draft-ietf-acme-profiles §4).
+async fn withdraw_profile(State(wfe): State<Arc<Wfe>>, body: axum::body::Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let Some(name) = body.get("profile").and_then(Value::as_str) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "expected {\"profile\": NAME}"}))).into_response();
+    };
+    if wfe.profiles.withdraw(name) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        (StatusCode::NOT_FOUND, Json(json!({"error": format!("no profile {name:?}")}))).into_response()
     }
 }
 

@@ -17,6 +17,7 @@ mod journal;
 mod management;
 pub use management::dns_router;
 mod nonces;
+mod profiles;
 mod ratelimit;
 mod va;
 mod wfe;
@@ -25,6 +26,7 @@ pub use defects::Defect;
 pub use faults::{FaultKind, FaultRule, MAX_DELAY_MS};
 pub use fuzz_targets::{csr_seeds, fuzz_csr, fuzz_order_state, fuzz_wfe_request, order_state_seeds, wfe_request_seeds};
 pub use journal::{Endpoint, Entry, JOURNAL_LIMIT, JwsView};
+pub use profiles::{CertificateShape, Profile};
 pub use ratelimit::NewOrderLimit;
 
 use crate::responders::DnsResponder;
@@ -80,6 +82,9 @@ pub struct MockCaConfig {
     /// `/set-txt` and `/clear-txt`. The validation authority resolves through it unless
     /// `va_resolver` names another server.
     pub dns_listen: Option<SocketAddr>,
+    /// Certificate profiles advertised in `meta.profiles` (draft-ietf-acme-profiles),
+    /// the first being the default; empty for a CA without profiles.
+    pub profiles: Vec<Profile>,
 }
 
 impl Default for MockCaConfig {
@@ -102,6 +107,7 @@ impl Default for MockCaConfig {
             faults: Vec::new(),
             seed: 0,
             dns_listen: None,
+            profiles: Profile::default_set(),
         }
     }
 }
@@ -186,6 +192,7 @@ fn build_wfe(
         terms_version: std::sync::atomic::AtomicU32::new(1),
         faults: faults::FaultPlan::new(config.faults.clone(), config.seed),
         new_order_limit: config.new_order_limit.map(ratelimit::Limiter::new),
+        profiles: profiles::Profiles::new(config.profiles.clone()),
     })
 }
 
@@ -277,6 +284,11 @@ impl MockCa {
     pub fn chain_root_name(&self, chain: usize) -> Option<String> {
         let (_, root) = x509_parser::parse_x509_certificate(self.wfe.ca.root_der(chain)?).ok()?;
         root.subject().iter_common_name().next()?.as_str().ok().map(str::to_owned)
+    }
+
+    /// The names of the certificate profiles `meta.profiles` advertises now.
+    pub fn advertised_profiles(&self) -> Vec<String> {
+        self.wfe.profiles.advertised().map(|p| p.keys().cloned().collect()).unwrap_or_default()
     }
 
     /// Replaces the defects switched on.

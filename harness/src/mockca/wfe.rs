@@ -17,6 +17,7 @@ use crate::mockca::defects::{Defect, DefectSet};
 use crate::mockca::faults::{FaultKind, FaultPlan, Fired};
 use crate::mockca::journal::{Endpoint, Exchange, Journal};
 use crate::mockca::nonces::Nonces;
+use crate::mockca::profiles::{CLASSIC, Refusal};
 use crate::mockca::ratelimit::Limiter;
 use crate::mockca::va::{Progress, ValidationAuthority, ValidationRequest};
 use crate::protocol::b64;
@@ -39,8 +40,6 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a pending order or authorization lives.
 const PENDING_LIFETIME: Duration = Duration::hours(24);
-/// Default certificate lifetime.
-const CERT_LIFETIME: Duration = Duration::days(90);
 /// Revocation reasons of RFC 5280 §5.3.1 the mock CA accepts.
 const ALLOWED_REASONS: &[u8] = &[0, 1, 3, 4, 5, 9];
 /// How long a challenge response waits for a validation to finish before answering.
@@ -88,6 +87,8 @@ pub(crate) struct Wfe {
     /// version has its own URL, so a client can tell the latest terms from the ones
     /// it agreed to.
     pub(crate) terms_version: std::sync::atomic::AtomicU32,
+    /// The certificate profiles and which are withdrawn.
+    pub(crate) profiles: super::profiles::Profiles,
 }
 
 /// A problem document response in the making; the problem is boxed so that every
@@ -641,6 +642,9 @@ impl Wfe {
         {
             m.remove("termsOfService");
         }
+        if let Some(profiles) = self.profiles.advertised() {
+            meta["profiles"] = if self.has(Defect::ProfilesNotObject) { json!(profiles.keys().collect::<Vec<_>>()) } else { profiles.into() };
+        }
         if self.has(Defect::MetaNotObject) {
             meta = json!("not an object");
         }
@@ -1180,6 +1184,7 @@ impl Wfe {
                 .transpose()
         };
         let (not_before, not_after) = (time_field("notBefore")?, time_field("notAfter")?);
+        let profile = self.order_profile(payload.get("profile"), &identifiers)?;
         let replaces = payload
             .get("replaces")
             .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| malformed("replaces must be a string")))
@@ -1223,6 +1228,7 @@ impl Wfe {
             expires,
             finalization: Finalization::NotRequested,
             replaces,
+            profile,
         };
         self.admit_new_order(&order.account_id)?;
         self.db.add_order(order.clone(), authzs);
@@ -1231,6 +1237,30 @@ impl Wfe {
             reply.repeat_nonce = Some(s.nonce.clone());
         }
         Ok(reply)
+    }
+
+    /// The profile a new order issues under (draft-ietf-acme-profiles §4): the one it
+    /// names, or the default. A CA without profiles ignores the field, as an RFC 8555
+    /// server does any member it does not know.
+    fn order_profile(&self, named: Option<&Value>, identifiers: &[Identifier]) -> Result<Option<String>, Fault> {
+        if self.profiles.advertised().is_none() {
+            return Ok(None);
+        }
+        let has_ip = identifiers.iter().any(|i| i.kind == "ip");
+        let Some(named) = named else {
+            let default = self.profiles.default_for(has_ip).filter(|_| !self.has(Defect::NoDefaultProfile));
+            return Ok(default.map(|p| p.name.clone()));
+        };
+        let name = named.as_str().ok_or_else(|| malformed("profile must be a string"))?;
+        let refused = |why: String| Err(fault(StatusCode::BAD_REQUEST, "invalidProfile", why));
+        match self.profiles.select(name, has_ip) {
+            Ok(p) => Ok(Some(p.name.clone())),
+            Err(Refusal::NotAdvertised) if self.has(Defect::UnadvertisedProfileAccepted) => Ok(Some(name.to_owned())),
+            Err(Refusal::NotAdvertised) if self.has(Defect::UnadvertisedProfileMalformed) => Err(malformed(format!("unknown profile {name:?}"))),
+            Err(Refusal::NotAdvertised) => refused(format!("profile {name:?} is not one this CA advertises")),
+            Err(Refusal::Incompatible(_)) if self.has(Defect::IncompatibleProfileAccepted) => Ok(Some(name.to_owned())),
+            Err(Refusal::Incompatible(why)) => refused(why),
+        }
     }
 
     /// A still-valid authorization of the account for the order identifier `id`, for the
@@ -1355,6 +1385,9 @@ impl Wfe {
         {
             v["replaces"] = r.clone().into();
         }
+        if let Some(p) = &o.profile {
+            v["profile"] = p.clone().into();
+        }
         if let Finalization::Issued { certificate_id } = &o.finalization { v["certificate"] = self.url(&format!("/certificate/{certificate_id}")).into() }
         v
     }
@@ -1400,6 +1433,15 @@ impl Wfe {
         if !finalizable {
             return Err(fault(StatusCode::FORBIDDEN, "orderNotReady", format!("the order is {}, not ready", status.name())));
         }
+        let profile = order.profile.as_deref().and_then(|p| self.profiles.get(p));
+        if let Some(p) = profile
+            && !self.profiles.issues_under(&p.name)
+            && !self.has(Defect::FinalizeWithdrawnProfile)
+        {
+            let why = format!("the CA no longer issues under profile {}", p.name);
+            return Err(fault(StatusCode::BAD_REQUEST, "invalidProfile", why));
+        }
+        let shape = profile.map_or(CLASSIC, |p| p.shape);
         let payload = s.payload.ok_or_else(|| malformed("finalize needs a payload with a csr"))?;
         let csr_text = payload.get("csr").and_then(Value::as_str).ok_or_else(|| malformed("the payload needs a csr string"))?;
         let bad_csr = |why: String| fault(StatusCode::BAD_REQUEST, "badCSR", why);
@@ -1454,10 +1496,10 @@ impl Wfe {
             }
         }
         let not_before = order.not_before.unwrap_or(now);
-        let not_after = order.not_after.unwrap_or(not_before + CERT_LIFETIME);
+        let not_after = order.not_after.unwrap_or(not_before + shape.lifetime);
         let issued = self
             .ca
-            .issue(&csr, &names, not_before, not_after)
+            .issue(&csr, &names, (not_before, not_after), shape.common_name)
             .map_err(|e| server_internal(format!("issuance failed: {e}")))?;
         let cert = Certificate {
             id: random_id(),

@@ -43,6 +43,7 @@ pub const REGISTERED_ERRORS: &[&str] = &[
     "autoRenewalCancellationInvalid",
     "autoRenewalRevocationNotSupported",
     "alreadyReplaced",
+    "invalidProfile",
 ];
 
 /// Whether a problem `type` is acceptable under RFC 8555 §6.7: outside the ACME
@@ -95,9 +96,10 @@ pub struct DirectoryMeta {
     /// Whether newAccount requires external account binding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_account_required: Option<bool>,
-    /// Certificate profiles offered (name → description).
+    /// Certificate profiles offered (name → description, draft-ietf-acme-profiles §3);
+    /// kept as sent, so that a server sending another shape can be told so.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub profiles: Option<Map<String, Value>>,
+    pub profiles: Option<Value>,
     /// Members not listed above.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -121,7 +121,7 @@ impl<'a> View<'a> {
         known: &BTreeMap<String, PinnedVerdict>,
         redactor: &Redactor,
     ) -> Self {
-        let mut by_section: BTreeMap<Vec<(u64, &str)>, SectionRow> = BTreeMap::new();
+        let mut by_section: BTreeMap<SectionKey<'_>, SectionRow> = BTreeMap::new();
         for case in &report.cases {
             let section = section_of(&case.id);
             let row = by_section
@@ -195,12 +195,14 @@ fn section_of(id: &str) -> &str {
     id.rsplit_once('/').map_or(id, |(section, _)| section)
 }
 
-/// Sorts `rfc8555/6.5` before `rfc8555/6.5.2` before `rfc8555/10.5`.
-fn section_order(section: &str) -> Vec<(u64, &str)> {
-    section
-        .split(['/', '.'])
-        .map(|part| (part.parse().unwrap_or(u64::MAX), part))
-        .collect()
+/// Where a section sorts: drafts after RFCs, then by its numbers.
+type SectionKey<'a> = (bool, Vec<(u64, &'a str)>);
+
+/// Sorts `rfc8555/6.5` before `rfc8555/6.5.2` before `rfc8555/10.5`, and every RFC
+/// before the Internet-Drafts (`draft-ietf-acme-profiles/4`), which a report keeps apart.
+fn section_order(section: &str) -> SectionKey<'_> {
+    let parts = section.split(['/', '.']).map(|part| (part.parse().unwrap_or(u64::MAX), part)).collect();
+    (section.starts_with("draft-"), parts)
 }
 
 fn verdict_index(verdict: Verdict) -> usize {
@@ -289,11 +291,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sections_sort_by_number_not_by_text() {
+    fn sections_sort_by_number_not_by_text_and_drafts_last() {
         let mut sections = [
+            "draft-ietf-acme-profiles/4",
             "rfc8555/10.5",
             "rfc8555/6.5.2",
             "rfc8555/6.5",
+            "draft-ietf-acme-profiles/3",
             "rfc8555/7.1.1",
             "rfc8738/3",
         ];
@@ -305,7 +309,9 @@ mod tests {
                 "rfc8555/6.5.2",
                 "rfc8555/7.1.1",
                 "rfc8555/10.5",
-                "rfc8738/3"
+                "rfc8738/3",
+                "draft-ietf-acme-profiles/3",
+                "draft-ietf-acme-profiles/4"
             ]
         );
         assert_eq!(section_of("rfc8555/7.4/finalize-csr"), "rfc8555/7.4");

@@ -29,6 +29,22 @@ pub struct Capabilities {
     /// A rate limit a fresh account reaches (`[rate-limit]`), for the RFC 8555 §6.6 cases.
     #[serde(default, rename = "rate-limit")]
     pub rate_limit: Option<RateLimit>,
+    /// What the server's certificate profiles do that its directory cannot say
+    /// (`[profiles]`), for the draft-ietf-acme-profiles cases.
+    #[serde(default)]
+    pub profiles: ProfilePolicy,
+}
+
+/// Profiles the server treats specially (draft-ietf-acme-profiles §4).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProfilePolicy {
+    /// A profile for DNS names only: an order for an ip identifier under it is
+    /// incompatible (declares [`Feature::ProfileDnsOnly`]).
+    pub dns_only: Option<String>,
+    /// The profile the `profile-withdrawal` trigger withdraws (declares
+    /// [`Feature::ProfileWithdrawal`]).
+    pub withdrawn: Option<String>,
 }
 
 /// A rate limit the server enforces per account: `requests` requests to `endpoint`
@@ -76,6 +92,8 @@ fn default_method() -> String {
 
 /// The trigger of [`Feature::TosChange`].
 pub const TOS_CHANGE: &str = "tos-change";
+/// The trigger of [`Feature::ProfileWithdrawal`].
+pub const PROFILE_WITHDRAWAL: &str = "profile-withdrawal";
 
 impl Capabilities {
     /// Reads a capabilities file; the error names the file and the problem.
@@ -89,8 +107,8 @@ impl Capabilities {
     pub fn parse(text: &str) -> Result<Self, String> {
         let caps: Capabilities = toml::from_str(text).map_err(|e| e.to_string())?;
         for (name, t) in &caps.triggers {
-            if name != TOS_CHANGE {
-                return Err(format!("unknown trigger {name:?}; known: {TOS_CHANGE:?}"));
+            if name != TOS_CHANGE && name != PROFILE_WITHDRAWAL {
+                return Err(format!("unknown trigger {name:?}; known: {TOS_CHANGE:?}, {PROFILE_WITHDRAWAL:?}"));
             }
             if reqwest::Method::from_bytes(t.method.as_bytes()).is_err() {
                 return Err(format!(
@@ -108,6 +126,16 @@ impl Capabilities {
             return Err(format!(
                 "feature tos-change needs a [triggers.{TOS_CHANGE}] table saying how to change the terms"
             ));
+        }
+        if caps.profiles.withdrawn.is_some() != caps.triggers.contains_key(PROFILE_WITHDRAWAL) {
+            return Err(format!(
+                "[profiles] withdrawn and [triggers.{PROFILE_WITHDRAWAL}] go together: the trigger withdraws that profile"
+            ));
+        }
+        for f in [Feature::ProfileDnsOnly, Feature::ProfileWithdrawal] {
+            if caps.features.contains_key(&f) {
+                return Err(format!("declare {} with the [profiles] table, not in [features]", serde_json::to_string(&f).unwrap_or_default()));
+            }
         }
         if let Some(limit) = &caps.rate_limit
             && !(1..=MAX_RATE_LIMIT_REQUESTS).contains(&limit.requests)
@@ -130,10 +158,15 @@ impl Capabilities {
     }
 
     /// What the file says about a feature, if anything; a `[rate-limit]` table declares
-    /// [`Feature::RateLimit`].
+    /// [`Feature::RateLimit`], a `[profiles]` table the profile features.
     pub fn declared(&self, f: Feature) -> Option<bool> {
-        let by_table = (f == Feature::RateLimit && self.rate_limit.is_some()).then_some(true);
-        self.features.get(&f).copied().or(by_table)
+        let by_table = match f {
+            Feature::RateLimit => self.rate_limit.is_some(),
+            Feature::ProfileDnsOnly => self.profiles.dns_only.is_some(),
+            Feature::ProfileWithdrawal => self.profiles.withdrawn.is_some(),
+            _ => false,
+        };
+        self.features.get(&f).copied().or(by_table.then_some(true))
     }
 }
 
@@ -177,6 +210,17 @@ body = '{"account": "{account_url}"}'
     }
 
     #[test]
+    fn a_profiles_table_declares_the_profile_features() {
+        let text = "[profiles]\ndns-only = \"tlsserver\"\nwithdrawn = \"shortlived\"\n\
+                    [triggers.profile-withdrawal]\nurl = \"http://127.0.0.1:1/withdraw-profile\"\n";
+        let caps = Capabilities::parse(text).unwrap();
+        assert_eq!(caps.profiles, ProfilePolicy { dns_only: Some("tlsserver".into()), withdrawn: Some("shortlived".into()) });
+        assert_eq!((caps.declared(Feature::ProfileDnsOnly), caps.declared(Feature::ProfileWithdrawal)), (Some(true), Some(true)));
+        let none = Capabilities::parse("").unwrap();
+        assert_eq!((none.declared(Feature::ProfileDnsOnly), none.declared(Feature::Profiles)), (None, None));
+    }
+
+    #[test]
     fn refuses_unknown_and_inconsistent_entries() {
         for (text, needle) in [
             ("[features]\nbogus = true\n", "bogus"),
@@ -201,6 +245,10 @@ body = '{"account": "{account_url}"}'
             ("[rate-limit]\nendpoint = \"newAccount\"\nrequests = 5\n", "newAccount"),
             ("[rate-limit]\nendpoint = \"newOrder\"\n", "requests"),
             ("[rate-limit]\nendpoint = \"newOrder\"\nrequests = 5\nwindow = 60\n", "window"),
+            ("[profiles]\nwithdrawn = \"x\"\n", "go together"),
+            ("[triggers.profile-withdrawal]\nurl = \"http://x/\"\n", "go together"),
+            ("[features]\nprofile-dns-only = true\n", "with the [profiles] table"),
+            ("[profiles]\nretired = \"x\"\n", "retired"),
         ] {
             let e = Capabilities::parse(text).unwrap_err();
             assert!(e.contains(needle), "{text}: {e}");

@@ -236,6 +236,34 @@ impl Drop for CaseRun<'_> {
     }
 }
 
+/// `{profile}` (the first profile the directory advertises), `{unadvertised_profile}`
+/// (a name it does not), and the capabilities file's `{dns_only_profile}` and
+/// `{withdrawn_profile}`.
+fn profile_placeholders(env: &Env) -> Vec<(String, String)> {
+    let advertised: Vec<&str> = env
+        .directory
+        .meta
+        .as_ref()
+        .and_then(|m| m.profiles.as_ref())
+        .and_then(Value::as_object)
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let mut unadvertised = "acmespec-unadvertised".to_owned();
+    while advertised.contains(&unadvertised.as_str()) {
+        unadvertised.push_str("-x");
+    }
+    let policy = &env.capabilities.profiles;
+    [
+        ("{profile}", advertised.first().map(|p| (*p).to_owned())),
+        ("{unadvertised_profile}", Some(unadvertised)),
+        ("{dns_only_profile}", policy.dns_only.clone()),
+        ("{withdrawn_profile}", policy.withdrawn.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.unwrap_or_default()))
+    .collect()
+}
+
 /// The body a signed request carries.
 enum Payload {
     Json(Value),
@@ -246,12 +274,13 @@ enum Payload {
 
 impl<'e> CaseRun<'e> {
     pub(crate) fn new(env: &'e Env, requires: &'e [Feature]) -> Self {
-        let placeholders = vec![
+        let mut placeholders = vec![
             ("{name}".to_owned(), format!("{}.{}", random_label(), env.domain_suffix)),
             ("{name2}".to_owned(), format!("{}.{}", random_label(), env.domain_suffix)),
             ("{name3}".to_owned(), format!("{}.{}", random_label(), env.domain_suffix)),
             ("{directory_url}".to_owned(), env.directory_url.clone()),
         ];
+        placeholders.extend(profile_placeholders(env));
         CaseRun {
             env,
             requires,
@@ -1107,6 +1136,9 @@ impl<'e> CaseRun<'e> {
                 }
                 if let Some(replaces) = &step.replaces {
                     p["replaces"] = self.expand(replaces, Some(&account)).into();
+                }
+                if let Some(profile) = &step.profile {
+                    p["profile"] = self.expand(profile, Some(&account)).into();
                 }
                 Payload::Json(p)
             }

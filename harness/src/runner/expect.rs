@@ -58,6 +58,7 @@ fn type_matches(v: &Value, ty: &str) -> Result<bool, String> {
         "string" => v.is_string(),
         "array" => v.is_array(),
         "object" => v.is_object(),
+        "string-map" => v.as_object().is_some_and(|m| m.values().all(Value::is_string)),
         "number" => v.is_number(),
         "boolean" => v.is_boolean(),
         "null" => v.is_null(),

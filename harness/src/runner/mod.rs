@@ -12,7 +12,9 @@ mod solver;
 mod validation;
 mod verdict;
 
-pub use capabilities::{Capabilities, MAX_RATE_LIMIT_REQUESTS, RateLimit, RateLimitedEndpoint, TOS_CHANGE, Trigger};
+pub use capabilities::{
+    Capabilities, MAX_RATE_LIMIT_REQUESTS, PROFILE_WITHDRAWAL, ProfilePolicy, RateLimit, RateLimitedEndpoint, TOS_CHANGE, Trigger,
+};
 pub use eab::EabCredentials;
 pub use expect::{Mismatch, problem_urn};
 pub use plan::Plan;
@@ -287,7 +289,13 @@ fn feature_offered(dir: &Directory, f: Feature) -> Option<bool> {
         Feature::EabRequired => dir.meta.as_ref().is_some_and(|m| m.external_account_required == Some(true)),
         // Credentials (checked before) say the server verifies bindings.
         Feature::Eab => true,
-        Feature::TermsRequired | Feature::TosChange | Feature::RateLimit | Feature::ContactRequired => false,
+        Feature::Profiles => dir.meta.as_ref().is_some_and(|m| m.profiles.is_some()),
+        Feature::TermsRequired
+        | Feature::TosChange
+        | Feature::RateLimit
+        | Feature::ContactRequired
+        | Feature::ProfileDnsOnly
+        | Feature::ProfileWithdrawal => false,
         Feature::Http01 | Feature::Dns01 | Feature::TlsAlpn01 | Feature::Wildcard | Feature::IpIdentifiers => {
             return None;
         }

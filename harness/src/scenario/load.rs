@@ -117,6 +117,10 @@ pub struct Requirement {
     pub gap: Option<String>,
     /// Our paraphrase.
     pub text: String,
+    /// The Internet-Draft it comes from, for a requirement of no RFC yet (the file's
+    /// `document`): reports keep drafts apart, since their text may still change.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<String>,
 }
 
 impl Requirement {
@@ -124,11 +128,20 @@ impl Requirement {
     pub fn rfc(&self) -> &str {
         self.id.trim_start_matches('R').split('-').next().unwrap_or("")
     }
+
+    /// The document that states it: `RFC 8555`, or the draft's name.
+    pub fn document(&self) -> String {
+        self.draft.clone().unwrap_or_else(|| format!("RFC {}", self.rfc()))
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RequirementFile {
+    /// The Internet-Draft the file's requirements come from (`draft-ietf-acme-profiles-00`);
+    /// absent for an RFC.
+    #[serde(default)]
+    document: Option<String>,
     requirement: Vec<Spanned<Requirement>>,
 }
 
@@ -178,7 +191,7 @@ impl Catalogue {
             let file: RequirementFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
             for spanned in file.requirement {
                 let line = line_of(text, spanned.span().start);
-                let req = spanned.into_inner();
+                let req = Requirement { draft: file.document.clone(), ..spanned.into_inner() };
                 let err = |message: String| LoadError { file: path.clone(), line: Some(line), message };
                 if (req.testable == Testable::None) != req.untestable_reason.is_some() {
                     return Err(err(format!(
@@ -286,10 +299,19 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `rfc8555/7.4/finalize-not-ready`, or for an Internet-Draft
+/// `draft-ietf-acme-profiles/4/unadvertised-profile-refused` (the draft's name without
+/// its version, which the requirements file carries).
 fn valid_case_id(id: &str) -> bool {
     let parts: Vec<&str> = id.split('/').collect();
+    let document = |d: &str| match d.strip_prefix("rfc") {
+        Some(n) => !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
+        None => d.strip_prefix("draft-").is_some_and(|n| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !n.ends_with('-')
+        }),
+    };
     parts.len() == 3
-        && parts[0].strip_prefix("rfc").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && document(parts[0])
         && !parts[1].is_empty()
         && parts[1].bytes().all(|b| b.is_ascii_digit() || b == b'.')
         && !parts[2].is_empty()
@@ -308,7 +330,7 @@ fn fields_of(action: Action) -> &'static [&'static str] {
         UpdateAccount => &["account", "contact", "payload", "mutate"],
         DeactivateAccount => &["account", "mutate"],
         KeyChange => &["account", "new_key", "inner", "mutate"],
-        NewOrder => &["as", "account", "identifiers", "not_before", "not_after", "payload", "mutate", "replaces"],
+        NewOrder => &["as", "account", "identifiers", "not_before", "not_after", "payload", "mutate", "replaces", "profile"],
         Fetch => &["account", "order", "target", "authz", "challenge", "mutate"],
         SignedPost => &["account", "order", "target", "authz", "challenge", "payload", "mutate"],
         Solve => &["account", "order", "challenge", "timeout_s"],
@@ -343,7 +365,7 @@ const FIELD_NAMES: &[&str] = &[
     "as", "account", "order", "target", "method", "headers", "body", "key", "reuse_key_of", "contact",
     "terms_of_service_agreed", "only_return_existing", "payload", "identifiers", "not_before", "not_after",
     "challenge", "authz", "provision", "until", "timeout_s", "csr", "wait", "by", "reason", "new_key", "inner",
-    "seconds", "mutate", "eab", "replaces", "trigger", "alternate", "queries", "retry_after", "audit",
+    "seconds", "mutate", "eab", "replaces", "profile", "trigger", "alternate", "queries", "retry_after", "audit",
 ];
 
 const MAX_SLEEP_S: f64 = 30.0;
@@ -413,7 +435,7 @@ fn validate_case(
     text: &str,
 ) -> Result<(), ItemProblem> {
     if !valid_case_id(&def.id) {
-        return Err((None, "id must look like rfc8555/7.4/finalize-not-ready".into()));
+        return Err((None, "id must look like rfc8555/7.4/finalize-not-ready (or draft-NAME/4/case for an Internet-Draft)".into()));
     }
     if def.requirements.is_empty() {
         return Err((None, "requirements must list at least one requirement id".into()));

@@ -63,6 +63,15 @@ pub enum Feature {
     /// it): the run's `--contact` goes on every account, and a step that creates one
     /// without a contact makes its case `unsupported`.
     ContactRequired,
+    /// The directory advertises certificate profiles (`meta.profiles`,
+    /// draft-ietf-acme-profiles).
+    Profiles,
+    /// The capabilities file names a profile for DNS names only (`[profiles] dns-only`):
+    /// an order for an ip identifier under it is incompatible.
+    ProfileDnsOnly,
+    /// The capabilities file names a profile and a `profile-withdrawal` trigger that makes
+    /// the server stop issuing under it (`[profiles] withdrawn`).
+    ProfileWithdrawal,
 }
 
 /// What a step does. Each action is implemented once, in Rust.
@@ -769,6 +778,8 @@ pub struct Step {
     pub eab: Option<EabSpec>,
     /// `replaces` of a new order (RFC 9773 §5), e.g. `{cert_id:old}`.
     pub replaces: Option<String>,
+    /// `profile` of a new order (draft-ietf-acme-profiles §4), e.g. `{profile}`.
+    pub profile: Option<String>,
     /// A payload replacing the one the action would build (a table, or `""` for POST-as-GET).
     pub payload: Option<toml::Value>,
     /// Identifiers of a new order: `dns:NAME` or `ip:ADDR`, with placeholders.
@@ -876,6 +887,7 @@ impl Step {
             && self.only_return_existing.is_none()
             && self.eab.is_none()
             && self.replaces.is_none()
+            && self.profile.is_none()
             && self.not_before.is_none()
             && self.not_after.is_none()
             && self.csr.is_none()
