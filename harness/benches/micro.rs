@@ -83,7 +83,7 @@ fn suite(c: &mut Criterion) {
     group.bench_function("built-in catalogue vs in-process mock CA", |b| {
         b.iter(|| {
             let report = runtime
-                .block_on(acmespec::matrix::run_against_mock_ca(&catalogue, &[]))
+                .block_on(acmespec::defect_matrix::run_against_mock_ca(&catalogue, &[]))
                 .expect("the run starts");
             assert_eq!(report.summary.pass, report.summary.total, "the reference passes every case");
         })

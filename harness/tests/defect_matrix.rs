@@ -2,7 +2,7 @@
 //! each defect switched on, exactly the cases that defect declares fail; and every
 //! case is failed by at least one defect (a check that cannot fail is a defect).
 
-use acmespec::matrix::DefectMatrix;
+use acmespec::defect_matrix::DefectMatrix;
 use acmespec::runner::Verdict;
 use acmespec::scenario::embedded_catalogue;
 
@@ -51,7 +51,7 @@ async fn every_case_passes_clean_and_fails_under_its_defects() {
 async fn a_broken_setup_step_fails_its_judge_and_blocks_the_cases_that_use_it() {
     use acmespec::mockca::Defect;
     let catalogue = embedded_catalogue().unwrap();
-    let report = acmespec::matrix::run_against_mock_ca(&catalogue, &[Defect::from_name("va-always-valid").unwrap()]).await.unwrap();
+    let report = acmespec::defect_matrix::run_against_mock_ca(&catalogue, &[Defect::from_name("va-always-valid").unwrap()]).await.unwrap();
     let judges = [
         "rfc8555/8.3/http-01-issuance",
         "rfc8555/8.4/dns-01-issuance",

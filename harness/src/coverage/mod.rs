@@ -5,6 +5,7 @@
 //! expectation rests on it (`rests_on`): a case that merely cites it may check
 //! something next to it, so citing alone is reported apart, as not enforced.
 
+pub mod cli;
 use crate::scenario::{Catalogue, Requirement, RequirementLevel, Testable};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,6 +1,8 @@
 //! The defect matrix: the catalogue against the clean mock CA and against each
 //! defect, which proves every case can fail and that the mock CA is the reference.
 
+pub mod cli;
+
 use crate::mockca::{Defect, MockCa, MockCaConfig, MockCaError, NewOrderLimit};
 use crate::protocol::http::ClientOptions;
 use crate::responders::Responders;

@@ -2,6 +2,7 @@
 //! plus the corpus tools that need no libFuzzer (seeding, replaying inputs), so a crash
 //! file from a libFuzzer campaign can be checked on any machine.
 
+use crate::cli_support::usage_error;
 use super::live::{self, LiveOptions, LiveReport};
 use super::live_report;
 use super::{Target, replay_files};
@@ -94,8 +95,7 @@ pub fn run(args: FuzzArgs) -> ExitCode {
         return match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(run_live(*args.live)),
             Err(e) => {
-                eprintln!("acmespec: cannot start the async runtime: {e}");
-                ExitCode::from(2)
+                usage_error(format!("cannot start the async runtime: {e}"))
             }
         };
     };
@@ -106,8 +106,7 @@ pub fn run(args: FuzzArgs) -> ExitCode {
                 for (name, data) in target.generated_seeds() {
                     let path = dir.join(name);
                     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, data)) {
-                        eprintln!("acmespec: cannot write {}: {e}", path.display());
-                        return ExitCode::from(2);
+                        return usage_error(format!("cannot write {}: {e}", path.display()));
                     }
                     println!("{}", path.display());
                 }
@@ -117,15 +116,13 @@ pub fn run(args: FuzzArgs) -> ExitCode {
         FuzzCommand::Replay { target, files, fixtures } => {
             let Some(t) = Target::from_name(&target) else {
                 let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
-                eprintln!("acmespec: unknown fuzz target {target:?}; targets: {}", names.join(", "));
-                return ExitCode::from(2);
+                return usage_error(format!("unknown fuzz target {target:?}; targets: {}", names.join(", ")));
             };
             let files = if files.is_empty() {
                 match replay_files(&fixtures, t) {
                     Ok(f) => f,
                     Err(e) => {
-                        eprintln!("acmespec: cannot read {}: {e}", fixtures.display());
-                        return ExitCode::from(2);
+                        return usage_error(format!("cannot read {}: {e}", fixtures.display()));
                     }
                 }
             } else {
@@ -136,8 +133,7 @@ pub fn run(args: FuzzArgs) -> ExitCode {
                 let data = match std::fs::read(file) {
                     Ok(d) => d,
                     Err(e) => {
-                        eprintln!("acmespec: cannot read {}: {e}", file.display());
-                        return ExitCode::from(2);
+                        return usage_error(format!("cannot read {}: {e}", file.display()));
                     }
                 };
                 if std::panic::catch_unwind(|| t.run(&data)).is_err() {
@@ -210,13 +206,9 @@ fn replay_command(args: &LiveArgs, path: &Path) -> String {
 }
 
 async fn run_live(args: LiveArgs) -> ExitCode {
-    let usage = |e: String| {
-        eprintln!("acmespec: {e}");
-        ExitCode::from(2)
-    };
     let server = match server(&args).await {
         Ok(s) => s,
-        Err(e) => return usage(e),
+        Err(e) => return usage_error(e),
     };
     if let Some(file) = &args.replay {
         return replay_finding(&server.options, file).await;
@@ -245,10 +237,10 @@ async fn run_live(args: LiveArgs) -> ExitCode {
     .await;
     let report: LiveReport = match result {
         Ok(r) => r,
-        Err(e) => return usage(e.to_string()),
+        Err(e) => return usage_error(e.to_string()),
     };
     if let Err(e) = write(&report) {
-        return usage(e);
+        return usage_error(e);
     }
     let repeats: usize = report.findings.iter().map(|f| f.occurrences).sum();
     println!(
@@ -275,15 +267,13 @@ async fn replay_finding(options: &LiveOptions, file: &Path) -> ExitCode {
     let saved = match saved {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("acmespec: {}: {e}", file.display());
-            return ExitCode::from(2);
+            return usage_error(format!("{}: {e}", file.display()));
         }
     };
     let outcome = match live::replay(options, &saved.reproducer.replay).await {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("acmespec: {e}");
-            return ExitCode::from(2);
+            return usage_error(e);
         }
     };
     let spec = &saved.reproducer.replay;

@@ -1,6 +1,7 @@
 //! `acmespec load ...`: the load generator on the command line, against a server URL
 //! or, without one, the built-in mock CA (every challenge valid) in this process.
 
+use crate::cli_support::usage_error;
 use super::{LoadOptions, LoadReport};
 use crate::mockca::{MockCa, MockCaConfig};
 use crate::protocol::http::{ClientOptions, read_ca_certs};
@@ -47,10 +48,6 @@ pub struct LoadArgs {
 /// Runs `acmespec load`: 0 when every flow completed, 1 when any failed, 2 when the
 /// run could not start or the report could not be written.
 pub async fn run(args: LoadArgs) -> ExitCode {
-    let usage = |e: String| {
-        eprintln!("acmespec: {e}");
-        ExitCode::from(2)
-    };
     let mut client = ClientOptions {
         timeout: Duration::from_secs(args.timeout.max(1)),
         http1_only: args.http1,
@@ -59,7 +56,7 @@ pub async fn run(args: LoadArgs) -> ExitCode {
     if let Some(path) = &args.ca_cert {
         match read_ca_certs(path) {
             Ok(certs) => client.ca_certs = certs,
-            Err(e) => return usage(e),
+            Err(e) => return usage_error(e),
         }
     }
     let mut server_pid = args.server_pid;
@@ -75,7 +72,7 @@ pub async fn run(args: LoadArgs) -> ExitCode {
             .await
             {
                 Ok(ca) => ca,
-                Err(e) => return usage(format!("cannot start the built-in mock CA: {e}")),
+                Err(e) => return usage_error(format!("cannot start the built-in mock CA: {e}")),
             };
             client.ca_certs = vec![CertificateDer::from(ca.https_root_der().to_vec())];
             println!(
@@ -100,14 +97,14 @@ pub async fn run(args: LoadArgs) -> ExitCode {
     };
     let mut report = match super::run(&options).await {
         Ok(r) => r,
-        Err(e) => return usage(e.to_string()),
+        Err(e) => return usage_error(e.to_string()),
     };
     report.notes.extend(embedded_note);
     print!("{}", render_text(&report));
     if let Some(path) = &args.json
         && let Err(e) = crate::report::write_json(path, &report)
     {
-        return usage(format!("cannot write {}: {e}", path.display()));
+        return usage_error(format!("cannot write {}: {e}", path.display()));
     }
     if report.flows_failed == 0 {
         ExitCode::SUCCESS

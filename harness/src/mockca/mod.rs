@@ -6,6 +6,7 @@
 //! order status derived from authorizations), `defects` (the switchable deviations)
 //! and `management` (the test-control listener).
 
+pub mod cli;
 pub mod bench;
 mod ca;
 mod core;

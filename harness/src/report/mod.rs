@@ -4,6 +4,7 @@
 //! The JSON report is rewritten atomically as cases finish, so an interrupted run
 //! still leaves a valid, parseable file marked `complete: false`.
 
+pub mod cli;
 mod baseline;
 mod diff;
 mod expect;

@@ -1,5 +1,6 @@
 //! The runner: replays the catalogue against a server and gives every case a verdict.
 
+pub mod cli;
 mod audit;
 mod capabilities;
 mod eab;
