@@ -562,10 +562,7 @@ async fn renewal_due(s: &mut Session, issued: &Issued) -> Result<bool, ClientErr
     if end <= start || s.has(ClientDefect::IgnoreRenewalWindow) {
         return Ok(false);
     }
-    let mut draw = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut draw)
-        .map_err(|_| ClientError::Protocol("the system random generator failed".into()))?;
-    let fraction = (u64::from_le_bytes(draw) >> 11) as f64 / (1u64 << 53) as f64;
+    let fraction = (crate::protocol::random::u64() >> 11) as f64 / (1u64 << 53) as f64;
     Ok(start + (end - start) * fraction <= time::OffsetDateTime::now_utc())
 }
 

@@ -4,6 +4,7 @@
 
 use super::ClientError;
 use super::defects::ClientDefect;
+use crate::protocol::wire::ProblemType;
 use crate::protocol::b64;
 use crate::protocol::http::{ClientOptions, HttpClient, Response};
 use crate::protocol::jws::{FlattenedJws, KeyId, acme_protected_header};
@@ -257,7 +258,7 @@ impl Session {
                 return Ok(resp);
             }
             let problem = resp.problem();
-            if problem.as_ref().and_then(|p| p.acme_name()) == Some("badNonce") {
+            if problem.as_ref().and_then(|p| p.problem_type()) == Some(ProblemType::BadNonce) {
                 if self.has(ClientDefect::NoBadNonceRetry) || bad_nonces >= MAX_BAD_NONCE_RETRIES {
                     return Err(problem_error(&resp));
                 }

@@ -53,8 +53,7 @@ const REFERENCE_ORDER_LIMIT: NewOrderLimit = NewOrderLimit { requests: 10, windo
 impl Reference {
     /// Starts the reference mock CA validating against `responders`, with `defects`.
     pub async fn start(responders: &Responders, defects: &[Defect]) -> Result<Reference, MatrixError> {
-        let mut mac_key = vec![0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut mac_key).expect("system RNG");
+        let mac_key = crate::protocol::random::bytes(32);
         let eab = EabCredentials { kid: "acmespec-reference".into(), mac_key };
         let ca = MockCa::start(MockCaConfig {
             management_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),

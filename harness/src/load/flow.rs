@@ -7,6 +7,7 @@
 //! (the server validates without contacting anyone).
 
 use super::Step;
+use crate::protocol::wire::ProblemType;
 use crate::client::MAX_BAD_NONCE_RETRIES;
 use crate::protocol::b64;
 use crate::protocol::http::{HttpClient, HttpError, NonceError, Response};
@@ -189,7 +190,7 @@ impl Worker {
                 return Ok(resp);
             }
             let problem = resp.problem().map(Box::new);
-            if problem.as_ref().and_then(|p| p.acme_name()) == Some("badNonce")
+            if problem.as_ref().and_then(|p| p.problem_type()) == Some(ProblemType::BadNonce)
                 && bad_nonces < MAX_BAD_NONCE_RETRIES
             {
                 bad_nonces += 1;

@@ -218,18 +218,7 @@ async fn read_endpoints(http: &HttpClient, directory_url: &str) -> Result<(Endpo
 
 /// A fresh name under `acmespec.test`, so that no flow reuses another's authorization.
 fn random_name() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 8];
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
-        // Only uniqueness matters here; the clock is unique enough when the RNG is not there.
-        bytes = (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos() as u64)
-            .to_be_bytes();
-    }
-    let label: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("load-{label}.acmespec.test")
+    format!("load-{}.acmespec.test", crate::protocol::random::hex(8))
 }
 
 /// Runs up to `options.flows` issuance flows, `options.concurrency` at a time, until

@@ -11,7 +11,7 @@
 //! buffer, and a kept slice keeps the whole buffer alive (the server's peak memory
 //! doubled under load before the copy).
 
-use crate::protocol::jws::ParsedJws;
+use crate::protocol::jws::{JwsFault, ParsedJws};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,9 @@ impl Endpoint {
 pub struct JwsView {
     /// Why the body was not a valid flattened JWS, if it was not.
     pub parse_error: Option<String>,
+    /// Which rule that error broke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parse_fault: Option<JwsFault>,
     /// The protected header, decoded.
     pub protected: Option<Value>,
     /// The payload: `None` for an empty payload (POST-as-GET), the JSON otherwise.
@@ -108,13 +111,14 @@ impl JwsView {
                 let payload = jws.payload_json();
                 JwsView {
                     parse_error: None,
+                    parse_fault: None,
                     protected: Some(Value::Object(jws.header.raw.clone())),
                     payload_not_json: matches!(payload, Some(Err(_))),
                     payload: payload.and_then(Result::ok),
                     extra_members,
                 }
             }
-            Err(e) => JwsView { parse_error: Some(e.to_string()), extra_members, ..JwsView::default() },
+            Err(e) => JwsView { parse_error: Some(e.to_string()), parse_fault: Some(e.fault()), extra_members, ..JwsView::default() },
         })
     }
 

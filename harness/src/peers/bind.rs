@@ -45,7 +45,7 @@ impl Bind {
         let dir = tempfile::Builder::new().prefix("acmespec-bind-").tempdir().map_err(|e| io_err("creating BIND's temporary directory", e))?;
         let d = dir.path();
         let zone = zone.trim_end_matches('.').to_ascii_lowercase();
-        let secret = random_secret()?;
+        let secret = random_secret();
         write(&d.join("zone.db"), &zone_file(&zone, address))?;
         let log_path = d.join("named.log");
         let mut last_tail = String::new();
@@ -90,12 +90,9 @@ impl Bind {
 }
 
 /// A 256-bit HMAC key, base64 as `tsig-keygen` writes it.
-fn random_secret() -> Result<String, PeerError> {
+fn random_secret() -> String {
     use base64::Engine as _;
-    use ring::rand::SecureRandom as _;
-    let mut key = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut key).map_err(|_| io_err("drawing a TSIG key", std::io::Error::other("no randomness")))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(key))
+    base64::engine::general_purpose::STANDARD.encode(crate::protocol::random::bytes(32))
 }
 
 fn zone_file(zone: &str, address: Ipv4Addr) -> String {

@@ -161,6 +161,43 @@ pub enum JwsError {
     EmptySignature,
 }
 
+/// Which rule a [`JwsError`] broke. The mock CA's journal keeps it beside the message, so
+/// that the client checks judge a request by what was wrong with it, not by wording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum JwsFault {
+    /// Not a flattened JWS as RFC 8555 §6.2 wants it: the serialization, a member, an
+    /// encoding, or an extension.
+    Shape,
+    /// A protected header member missing or mistyped, or `jwk` together with `kid`.
+    Header,
+    /// An algorithm the parser does not accept, by name.
+    Algorithm(String),
+    /// Anything else: an unusable embedded key, a signature that does not verify.
+    Other,
+}
+
+impl JwsError {
+    /// The rule this error breaks.
+    pub fn fault(&self) -> JwsFault {
+        match self {
+            JwsError::Json(_)
+            | JwsError::NotFlattened
+            | JwsError::UnprotectedHeader
+            | JwsError::UnexpectedMember(_)
+            | JwsError::MissingMember(_)
+            | JwsError::BadEncoding { .. }
+            | JwsError::BadHeader(_)
+            | JwsError::UnsupportedExtension(_)
+            | JwsError::EmptySignature => JwsFault::Shape,
+            JwsError::MissingAlg | JwsError::JwkAndKid | JwsError::BadHeaderMember(_) => JwsFault::Header,
+            JwsError::UnsupportedAlgorithm(name) => JwsFault::Algorithm(name.clone()),
+            JwsError::Jwk(_) | JwsError::Verify(_) => JwsFault::Other,
+        }
+    }
+}
+
 /// The protected header of a parsed JWS, typed where ACME gives the members meaning.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProtectedHeader {

@@ -6,5 +6,6 @@ pub mod http;
 pub mod jwk;
 pub mod jws;
 pub mod keys;
+pub mod random;
 pub mod strict_json;
 pub mod wire;

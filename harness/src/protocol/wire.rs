@@ -10,46 +10,117 @@ use serde_json::{Map, Value};
 /// The problem type namespace of RFC 8555 §6.7.
 pub const ERROR_NS: &str = "urn:ietf:params:acme:error:";
 
-/// The error types IANA registers in that namespace: RFC 8555 §9.7, RFC 8739 §6.5
-/// (STAR auto-renewal) and RFC 9773's alreadyReplaced. A server may use other URIs,
-/// but not invent names inside the ACME namespace (RFC 8555 §6.7).
-pub const REGISTERED_ERRORS: &[&str] = &[
-    "accountDoesNotExist",
-    "alreadyRevoked",
-    "badCSR",
-    "badNonce",
-    "badPublicKey",
-    "badRevocationReason",
-    "badSignatureAlgorithm",
-    "caa",
-    "compound",
-    "connection",
-    "dns",
-    "externalAccountRequired",
-    "incorrectResponse",
-    "invalidContact",
-    "malformed",
-    "orderNotReady",
-    "rateLimited",
-    "rejectedIdentifier",
-    "serverInternal",
-    "tls",
-    "unauthorized",
-    "unsupportedContact",
-    "unsupportedIdentifier",
-    "userActionRequired",
-    "autoRenewalCanceled",
-    "autoRenewalExpired",
-    "autoRenewalCancellationInvalid",
-    "autoRenewalRevocationNotSupported",
-    "alreadyReplaced",
-    "invalidProfile",
-];
+macro_rules! problem_types {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $name:literal, )*) => {
+        /// The error types IANA registers in the ACME namespace: RFC 8555 §9.7, RFC 8739
+        /// §6.5 (STAR auto-renewal), RFC 9773's alreadyReplaced and the profiles draft's
+        /// invalidProfile. A server may use other URIs, but not invent names inside the
+        /// ACME namespace (RFC 8555 §6.7). One list for every engine: the mock CA answers
+        /// with these, the runner and the client checks recognise them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ProblemType {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl ProblemType {
+            /// Every registered type.
+            pub const ALL: &'static [ProblemType] = &[$(ProblemType::$variant),*];
+
+            /// The name after [`ERROR_NS`], e.g. `badNonce`.
+            pub fn name(self) -> &'static str {
+                match self { $(ProblemType::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+problem_types! {
+    /// The request names an account that does not exist.
+    AccountDoesNotExist = "accountDoesNotExist",
+    /// The certificate is already revoked.
+    AlreadyRevoked = "alreadyRevoked",
+    /// The CSR is unacceptable.
+    BadCsr = "badCSR",
+    /// The nonce is unacceptable.
+    BadNonce = "badNonce",
+    /// The JWS was signed by a key type the server does not support.
+    BadPublicKey = "badPublicKey",
+    /// The revocation reason is not allowed.
+    BadRevocationReason = "badRevocationReason",
+    /// The JWS was signed with an algorithm the server does not support.
+    BadSignatureAlgorithm = "badSignatureAlgorithm",
+    /// CAA records forbid issuance.
+    Caa = "caa",
+    /// Several errors; see the subproblems.
+    Compound = "compound",
+    /// The server could not connect to the validation target.
+    Connection = "connection",
+    /// A DNS lookup failed during validation.
+    Dns = "dns",
+    /// The request must include an external account binding.
+    ExternalAccountRequired = "externalAccountRequired",
+    /// The response received did not match the challenge's requirements.
+    IncorrectResponse = "incorrectResponse",
+    /// A contact URL is invalid.
+    InvalidContact = "invalidContact",
+    /// The request message is malformed.
+    Malformed = "malformed",
+    /// The order is not ready for the request (finalization).
+    OrderNotReady = "orderNotReady",
+    /// The request exceeds a rate limit.
+    RateLimited = "rateLimited",
+    /// The server will not issue for the identifier.
+    RejectedIdentifier = "rejectedIdentifier",
+    /// The server experienced an internal error.
+    ServerInternal = "serverInternal",
+    /// The TLS connection of a validation failed.
+    Tls = "tls",
+    /// The client lacks sufficient authorization.
+    Unauthorized = "unauthorized",
+    /// A contact URL scheme is not supported.
+    UnsupportedContact = "unsupportedContact",
+    /// An identifier type is not supported.
+    UnsupportedIdentifier = "unsupportedIdentifier",
+    /// The user must visit the instance URL and take action (RFC 8555 §7.3.3).
+    UserActionRequired = "userActionRequired",
+    /// RFC 8739: the certificate is no longer being auto-renewed.
+    AutoRenewalCanceled = "autoRenewalCanceled",
+    /// RFC 8739: the auto-renewal period has ended.
+    AutoRenewalExpired = "autoRenewalExpired",
+    /// RFC 8739: the cancellation request was invalid.
+    AutoRenewalCancellationInvalid = "autoRenewalCancellationInvalid",
+    /// RFC 8739: the CA does not revoke auto-renewed certificates.
+    AutoRenewalRevocationNotSupported = "autoRenewalRevocationNotSupported",
+    /// RFC 9773 §5: the certificate was already replaced by another order.
+    AlreadyReplaced = "alreadyReplaced",
+    /// draft-ietf-acme-profiles: the profile is not advertised, or does not fit the
+    /// request, or is no longer issued under.
+    InvalidProfile = "invalidProfile",
+}
+
+impl ProblemType {
+    /// The registered type of `name` (after [`ERROR_NS`]).
+    pub fn from_name(name: &str) -> Option<ProblemType> {
+        ProblemType::ALL.iter().copied().find(|t| t.name() == name)
+    }
+
+    /// The full `type` URN, e.g. `urn:ietf:params:acme:error:badNonce`.
+    pub fn urn(self) -> String {
+        format!("{ERROR_NS}{}", self.name())
+    }
+}
+
+impl std::fmt::Display for ProblemType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Whether a problem `type` is acceptable under RFC 8555 §6.7: outside the ACME
 /// namespace, or one of its registered names.
 pub fn is_registered_or_foreign_error(kind: &str) -> bool {
-    kind.strip_prefix(ERROR_NS).is_none_or(|name| REGISTERED_ERRORS.contains(&name))
+    kind.strip_prefix(ERROR_NS).is_none_or(|name| ProblemType::from_name(name).is_some())
 }
 
 /// The directory object (RFC 8555 §7.1.1).
@@ -253,6 +324,11 @@ impl Problem {
     /// The short ACME error name (`badNonce`) when the type is in the ACME namespace.
     pub fn acme_name(&self) -> Option<&str> {
         self.kind.as_deref()?.strip_prefix(ERROR_NS)
+    }
+
+    /// The registered type of the problem, when it is one.
+    pub fn problem_type(&self) -> Option<ProblemType> {
+        self.acme_name().and_then(ProblemType::from_name)
     }
 }
 

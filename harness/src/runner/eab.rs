@@ -98,7 +98,7 @@ pub(crate) fn binding(
         .unwrap_or_default();
     let mac_key = match (spec.wrong_mac_key, credentials) {
         (false, Some(c)) => c.mac_key.clone(),
-        _ => random_bytes(32),
+        _ => crate::protocol::random::bytes(32),
     };
     let url = match spec.url.as_deref() {
         None => cx.url.to_owned(),
@@ -117,7 +117,7 @@ pub(crate) fn binding(
             "nonce".into(),
             cx.nonce
                 .clone()
-                .unwrap_or_else(|| b64::encode(random_bytes(16)))
+                .unwrap_or_else(|| b64::encode(crate::protocol::random::bytes(16)))
                 .into(),
         );
     }
@@ -141,13 +141,6 @@ pub(crate) fn binding(
         o.remove("signature");
     }
     Ok(Some(jws))
-}
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; n];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .expect("system RNG");
-    bytes
 }
 
 #[cfg(test)]

@@ -525,7 +525,7 @@ pub(crate) fn unregistered_types_in(body: &Value) -> Vec<String> {
             Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
             Value::Object(o) => {
                 if let Some(name) = o.get("type").and_then(Value::as_str).and_then(|t| t.strip_prefix(ERROR_NS))
-                    && !crate::protocol::wire::REGISTERED_ERRORS.contains(&name)
+                    && crate::protocol::wire::ProblemType::from_name(name).is_none()
                 {
                     out.push(format!("{ERROR_NS}{name}"));
                 }

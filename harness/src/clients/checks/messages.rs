@@ -39,7 +39,7 @@ pub(super) fn flattened_jws(run: &Run<'_>) -> Outcome {
         };
         if !jws.extra_members.is_empty() {
             out.fail(vec![e.seq], format!("{} carried the JWS members {:?} besides protected, payload and signature", label(e), jws.extra_members));
-        } else if let Some((message, ParseFault::Shape)) = parse_error(e) {
+        } else if let Some((message, JwsFault::Shape)) = parse_error(e) {
             out.fail(vec![e.seq], format!("{} was not a flattened JWS: {message}", label(e)));
         }
     }
@@ -49,7 +49,7 @@ pub(super) fn flattened_jws(run: &Run<'_>) -> Outcome {
 pub(super) fn protected_header_fields(run: &Run<'_>) -> Outcome {
     let mut out = Outcome::default();
     for (_, e) in run.posts() {
-        if let Some((message, ParseFault::Header)) = parse_error(e) {
+        if let Some((message, JwsFault::Header)) = parse_error(e) {
             out.judge();
             out.fail(vec![e.seq], format!("{}: {message}", label(e)));
             continue;
@@ -122,7 +122,7 @@ pub(super) fn alg_allowed(run: &Run<'_>) -> Outcome {
     for (_, e) in run.posts() {
         if protected(e).is_some() {
             out.judge();
-        } else if let Some((_, ParseFault::Alg(alg))) = parse_error(e) {
+        } else if let Some((_, JwsFault::Algorithm(alg))) = parse_error(e) {
             out.judge();
             if alg.eq_ignore_ascii_case("none") || alg.starts_with("HS") {
                 out.fail(vec![e.seq], format!("{} was signed with alg {alg:?}", label(e)));

@@ -18,7 +18,7 @@ mod orders;
 
 use crate::mockca::{Endpoint, Entry, FaultKind};
 use crate::protocol::b64;
-use crate::protocol::jws::{JwsError, ParsedJws};
+use crate::protocol::jws::{JwsFault, ParsedJws};
 use crate::protocol::wire::ERROR_NS;
 use crate::scenario::Level;
 use serde::{Deserialize, Serialize};
@@ -741,65 +741,11 @@ fn gap(later: &Entry, earlier: &Entry) -> Duration {
 // ---------------------------------------------------------------------------------
 // JWS parse errors, mapped to the check that owns them
 
-/// Which rule a JWS parse error broke.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ParseFault {
-    /// Not a flattened JWS (§6.2 shape, b64/crit, padding, members).
-    Shape,
-    /// A protected header member missing, mistyped, or jwk together with kid.
-    Header,
-    /// An algorithm the parser does not accept, by name.
-    Alg(String),
-    /// Anything else (an unusable embedded key): no check judges it.
-    Other,
-}
-
-/// The messages of the parser's errors (`JwsError` rendered with `Display`), so that
-/// the mapping follows the parser rather than copies of its wording.
-static PARSE_MESSAGES: LazyLock<Vec<(String, bool, ParseFault)>> = LazyLock::new(|| {
-    let exact = |e: JwsError, f: ParseFault| (e.to_string(), true, f);
-    let prefix = |e: JwsError, f: ParseFault| {
-        let text = e.to_string();
-        let cut = text.find(": ").map_or(text.trim_end_matches('"').len(), |i| i + 2);
-        (text[..cut].to_owned(), false, f)
-    };
-    let mut table = vec![
-        exact(JwsError::NotFlattened, ParseFault::Shape),
-        exact(JwsError::UnprotectedHeader, ParseFault::Shape),
-        exact(JwsError::EmptySignature, ParseFault::Shape),
-        exact(JwsError::UnsupportedExtension("crit"), ParseFault::Shape),
-        exact(JwsError::UnsupportedExtension("b64"), ParseFault::Shape),
-        exact(JwsError::MissingAlg, ParseFault::Header),
-        exact(JwsError::JwkAndKid, ParseFault::Header),
-        prefix(JwsError::Json(String::new()), ParseFault::Shape),
-        prefix(JwsError::UnexpectedMember(String::new()), ParseFault::Shape),
-        prefix(JwsError::BadHeader(String::new()), ParseFault::Shape),
-    ];
-    for member in ["protected", "payload", "signature"] {
-        table.push(exact(JwsError::MissingMember(member), ParseFault::Shape));
-        table.push(prefix(JwsError::BadEncoding { member, error: b64::B64Error::Padded }, ParseFault::Shape));
-    }
-    for member in ["alg", "nonce", "url", "kid"] {
-        table.push(exact(JwsError::BadHeaderMember(member), ParseFault::Header));
-    }
-    table
-});
-
-fn parse_fault(message: &str) -> ParseFault {
-    let alg = JwsError::UnsupportedAlgorithm(String::new()).to_string();
-    if let Some(name) = message.strip_prefix(alg.trim_end_matches('"')) {
-        let name = serde_json::from_str::<String>(name).unwrap_or_else(|_| name.trim_matches('"').to_owned());
-        return ParseFault::Alg(name);
-    }
-    PARSE_MESSAGES
-        .iter()
-        .find(|(text, exact, _)| if *exact { message == text } else { message.starts_with(text.as_str()) })
-        .map_or(ParseFault::Other, |(_, _, f)| f.clone())
-}
-
-fn parse_error(e: &Entry) -> Option<(&str, ParseFault)> {
-    let message = e.jws.as_ref()?.parse_error.as_deref()?;
-    Some((message, parse_fault(message)))
+/// Why the request's body was not a valid flattened JWS, and which rule that broke.
+fn parse_error(e: &Entry) -> Option<(&str, JwsFault)> {
+    let jws = e.jws.as_ref()?;
+    let message = jws.parse_error.as_deref()?;
+    Some((message, jws.parse_fault.clone().unwrap_or(JwsFault::Other)))
 }
 
 // ---------------------------------------------------------------------------------
@@ -913,7 +859,7 @@ fn list(names: &BTreeSet<String>) -> String {
 mod tests {
     use super::*;
     use crate::mockca::JwsView;
-    use crate::protocol::jws::{Algorithm, FlattenedJws, KeyId, acme_protected_header};
+    use crate::protocol::jws::{Algorithm, FlattenedJws, JwsError, KeyId, acme_protected_header};
     use crate::protocol::keys::SigningKey;
     use crate::protocol::wire::Identifier;
     use crate::scenario::{Actor, Catalogue, Testable};
@@ -1003,6 +949,7 @@ mod tests {
         fn post_broken(&mut self, path: &str, error: JwsError, extra: &[&str]) -> &mut Entry {
             let jws = JwsView {
                 parse_error: Some(error.to_string()),
+                parse_fault: Some(error.fault()),
                 extra_members: extra.iter().map(|m| (*m).to_owned()).collect(),
                 ..JwsView::default()
             };
@@ -1248,6 +1195,7 @@ mod tests {
                         payload_not_json: pick(8) == 0,
                         extra_members: if pick(8) == 0 { vec!["header".into()] } else { Vec::new() },
                         parse_error: None,
+                        parse_fault: None,
                     }),
                 };
                 let path = paths[pick(paths.len())];

@@ -63,13 +63,8 @@ impl ClientRunOptions {
 
 /// A fresh random seed for a run that was given none.
 pub fn random_seed() -> u64 {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 8];
-    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
-        return std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
-    }
     // Keep seeds short enough to type back in.
-    u64::from_le_bytes(b) % 1_000_000_000
+    crate::protocol::random::u64() % 1_000_000_000
 }
 
 /// How the client's commands ended.
@@ -568,12 +563,7 @@ pub async fn run_scenario(adapter: &Adapter, scenario: &ClientScenario, options:
         Err(e) => return harness_error(scenario, seed, identifiers, started, format!("cannot reserve challenge ports: {e}")),
     };
     let (http_port, tls_port) = (reserved.http, reserved.tls);
-    let eab = scenario.def.eab.then(|| {
-        use ring::rand::SecureRandom;
-        let mut key = [0u8; 32];
-        let _ = ring::rand::SystemRandom::new().fill(&mut key);
-        ("acmespec-eab".to_owned(), key.to_vec())
-    });
+    let eab = scenario.def.eab.then(|| ("acmespec-eab".to_owned(), crate::protocol::random::bytes(32)));
     let defaults = MockCaConfig::default();
     let config = MockCaConfig {
         management_listen: Some(loopback(0)),

@@ -79,7 +79,7 @@ use x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME;
 
 use super::defects::{Defect, DefectSet};
 use crate::protocol::jwk::dns01_txt_value;
-use crate::protocol::wire::{ERROR_NS, Identifier, Problem};
+use crate::protocol::wire::{Identifier, Problem, ProblemType};
 
 /// The most http-01 body bytes read; a key authorization is well under 200.
 const HTTP_BODY_LIMIT: usize = 8 * 1024;
@@ -445,32 +445,6 @@ impl Target {
     }
 }
 
-/// RFC 8555 §6.7 types this validator reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ProblemType {
-    Connection,
-    Dns,
-    IncorrectResponse,
-    Malformed,
-    ServerInternal,
-    Tls,
-    UnsupportedIdentifier,
-}
-
-impl ProblemType {
-    fn name(self) -> &'static str {
-        match self {
-            ProblemType::Connection => "connection",
-            ProblemType::Dns => "dns",
-            ProblemType::IncorrectResponse => "incorrectResponse",
-            ProblemType::Malformed => "malformed",
-            ProblemType::ServerInternal => "serverInternal",
-            ProblemType::Tls => "tls",
-            ProblemType::UnsupportedIdentifier => "unsupportedIdentifier",
-        }
-    }
-}
-
 /// A failed validation before it is attached to an identifier.
 #[derive(Debug)]
 struct Failure {
@@ -502,7 +476,7 @@ impl Failure {
 
     fn into_problem(self, identifier: &Identifier) -> Problem {
         Problem {
-            kind: Some(format!("{ERROR_NS}{}", self.kind.name())),
+            kind: Some(self.kind.urn()),
             detail: Some(self.detail),
             identifier: Some(identifier.clone()),
             ..Problem::default()
@@ -641,7 +615,7 @@ mod tests {
         let problem = result.expect_err("validation should fail");
         assert_eq!(
             problem.kind.as_deref(),
-            Some(format!("{ERROR_NS}{kind}").as_str()),
+            Some(format!("{}{kind}", crate::protocol::wire::ERROR_NS).as_str()),
             "unexpected problem: {problem:?}"
         );
         assert!(problem.detail.as_deref().is_some_and(|d| !d.is_empty()));

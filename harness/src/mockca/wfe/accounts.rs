@@ -6,7 +6,7 @@ use super::*;
 impl Wfe {
     /// §7.3.3: the account must agree to changed terms before anything else.
     pub(super) fn terms_changed(&self, account_id: &str) -> Fault {
-        let mut f = fault(StatusCode::FORBIDDEN, "userActionRequired", "the terms of service have changed");
+        let mut f = fault(StatusCode::FORBIDDEN, ProblemType::UserActionRequired, "the terms of service have changed");
         if !self.has(Defect::TermsChangeBareProblem) {
             let version = self.terms_version.load(std::sync::atomic::Ordering::Relaxed);
             let linked = if self.has(Defect::TermsChangeStaleLink) { version.saturating_sub(1).max(1) } else { version };
@@ -57,19 +57,19 @@ impl Wfe {
     pub(super) fn validate_contacts(&self, payload: &Value) -> Result<Option<Vec<String>>, Fault> {
         let Some(contact) = payload.get("contact") else { return Ok(None) };
         let list = contact.as_array().ok_or_else(|| malformed("contact must be an array"))?;
-        let refuse = |kind: &str, detail: String| {
-            let kind = if self.has(Defect::ContactErrorsMalformed) { "malformed" } else { kind };
+        let refuse = |kind: ProblemType, detail: String| {
+            let kind = if self.has(Defect::ContactErrorsMalformed) { ProblemType::Malformed } else { kind };
             fault(StatusCode::BAD_REQUEST, kind, detail)
         };
         let mut out = Vec::new();
         for c in list {
             let c = c.as_str().ok_or_else(|| malformed("contact entries must be strings"))?;
             let Some(address) = c.strip_prefix("mailto:").filter(|_| !self.has(Defect::MailtoUnsupported)) else {
-                return Err(refuse("unsupportedContact", format!("only mailto: contacts are supported, not {c:?}")));
+                return Err(refuse(ProblemType::UnsupportedContact, format!("only mailto: contacts are supported, not {c:?}")));
             };
             let single = address.split('@').count() == 2 && !address.contains(',') && !address.contains('%');
             if !single || (address.contains('?') && !self.has(Defect::AcceptMailtoHfields)) {
-                return Err(refuse("invalidContact", format!("{c:?} must be one address without hfields")));
+                return Err(refuse(ProblemType::InvalidContact, format!("{c:?} must be one address without hfields")));
             }
             out.push(c.to_owned());
         }
@@ -89,7 +89,7 @@ impl Wfe {
             return Ok(Reply::json(status, self.account_json(&existing)).at(self.account_url(&existing.id)));
         }
         if payload.get("onlyReturnExisting") == Some(&Value::Bool(true)) && !self.has(Defect::OnlyReturnExistingCreates) {
-            return Err(fault(StatusCode::BAD_REQUEST, "accountDoesNotExist", "no account has this key"));
+            return Err(fault(StatusCode::BAD_REQUEST, ProblemType::AccountDoesNotExist, "no account has this key"));
         }
         let agreed = payload.get("termsOfServiceAgreed") == Some(&Value::Bool(true));
         if self.config.terms_required && !agreed && !self.has(Defect::TermsNotEnforced) {
@@ -97,7 +97,7 @@ impl Wfe {
         }
         let contact = self.validate_contacts(&payload)?.unwrap_or_default();
         if contact.is_empty() && self.config.contact_required {
-            return Err(fault(StatusCode::BAD_REQUEST, "invalidContact", "Contact information is missing: this CA requires a mailto: contact"));
+            return Err(fault(StatusCode::BAD_REQUEST, ProblemType::InvalidContact, "Contact information is missing: this CA requires a mailto: contact"));
         }
         let eab = self.check_eab(&payload, &s.key)?;
         let account = Account {
@@ -133,7 +133,7 @@ impl Wfe {
             if self.config.eab_keys.is_empty() || self.has(Defect::EabOptional) {
                 return Ok(None);
             }
-            let kind = if self.has(Defect::EabMissingMalformed) { "malformed" } else { "externalAccountRequired" };
+            let kind = if self.has(Defect::EabMissingMalformed) { ProblemType::Malformed } else { ProblemType::ExternalAccountRequired };
             return Err(fault(StatusCode::BAD_REQUEST, kind, "this CA requires external account binding"));
         };
         if self.config.eab_keys.is_empty() {
@@ -201,7 +201,7 @@ impl Wfe {
             }
             if let Some(contact) = self.validate_contacts(payload)? {
                 if contact.is_empty() && self.config.contact_required {
-                    return Err(fault(StatusCode::BAD_REQUEST, "invalidContact", "this CA requires a contact on every account"));
+                    return Err(fault(StatusCode::BAD_REQUEST, ProblemType::InvalidContact, "this CA requires a contact on every account"));
                 }
                 account.contact = contact;
             }
@@ -283,7 +283,7 @@ impl Wfe {
         if let Some(holder) = self.db.account_by_thumbprint(&new_key.thumbprint())
             && !(holder.id == account.id && self.has(Defect::KeyChangeSameKeyAccepted))
         {
-            let mut f = fault(StatusCode::CONFLICT, "malformed", "the new key is already in use by an account");
+            let mut f = fault(StatusCode::CONFLICT, ProblemType::Malformed, "the new key is already in use by an account");
             f.location = Some(self.account_url(&holder.id));
             return Err(f);
         }

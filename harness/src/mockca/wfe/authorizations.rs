@@ -6,7 +6,7 @@ use super::*;
 impl Wfe {
     /// A fresh token for a challenge of type `kind`.
     pub(super) fn challenge_token(&self, kind: &str) -> String {
-        let token = random_b64(if self.has(Defect::ShortTokens) { SHORT_TOKEN_BYTES } else { TOKEN_BYTES });
+        let token = crate::protocol::random::b64url(if self.has(Defect::ShortTokens) { SHORT_TOKEN_BYTES } else { TOKEN_BYTES });
         // http-01 puts the token in a URL path, where the VA refuses padding itself.
         if self.has(Defect::PaddedTokens) && kind != "http-01" { format!("{token}=") } else { token }
     }

@@ -39,7 +39,7 @@ impl Wfe {
             Some(v) => {
                 let r = v.as_u64().filter(|r| *r <= u8::MAX as u64).ok_or_else(|| malformed("reason must be a small integer"))? as u8;
                 if !ALLOWED_REASONS.contains(&r) && !self.has(Defect::AcceptAnyRevocationReason) {
-                    return Err(fault(StatusCode::BAD_REQUEST, "badRevocationReason", format!("reason {r} is not accepted; use one of {ALLOWED_REASONS:?}")));
+                    return Err(fault(StatusCode::BAD_REQUEST, ProblemType::BadRevocationReason, format!("reason {r} is not accepted; use one of {ALLOWED_REASONS:?}")));
                 }
                 r
             }
@@ -56,7 +56,7 @@ impl Wfe {
             return Err(unauthorized("the requester may not revoke this certificate"));
         }
         if !self.db.revoke(&cert.id, reason) {
-            return Err(fault(StatusCode::BAD_REQUEST, "alreadyRevoked", "the certificate is already revoked"));
+            return Err(fault(StatusCode::BAD_REQUEST, ProblemType::AlreadyRevoked, "the certificate is already revoked"));
         }
         Ok(Reply::empty(StatusCode::OK))
     }
@@ -108,7 +108,7 @@ impl Wfe {
             return Err(if self.has(Defect::AlreadyReplaced400) {
                 malformed(detail)
             } else {
-                fault(StatusCode::CONFLICT, "alreadyReplaced", detail)
+                fault(StatusCode::CONFLICT, ProblemType::AlreadyReplaced, detail)
             });
         }
         Ok(())

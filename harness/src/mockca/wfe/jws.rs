@@ -8,7 +8,7 @@ impl Wfe {
     /// The §6 checks: media type, JWS shape, nonce, url, key identification, signature.
     pub(super) async fn verify(&self, url: &str, headers: &HeaderMap, body: &Bytes, mode: KeyMode) -> Result<Signed, Fault> {
         if media_type(headers).as_deref() != Some("application/jose+json") && !self.has(Defect::AcceptAnyContentType) {
-            let f = fault(StatusCode::UNSUPPORTED_MEDIA_TYPE, "malformed", "Content-Type must be application/jose+json");
+            let f = fault(StatusCode::UNSUPPORTED_MEDIA_TYPE, ProblemType::Malformed, "Content-Type must be application/jose+json");
             return Err(f);
         }
         let jws = self.parse_jws(body)?;
@@ -17,7 +17,7 @@ impl Wfe {
         let spent = nonce.unwrap_or_default().to_owned();
         match nonce {
             None => {
-                let kind = if self.has(Defect::MissingNonceMalformed) { "malformed" } else { "badNonce" };
+                let kind = if self.has(Defect::MissingNonceMalformed) { ProblemType::Malformed } else { ProblemType::BadNonce };
                 return Err(fault(StatusCode::BAD_REQUEST, kind, "the JWS has no nonce"));
             }
             Some(n) if b64::decode(n).is_err() => {
@@ -30,7 +30,7 @@ impl Wfe {
             Some(n) => {
                 let fresh = self.nonces.redeem(n);
                 if !fresh && !self.has(Defect::AcceptReusedNonce) {
-                    return Err(fault(StatusCode::BAD_REQUEST, "badNonce", "the nonce was not issued here or was already used"));
+                    return Err(fault(StatusCode::BAD_REQUEST, ProblemType::BadNonce, "the nonce was not issued here or was already used"));
                 }
             }
         }
@@ -85,7 +85,7 @@ impl Wfe {
         {
             return Err(match e {
                 JwsError::Verify(VerifyError::AlgorithmKeyMismatch { .. }) if h.jwk.is_some() => {
-                    fault(StatusCode::BAD_REQUEST, "badPublicKey", e.to_string())
+                    fault(StatusCode::BAD_REQUEST, ProblemType::BadPublicKey, e.to_string())
                 }
                 other => malformed(format!("JWS verification failed: {other}")),
             });
@@ -107,7 +107,7 @@ impl Wfe {
                 if let Some(jwk) = &jws.header.jwk
                     && let Some(why) = weak_key(jwk)
                 {
-                    return Err(fault(StatusCode::BAD_REQUEST, "badPublicKey", why));
+                    return Err(fault(StatusCode::BAD_REQUEST, ProblemType::BadPublicKey, why));
                 }
                 Ok(jws)
             }
@@ -200,14 +200,14 @@ impl Wfe {
             .strip_prefix(&prefix)
             .filter(|id| !id.contains('/'))
             .and_then(|id| self.db.account(id))
-            .ok_or_else(|| fault(StatusCode::BAD_REQUEST, "accountDoesNotExist", format!("no account at {kid}")))?;
+            .ok_or_else(|| fault(StatusCode::BAD_REQUEST, ProblemType::AccountDoesNotExist, format!("no account at {kid}")))?;
         self.usable(account)
     }
 
     /// The account, if it may still make requests (§7.3.6).
     pub(super) fn usable(&self, account: Account) -> Result<Account, Fault> {
         if account.status != AccountStatus::Valid && !self.has(Defect::AcceptDeactivatedAccount) {
-            return Err(fault(StatusCode::UNAUTHORIZED, "unauthorized", "the account is not valid"));
+            return Err(fault(StatusCode::UNAUTHORIZED, ProblemType::Unauthorized, "the account is not valid"));
         }
         Ok(account)
     }

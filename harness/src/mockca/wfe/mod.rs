@@ -31,7 +31,7 @@ use crate::protocol::b64;
 use crate::protocol::jwk::{Jwk, VerifyError, key_authorization};
 use crate::protocol::jws::{Algorithm, JwsError, ParsedJws};
 use crate::protocol::strict_json;
-use crate::protocol::wire::{ERROR_NS, Identifier, Problem};
+use crate::protocol::wire::{ERROR_NS, Identifier, Problem, ProblemType};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
@@ -113,11 +113,11 @@ pub(crate) struct Fault {
     link: Option<(String, &'static str)>,
 }
 
-fn fault(status: StatusCode, kind: &str, detail: impl Into<String>) -> Fault {
+fn fault(status: StatusCode, kind: ProblemType, detail: impl Into<String>) -> Fault {
     Fault {
         status,
         problem: Box::new(Problem {
-            kind: Some(format!("{ERROR_NS}{kind}")),
+            kind: Some(kind.urn()),
             detail: Some(detail.into()),
             status: Some(status.as_u16()),
             ..Problem::default()
@@ -130,19 +130,19 @@ fn fault(status: StatusCode, kind: &str, detail: impl Into<String>) -> Fault {
 }
 
 fn malformed(detail: impl Into<String>) -> Fault {
-    fault(StatusCode::BAD_REQUEST, "malformed", detail)
+    fault(StatusCode::BAD_REQUEST, ProblemType::Malformed, detail)
 }
 
 fn unauthorized(detail: impl Into<String>) -> Fault {
-    fault(StatusCode::FORBIDDEN, "unauthorized", detail)
+    fault(StatusCode::FORBIDDEN, ProblemType::Unauthorized, detail)
 }
 
 fn not_found(detail: impl Into<String>) -> Fault {
-    fault(StatusCode::NOT_FOUND, "malformed", detail)
+    fault(StatusCode::NOT_FOUND, ProblemType::Malformed, detail)
 }
 
 fn server_internal(detail: impl Into<String>) -> Fault {
-    fault(StatusCode::INTERNAL_SERVER_ERROR, "serverInternal", detail)
+    fault(StatusCode::INTERNAL_SERVER_ERROR, ProblemType::ServerInternal, detail)
 }
 
 type Handled = Result<Reply, Fault>;
@@ -192,14 +192,8 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// `len` random bytes in base64url: resource ids and challenge tokens.
-fn random_b64(len: usize) -> String {
-    let mut bytes = vec![0u8; len];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("system RNG");
-    b64::encode(bytes)
-}
-
 fn random_id() -> String {
-    random_b64(ID_BYTES)
+    crate::protocol::random::b64url(ID_BYTES)
 }
 
 /// Copies the members of a request object into a response object, replacing those
@@ -250,14 +244,14 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
 fn jws_fault(e: JwsError, defects: &DefectSet) -> Fault {
     match e {
         JwsError::UnsupportedAlgorithm(alg) => {
-            let mut f = fault(StatusCode::BAD_REQUEST, "badSignatureAlgorithm", format!("alg {alg:?} is not supported"));
+            let mut f = fault(StatusCode::BAD_REQUEST, ProblemType::BadSignatureAlgorithm, format!("alg {alg:?} is not supported"));
             if !defects.has(Defect::OmitSupportedAlgorithms) {
                 let algs: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
                 f.problem.extra.insert("algorithms".into(), json!(algs));
             }
             f
         }
-        JwsError::Jwk(e) => fault(StatusCode::BAD_REQUEST, "badPublicKey", format!("jwk refused: {e}")),
+        JwsError::Jwk(e) => fault(StatusCode::BAD_REQUEST, ProblemType::BadPublicKey, format!("jwk refused: {e}")),
         other => malformed(other.to_string()),
     }
 }
@@ -310,12 +304,12 @@ impl Wfe {
                 (result, b, fired)
             }
             Ok(Err(_)) => {
-                let f = fault(StatusCode::PAYLOAD_TOO_LARGE, "malformed", format!("request body larger than {MAX_BODY} bytes"));
+                let f = fault(StatusCode::PAYLOAD_TOO_LARGE, ProblemType::Malformed, format!("request body larger than {MAX_BODY} bytes"));
                 (Err(f), Bytes::new(), None)
             }
             Err(_) => {
                 let detail = format!("the request body did not arrive within {}s", BODY_TIMEOUT.as_secs());
-                (Err(fault(StatusCode::REQUEST_TIMEOUT, "malformed", detail)), Bytes::new(), None)
+                (Err(fault(StatusCode::REQUEST_TIMEOUT, ProblemType::Malformed, detail)), Bytes::new(), None)
             }
         };
         let (response, response_body) = self.render(result, path);
@@ -403,7 +397,7 @@ impl Wfe {
                     (true, false) => "GET, HEAD",
                 };
                 let detail = format!("{method} is not allowed here; use {allowed}");
-                let mut f = fault(StatusCode::METHOD_NOT_ALLOWED, "malformed", detail);
+                let mut f = fault(StatusCode::METHOD_NOT_ALLOWED, ProblemType::Malformed, detail);
                 f.allow = Some(allowed);
                 return Err(f);
             }
@@ -501,7 +495,7 @@ impl Wfe {
                     "application/problem+json"
                 };
                 let mut problem = f.problem;
-                if self.has(Defect::BadPublicKeyWithoutDetail) && problem.acme_name() == Some("badPublicKey") {
+                if self.has(Defect::BadPublicKeyWithoutDetail) && problem.problem_type() == Some(ProblemType::BadPublicKey) {
                     problem.detail = None;
                 }
                 if self.has(Defect::UnregisteredNotFoundType) && f.status == StatusCode::NOT_FOUND {
@@ -614,10 +608,10 @@ fn scripted_answer(fired: Option<Fired>) -> Option<Handled> {
         Some(Err(f2))
     };
     match f.kind {
-        FaultKind::BadNonce => scripted(StatusCode::BAD_REQUEST, "badNonce", "the nonce is refused"),
-        FaultKind::RateLimited => scripted(StatusCode::TOO_MANY_REQUESTS, "rateLimited", "too many requests"),
-        FaultKind::Unavailable => scripted(StatusCode::SERVICE_UNAVAILABLE, "serverInternal", "temporarily unavailable"),
-        FaultKind::ServerInternal => scripted(StatusCode::INTERNAL_SERVER_ERROR, "serverInternal", "internal error"),
+        FaultKind::BadNonce => scripted(StatusCode::BAD_REQUEST, ProblemType::BadNonce, "the nonce is refused"),
+        FaultKind::RateLimited => scripted(StatusCode::TOO_MANY_REQUESTS, ProblemType::RateLimited, "too many requests"),
+        FaultKind::Unavailable => scripted(StatusCode::SERVICE_UNAVAILABLE, ProblemType::ServerInternal, "temporarily unavailable"),
+        FaultKind::ServerInternal => scripted(StatusCode::INTERNAL_SERVER_ERROR, ProblemType::ServerInternal, "internal error"),
         FaultKind::EmptyOk => Some(Ok(Reply { body: ReplyBody::Raw(b""), ..Reply::empty(StatusCode::OK) })),
         FaultKind::InvalidJson => Some(Ok(Reply { body: ReplyBody::Raw(b"{\"status\": \"valid\", "), ..Reply::empty(StatusCode::OK) })),
         FaultKind::Delay
@@ -657,7 +651,7 @@ mod tests {
         let check = |name: &str, defects: &DefectSet| check_identifier(&Identifier::dns(name.to_owned()), defects);
         assert_eq!(check("xn--bcher-kva.example", &clean).map(|i| i.value), Ok("xn--bcher-kva.example".into()));
         for bad in ["bücher.example", "xn--zz.example", "xn--a.example", "a..example"] {
-            assert_eq!(check(bad, &clean).map_err(|e| e.0), Err("rejectedIdentifier"), "{bad}");
+            assert_eq!(check(bad, &clean).map_err(|e| e.0), Err(ProblemType::RejectedIdentifier), "{bad}");
         }
         assert!(check("xn--zz.example", &DefectSet::new([Defect::AcceptInvalidALabels])).is_ok());
         assert!(check("bücher.example", &DefectSet::new([Defect::AcceptULabels])).is_ok());

@@ -6,8 +6,8 @@ use super::*;
 
 impl Wfe {
     /// The subproblem of a refused newOrder identifier (§6.7.1).
-    pub(super) fn identifier_problem(&self, kind: &str, detail: String, id: Identifier) -> Problem {
-        let mut p = Problem { kind: Some(format!("{ERROR_NS}{kind}")), detail: Some(detail), ..Problem::default() };
+    pub(super) fn identifier_problem(&self, kind: ProblemType, detail: String, id: Identifier) -> Problem {
+        let mut p = Problem { kind: Some(kind.urn()), detail: Some(detail), ..Problem::default() };
         if self.has(Defect::SubproblemIdentifierString) {
             p.extra.insert("identifier".into(), format!("{}:{}", id.kind, id.value).into());
         } else {
@@ -27,7 +27,7 @@ impl Wfe {
         let Err(wait) = limiter.admit(account_id, std::time::Instant::now()) else { return Ok(()) };
         let limit = limiter.limit();
         let detail = format!("more than {} new orders within {}s", limit.requests, limit.window.as_secs());
-        let mut f = fault(StatusCode::TOO_MANY_REQUESTS, "rateLimited", detail);
+        let mut f = fault(StatusCode::TOO_MANY_REQUESTS, ProblemType::RateLimited, detail);
         if self.has(Defect::RateLimitDraftType) {
             f.problem.kind = Some("urn:acme:error:rateLimited".into());
         }
@@ -64,8 +64,8 @@ impl Wfe {
             }
         }
         if !problems.is_empty() {
-            let kind = if problems.len() == 1 { problems[0].acme_name().unwrap_or("rejectedIdentifier").to_owned() } else { "rejectedIdentifier".to_owned() };
-            let mut f = fault(StatusCode::BAD_REQUEST, &kind, format!("{} identifier(s) refused", problems.len()));
+            let kind = if problems.len() == 1 { problems[0].problem_type().unwrap_or(ProblemType::RejectedIdentifier) } else { ProblemType::RejectedIdentifier };
+            let mut f = fault(StatusCode::BAD_REQUEST, kind, format!("{} identifier(s) refused", problems.len()));
             if self.has(Defect::ProblemIdentifierTopLevel) {
                 f.problem.identifier = problems[0].identifier.clone();
             }
@@ -151,7 +151,7 @@ impl Wfe {
             return Ok(default.map(|p| p.name.clone()));
         };
         let name = named.as_str().ok_or_else(|| malformed("profile must be a string"))?;
-        let refused = |why: String| Err(fault(StatusCode::BAD_REQUEST, "invalidProfile", why));
+        let refused = |why: String| Err(fault(StatusCode::BAD_REQUEST, ProblemType::InvalidProfile, why));
         match self.profiles.select(name, has_ip) {
             Ok(p) => Ok(Some(p.name.clone())),
             Err(Refusal::NotAdvertised) if self.has(Defect::UnadvertisedProfileAccepted) => Ok(Some(name.to_owned())),
@@ -195,7 +195,7 @@ impl Wfe {
             id
         } else {
             if id.kind == "dns" && id.value.starts_with("*.") {
-                return Err(fault(StatusCode::FORBIDDEN, "rejectedIdentifier", "pre-authorization cannot cover a wildcard name"));
+                return Err(fault(StatusCode::FORBIDDEN, ProblemType::RejectedIdentifier, "pre-authorization cannot cover a wildcard name"));
             }
             let status = if self.has(Defect::NewAuthzRefusal400) { StatusCode::BAD_REQUEST } else { StatusCode::FORBIDDEN };
             check_identifier(&id, &self.defects).map_err(|(kind, why)| fault(status, kind, why))?
@@ -292,7 +292,7 @@ impl Wfe {
             || (status == OrderStatus::Pending && self.has(Defect::FinalizePendingOrder))
             || (status == OrderStatus::Valid && self.has(Defect::RefinalizeValidOrder));
         if !finalizable {
-            return Err(fault(StatusCode::FORBIDDEN, "orderNotReady", format!("the order is {}, not ready", status.name())));
+            return Err(fault(StatusCode::FORBIDDEN, ProblemType::OrderNotReady, format!("the order is {}, not ready", status.name())));
         }
         let profile = order.profile.as_deref().and_then(|p| self.profiles.get(p));
         if let Some(p) = profile
@@ -300,12 +300,12 @@ impl Wfe {
             && !self.has(Defect::FinalizeWithdrawnProfile)
         {
             let why = format!("the CA no longer issues under profile {}", p.name);
-            return Err(fault(StatusCode::BAD_REQUEST, "invalidProfile", why));
+            return Err(fault(StatusCode::BAD_REQUEST, ProblemType::InvalidProfile, why));
         }
         let shape = profile.map_or(CLASSIC, |p| p.shape);
         let payload = s.payload.ok_or_else(|| malformed("finalize needs a payload with a csr"))?;
         let csr_text = payload.get("csr").and_then(Value::as_str).ok_or_else(|| malformed("the payload needs a csr string"))?;
-        let bad_csr = |why: String| fault(StatusCode::BAD_REQUEST, "badCSR", why);
+        let bad_csr = |why: String| fault(StatusCode::BAD_REQUEST, ProblemType::BadCsr, why);
         let unusable_csr = |why: String| if self.has(Defect::CsrErrorMalformed) { malformed(why) } else { bad_csr(why) };
         let der = b64::decode(csr_text).map_err(|e| unusable_csr(format!("csr: {e}")))?;
         let csr = parse_csr(&der).map_err(|e| unusable_csr(format!("csr: {e}")))?;
@@ -386,7 +386,7 @@ impl Wfe {
 }
 
 /// Validates one identifier of a newOrder; the error is (ACME error name, detail).
-pub(super) fn check_identifier(id: &Identifier, defects: &DefectSet) -> Result<Identifier, (&'static str, String)> {
+pub(super) fn check_identifier(id: &Identifier, defects: &DefectSet) -> Result<Identifier, (ProblemType, String)> {
     match id.kind.as_str() {
         "dns" => {
             let name = id.value.to_ascii_lowercase();
@@ -403,24 +403,24 @@ pub(super) fn check_identifier(id: &Identifier, defects: &DefectSet) -> Result<I
                         && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || (u_labels && c.is_alphanumeric()))
                 });
             if !ok {
-                return Err(("rejectedIdentifier", format!("{:?} is not a valid DNS name", id.value)));
+                return Err((ProblemType::RejectedIdentifier, format!("{:?} is not a valid DNS name", id.value)));
             }
             // §7.1.4: an "xn--" label must be the A-label of a valid U-label.
             if labels.iter().any(|l| l.starts_with("xn--"))
                 && url::Host::parse(base).is_err()
                 && !defects.has(Defect::AcceptInvalidALabels)
             {
-                return Err(("rejectedIdentifier", format!("{:?} has an xn-- label that is no valid IDNA encoding", id.value)));
+                return Err((ProblemType::RejectedIdentifier, format!("{:?} has an xn-- label that is no valid IDNA encoding", id.value)));
             }
             if base.parse::<IpAddr>().is_ok() {
-                return Err(("rejectedIdentifier", "an IP address must use the ip identifier type".into()));
+                return Err((ProblemType::RejectedIdentifier, "an IP address must use the ip identifier type".into()));
             }
             Ok(Identifier::dns(name))
         }
         "ip" => match id.value.parse::<IpAddr>() {
             Ok(ip) if ip.to_string() == id.value => Ok(Identifier::ip(ip.to_string())),
-            _ => Err(("malformed", format!("{:?} is not an IP address in canonical form (RFC 8738 §3)", id.value))),
+            _ => Err((ProblemType::Malformed, format!("{:?} is not an IP address in canonical form (RFC 8738 §3)", id.value))),
         },
-        other => Err(("unsupportedIdentifier", format!("identifier type {other:?} is not supported"))),
+        other => Err((ProblemType::UnsupportedIdentifier, format!("identifier type {other:?} is not supported"))),
     }
 }

@@ -181,12 +181,6 @@ const POLL_INTERVAL_MAX: Duration = Duration::from_secs(3);
 /// The longest a `sleep` step with `retry_after` waits, whatever the server asked.
 const MAX_RETRY_AFTER_SLEEP: Duration = Duration::from_secs(60);
 
-fn random_label() -> String {
-    let mut bytes = [0u8; 6];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("system RNG");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Writes `url` differently but equivalently; the URL parser would normalise the
 /// difference away, so the spelling is changed on the text.
 fn respell_url(url: &str, respell: impl Fn(&url::Url) -> String) -> String {
@@ -280,9 +274,9 @@ enum Payload {
 impl<'e> CaseRun<'e> {
     pub(crate) fn new(env: &'e Env, requires: &'e [Feature]) -> Self {
         let mut placeholders = vec![
-            ("{name}".to_owned(), format!("{}.{}", random_label(), env.domain_suffix)),
-            ("{name2}".to_owned(), format!("{}.{}", random_label(), env.domain_suffix)),
-            ("{name3}".to_owned(), format!("{}.{}", random_label(), env.domain_suffix)),
+            ("{name}".to_owned(), format!("{}.{}", crate::protocol::random::hex(6), env.domain_suffix)),
+            ("{name2}".to_owned(), format!("{}.{}", crate::protocol::random::hex(6), env.domain_suffix)),
+            ("{name3}".to_owned(), format!("{}.{}", crate::protocol::random::hex(6), env.domain_suffix)),
             ("{directory_url}".to_owned(), env.directory_url.clone()),
         ];
         placeholders.extend(profile_placeholders(env));

@@ -44,7 +44,7 @@ impl CaseRun<'_> {
         };
         let env = self.env;
         let fresh_order = || {
-            let name = format!("{}.{}", random_label(), env.domain_suffix);
+            let name = format!("{}.{}", crate::protocol::random::hex(6), env.domain_suffix);
             Payload::Json(json!({ "identifiers": [Identifier { kind: "dns".into(), value: name }] }))
         };
         self.probing_rate_limit = true;

@@ -3,6 +3,7 @@
 //! within --max-wait, and POST-as-GET polling that honours Retry-After.
 
 use super::*;
+use crate::protocol::wire::ProblemType;
 
 impl CaseRun<'_> {
     pub(super) async fn nonce(&mut self, mutation: Option<NonceMutation>) -> StepResult<Option<String>> {
@@ -12,7 +13,7 @@ impl CaseRun<'_> {
             Some(NonceMutation::Reuse) => Some(self.used_nonces.last().cloned().ok_or_else(|| {
                 StepError::Error("mutation nonce = \"reuse\" needs an earlier signed request in the case".into())
             })?),
-            Some(NonceMutation::Invented) => Some(b64::encode(random_label().repeat(2))),
+            Some(NonceMutation::Invented) => Some(b64::encode(crate::protocol::random::hex(6).repeat(2))),
             Some(NonceMutation::BadEncoding) => Some("not+base64url/==".to_owned()),
             Some(NonceMutation::Padded) => Some(format!("{}=", self.fresh_nonce().await?)),
         })
@@ -49,7 +50,7 @@ impl CaseRun<'_> {
         loop {
             let resp = self.signed_once(key, &key_id, url, &payload, m).await?;
             let bad_nonce = resp.status == 400
-                && resp.problem().and_then(|p| p.acme_name().map(str::to_owned)).as_deref() == Some("badNonce");
+                && resp.problem().and_then(|p| p.problem_type()) == Some(ProblemType::BadNonce);
             if bad_nonce && attempt < retries {
                 attempt += 1;
                 continue;
