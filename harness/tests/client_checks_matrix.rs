@@ -7,7 +7,8 @@
 //! say the certificate is due, so its run holds a renewal whose order reuses the
 //! authorization of the first.
 
-use acmespec::client::{self, ChallengeType, ClientConfig, ClientDefect};
+use acmespec::protocol::wire::ChallengeType;
+use acmespec::client::{self, ClientConfig, ClientDefect};
 use acmespec::clients::checks::{ChainPreference, CheckVerdict, GradeContext, ProfileContext, all_checks, grade};
 use acmespec::mockca::{Endpoint, FaultKind, FaultRule, MockCa, MockCaConfig};
 use acmespec::protocol::wire::Identifier;

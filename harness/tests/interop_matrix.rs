@@ -3,7 +3,7 @@
 //! cell checked, and both renderings checked for what they show. It fails, never skips,
 //! without the clients: run `scripts/test`.
 
-use acmespec::client::ChallengeType;
+use acmespec::protocol::wire::ChallengeType;
 use acmespec::clients::adapter::Adapter;
 use acmespec::clients::run::ClientRunOptions;
 use acmespec::interop::{CellOutcome, MatrixOptions, Server, run_matrix, to_html, to_markdown};

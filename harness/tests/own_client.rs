@@ -11,7 +11,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use acmespec::client::{self, ChallengeType, ClientConfig, ClientDefect, ClientError, RevokeAs};
+use acmespec::protocol::wire::ChallengeType;
+use acmespec::client::{self, ClientConfig, ClientDefect, ClientError, RevokeAs};
 use acmespec::mockca::{Endpoint, Entry, FaultKind, FaultRule, MockCa, MockCaConfig};
 use acmespec::protocol::wire::Identifier;
 use acmespec::responders::Responders;

@@ -4,7 +4,8 @@
 //! Keys travel as PKCS#8 PEM files, so that one invocation can issue and save the
 //! account and certificate keys and later ones can revoke, roll over or deactivate.
 
-use super::{AccountCredentials, ChallengeType, ClientConfig, ClientDefect, RevokeAs};
+use super::{AccountCredentials, ClientConfig, ClientDefect, RevokeAs};
+use crate::protocol::wire::ChallengeType;
 use crate::protocol::http::{parse_pem_certificates, read_ca_certs};
 use crate::protocol::jws::Algorithm;
 use crate::protocol::keys::SigningKey;

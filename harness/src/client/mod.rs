@@ -33,59 +33,13 @@ use crate::protocol::http::{HttpError, NonceError};
 use crate::protocol::jwk::{dns01_txt_value, key_authorization};
 use crate::protocol::jws::Algorithm;
 use crate::protocol::keys::{KeyError, SigningKey};
-use crate::protocol::wire::{Account, Authorization, Challenge, Identifier, Order, Problem, RenewalInfo};
+use crate::protocol::wire::{Account, Authorization, Challenge, ChallengeType, Identifier, Order, Problem, RenewalInfo};
 use crate::responders::{AlpnIdentifier, ResponderError, Responders};
 use rustls_pki_types::CertificateDer;
 use serde_json::{Value, json};
 use session::{Fetched, Req, Session, Signer};
-use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
-
-/// The challenge type a client answers (RFC 8555 §8.3, §8.4; RFC 8737).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
-pub enum ChallengeType {
-    /// http-01, served by the http-01 responder.
-    #[default]
-    #[serde(rename = "http-01")]
-    Http01,
-    /// dns-01, served by the DNS responder.
-    #[serde(rename = "dns-01")]
-    Dns01,
-    /// tls-alpn-01, served by the tls-alpn-01 responder.
-    #[serde(rename = "tls-alpn-01")]
-    TlsAlpn01,
-}
-
-impl ChallengeType {
-    /// Every challenge type.
-    pub const ALL: [ChallengeType; 3] = [ChallengeType::Http01, ChallengeType::Dns01, ChallengeType::TlsAlpn01];
-
-    /// The registered name (`http-01`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            ChallengeType::Http01 => "http-01",
-            ChallengeType::Dns01 => "dns-01",
-            ChallengeType::TlsAlpn01 => "tls-alpn-01",
-        }
-    }
-}
-
-impl std::str::FromStr for ChallengeType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        ChallengeType::ALL
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| format!("unknown challenge type {s:?}; use http-01, dns-01 or tls-alpn-01"))
-    }
-}
-
-impl fmt::Display for ChallengeType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// What the client is to do and how.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@
 //! trust the mock CA through its own environment variable or, for a client that reads
 //! only the system bundle, through `trust = "system-bundle"`.
 
-use crate::client::ChallengeType;
+use crate::protocol::wire::ChallengeType;
 use crate::clients::scenario::Operation;
 use crate::scenario::{LoadError, line_of, toml_error};
 use serde::{Deserialize, Serialize};

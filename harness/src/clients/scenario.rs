@@ -10,7 +10,7 @@
 use crate::clients::checks::CheckInfo;
 use crate::mockca::FaultRule;
 use crate::scenario::{Actor, Catalogue, ItemProblem, Level, LoadError, Requirement, Source, line_of, load_items};
-use crate::client::ChallengeType;
+use crate::protocol::wire::ChallengeType;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

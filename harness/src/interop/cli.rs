@@ -1,7 +1,7 @@
 //! `acmespec matrix`: the interop matrix on the command line.
 
 use super::{MatrixOptions, Server, run_matrix, to_html, to_markdown};
-use crate::client::ChallengeType;
+use crate::protocol::wire::ChallengeType;
 use crate::clients::adapter::Adapter;
 use crate::clients::run::{ClientRunOptions, random_seed};
 use std::net::SocketAddr;

@@ -13,7 +13,7 @@ mod render;
 
 pub use render::{to_html, to_markdown};
 
-use crate::client::ChallengeType;
+use crate::protocol::wire::ChallengeType;
 use crate::clients::adapter::{Adapter, AdapterOp};
 use crate::clients::run::{
     ClientRunOptions, ClientWorkspace, CommandRun, RunOutcome, ServerSide, WorkDir, client_version, reserve_challenge_ports, run_scenario,

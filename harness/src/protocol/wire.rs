@@ -176,6 +176,52 @@ pub struct DirectoryMeta {
     pub extra: Map<String, Value>,
 }
 
+/// The challenge types (RFC 8555 §8.3, §8.4; RFC 8737): what a client answers, a
+/// scenario or solver names, a runner step solves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+pub enum ChallengeType {
+    /// http-01 (RFC 8555 §8.3).
+    #[default]
+    #[serde(rename = "http-01")]
+    Http01,
+    /// dns-01 (RFC 8555 §8.4).
+    #[serde(rename = "dns-01")]
+    Dns01,
+    /// tls-alpn-01 (RFC 8737).
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+}
+
+impl ChallengeType {
+    /// Every challenge type.
+    pub const ALL: [ChallengeType; 3] = [ChallengeType::Http01, ChallengeType::Dns01, ChallengeType::TlsAlpn01];
+
+    /// The registered name (`http-01`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChallengeType::Http01 => "http-01",
+            ChallengeType::Dns01 => "dns-01",
+            ChallengeType::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+}
+
+impl std::str::FromStr for ChallengeType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ChallengeType::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| format!("unknown challenge type {s:?}; use http-01, dns-01 or tls-alpn-01"))
+    }
+}
+
+impl std::fmt::Display for ChallengeType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// An identifier (RFC 8555 §7.1.3, RFC 8738 §3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Identifier {

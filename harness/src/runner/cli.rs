@@ -57,7 +57,7 @@ pub struct RunArgs {
     /// Challenge types --solver-exec answers (http-01, dns-01, tls-alpn-01) [default:
     /// every type --http01-webroot and --dns-rfc2136 do not].
     #[arg(long, value_name = "TYPE")]
-    solver_exec_for: Vec<crate::client::ChallengeType>,
+    solver_exec_for: Vec<crate::protocol::wire::ChallengeType>,
     /// Answer dns-01 by adding TXT records to this authoritative DNS server (IP or
     /// IP:PORT, port 53 by default) by RFC 2136 dynamic update over TCP, instead of the
     /// runner's DNS. Cases that judge the CA's validation queries then are `unsupported`.
@@ -379,7 +379,7 @@ fn solvers(args: &RunArgs) -> Result<runner::Solvers, String> {
             timeout: Duration::from_secs(args.solver_timeout),
             propagation: Duration::from_secs(args.solver_propagation),
         };
-        let all = crate::client::ChallengeType::ALL;
+        let all = crate::protocol::wire::ChallengeType::ALL;
         let types = if args.solver_exec_for.is_empty() { all.to_vec() } else { args.solver_exec_for.clone() };
         for kind in types {
             let slot = solvers.slot_mut(kind);

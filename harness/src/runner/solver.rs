@@ -7,7 +7,7 @@
 //! validation, so the cases that judge what the CA's requests looked like cannot run
 //! (see [`Solvers::hides`]); every other case runs unchanged.
 
-use crate::client::ChallengeType;
+use crate::protocol::wire::ChallengeType;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;

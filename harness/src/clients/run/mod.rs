@@ -15,7 +15,7 @@ use verdict::{Judged, fault_endpoints_unused, harness_error, journal_lines, judg
 use crate::clients::adapter::{Adapter, AdapterOp, Bindings, CommandSpec, SYSTEM_BUNDLE, Trust, dns_hook_script, http_hook_script};
 use crate::responders::Http01Responder;
 use crate::clients::checks::{ChainPreference, CheckResult, CheckVerdict, GradeContext, ProfileContext, all_checks, grade};
-use crate::client::ChallengeType;
+use crate::protocol::wire::ChallengeType;
 use crate::clients::scenario::{ClientCatalogue, ClientScenario, ExpectedOutcome, Operation};
 use crate::mockca::{Endpoint, Entry, MockCa, MockCaConfig};
 use crate::runner::{CaseResult, ClientSubject, RunReport, Summary, Verdict};
