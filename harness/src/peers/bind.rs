@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{GroupGuard, NotReady, PeerError, find_on_path, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+use super::{GroupGuard, NotReady, PeerError, find_on_path, on_free_ports, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
 
 const PROGRAM: &str = "named";
 const PORT_ATTEMPTS: u32 = 3;
@@ -48,24 +48,22 @@ impl Bind {
         let secret = random_secret();
         write(&d.join("zone.db"), &zone_file(&zone, address))?;
         let log_path = d.join("named.log");
-        let mut last_tail = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            let port = try_free_tcp_port().map_err(|e| io_err("finding a free TCP port", e))?;
+        let (child, addr) = on_free_ports(PROGRAM, PORT_ATTEMPTS, async || {
+            let port = try_free_tcp_port().map_err(|e| NotReady::Fatal(io_err("finding a free TCP port", e)))?;
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            write(&d.join("named.conf"), &config(d, port, &zone, &secret))?;
-            let (out, err) = log_files(&log_path)?;
+            write(&d.join("named.conf"), &config(d, port, &zone, &secret)).map_err(NotReady::Fatal)?;
+            let (out, err) = log_files(&log_path).map_err(NotReady::Fatal)?;
             let mut cmd = Command::new(&named);
             // -g: foreground, log to stderr; -n 1: one worker thread is plenty for a test.
             cmd.args(["-g", "-n", "1", "-c"]).arg(d.join("named.conf"));
             cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
-            let mut child = GroupGuard(cmd.spawn().map_err(|e| io_err(format!("starting {}", named.display()), e))?);
-            match wait_ready(&mut child, &log_path).await {
-                Ok(()) => return Ok(Bind { _child: child, addr, zone, secret, log_path, _dir: dir }),
-                Err(NotReady::PortBusy(tail)) => last_tail = tail,
-                Err(NotReady::Fatal(e)) => return Err(e),
-            }
-        }
-        Err(PeerError::PortsBusy { program: PROGRAM.into(), attempts: PORT_ATTEMPTS, log_tail: last_tail })
+            let spawned = cmd.spawn().map_err(|e| NotReady::Fatal(io_err(format!("starting {}", named.display()), e)))?;
+            let mut child = GroupGuard(spawned);
+            wait_ready(&mut child, &log_path).await?;
+            Ok((child, addr))
+        })
+        .await?;
+        Ok(Bind { _child: child, addr, zone, secret, log_path, _dir: dir })
     }
 
     /// Where it serves DNS (UDP and TCP).

@@ -225,6 +225,21 @@ fn log_files(log: &Path) -> Result<(File, File), PeerError> {
     Ok((out, err))
 }
 
+/// Starts a peer with `attempt` (which picks free ports, spawns it and waits for it)
+/// until one attempt does not lose a port to another process, at most `attempts` times:
+/// a free port can be taken between finding it and the peer binding it.
+async fn on_free_ports<T>(program: &str, attempts: u32, mut attempt: impl AsyncFnMut() -> Result<T, NotReady>) -> Result<T, PeerError> {
+    let mut last_tail = String::new();
+    for _ in 0..attempts {
+        match attempt().await {
+            Ok(started) => return Ok(started),
+            Err(NotReady::PortBusy(tail)) => last_tail = tail,
+            Err(NotReady::Fatal(e)) => return Err(e),
+        }
+    }
+    Err(PeerError::PortsBusy { program: program.into(), attempts, log_tail: last_tail })
+}
+
 /// Why a peer did not come up.
 enum NotReady {
     /// It exited because a listener port was taken; carries the log tail.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{GroupGuard, NotReady, PeerError, find_on_path, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+use super::{GroupGuard, NotReady, PeerError, find_on_path, on_free_ports, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
 
 const PROGRAM: &str = "nginx";
 const PORT_ATTEMPTS: u32 = 3;
@@ -36,23 +36,21 @@ impl Nginx {
         let dir = tempfile::Builder::new().prefix("acmespec-nginx-").tempdir().map_err(|e| io_err("creating nginx's temporary directory", e))?;
         let d = dir.path();
         let log_path = d.join("nginx.log");
-        let mut last_tail = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            let port = try_free_tcp_port().map_err(|e| io_err("finding a free TCP port", e))?;
+        let (child, addr) = on_free_ports(PROGRAM, PORT_ATTEMPTS, async || {
+            let port = try_free_tcp_port().map_err(|e| NotReady::Fatal(io_err("finding a free TCP port", e)))?;
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            write(&d.join("nginx.conf"), &config(d, addr, webroot))?;
-            let (out, err) = log_files(&log_path)?;
+            write(&d.join("nginx.conf"), &config(d, addr, webroot)).map_err(NotReady::Fatal)?;
+            let (out, err) = log_files(&log_path).map_err(NotReady::Fatal)?;
             let mut cmd = Command::new(&nginx);
             cmd.arg("-p").arg(d).arg("-c").arg(d.join("nginx.conf"));
             cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
-            let mut child = GroupGuard(cmd.spawn().map_err(|e| io_err(format!("starting {}", nginx.display()), e))?);
-            match wait_ready(&mut child, addr, &log_path).await {
-                Ok(()) => return Ok(Nginx { _child: child, addr, dir }),
-                Err(NotReady::PortBusy(tail)) => last_tail = tail,
-                Err(NotReady::Fatal(e)) => return Err(e),
-            }
-        }
-        Err(PeerError::PortsBusy { program: PROGRAM.into(), attempts: PORT_ATTEMPTS, log_tail: last_tail })
+            let spawned = cmd.spawn().map_err(|e| NotReady::Fatal(io_err(format!("starting {}", nginx.display()), e)))?;
+            let mut child = GroupGuard(spawned);
+            wait_ready(&mut child, addr, &log_path).await?;
+            Ok((child, addr))
+        })
+        .await?;
+        Ok(Nginx { _child: child, addr, dir })
     }
 
     /// Where it listens.

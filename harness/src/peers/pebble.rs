@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::tls_identity::LocalhostTls;
 use serde_json::{Map, Value, json};
 
-use super::{NotReady, PeerError, ensure_crypto_provider, find_on_path, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+use super::{NotReady, PeerError, ensure_crypto_provider, find_on_path, on_free_ports, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
 
 const PROGRAM: &str = "pebble";
 const PORT_ATTEMPTS: u32 = 5;
@@ -197,46 +197,33 @@ impl Pebble {
             .build()
             .map_err(PeerError::Client)?;
 
-        let mut last_tail = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            let listen = free_addr()?;
+        let (child, listen, management) = on_free_ports(PROGRAM, PORT_ATTEMPTS, async || {
+            let listen = free_addr().map_err(NotReady::Fatal)?;
             let management = loop {
-                let m = free_addr()?;
+                let m = free_addr().map_err(NotReady::Fatal)?;
                 if m != listen {
                     break m;
                 }
             };
             let config = opts.config_json(listen, management, &cert_path, &key_path);
-            write(&config_path, &config.to_string())?;
-
+            write(&config_path, &config.to_string()).map_err(NotReady::Fatal)?;
             // Guarded at once: if the caller drops this future mid-wait, Pebble still dies.
-            let mut child = ChildGuard(spawn(&binary, &opts, &config_path, &log_path)?);
-            let urls = [
-                format!("https://{listen}/dir"),
-                format!("https://{management}/roots/0"),
-            ];
-            match wait_ready(&mut child.0, &urls, &log_path, opts.start_timeout, &client).await {
-                Ok(()) => {
-                    return Ok(Pebble {
-                        child,
-                        listen,
-                        management,
-                        ca_pem: tls.ca_pem().to_owned(),
-                        ca_der: tls.ca_der().to_vec(),
-                        ca_pem_path,
-                        log_path,
-                        opts,
-                        dir,
-                    });
-                }
-                Err(NotReady::PortBusy(tail)) => last_tail = tail,
-                Err(NotReady::Fatal(e)) => return Err(e),
-            }
-        }
-        Err(PeerError::PortsBusy {
-            program: PROGRAM.into(),
-            attempts: PORT_ATTEMPTS,
-            log_tail: last_tail,
+            let mut child = ChildGuard(spawn(&binary, &opts, &config_path, &log_path).map_err(NotReady::Fatal)?);
+            let urls = [format!("https://{listen}/dir"), format!("https://{management}/roots/0")];
+            wait_ready(&mut child.0, &urls, &log_path, opts.start_timeout, &client).await?;
+            Ok((child, listen, management))
+        })
+        .await?;
+        Ok(Pebble {
+            child,
+            listen,
+            management,
+            ca_pem: tls.ca_pem().to_owned(),
+            ca_der: tls.ca_der().to_vec(),
+            ca_pem_path,
+            log_path,
+            opts,
+            dir,
         })
     }
 

@@ -32,7 +32,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 
 use crate::tls_identity::LocalhostTls;
 
-use super::{GroupGuard, NotReady, PeerError, ensure_crypto_provider, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+use super::{GroupGuard, NotReady, PeerError, on_free_ports, ensure_crypto_provider, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
 
 const PROGRAM: &str = "serles-acme";
 /// The version the committed baseline (`reports/baselines/serles-1.3.0.toml`) pins.
@@ -147,32 +147,16 @@ impl Serles {
             .build()
             .map_err(PeerError::Client)?;
 
-        let mut last_tail = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            let port = try_free_tcp_port().map_err(|e| io_err("finding a free TCP port", e))?;
+        let (child, listen) = on_free_ports(PROGRAM, PORT_ATTEMPTS, async || {
+            let port = try_free_tcp_port().map_err(|e| NotReady::Fatal(io_err("finding a free TCP port", e)))?;
             let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             // Guarded at once: if the caller drops this future mid-wait, serles still dies.
-            let mut child = GroupGuard(spawn(&gunicorn, d, listen, &log_path)?);
-            let url = format!("https://{listen}/directory");
-            match wait_ready(&mut child.0, &url, &log_path, opts.start_timeout, &client).await {
-                Ok(()) => {
-                    return Ok(Serles {
-                        _child: child,
-                        listen,
-                        tls,
-                        log_path,
-                        _dir: dir,
-                    });
-                }
-                Err(NotReady::PortBusy(tail)) => last_tail = tail,
-                Err(NotReady::Fatal(e)) => return Err(e),
-            }
-        }
-        Err(PeerError::PortsBusy {
-            program: PROGRAM.into(),
-            attempts: PORT_ATTEMPTS,
-            log_tail: last_tail,
+            let mut child = GroupGuard(spawn(&gunicorn, d, listen, &log_path).map_err(NotReady::Fatal)?);
+            wait_ready(&mut child.0, &format!("https://{listen}/directory"), &log_path, opts.start_timeout, &client).await?;
+            Ok((child, listen))
         })
+        .await?;
+        Ok(Serles { _child: child, listen, tls, log_path, _dir: dir })
     }
 
     /// The ACME directory URL, e.g. `https://127.0.0.1:41234/directory`.
