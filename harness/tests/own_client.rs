@@ -284,14 +284,16 @@ async fn clean_client_renews_when_due_and_leaves_reused_authorizations_alone() {
 }
 
 /// What each defect does to an otherwise clean run: finish (`true`) or fail
-/// cleanly (`false`). The faults make the nonce and timing defects visible.
+/// cleanly (`false`). The faults make the nonce and timing defects visible, the
+/// profile asked for (tlsserver) the profile defects.
 fn expected_to_finish(d: ClientDefect) -> bool {
     use ClientDefect::*;
     match d {
         ReuseNonce | NoUserAgent | PlainGet | LegacyKeyAuthorization | FinalizeBeforeReady | RepostChallenge
-        | IgnoreRetryAfter | AnswerValidAuthorization | IgnorePreferredChain | IgnoreRenewalWindow => true,
+        | IgnoreRetryAfter | AnswerValidAuthorization | IgnorePreferredChain | IgnoreRenewalWindow | IgnoreProfile => true,
         WrongContentType | FetchWithEmptyObject | JwkInsteadOfKid | UrlMismatch | CsrExtraName | CsrAccountKey
-        | NoBadNonceRetry | DownloadWhileProcessing | InnerJwsNonce | GeneralJws | MissingUrl | WrongKid | AlgNone => false,
+        | NoBadNonceRetry | DownloadWhileProcessing | InnerJwsNonce | GeneralJws | MissingUrl | WrongKid | AlgNone
+        | UnadvertisedProfile => false,
         other => panic!("no expectation for {other}"),
     }
 }
@@ -308,7 +310,7 @@ async fn every_defect_finishes_or_fails_cleanly() {
         let faults = faults.into_iter().map(|r| FaultRule { times: Some(1), ..r }).collect();
         let ids = vec![Identifier::dns(format!("{}.own-client.test", defect.name()))];
         let (ca, config) = setup(ids, ChallengeType::Http01, faults).await;
-        let config = ClientConfig { defects: vec![defect], ..config };
+        let config = ClientConfig { defects: vec![defect], profile: Some("tlsserver".into()), ..config };
         let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(HARD_LIMIT, client::exercise(&config)).await;
         (defect, outcome, started.elapsed(), ca.journal().len())
