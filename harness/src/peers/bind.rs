@@ -9,12 +9,11 @@
 //! is refused as a real server refuses it.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use super::{GroupGuard, NotReady, PeerError, find_on_path, on_free_ports, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+use super::{GroupGuard, NotReady, PeerError, Readiness, find_on_path, io_err, log_tail, on_free_ports, spawn_grouped, try_free_tcp_port, wait_until_ready, write};
 
 const PROGRAM: &str = "named";
 const PORT_ATTEMPTS: u32 = 3;
@@ -30,7 +29,6 @@ pub struct Bind {
     // Dropped first: the process is gone before `_dir` deletes its files.
     _child: GroupGuard,
     addr: SocketAddr,
-    zone: String,
     secret: String,
     log_path: PathBuf,
     _dir: tempfile::TempDir,
@@ -52,28 +50,20 @@ impl Bind {
             let port = try_free_tcp_port().map_err(|e| NotReady::Fatal(io_err("finding a free TCP port", e)))?;
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             write(&d.join("named.conf"), &config(d, port, &zone, &secret)).map_err(NotReady::Fatal)?;
-            let (out, err) = log_files(&log_path).map_err(NotReady::Fatal)?;
             let mut cmd = Command::new(&named);
             // -g: foreground, log to stderr; -n 1: one worker thread is plenty for a test.
             cmd.args(["-g", "-n", "1", "-c"]).arg(d.join("named.conf"));
-            cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
-            let spawned = cmd.spawn().map_err(|e| NotReady::Fatal(io_err(format!("starting {}", named.display()), e)))?;
-            let mut child = GroupGuard(spawned);
+            let mut child = spawn_grouped(&mut cmd, &log_path, &named.display().to_string()).map_err(NotReady::Fatal)?;
             wait_ready(&mut child, &log_path).await?;
             Ok((child, addr))
         })
         .await?;
-        Ok(Bind { _child: child, addr, zone, secret, log_path, _dir: dir })
+        Ok(Bind { _child: child, addr, secret, log_path, _dir: dir })
     }
 
     /// Where it serves DNS (UDP and TCP).
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// The zone it is primary for.
-    pub fn zone(&self) -> &str {
-        &self.zone
     }
 
     /// The update key as `acmespec run --tsig` takes it: `NAME:hmac-sha256:SECRET`.
@@ -121,25 +111,14 @@ fn config(dir: &Path, port: u16, zone: &str, secret: &str) -> String {
 
 /// Waits for named's `running`, the sign that its zones are loaded and it listens.
 async fn wait_ready(child: &mut GroupGuard, log_path: &Path) -> Result<(), NotReady> {
-    let started = Instant::now();
-    loop {
-        still_running(&mut child.0, log_path, PROGRAM, "address in use")?;
+    let readiness = Readiness { program: PROGRAM, log: log_path, busy: "address in use", timeout: START_TIMEOUT, interval: POLL_INTERVAL };
+    wait_until_ready(&mut child.0, readiness, async || {
         let log = log_tail(log_path);
         // named keeps running when a listener cannot bind; it just does not answer there.
         if log.contains("address in use") {
             return Err(NotReady::PortBusy(log));
         }
-        if log.lines().any(|l| l.ends_with(" running")) {
-            return Ok(());
-        }
-        if started.elapsed() >= START_TIMEOUT {
-            return Err(NotReady::Fatal(PeerError::Timeout {
-                program: PROGRAM.into(),
-                waited: started.elapsed(),
-                last_error: "no \"running\" in its log".into(),
-                log_tail: log,
-            }));
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
+        Ok(if log.lines().any(|l| l.ends_with(" running")) { Ok(()) } else { Err("no \"running\" in its log".into()) })
+    })
+    .await
 }

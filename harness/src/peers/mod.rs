@@ -225,6 +225,56 @@ fn log_files(log: &Path) -> Result<(File, File), PeerError> {
     Ok((out, err))
 }
 
+/// Starts `cmd` in a process group of its own, its standard output and error going to
+/// `log`; the guard kills the group when dropped. `what` names it in errors.
+fn spawn_grouped(cmd: &mut std::process::Command, log: &Path, what: &str) -> Result<GroupGuard, PeerError> {
+    use std::os::unix::process::CommandExt;
+    let (out, err) = log_files(log)?;
+    cmd.stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0);
+    cmd.spawn().map(GroupGuard).map_err(|e| io_err(format!("starting {what}"), e))
+}
+
+/// How long to wait for a peer to come up and how it says a port was taken.
+struct Readiness<'a> {
+    /// The program, for errors.
+    program: &'a str,
+    /// Its log.
+    log: &'a Path,
+    /// What its log says when a listener's port is taken.
+    busy: &'a str,
+    /// How long it may take.
+    timeout: Duration,
+    /// How often to look.
+    interval: Duration,
+}
+
+/// Waits until `probe` finds the peer up (`Ok(Ok(()))`), the peer exits, or the
+/// timeout passes; otherwise `probe` says what it saw (`Ok(Err(seen))`), and a
+/// `NotReady` from it ends the wait at once.
+async fn wait_until_ready(
+    child: &mut std::process::Child,
+    r: Readiness<'_>,
+    mut probe: impl AsyncFnMut() -> Result<Result<(), String>, NotReady>,
+) -> Result<(), NotReady> {
+    let started = std::time::Instant::now();
+    loop {
+        still_running(child, r.log, r.program, r.busy)?;
+        let last_error = match probe().await? {
+            Ok(()) => return Ok(()),
+            Err(seen) => seen,
+        };
+        if started.elapsed() >= r.timeout {
+            return Err(NotReady::Fatal(PeerError::Timeout {
+                program: r.program.into(),
+                waited: started.elapsed(),
+                last_error,
+                log_tail: log_tail(r.log),
+            }));
+        }
+        tokio::time::sleep(r.interval).await;
+    }
+}
+
 /// Starts a peer with `attempt` (which picks free ports, spawns it and waits for it)
 /// until one attempt does not lose a port to another process, at most `attempts` times:
 /// a free port can be taken between finding it and the peer binding it.

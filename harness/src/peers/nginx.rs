@@ -6,12 +6,11 @@
 //! the moment of writing are right. Its access log shows what the CA fetched.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use super::{GroupGuard, NotReady, PeerError, find_on_path, on_free_ports, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+use super::{GroupGuard, NotReady, PeerError, Readiness, find_on_path, io_err, on_free_ports, spawn_grouped, try_free_tcp_port, wait_until_ready, write};
 
 const PROGRAM: &str = "nginx";
 const PORT_ATTEMPTS: u32 = 3;
@@ -40,12 +39,9 @@ impl Nginx {
             let port = try_free_tcp_port().map_err(|e| NotReady::Fatal(io_err("finding a free TCP port", e)))?;
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             write(&d.join("nginx.conf"), &config(d, addr, webroot)).map_err(NotReady::Fatal)?;
-            let (out, err) = log_files(&log_path).map_err(NotReady::Fatal)?;
             let mut cmd = Command::new(&nginx);
             cmd.arg("-p").arg(d).arg("-c").arg(d.join("nginx.conf"));
-            cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
-            let spawned = cmd.spawn().map_err(|e| NotReady::Fatal(io_err(format!("starting {}", nginx.display()), e)))?;
-            let mut child = GroupGuard(spawned);
+            let mut child = spawn_grouped(&mut cmd, &log_path, &nginx.display().to_string()).map_err(NotReady::Fatal)?;
             wait_ready(&mut child, addr, &log_path).await?;
             Ok((child, addr))
         })
@@ -88,21 +84,14 @@ fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
+/// Waits until something accepts connections on `addr`.
 async fn wait_ready(child: &mut GroupGuard, addr: SocketAddr, log_path: &Path) -> Result<(), NotReady> {
-    let started = Instant::now();
-    loop {
-        still_running(&mut child.0, log_path, PROGRAM, "Address already in use")?;
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok(());
-        }
-        if started.elapsed() >= START_TIMEOUT {
-            return Err(NotReady::Fatal(PeerError::Timeout {
-                program: PROGRAM.into(),
-                waited: started.elapsed(),
-                last_error: format!("nothing accepts on {addr}"),
-                log_tail: log_tail(log_path),
-            }));
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
+    let readiness = Readiness { program: PROGRAM, log: log_path, busy: "Address already in use", timeout: START_TIMEOUT, interval: POLL_INTERVAL };
+    wait_until_ready(&mut child.0, readiness, async || {
+        Ok(match tokio::net::TcpStream::connect(addr).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("nothing accepts on {addr}: {e}")),
+        })
+    })
+    .await
 }

@@ -11,12 +11,12 @@ use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::tls_identity::LocalhostTls;
 use serde_json::{Map, Value, json};
 
-use super::{NotReady, PeerError, ensure_crypto_provider, find_on_path, on_free_ports, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+use super::{NotReady, PeerError, ensure_crypto_provider, find_on_path, on_free_ports, io_err, log_files, log_tail, try_free_tcp_port, write, Readiness, wait_until_ready};
 
 const PROGRAM: &str = "pebble";
 const PORT_ATTEMPTS: u32 = 5;
@@ -312,7 +312,6 @@ impl Drop for ChildGuard {
     }
 }
 
-
 /// Polls until Pebble answers on every URL, exits, or the timeout passes.
 async fn wait_ready(
     child: &mut Child,
@@ -321,34 +320,18 @@ async fn wait_ready(
     timeout: Duration,
     client: &reqwest::Client,
 ) -> Result<(), NotReady> {
-    let started = Instant::now();
-    let mut last_error = String::from("no request finished");
-    loop {
-        still_running(child, log_path, PROGRAM, "address already in use")?;
-        let mut ready = true;
+    let readiness = Readiness { program: PROGRAM, log: log_path, busy: "address already in use", timeout, interval: POLL_INTERVAL };
+    wait_until_ready(child, readiness, async || {
         for url in urls {
-            let failure = match client.get(url).send().await {
-                Ok(r) if r.status().is_success() => continue,
-                Ok(r) => format!("GET {url}: HTTP {}", r.status()),
-                Err(e) => format!("GET {url}: {e}"),
-            };
-            last_error = failure;
-            ready = false;
-            break;
+            match client.get(url).send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => return Ok(Err(format!("GET {url}: HTTP {}", r.status()))),
+                Err(e) => return Ok(Err(format!("GET {url}: {e}"))),
+            }
         }
-        if ready {
-            return Ok(());
-        }
-        if started.elapsed() >= timeout {
-            return Err(NotReady::Fatal(PeerError::Timeout {
-                program: PROGRAM.into(),
-                waited: started.elapsed(),
-                last_error,
-                log_tail: log_tail(log_path),
-            }));
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
+        Ok(Ok(()))
+    })
+    .await
 }
 
 fn spawn(

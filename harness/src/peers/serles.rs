@@ -23,16 +23,15 @@
 //! (`CaUsedAsEndEntity`).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
 use crate::tls_identity::LocalhostTls;
 
-use super::{GroupGuard, NotReady, PeerError, on_free_ports, ensure_crypto_provider, io_err, log_files, log_tail, still_running, try_free_tcp_port, write};
+use super::{GroupGuard, NotReady, PeerError, on_free_ports, ensure_crypto_provider, io_err, log_tail, try_free_tcp_port, write, Readiness, spawn_grouped, wait_until_ready};
 
 const PROGRAM: &str = "serles-acme";
 /// The version the committed baseline (`reports/baselines/serles-1.3.0.toml`) pins.
@@ -151,7 +150,7 @@ impl Serles {
             let port = try_free_tcp_port().map_err(|e| NotReady::Fatal(io_err("finding a free TCP port", e)))?;
             let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             // Guarded at once: if the caller drops this future mid-wait, serles still dies.
-            let mut child = GroupGuard(spawn(&gunicorn, d, listen, &log_path).map_err(NotReady::Fatal)?);
+            let mut child = spawn(&gunicorn, d, listen, &log_path).map_err(NotReady::Fatal)?;
             wait_ready(&mut child.0, &format!("https://{listen}/directory"), &log_path, opts.start_timeout, &client).await?;
             Ok((child, listen))
         })
@@ -209,8 +208,7 @@ fn issuing_ca() -> Result<(String, String), PeerError> {
 
 /// Starts gunicorn as the leader of a new process group, in a mount namespace where
 /// `/etc/resolv.conf` is the temp dir's `nameserver 127.0.0.1`.
-fn spawn(gunicorn: &Path, dir: &Path, listen: SocketAddr, log: &Path) -> Result<Child, PeerError> {
-    let (out, err) = log_files(log)?;
+fn spawn(gunicorn: &Path, dir: &Path, listen: SocketAddr, log: &Path) -> Result<GroupGuard, PeerError> {
     // `exec` keeps one pid from unshare to gunicorn's master, the group leader.
     let script = r#"mount --bind "$1" /etc/resolv.conf && shift && exec "$@""#;
     let mut cmd = Command::new("unshare");
@@ -235,13 +233,8 @@ fn spawn(gunicorn: &Path, dir: &Path, listen: SocketAddr, log: &Path) -> Result<
             "serles:create_app()",
         ])
         .current_dir(dir)
-        .env("CONFIG", dir.join("config.ini"))
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
-    cmd.spawn()
-        .map_err(|e| io_err("spawning unshare (util-linux) for serles", e))
+        .env("CONFIG", dir.join("config.ini"));
+    spawn_grouped(&mut cmd, log, "unshare (util-linux) for serles")
 }
 
 /// Polls the directory until it answers 200, the process exits, or the timeout passes.
@@ -252,23 +245,14 @@ async fn wait_ready(
     timeout: Duration,
     client: &reqwest::Client,
 ) -> Result<(), NotReady> {
-    let started = Instant::now();
-    loop {
-        still_running(child, log_path, PROGRAM, "Connection in use")?;
-        let last_error = match client.get(url).send().await {
-            Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) => format!("GET {url}: HTTP {}", r.status()),
-            Err(e) => format!("GET {url}: {e}"),
-        };
-        if started.elapsed() >= timeout {
-            return Err(NotReady::Fatal(PeerError::Timeout {
-                program: PROGRAM.into(),
-                waited: started.elapsed(),
-                last_error,
-                log_tail: log_tail(log_path),
-            }));
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
+    let readiness = Readiness { program: PROGRAM, log: log_path, busy: "Connection in use", timeout, interval: POLL_INTERVAL };
+    wait_until_ready(child, readiness, async || {
+        Ok(match client.get(url).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("GET {url}: HTTP {}", r.status())),
+            Err(e) => Err(format!("GET {url}: {e}")),
+        })
+    })
+    .await
 }
 
