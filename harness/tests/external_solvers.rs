@@ -46,28 +46,40 @@ impl Drop for Running {
 /// directory URL, the management URL and the root to trust.
 fn serve(dir: &Path, va_http_port: u16, dns: Option<std::net::SocketAddr>) -> (Running, String, String, String) {
     use std::os::unix::process::CommandExt;
-    let (https, management) = (free_port(), free_port());
     let ca = dir.join("ca.pem");
-    let resolver = match dns {
-        Some(server) => ["--va-resolver".to_owned(), server.to_string()],
-        None => ["--dns-listen".to_owned(), format!("127.0.0.1:{}", free_port())],
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_acmespec"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{https}"), "--management-listen", &format!("127.0.0.1:{management}")])
-        .args(resolver)
-        .args(["--va-http-port", &va_http_port.to_string()])
-        .args(["--va-tls-port", &free_port().to_string(), "--ca-cert-out", ca.to_str().expect("path")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("acmespec serve starts");
-    let started = Instant::now();
-    while !ca.exists() || std::net::TcpStream::connect(("127.0.0.1", https)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "acmespec serve did not come up");
-        std::thread::sleep(Duration::from_millis(50));
+    // A free port can be taken before `serve` binds it; it then exits, and fresh ports
+    // are tried.
+    for _ in 0..3 {
+        let (https, management) = (free_port(), free_port());
+        let resolver = match dns {
+            Some(server) => ["--va-resolver".to_owned(), server.to_string()],
+            None => ["--dns-listen".to_owned(), format!("127.0.0.1:{}", free_port())],
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_acmespec"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{https}"), "--management-listen", &format!("127.0.0.1:{management}")])
+            .args(resolver)
+            .args(["--va-http-port", &va_http_port.to_string()])
+            .args(["--va-tls-port", &free_port().to_string(), "--ca-cert-out", ca.to_str().expect("path")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("acmespec serve starts");
+        let mut running = Running(child);
+        let started = Instant::now();
+        while !ca.exists() || std::net::TcpStream::connect(("127.0.0.1", https)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "acmespec serve did not come up");
+            if running.0.try_wait().is_ok_and(|exited| exited.is_some()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if running.0.try_wait().is_ok_and(|exited| exited.is_none()) {
+            return (running, format!("https://127.0.0.1:{https}/directory"), format!("http://127.0.0.1:{management}"), ca.display().to_string());
+        }
+        let _ = std::fs::remove_file(&ca);
     }
-    (Running(child), format!("https://127.0.0.1:{https}/directory"), format!("http://127.0.0.1:{management}"), ca.display().to_string())
+    panic!("acmespec serve exited three times on start (ports taken?)");
 }
 
 /// `acmespec run` against `directory` with `extra` arguments; exit code and output.
