@@ -99,10 +99,15 @@ impl Profiles {
         self.withdrawn.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(name)
     }
 
+    /// Whether the CA has profiles at all (withdrawn ones count: it still has the extension).
+    pub(crate) fn offers_any(&self) -> bool {
+        !self.offered.is_empty()
+    }
+
     /// `meta.profiles`: name → description of every profile still issued under; `None`
     /// for a CA without profiles.
     pub(crate) fn advertised(&self) -> Option<Map<String, Value>> {
-        (!self.offered.is_empty()).then(|| {
+        self.offers_any().then(|| {
             self.offered
                 .iter()
                 .filter(|p| !self.is_withdrawn(&p.name))

@@ -142,7 +142,7 @@ impl Wfe {
     /// names, or the default. A CA without profiles ignores the field, as an RFC 8555
     /// server does any member it does not know.
     pub(super) fn order_profile(&self, named: Option<&Value>, identifiers: &[Identifier]) -> Result<Option<String>, Fault> {
-        if self.profiles.advertised().is_none() {
+        if !self.profiles.offers_any() {
             return Ok(None);
         }
         let has_ip = identifiers.iter().any(|i| i.kind == "ip");
