@@ -572,6 +572,25 @@ expect = { rests_on = ["R8555-7.4-01"], status = 403, problem = "orderNotReady" 
     }
 
     #[test]
+    fn internet_draft_ids_and_documents() {
+        let draft = GOOD.replace("rfc8555/7.4/finalize-not-ready", "draft-ietf-acme-profiles/4/finalize-not-ready");
+        assert_eq!(load(&draft).unwrap().cases[0].def.id, "draft-ietf-acme-profiles/4/finalize-not-ready");
+        for bad in ["draft-/4/x", "draft-Acme/4/x", "draft-acme-/4/x", "rfc/4/x", "draft-acme/four/x"] {
+            let e = load(&GOOD.replace("rfc8555/7.4/finalize-not-ready", bad)).unwrap_err();
+            assert!(e.message.contains("id must look like"), "{bad}: {e}");
+        }
+        let reqs = format!("document = \"draft-ietf-acme-profiles-00\"\n{REQS}");
+        let c = Catalogue::from_sources(&[("requirements/r.toml".into(), Cow::Borrowed(reqs.as_str())), ("server/c.toml".into(), Cow::Borrowed(GOOD))])
+            .unwrap();
+        let r = &c.requirements["R8555-7.4-01"];
+        assert_eq!((r.draft.as_deref(), r.document()), (Some("draft-ietf-acme-profiles-00"), "draft-ietf-acme-profiles-00".to_owned()));
+        assert_eq!(load(GOOD).unwrap().requirements["R8555-7.4-01"].document(), "RFC 8555");
+        let per_requirement = REQS.replace("[[requirement]]\n", "[[requirement]]\ndraft = \"x\"\n");
+        let e = Catalogue::from_sources(&[("requirements/r.toml".into(), Cow::Borrowed(per_requirement.as_str()))]).unwrap_err();
+        assert!(e.message.contains("draft"), "the document is the file's, not a requirement's: {e}");
+    }
+
+    #[test]
     fn errors_name_file_and_line() {
         let e = load(&GOOD.replace("action = \"finalize\"", "action = \"finalise\"")).unwrap_err();
         assert_eq!(e.file, PathBuf::from("server/c.toml"));
