@@ -37,7 +37,8 @@ use crate::protocol::wire::{Account, Authorization, Challenge, ChallengeType, Id
 use crate::responders::{AlpnIdentifier, ResponderError, Responders};
 use rustls_pki_types::CertificateDer;
 use serde_json::{Value, json};
-use session::{Fetched, Req, Session, Signer};
+use crate::protocol::session::Signer;
+use session::{Fetched, Req, Session};
 use std::net::IpAddr;
 use std::time::Duration;
 

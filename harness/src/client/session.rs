@@ -1,37 +1,47 @@
-//! The client's transport: signed requests over the shared [`HttpClient`], with the
-//! retry behaviour of a well-written client (badNonce, 429/503 with Retry-After)
-//! and the hooks the [`ClientDefect`]s act through.
+//! The client's side of the shared [`protocol::session`](crate::protocol::session):
+//! the patience of a well-written client (badNonce retried, 429/503 waited out per
+//! Retry-After within a budget) and the hooks the [`ClientDefect`]s act through.
 
 use super::ClientError;
 use super::defects::ClientDefect;
-use crate::protocol::wire::ProblemType;
 use crate::protocol::b64;
 use crate::protocol::http::{ClientOptions, HttpClient, Response};
 use crate::protocol::jws::{FlattenedJws, KeyId, acme_protected_header};
 use crate::protocol::keys::SigningKey;
+use crate::protocol::session::{self, JOSE_JSON, Pacing, SessionError, Signer};
 use crate::protocol::wire::Directory;
-use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// The User-Agent of the client (RFC 8555 §6.1).
 pub const USER_AGENT: &str = concat!("acmespec-client/", env!("CARGO_PKG_VERSION"));
 /// How often one request is retried after badNonce (with the error's fresh nonce).
 pub const MAX_BAD_NONCE_RETRIES: u32 = 3;
-/// How often one request is retried after 429 or 503.
-const MAX_UNAVAILABLE_RETRIES: u32 = 5;
 /// Total time an operation may spend waiting out 429/503 answers.
 pub const RETRY_BUDGET: Duration = Duration::from_secs(30);
-/// The wait after 429/503 without a (usable) Retry-After.
-const DEFAULT_RETRY: Duration = Duration::from_secs(1);
 /// The poll interval without Retry-After.
 pub(crate) const DEFAULT_POLL: Duration = Duration::from_secs(1);
-/// How soon the `ignore-retry-after` defect tries again.
-const IMPATIENT: Duration = Duration::from_millis(50);
 /// Upper bound on one HTTP exchange.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How patient the client is; `defects` may make it less so.
+fn pacing(defects: &BTreeSet<ClientDefect>) -> Pacing {
+    Pacing {
+        bad_nonce_retries: if defects.contains(&ClientDefect::NoBadNonceRetry) { 0 } else { MAX_BAD_NONCE_RETRIES },
+        wait_statuses: &[429, 503],
+        wait_retries: 5,
+        wait_budget: RETRY_BUDGET,
+        wait_without_retry_after: Some(Duration::from_secs(1)),
+        wait_floor: Duration::ZERO,
+        poll_default: DEFAULT_POLL,
+        poll_floor: Duration::ZERO,
+        poll_ceiling: Duration::MAX,
+        // The client polls until its deadline, however often that takes.
+        max_polls: u32::MAX,
+        impatient: defects.contains(&ClientDefect::IgnoreRetryAfter).then_some(Duration::from_millis(50)),
+    }
+}
 
 /// Which request is being made: decides `jwk` or `kid` and where defects apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,29 +64,28 @@ pub(crate) enum Fetched {
     Certificate,
 }
 
-/// The key a request is signed with, and how it is named in the protected header.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Signer<'a> {
-    /// `jwk` (newAccount, revocation by certificate key).
-    Jwk(&'a SigningKey),
-    /// `kid`: the account key and URL.
-    Kid(&'a SigningKey, &'a str),
-}
-
-/// One operation's connection to the CA: HTTP client, directory, deadline and the
+/// One operation's connection to the CA: the shared session, the directory and the
 /// state the nonce defects need.
 pub(crate) struct Session {
-    http: HttpClient,
+    core: session::Session,
     pub(crate) dir: Directory,
     defects: BTreeSet<ClientDefect>,
-    pub(crate) deadline: Instant,
-    retry_waited: Duration,
-    last_nonce: Option<String>,
     reused: bool,
 }
 
 fn required<'a>(field: &'a Option<String>, name: &str) -> Result<&'a str, ClientError> {
     field.as_deref().ok_or_else(|| ClientError::Protocol(format!("the directory has no {name}")))
+}
+
+impl From<SessionError> for ClientError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Http(e) => ClientError::Http(e),
+            SessionError::Nonce(e) => ClientError::Nonce(e),
+            SessionError::GaveUp { response, .. } => problem_error(&response),
+            SessionError::Deadline { .. } | SessionError::PollLimit { .. } => ClientError::Timeout(e.to_string()),
+        }
+    }
 }
 
 impl Session {
@@ -95,23 +104,18 @@ impl Session {
             user_agent,
             ..ClientOptions::default()
         })?;
-        let mut session = Session {
-            http,
-            dir: Directory::default(),
-            defects: config.defects.iter().copied().collect(),
-            deadline: Instant::now() + config.timeout,
-            retry_waited: Duration::ZERO,
-            last_nonce: None,
-            reused: false,
-        };
-        let resp = session.get(&config.directory_url).await?;
-        let resp = ok_or_problem(resp)?;
+        let defects: BTreeSet<ClientDefect> = config.defects.iter().copied().collect();
+        // newNonce is known once the directory is read; until then nothing is signed.
+        let core = session::Session::new(http, String::new(), pacing(&defects), config.timeout);
+        let mut session = Session { core, dir: Directory::default(), defects, reused: false };
+        let resp = ok_or_problem(session.get(&config.directory_url).await?)?;
         session.dir = serde_json::from_slice(&resp.body)
             .map_err(|e| ClientError::Protocol(format!("the directory is not a directory object: {e}")))?;
-        required(&session.dir.new_nonce, "newNonce")?;
+        let new_nonce = required(&session.dir.new_nonce, "newNonce")?.to_owned();
+        session.core.set_new_nonce(new_nonce);
         // The first signed request starts from newNonce (RFC 8555 §7.2), not from
         // whatever nonce the directory answer happened to carry.
-        session.http.clear_nonces();
+        session.core.http().clear_nonces();
         Ok(session)
     }
 
@@ -139,58 +143,21 @@ impl Session {
         required(field, name).map(str::to_owned)
     }
 
-    /// Time left before the operation's deadline.
-    pub(crate) fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
-    }
-
     /// Sleeps `wait`, or fails when that would pass the deadline.
     pub(crate) async fn sleep_within_deadline(&self, wait: Duration, what: &str) -> Result<(), ClientError> {
-        if wait > self.remaining() {
-            return Err(ClientError::Timeout(format!("{what}: waiting {wait:?} more would pass the deadline")));
-        }
-        tokio::time::sleep(wait).await;
-        Ok(())
+        Ok(self.core.sleep(wait, what).await?)
     }
 
     /// How long to wait before polling again after `resp` (Retry-After, RFC 8555 §7.5.1,
     /// §7.4). Never shortened: a wait past the deadline ends the operation instead
     /// (see [`Session::sleep_within_deadline`]).
     pub(crate) fn poll_wait(&self, resp: &Response) -> Duration {
-        if self.has(ClientDefect::IgnoreRetryAfter) {
-            return IMPATIENT;
-        }
-        resp.retry_after().map(|r| r.delay()).unwrap_or(DEFAULT_POLL)
-    }
-
-    /// Waits out a 429/503 (RFC 8555 §6.6), within the retry budget and the deadline.
-    async fn wait_unavailable(&mut self, resp: &Response, retries: &mut u32) -> Result<(), ClientError> {
-        *retries += 1;
-        let wait = if self.has(ClientDefect::IgnoreRetryAfter) {
-            IMPATIENT
-        } else {
-            resp.retry_after().map(|r| r.delay()).unwrap_or(DEFAULT_RETRY)
-        };
-        if *retries > MAX_UNAVAILABLE_RETRIES || self.retry_waited + wait > RETRY_BUDGET || wait > self.remaining() {
-            return Err(problem_error(resp));
-        }
-        self.retry_waited += wait;
-        tracing::debug!(url = %resp.url, status = resp.status, ?wait, "waiting before retrying");
-        tokio::time::sleep(wait).await;
-        Ok(())
+        self.core.poll_wait(resp)
     }
 
     /// A plain GET (the directory; the `plain-get` defect), retried on 429/503.
     pub(crate) async fn get(&mut self, url: &str) -> Result<Response, ClientError> {
-        let mut retries = 0;
-        loop {
-            let resp = self.http.get(url).await?;
-            if matches!(resp.status, 429 | 503) {
-                self.wait_unavailable(&resp, &mut retries).await?;
-                continue;
-            }
-            return Ok(resp);
-        }
+        Ok(self.core.get(url).await?)
     }
 
     /// A POST-as-GET (RFC 8555 §6.3), or what the fetch defects make of it.
@@ -211,90 +178,81 @@ impl Session {
         self.post(req, url, signer, &bytes).await
     }
 
-    /// The nonce for the next signed request (RFC 8555 §6.5): the freshest one
-    /// received, which after a badNonce is the error response's own.
-    pub(crate) async fn nonce(&mut self) -> Result<String, ClientError> {
-        let new_nonce = self.endpoint("newNonce")?;
-        let mut retries = 0;
-        loop {
-            match self.http.nonce(&new_nonce).await {
-                Ok(n) => return Ok(n),
-                Err(crate::protocol::http::NonceError::Missing { status: status @ (429 | 503) }) => {
-                    // Not worth a second request to learn the Retry-After: use the default.
-                    retries += 1;
-                    if retries > MAX_UNAVAILABLE_RETRIES || DEFAULT_RETRY > self.remaining() {
-                        return Err(ClientError::Protocol(format!("newNonce keeps answering {status}")));
-                    }
-                    tokio::time::sleep(DEFAULT_RETRY).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
     /// Signs and sends one request, retrying badNonce and 429/503 the way §6.5 and
     /// §6.6 expect; any other error answer becomes [`ClientError::Problem`].
     pub(crate) async fn post(&mut self, req: Req, url: &str, signer: Signer<'_>, payload: &[u8]) -> Result<Response, ClientError> {
-        let mut bad_nonces = 0;
-        let mut unavailable = 0;
-        loop {
-            let nonce = match self.last_nonce.clone() {
-                Some(used) if req == Req::NewOrder && self.has(ClientDefect::ReuseNonce) && !self.reused => {
-                    self.reused = true;
-                    used
-                }
-                _ => self.nonce().await?,
-            };
-            self.last_nonce = Some(nonce.clone());
-            let body = self.sign(req, url, signer, &nonce, payload)?;
-            let content_type =
-                if self.has(ClientDefect::WrongContentType) { "application/json" } else { "application/jose+json" };
-            let mut headers = vec![("content-type".to_owned(), content_type.to_owned())];
-            if req == Req::Fetch(Fetched::Certificate) {
-                headers.push(("accept".to_owned(), "application/pem-certificate-chain".to_owned()));
+        if req == Req::NewOrder && self.has(ClientDefect::ReuseNonce) && !self.reused {
+            // The last request's nonce goes back into the pool, to be taken again.
+            if let Some(used) = self.core.last_nonce().map(str::to_owned) {
+                self.reused = true;
+                self.core.http().push_nonce(used);
             }
-            let resp = self.http.send(Method::POST, url, &headers, Some(body)).await?;
-            if resp.status < 400 {
-                return Ok(resp);
-            }
-            let problem = resp.problem();
-            if problem.as_ref().and_then(|p| p.problem_type()) == Some(ProblemType::BadNonce) {
-                if self.has(ClientDefect::NoBadNonceRetry) || bad_nonces >= MAX_BAD_NONCE_RETRIES {
-                    return Err(problem_error(&resp));
-                }
-                bad_nonces += 1;
-                if resp.replay_nonce().is_none() {
-                    tracing::debug!(url, "badNonce without a Replay-Nonce; asking newNonce");
-                }
-                continue;
-            }
-            if matches!(resp.status, 429 | 503) {
-                self.wait_unavailable(&resp, &mut unavailable).await?;
-                continue;
-            }
-            return Err(problem_error(&resp));
         }
+        let content_type = if self.has(ClientDefect::WrongContentType) { "application/json" } else { JOSE_JSON };
+        let mut headers = vec![("content-type".to_owned(), content_type.to_owned())];
+        if req == Req::Fetch(Fetched::Certificate) {
+            headers.push(("accept".to_owned(), "application/pem-certificate-chain".to_owned()));
+        }
+        let bend = Bends::of(self, req)?;
+        let resp = self.core.send_signed(url, &headers, |nonce| bend.sign(url, signer, nonce, payload)).await?;
+        ok_or_problem(resp)
+    }
+
+    /// The inner JWS of a key rollover (RFC 8555 §7.3.5): signed by the new key,
+    /// `jwk` and `url` only (plus a nonce under the `inner-jws-nonce` defect).
+    pub(crate) async fn key_change_inner(&mut self, new_key: &SigningKey, url: &str, payload: &Value) -> Result<Value, ClientError> {
+        let nonce = if self.has(ClientDefect::InnerJwsNonce) { Some(self.core.nonce().await?) } else { None };
+        let header = acme_protected_header(new_key.alg(), &KeyId::Jwk(new_key.jwk().clone()), nonce.as_deref(), url);
+        let bytes = serde_json::to_vec(payload).expect("JSON values serialize");
+        Ok(FlattenedJws::sign(new_key, &header, &bytes).to_value())
+    }
+}
+
+/// The defects that bend one request's JWS, worked out before it is signed (a request
+/// is signed again for every nonce it is retried with).
+#[derive(Default)]
+struct Bends {
+    jwk_instead_of_kid: bool,
+    /// The `kid` (or `url`) to put in place of the right one: the newAccount URL.
+    wrong_kid: Option<String>,
+    wrong_url: Option<String>,
+    missing_url: bool,
+    alg_none: bool,
+    general_jws: bool,
+}
+
+impl Bends {
+    /// The bends the session's defects make of `req` (only newOrder is bent).
+    fn of(s: &Session, req: Req) -> Result<Bends, ClientError> {
+        if req != Req::NewOrder {
+            return Ok(Bends::default());
+        }
+        let new_account = || s.endpoint("newAccount");
+        Ok(Bends {
+            jwk_instead_of_kid: s.has(ClientDefect::JwkInsteadOfKid),
+            wrong_kid: s.has(ClientDefect::WrongKid).then(new_account).transpose()?,
+            wrong_url: s.has(ClientDefect::UrlMismatch).then(new_account).transpose()?,
+            missing_url: s.has(ClientDefect::MissingUrl),
+            alg_none: s.has(ClientDefect::AlgNone),
+            general_jws: s.has(ClientDefect::GeneralJws),
+        })
     }
 
     /// The request body: a flattened JWS (RFC 8555 §6.2), unless a defect bends it.
-    fn sign(&self, req: Req, url: &str, signer: Signer<'_>, nonce: &str, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
-        let on_new_order = |d| req == Req::NewOrder && self.has(d);
-        let (key, mut key_id) = match signer {
-            Signer::Jwk(key) => (key, KeyId::Jwk(key.jwk().clone())),
-            Signer::Kid(key, kid) => (key, KeyId::Kid(kid.to_owned())),
-        };
-        if on_new_order(ClientDefect::JwkInsteadOfKid) {
+    fn sign(&self, url: &str, signer: Signer<'_>, nonce: &str, payload: &[u8]) -> Vec<u8> {
+        let key = signer.key();
+        let mut key_id = signer.key_id();
+        if self.jwk_instead_of_kid {
             key_id = KeyId::Jwk(key.jwk().clone());
         }
-        if on_new_order(ClientDefect::WrongKid) {
-            key_id = KeyId::Kid(self.endpoint("newAccount")?);
+        if let Some(kid) = &self.wrong_kid {
+            key_id = KeyId::Kid(kid.clone());
         }
-        let jws_url = if on_new_order(ClientDefect::UrlMismatch) { self.endpoint("newAccount")? } else { url.to_owned() };
-        let mut header = acme_protected_header(key.alg(), &key_id, Some(nonce), &jws_url);
-        if on_new_order(ClientDefect::MissingUrl) {
+        let mut header = acme_protected_header(key.alg(), &key_id, Some(nonce), self.wrong_url.as_deref().unwrap_or(url));
+        if self.missing_url {
             header.remove("url");
         }
-        let jws = if on_new_order(ClientDefect::AlgNone) {
+        let jws = if self.alg_none {
             header.insert("alg".into(), "none".into());
             FlattenedJws {
                 protected: b64::encode(serde_json::to_vec(&header).expect("a JSON map serializes")),
@@ -304,21 +262,12 @@ impl Session {
         } else {
             FlattenedJws::sign(key, &header, payload)
         };
-        let body = if on_new_order(ClientDefect::GeneralJws) {
+        let body = if self.general_jws {
             json!({ "payload": jws.payload, "signatures": [{ "protected": jws.protected, "signature": jws.signature }] })
         } else {
             jws.to_value()
         };
-        Ok(serde_json::to_vec(&body).expect("JSON values serialize"))
-    }
-
-    /// The inner JWS of a key rollover (RFC 8555 §7.3.5): signed by the new key,
-    /// `jwk` and `url` only (plus a nonce under the `inner-jws-nonce` defect).
-    pub(crate) async fn key_change_inner(&mut self, new_key: &SigningKey, url: &str, payload: &Value) -> Result<Value, ClientError> {
-        let nonce = if self.has(ClientDefect::InnerJwsNonce) { Some(self.nonce().await?) } else { None };
-        let header = acme_protected_header(new_key.alg(), &KeyId::Jwk(new_key.jwk().clone()), nonce.as_deref(), url);
-        let bytes = serde_json::to_vec(payload).expect("JSON values serialize");
-        Ok(FlattenedJws::sign(new_key, &header, &bytes).to_value())
+        serde_json::to_vec(&body).expect("JSON values serialize")
     }
 }
 

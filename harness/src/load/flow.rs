@@ -1,29 +1,43 @@
 //! One issuance flow, step by step, each step timed on its own.
 //!
-//! The own client ([`crate::client`]) issues in one call and cannot say where the
-//! time went, so the load generator drives the protocol itself, through the same
-//! shared pieces (HTTP client with its nonce pool, JWS, keys, wire types), and
-//! does only what a throughput run needs: no retries beyond badNonce, no responders
-//! (the server validates without contacting anyone).
+//! The load generator speaks through the shared [`Session`] (signed requests, badNonce
+//! retry, polling, step laps) but walks the flow itself rather than calling the own
+//! client: a throughput run wants each step's time, one account per worker reused for
+//! every flow, no responders (the server validates without contacting anyone) and no
+//! retries beyond badNonce, where the client is patient the way a client under grading
+//! must be.
 
 use super::Step;
-use crate::protocol::wire::ProblemType;
 use crate::client::MAX_BAD_NONCE_RETRIES;
 use crate::protocol::b64;
-use crate::protocol::http::{HttpClient, HttpError, NonceError, Response};
-use crate::protocol::jws::{Algorithm, FlattenedJws, KeyId, acme_protected_header};
+use crate::protocol::http::{HttpError, NonceError, Response};
+use crate::protocol::jws::Algorithm;
 use crate::protocol::keys::{KeyError, SigningKey};
+use crate::protocol::session::{Pacing, Polled, Session, SessionError, Signer};
 use crate::protocol::wire::{Authorization, Identifier, Order, Problem};
-use reqwest::Method;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Polls of one authorization or order before the flow gives up.
 const MAX_POLLS: u32 = 60;
-/// The wait between polls when the server gives no Retry-After.
-const DEFAULT_POLL: Duration = Duration::from_millis(100);
-/// The longest wait between polls, whatever Retry-After asks for.
-const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
+
+/// A load run's patience: badNonce retried, nothing waited out, polls short.
+pub(super) fn pacing() -> Pacing {
+    Pacing {
+        bad_nonce_retries: MAX_BAD_NONCE_RETRIES,
+        wait_statuses: &[],
+        wait_retries: 0,
+        wait_budget: Duration::ZERO,
+        wait_without_retry_after: None,
+        wait_floor: Duration::ZERO,
+        poll_default: Duration::from_millis(100),
+        poll_floor: Duration::ZERO,
+        // The longest wait between polls, whatever Retry-After asks for.
+        poll_ceiling: Duration::from_secs(1),
+        max_polls: MAX_POLLS,
+        impatient: None,
+    }
+}
 
 /// Why a step failed; [`FlowError::kind`] is what the report counts by.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +70,23 @@ pub(super) enum FlowError {
     /// The authorization or the order was still not valid after [`MAX_POLLS`] polls.
     #[error("{what} still {status} after {MAX_POLLS} polls")]
     PollLimit { what: &'static str, status: String },
+}
+
+impl From<SessionError> for FlowError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Http(e) => FlowError::Http(e),
+            SessionError::Nonce(e) => FlowError::Nonce(e),
+            SessionError::GaveUp { response, .. } => problem(&response),
+            SessionError::PollLimit { status, .. } => FlowError::PollLimit { what: "resource", status },
+            other => FlowError::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// The failure an error answer is.
+fn problem(resp: &Response) -> FlowError {
+    FlowError::Problem { url: resp.url.clone(), status: resp.status, problem: resp.problem().map(Box::new) }
 }
 
 impl FlowError {
@@ -134,10 +165,8 @@ pub(super) struct Account {
 
 /// One worker's connection to the server.
 pub(super) struct Worker {
-    pub(super) http: HttpClient,
+    pub(super) session: Session,
     pub(super) endpoints: Endpoints,
-    /// badNonce answers retried so far.
-    pub(super) bad_nonce_retries: u64,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(resp: &Response, what: &str) -> Result<T, FlowError> {
@@ -150,63 +179,20 @@ fn location(resp: &Response, what: &str) -> Result<String, FlowError> {
         .ok_or_else(|| FlowError::Protocol(format!("{what} answered without a Location")))
 }
 
-/// How long to wait before polling again: Retry-After, capped.
-fn poll_wait(resp: &Response) -> Duration {
-    resp.retry_after()
-        .map(|r| r.delay())
-        .unwrap_or(DEFAULT_POLL)
-        .min(MAX_POLL_WAIT)
+impl Account {
+    fn signer(&self) -> Signer<'_> {
+        Signer::Kid(&self.key, &self.url)
+    }
 }
 
 impl Worker {
-    /// Signs and sends one request (`kid` when an account is given, else `jwk`),
-    /// retrying badNonce with a fresh nonce; any other error answer is a failure.
-    async fn post(
-        &mut self,
-        url: &str,
-        key: &SigningKey,
-        kid: Option<&str>,
-        payload: &[u8],
-    ) -> Result<Response, FlowError> {
-        let key_id = match kid {
-            Some(kid) => KeyId::Kid(kid.to_owned()),
-            None => KeyId::Jwk(key.jwk().clone()),
-        };
-        let mut bad_nonces = 0;
-        loop {
-            let nonce = self.http.nonce(&self.endpoints.new_nonce).await?;
-            let header = acme_protected_header(key.alg(), &key_id, Some(&nonce), url);
-            let body = serde_json::to_vec(&FlattenedJws::sign(key, &header, payload).to_value())
-                .map_err(|e| FlowError::Protocol(format!("cannot encode the JWS: {e}")))?;
-            let headers = [(
-                "content-type".to_owned(),
-                "application/jose+json".to_owned(),
-            )];
-            let resp = self
-                .http
-                .send(Method::POST, url, &headers, Some(body))
-                .await?;
-            if resp.status < 400 {
-                return Ok(resp);
-            }
-            let problem = resp.problem().map(Box::new);
-            if problem.as_ref().and_then(|p| p.problem_type()) == Some(ProblemType::BadNonce)
-                && bad_nonces < MAX_BAD_NONCE_RETRIES
-            {
-                bad_nonces += 1;
-                self.bad_nonce_retries += 1;
-                continue;
-            }
-            return Err(FlowError::Problem {
-                url: url.to_owned(),
-                status: resp.status,
-                problem,
-            });
+    /// Signs and sends one request; an error answer (badNonce retried) is a failure.
+    async fn post(&mut self, url: &str, signer: Signer<'_>, payload: &[u8]) -> Result<Response, FlowError> {
+        let resp = self.session.post(url, signer, payload).await?;
+        if resp.status >= 400 {
+            return Err(problem(&resp));
         }
-    }
-
-    async fn post_as_get(&mut self, url: &str, account: &Account) -> Result<Response, FlowError> {
-        self.post(url, &account.key, Some(&account.url), b"").await
+        Ok(resp)
     }
 
     /// newAccount with a fresh ES256 key, agreeing to the terms of service.
@@ -215,7 +201,7 @@ impl Worker {
         let url = self.endpoints.new_account.clone();
         let payload = json!({ "termsOfServiceAgreed": true }).to_string();
         let resp = self
-            .post(&url, &key, None, payload.as_bytes())
+            .post(&url, Signer::Jwk(&key), payload.as_bytes())
             .await
             .in_step(Step::NewAccount)?;
         let url = location(&resp, "newAccount").in_step(Step::NewAccount)?;
@@ -232,16 +218,11 @@ impl Worker {
         let identifiers = [Identifier::dns(name)];
 
         let mut step = Step::NewOrder;
-        let started = Instant::now();
+        self.session.lap();
         let new_order = self.endpoints.new_order.clone();
         let payload = json!({ "identifiers": identifiers }).to_string();
         let resp = self
-            .post(
-                &new_order,
-                &account.key,
-                Some(&account.url),
-                payload.as_bytes(),
-            )
+            .post(&new_order, account.signer(), payload.as_bytes())
             .await
             .in_step(step)?;
         let order_url = location(&resp, "newOrder").in_step(step)?;
@@ -255,11 +236,10 @@ impl Worker {
                 .in_step(step);
             }
         };
-        timed(step, started.elapsed());
+        timed(step, self.session.lap());
 
         step = Step::Authorization;
-        let started = Instant::now();
-        let resp = self.post_as_get(&authz_url, account).await.in_step(step)?;
+        let resp = self.post(&authz_url, account.signer(), b"").await.in_step(step)?;
         let authz: Authorization = parse(&resp, "authorization").in_step(step)?;
         let challenge_url = authz
             .challenges
@@ -272,17 +252,13 @@ impl Worker {
                 ))
             })
             .in_step(step)?;
-        timed(step, started.elapsed());
+        timed(step, self.session.lap());
 
         step = Step::Challenge;
-        let started = Instant::now();
-        self.post(&challenge_url, &account.key, Some(&account.url), b"{}")
-            .await
-            .in_step(step)?;
-        timed(step, started.elapsed());
+        self.post(&challenge_url, account.signer(), b"{}").await.in_step(step)?;
+        timed(step, self.session.lap());
 
         step = Step::ValidationWait;
-        let started = Instant::now();
         self.poll_until_valid(&authz_url, account, "authorization", |a: &Authorization| {
             (
                 a.status.clone(),
@@ -291,28 +267,19 @@ impl Worker {
         })
         .await
         .in_step(step)?;
-        timed(step, started.elapsed());
+        timed(step, self.session.lap());
 
         step = Step::Finalize;
-        let started = Instant::now();
         let certificate_key = SigningKey::generate(Algorithm::Es256).in_step(step)?;
         let csr = certificate_key
             .csr_der(&identifiers, None)
             .map_err(FlowError::Protocol)
             .in_step(step)?;
         let payload = json!({ "csr": b64::encode(csr) }).to_string();
-        self.post(
-            &finalize_url,
-            &account.key,
-            Some(&account.url),
-            payload.as_bytes(),
-        )
-        .await
-        .in_step(step)?;
-        timed(step, started.elapsed());
+        self.post(&finalize_url, account.signer(), payload.as_bytes()).await.in_step(step)?;
+        timed(step, self.session.lap());
 
         step = Step::IssuanceWait;
-        let started = Instant::now();
         let order: Order = self
             .poll_until_valid(&order_url, account, "order", |o: &Order| {
                 (o.status.clone(), o.error.clone())
@@ -323,21 +290,17 @@ impl Worker {
             .certificate
             .ok_or_else(|| FlowError::Protocol("the valid order has no certificate URL".into()))
             .in_step(step)?;
-        timed(step, started.elapsed());
+        timed(step, self.session.lap());
 
         step = Step::Certificate;
-        let started = Instant::now();
-        let resp = self
-            .post_as_get(&certificate_url, account)
-            .await
-            .in_step(step)?;
+        let resp = self.post(&certificate_url, account.signer(), b"").await.in_step(step)?;
         if !resp.body.starts_with(b"-----BEGIN CERTIFICATE-----") {
             return Err(FlowError::Protocol(
                 "the certificate download is not a PEM chain".into(),
             ))
             .in_step(step);
         }
-        timed(step, started.elapsed());
+        timed(step, self.session.lap());
         Ok(())
     }
 
@@ -350,25 +313,21 @@ impl Worker {
         what: &'static str,
         status_of: impl Fn(&T) -> (Option<String>, Option<Problem>),
     ) -> Result<T, FlowError> {
-        let mut last = String::new();
-        for poll in 0..MAX_POLLS {
-            let resp = self.post_as_get(url, account).await?;
-            let object: T = parse(&resp, what)?;
+        let polled = self.session.poll(url, account.signer(), |resp| {
+            if resp.status >= 400 {
+                return Err(problem(resp));
+            }
+            let object: T = parse(resp, what)?;
             let (status, problem) = status_of(&object);
             match status.as_deref() {
-                Some("valid") => return Ok(object),
-                Some("invalid") => {
-                    return Err(FlowError::Invalid {
-                        what,
-                        problem: problem.map(Box::new),
-                    });
-                }
-                other => last = other.unwrap_or("without a status").to_owned(),
+                Some("valid") => Ok(Polled::Done(object)),
+                Some("invalid") => Err(FlowError::Invalid { what, problem: problem.map(Box::new) }),
+                other => Ok(Polled::Pending(other.unwrap_or("without a status").to_owned())),
             }
-            if poll + 1 < MAX_POLLS {
-                tokio::time::sleep(poll_wait(&resp)).await;
-            }
-        }
-        Err(FlowError::PollLimit { what, status: last })
+        });
+        polled.await.map_err(|e| match e {
+            FlowError::PollLimit { status, .. } => FlowError::PollLimit { what, status },
+            e => e,
+        })
     }
 }

@@ -18,6 +18,7 @@ pub use stats::{ErrorCount, Latency};
 
 use crate::protocol::http::{ClientOptions, HttpClient};
 use crate::protocol::wire::Directory;
+use crate::protocol::session::Session;
 use flow::{Endpoints, StepFailure, Worker};
 use serde::Serialize;
 use stats::Recorder;
@@ -251,11 +252,9 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
     let client = ClientOptions { record: false, ..options.client.clone() };
     for _ in 0..options.concurrency.min(options.flows as usize) {
         let http = HttpClient::new(client.clone()).map_err(|e| LoadError::Setup(e.to_string()))?;
-        let mut worker = Worker {
-            http,
-            endpoints: endpoints.clone(),
-            bad_nonce_retries: 0,
-        };
+        // Sleeps between polls may run until the last flow's own bound.
+        let session = Session::new(http, endpoints.new_nonce.clone(), flow::pacing(), options.duration + FLOW_TIMEOUT);
+        let mut worker = Worker { session, endpoints: endpoints.clone() };
         let (next_flow, refused_in_a_row, recorder, flows) = (
             next_flow.clone(),
             refused_in_a_row.clone(),
@@ -294,7 +293,7 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
                 };
                 lock(&recorder).fail(failure.0, failure.1, failure.2);
             }
-            lock(&recorder).bad_nonce_retries += worker.bad_nonce_retries;
+            lock(&recorder).bad_nonce_retries += worker.session.bad_nonce_retries();
         });
     }
     let memory = Arc::new(Mutex::new(Vec::new()));

@@ -7,5 +7,6 @@ pub mod jwk;
 pub mod jws;
 pub mod keys;
 pub mod random;
+pub mod session;
 pub mod strict_json;
 pub mod wire;

@@ -1,9 +1,10 @@
 //! How a step's requests go out: nonces (and a step's nonce mutations), the signed
-//! request with its badNonce retry and mutations (RFC 8555 §6), rate limits waited out
-//! within --max-wait, and POST-as-GET polling that honours Retry-After.
+//! request with its mutations (RFC 8555 §6), and POST-as-GET polling. The retry rules
+//! (badNonce, rate limits within --max-wait, Retry-After between polls) are the shared
+//! [`Pacing`]'s; the loop is the runner's own, because each attempt is mutated anew.
 
 use super::*;
-use crate::protocol::wire::ProblemType;
+use crate::protocol::session::{GiveUp, Next, Pacing, Retries};
 
 impl CaseRun<'_> {
     pub(super) async fn nonce(&mut self, mutation: Option<NonceMutation>) -> StepResult<Option<String>> {
@@ -44,46 +45,49 @@ impl CaseRun<'_> {
         payload: Payload,
         m: Option<&Mutation>,
     ) -> StepResult<Response> {
-        let retries = if m.is_some() { 0 } else { MAX_BAD_NONCE_RETRIES };
-        let mut attempt = 0;
-        let mut waited = Duration::ZERO;
+        let pacing = self.pacing(m.is_some());
+        let mut tries = Retries::default();
         loop {
             let resp = self.signed_once(key, &key_id, url, &payload, m).await?;
-            let bad_nonce = resp.status == 400
-                && resp.problem().and_then(|p| p.problem_type()) == Some(ProblemType::BadNonce);
-            if bad_nonce && attempt < retries {
-                attempt += 1;
-                continue;
+            match pacing.next(&resp, &mut tries, Duration::MAX) {
+                Next::Answer => return Ok(resp),
+                Next::Resend => {}
+                Next::Wait(wait) => tokio::time::sleep(wait).await,
+                Next::GiveUp(GiveUp::NoRetryAfter) => {
+                    return Err(StepError::Error(format!("rate limited without Retry-After, so not retried: {}", resp.summary())));
+                }
+                Next::GiveUp(GiveUp::Budget { wait, budget }) => {
+                    return Err(StepError::Error(format!(
+                        "rate limited: {}; waiting {}s more would pass --max-wait {}s",
+                        resp.summary(),
+                        wait.as_secs(),
+                        budget.as_secs()
+                    )));
+                }
+                Next::GiveUp(why) => return Err(StepError::Error(format!("rate limited: {}; {why}", resp.summary()))),
             }
-            if resp.status == 429 && !self.probing_rate_limit {
-                waited += self.wait_out_rate_limit(&resp, waited).await?;
-                continue;
-            }
-            return Ok(resp);
         }
     }
 
-    /// A 429 (RFC 8555 §6.6): waits the Retry-After the server asked for, when the
-    /// request's waits stay within `--max-wait`, and returns the time waited; otherwise
-    /// the case cannot go on, with the server's rate-limit detail. Never a tight retry:
-    /// a 429 without Retry-After is not retried.
-    pub(super) async fn wait_out_rate_limit(&self, resp: &Response, waited: Duration) -> StepResult<Duration> {
-        let limit = self.env.max_wait;
-        let Some(delay) = resp.retry_after().map(|r| r.delay()) else {
-            return Err(StepError::Error(format!("rate limited without Retry-After, so not retried: {}", resp.summary())));
-        };
-        // At least a second: an HTTP-date already past is no invitation to hammer.
-        let delay = delay.max(Duration::from_secs(1));
-        if waited + delay > limit {
-            return Err(StepError::Error(format!(
-                "rate limited: {}; waiting {}s more would pass --max-wait {}s",
-                resp.summary(),
-                delay.as_secs(),
-                limit.as_secs()
-            )));
+    /// The runner's patience (RFC 8555 §6.5, §6.6): badNonce re-sent unless the request
+    /// was broken on purpose; a 429 waited out for its Retry-After (at least a second)
+    /// while one request's waits stay within `--max-wait`, never without one, and not
+    /// at all while a case probes the rate limit itself.
+    fn pacing(&self, mutated: bool) -> Pacing {
+        Pacing {
+            bad_nonce_retries: if mutated { 0 } else { MAX_BAD_NONCE_RETRIES },
+            wait_statuses: if self.probing_rate_limit { &[] } else { &[429] },
+            wait_retries: u32::MAX,
+            wait_budget: self.env.max_wait,
+            wait_without_retry_after: None,
+            wait_floor: Duration::from_secs(1),
+            poll_default: POLL_INTERVAL,
+            poll_floor: POLL_INTERVAL,
+            poll_ceiling: POLL_INTERVAL_MAX,
+            // Polls end at the step's timeout.
+            max_polls: u32::MAX,
+            impatient: None,
         }
-        tokio::time::sleep(delay).await;
-        Ok(delay)
     }
 
     pub(super) async fn signed_once(
@@ -288,8 +292,7 @@ impl CaseRun<'_> {
                     timeout.as_secs()
                 )));
             }
-            let wait = resp.retry_after().map(|r| r.delay()).unwrap_or(POLL_INTERVAL);
-            let wait = wait.clamp(POLL_INTERVAL, POLL_INTERVAL_MAX).min(timeout.saturating_sub(started.elapsed()));
+            let wait = self.pacing(false).poll_wait(&resp).min(timeout.saturating_sub(started.elapsed()));
             tokio::time::sleep(wait).await;
         }
     }
