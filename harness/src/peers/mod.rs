@@ -195,6 +195,19 @@ fn ensure_crypto_provider() {
 /// How much of a peer's log an error quotes.
 const LOG_TAIL_BYTES: u64 = 4096;
 
+/// An HTTP client that trusts only `ca_der` (a peer's own HTTPS CA) and talks to
+/// 127.0.0.1 directly; `timeout` bounds a readiness probe.
+fn trusting_only(ca_der: &[u8], timeout: Option<Duration>) -> Result<reqwest::Client, PeerError> {
+    ensure_crypto_provider();
+    let ca = reqwest::Certificate::from_der(ca_der).map_err(PeerError::Client)?;
+    let builder = reqwest::Client::builder().tls_certs_only([ca]).no_proxy();
+    let builder = match timeout {
+        Some(t) => builder.timeout(t),
+        None => builder,
+    };
+    builder.build().map_err(PeerError::Client)
+}
+
 fn write(path: &Path, contents: &str) -> Result<(), PeerError> {
     fs::write(path, contents).map_err(|e| io_err(format!("writing {}", path.display()), e))
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::tls_identity::LocalhostTls;
 use serde_json::{Map, Value, json};
 
-use super::{NotReady, PeerError, ensure_crypto_provider, find_on_path, on_free_ports, io_err, log_files, log_tail, try_free_tcp_port, write, Readiness, wait_until_ready};
+use super::{NotReady, PeerError, ensure_crypto_provider, trusting_only, find_on_path, on_free_ports, io_err, log_files, log_tail, try_free_tcp_port, write, Readiness, wait_until_ready};
 
 const PROGRAM: &str = "pebble";
 const PORT_ATTEMPTS: u32 = 5;
@@ -188,14 +188,7 @@ impl Pebble {
         write(&cert_path, &format!("{}{}", tls.leaf_pem(), tls.ca_pem()))?;
         write(&key_path, tls.key_pem())?;
 
-        let client = reqwest::Client::builder()
-            .tls_certs_only([
-                reqwest::Certificate::from_der(tls.ca_der()).map_err(PeerError::Client)?
-            ])
-            .timeout(Duration::from_secs(2))
-            .no_proxy()
-            .build()
-            .map_err(PeerError::Client)?;
+        let client = trusting_only(tls.ca_der(), Some(Duration::from_secs(2)))?;
 
         let (child, listen, management) = on_free_ports(PROGRAM, PORT_ATTEMPTS, async || {
             let listen = free_addr().map_err(NotReady::Fatal)?;
@@ -266,13 +259,7 @@ impl Pebble {
 
     /// An HTTP client that trusts only Pebble's HTTPS CA.
     pub fn http_client(&self) -> Result<reqwest::Client, PeerError> {
-        ensure_crypto_provider();
-        let ca = reqwest::Certificate::from_der(&self.ca_der).map_err(PeerError::Client)?;
-        reqwest::Client::builder()
-            .tls_certs_only([ca])
-            .no_proxy()
-            .build()
-            .map_err(PeerError::Client)
+        trusting_only(&self.ca_der, None)
     }
 
     /// Pebble's combined stdout and stderr; deleted when this value is dropped.

@@ -31,7 +31,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 
 use crate::tls_identity::LocalhostTls;
 
-use super::{GroupGuard, NotReady, PeerError, on_free_ports, ensure_crypto_provider, io_err, log_tail, try_free_tcp_port, write, Readiness, spawn_grouped, wait_until_ready};
+use super::{GroupGuard, NotReady, PeerError, on_free_ports, ensure_crypto_provider, trusting_only, io_err, log_tail, try_free_tcp_port, write, Readiness, spawn_grouped, wait_until_ready};
 
 const PROGRAM: &str = "serles-acme";
 /// The version the committed baseline (`reports/baselines/serles-1.3.0.toml`) pins.
@@ -137,14 +137,7 @@ impl Serles {
         write(&d.join("config.ini"), &config)?;
         let log_path = d.join("serles.log");
 
-        let client = reqwest::Client::builder()
-            .tls_certs_only([
-                reqwest::Certificate::from_der(tls.ca_der()).map_err(PeerError::Client)?
-            ])
-            .timeout(Duration::from_secs(2))
-            .no_proxy()
-            .build()
-            .map_err(PeerError::Client)?;
+        let client = trusting_only(tls.ca_der(), Some(Duration::from_secs(2)))?;
 
         let (child, listen) = on_free_ports(PROGRAM, PORT_ATTEMPTS, async || {
             let port = try_free_tcp_port().map_err(|e| NotReady::Fatal(io_err("finding a free TCP port", e)))?;

@@ -335,16 +335,14 @@ struct Inner {
 ///
 /// Names are case-insensitive and may be given with or without a trailing dot.
 /// Cheap to clone; the server stops when the last clone is dropped.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct DnsResponder {
     inner: Arc<Inner>,
 }
 
-impl fmt::Debug for DnsResponder {
+impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DnsResponder")
-            .field("local_addr", &self.inner.local_addr)
-            .finish_non_exhaustive()
+        f.debug_struct("Inner").field("local_addr", &self.local_addr).finish_non_exhaustive()
     }
 }
 

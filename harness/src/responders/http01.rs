@@ -12,7 +12,6 @@
 //! it, or behind a redirect, so a run can see whether the CA tolerates them.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -167,17 +166,9 @@ fn webroot_file(root: &std::path::Path, token: &str) -> Option<String> {
 /// authorization; everything else gets 404. Every request is recorded.
 ///
 /// Cheap to clone; the server stops when the last clone is dropped.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Http01Responder {
     inner: Arc<Running<Shared>>,
-}
-
-impl fmt::Debug for Http01Responder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Http01Responder")
-            .field("local_addr", &self.inner.local_addr)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Http01Responder {

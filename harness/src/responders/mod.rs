@@ -37,6 +37,12 @@ struct Running<S> {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl<S> std::fmt::Debug for Running<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
 impl<S> Drop for Running<S> {
     fn drop(&mut self) {
         self.task.abort();

@@ -274,17 +274,9 @@ impl Drop for OpenGuard<'_> {
 /// certificates (RFC 8737 §3). Every connection is recorded.
 ///
 /// Cheap to clone; the server stops when the last clone is dropped.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct TlsAlpnResponder {
     inner: Arc<Running<Shared>>,
-}
-
-impl fmt::Debug for TlsAlpnResponder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsAlpnResponder")
-            .field("local_addr", &self.inner.local_addr)
-            .finish_non_exhaustive()
-    }
 }
 
 impl TlsAlpnResponder {
