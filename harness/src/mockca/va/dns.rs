@@ -68,8 +68,6 @@ impl ValidationAuthority {
         ))
     }
 
-    // ---- tls-alpn-01 (RFC 8737 §3, RFC 8738 §6) ----
-
     /// A fresh resolver per validation: no cache can carry a record a test
     /// has since changed into the next validation.
     pub(super) fn resolver(&self) -> Result<TokioResolver, Failure> {
@@ -122,13 +120,18 @@ impl ValidationAuthority {
 
     /// AAAA and A addresses of `name`, AAAA first (as Boulder orders them).
     pub(super) async fn lookup_addresses(&self, name: &str) -> Result<Vec<IpAddr>, Failure> {
-        let fqdn = Name::from_utf8(name).map_err(|e| Failure::new(ProblemType::Dns, format!("resolving {name} failed: {e}")))?;
+        let fqdn = Name::from_utf8(name)
+            .map_err(|e| Failure::new(ProblemType::Dns, format!("resolving {name} failed: {e}")))?;
         self.lookup_name(fqdn, name).await
     }
 
     /// [`Self::lookup_addresses`] of a query name built already; `name` is how errors
     /// show it.
-    pub(super) async fn lookup_name(&self, mut fqdn: Name, name: &str) -> Result<Vec<IpAddr>, Failure> {
+    pub(super) async fn lookup_name(
+        &self,
+        mut fqdn: Name,
+        name: &str,
+    ) -> Result<Vec<IpAddr>, Failure> {
         let resolver = self.resolver()?;
         fqdn.set_fqdn(true);
         let (v6, v4) = tokio::join!(
@@ -221,4 +224,141 @@ pub(super) fn is_host_name(name: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::mockca::va::test_support::*;
+
+    // ---- address resolution and the loopback rule ----
+
+    #[tokio::test]
+    async fn non_loopback_addresses_are_refused_without_connecting() {
+        let r = responders().await;
+        r.dns().set_a("remote.test", vec![REMOTE]);
+        let va = va(&r);
+        for (identifier, challenge) in [
+            (Identifier::dns("remote.test"), "http-01"),
+            (Identifier::dns("remote.test"), "tls-alpn-01"),
+            (Identifier::ip("192.0.2.1"), "http-01"),
+            (Identifier::ip("192.0.2.1"), "tls-alpn-01"),
+            (Identifier::ip("::ffff:192.0.2.1"), "http-01"),
+        ] {
+            let started = Instant::now();
+            let result = validate(&va, &identifier, challenge).await;
+            expect_problem(result, "connection", &["loopback"]);
+            assert!(started.elapsed() < Duration::from_secs(2));
+        }
+        assert!(r.tls_alpn().history().is_empty());
+        assert!(r.http01().history().is_empty());
+    }
+
+    #[tokio::test]
+    async fn mixed_answers_use_only_the_loopback_address() {
+        let r = responders().await;
+        r.http01().provision(TOKEN, KEY_AUTH);
+        r.dns()
+            .set_a("mixed.test", vec![REMOTE, Ipv4Addr::LOCALHOST]);
+        validate(&va(&r), &Identifier::dns("mixed.test"), "http-01")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn allow_remote_tries_non_loopback_addresses() {
+        let r = responders().await;
+        r.dns().set_a("remote.test", vec![REMOTE]);
+        let va = va_with(&r, |c| {
+            c.allow_remote = true;
+            c.timeout = Duration::from_millis(300);
+        });
+        let started = Instant::now();
+        let result = validate(&va, &Identifier::dns("remote.test"), "http-01").await;
+        let p = expect_problem(result, "connection", &[]);
+        assert!(!detail(&p).contains("loopback"), "{p:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn names_without_addresses_or_failing_are_dns_problems() {
+        let r = responders().await;
+        r.dns().set_a("empty.test", vec![]);
+        let result = validate(&va(&r), &Identifier::dns("empty.test"), "http-01").await;
+        expect_problem(result, "dns", &["no A or AAAA"]);
+        r.dns().set_servfail("broken.test");
+        let result = validate(&va(&r), &Identifier::dns("broken.test"), "tls-alpn-01").await;
+        expect_problem(result, "dns", &[]);
+    }
+
+    // ---- dns-01 ----
+
+    #[tokio::test]
+    async fn dns01_matching_record_passes_among_others() {
+        let r = responders().await;
+        r.dns().add_txt("_acme-challenge.a.test", "unrelated");
+        r.dns()
+            .add_txt("_acme-challenge.a.test", &dns01_txt_value(KEY_AUTH));
+        validate(&va(&r), &Identifier::dns("a.test"), "dns-01")
+            .await
+            .unwrap();
+        let queried = r.dns().history();
+        assert!(
+            queried.iter().any(|q| q.name == "_acme-challenge.a.test"),
+            "{queried:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn dns01_wrong_or_missing_record_is_incorrect_response() {
+        let r = responders().await;
+        r.dns().add_txt(
+            "_acme-challenge.a.test",
+            &dns01_txt_value("other.key-authorization"),
+        );
+        let result = validate(&va(&r), &Identifier::dns("a.test"), "dns-01").await;
+        expect_problem(result, "incorrectResponse", &["none of the 1"]);
+        let result = validate(&va(&r), &Identifier::dns("b.test"), "dns-01").await;
+        expect_problem(result, "incorrectResponse", &["no TXT record"]);
+    }
+
+    #[tokio::test]
+    async fn dns01_resolver_failure_is_dns() {
+        let r = responders().await;
+        r.dns().set_servfail("_acme-challenge.a.test");
+        let result = validate(&va(&r), &Identifier::dns("a.test"), "dns-01").await;
+        expect_problem(result, "dns", &[]);
+        // No server at all.
+        let port = closed_port().await;
+        let va = va_with(&r, |c| {
+            c.resolver = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+            c.timeout = Duration::from_secs(2);
+        });
+        let started = Instant::now();
+        let result = validate(&va, &Identifier::dns("a.test"), "dns-01").await;
+        expect_problem(result, "dns", &["TXT lookup"]);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn dns01_wildcard_uses_the_base_name() {
+        let r = responders().await;
+        r.dns()
+            .add_txt("_acme-challenge.w.test", &dns01_txt_value(KEY_AUTH));
+        validate(&va(&r), &Identifier::dns("*.w.test"), "dns-01")
+            .await
+            .unwrap();
+        assert!(!r.dns().history().iter().any(|q| q.name.contains('*')));
+    }
+
+    #[tokio::test]
+    async fn dns01_is_refused_for_ip_identifiers() {
+        let r = responders().await;
+        let result = validate(&va(&r), &Identifier::ip("127.0.0.1"), "dns-01").await;
+        expect_problem(result, "malformed", &["8738"]);
+        assert!(r.dns().history().is_empty(), "no query was sent");
+    }
 }

@@ -4,7 +4,12 @@
 use super::*;
 
 impl ValidationAuthority {
-    pub(super) async fn http01(&self, target: &Target, token: &str, key_authorization: &str) -> Outcome {
+    pub(super) async fn http01(
+        &self,
+        target: &Target,
+        token: &str,
+        key_authorization: &str,
+    ) -> Outcome {
         if !is_base64url(token) {
             return Err(Failure::new(
                 ProblemType::Malformed,
@@ -151,7 +156,9 @@ impl ValidationAuthority {
         if self.has(Defect::VaResolvesIpIdentifiers) {
             let text = ip.to_string();
             let labels = text.split('.').map(str::as_bytes);
-            let name = Name::from_labels(labels).map_err(|e| Failure::new(ProblemType::Dns, format!("no query name for {text}: {e}")))?;
+            let name = Name::from_labels(labels).map_err(|e| {
+                Failure::new(ProblemType::Dns, format!("no query name for {text}: {e}"))
+            })?;
             return self.lookup_name(name, &text).await;
         }
         Ok(vec![ip])
@@ -219,8 +226,6 @@ impl ValidationAuthority {
         }
         Ok(Fetched::Body(body))
     }
-
-    // ---- dns-01 (RFC 8555 §8.4, RFC 8738 §7) ----
 }
 
 /// `ip` in a form RFC 8738 §5 forbids in a Host header: IPv4 octets padded
@@ -235,5 +240,193 @@ pub(super) fn noncanonical(ip: IpAddr) -> String {
             let groups: Vec<String> = v6.segments().iter().map(|g| format!("{g:x}")).collect();
             format!("[{}]", groups.join(":"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::mockca::va::test_support::*;
+    use crate::responders::Responders;
+
+    /// A validator whose http-01 requests reach a server answering each with `response`.
+    async fn va_answered(r: &Responders, response: Vec<u8>) -> ValidationAuthority {
+        let port = raw_http(Some(response)).await;
+        va_with(r, |c| c.http_port = port)
+    }
+
+    /// An HTTP response with `status` sending the client to `location`.
+    fn redirect(status: &str, location: &str) -> Vec<u8> {
+        http_response(status, &format!("Location: {location}\r\n"), b"")
+    }
+
+    #[tokio::test]
+    async fn http01_good_key_authorization_passes() {
+        let r = responders().await;
+        r.http01().provision(TOKEN, KEY_AUTH);
+        validate(&va(&r), &Identifier::dns("a.test"), "http-01")
+            .await
+            .unwrap();
+        let seen = r.http01().history();
+        let last = seen.last().expect("the responder saw the request");
+        assert_eq!(last.path, format!("/.well-known/acme-challenge/{TOKEN}"));
+        let port = r.http01().local_addr().port();
+        assert_eq!(
+            last.host.as_deref(),
+            Some(format!("a.test:{port}").as_str())
+        );
+        // Upper case and a trailing dot name the same host.
+        validate(&va(&r), &Identifier::dns("A.Test."), "http-01")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn http01_ip_identifier_connects_directly() {
+        let r = responders().await;
+        r.http01().provision(TOKEN, KEY_AUTH);
+        r.dns().set_default_ipv4(None);
+        validate(&va(&r), &Identifier::ip("127.0.0.1"), "http-01")
+            .await
+            .unwrap();
+        let port = r.http01().local_addr().port();
+        let last = r.http01().history().pop().unwrap();
+        assert_eq!(
+            last.host.as_deref(),
+            Some(format!("127.0.0.1:{port}").as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn http01_wrong_key_authorization_is_incorrect_response() {
+        let r = responders().await;
+        r.http01()
+            .provision(TOKEN, &format!("{TOKEN}.wrong-thumbprint"));
+        let result = validate(&va(&r), &Identifier::dns("a.test"), "http-01").await;
+        expect_problem(result, "incorrectResponse", &["wrong-thumbprint"]);
+    }
+
+    #[tokio::test]
+    async fn http01_missing_token_is_incorrect_response() {
+        let r = responders().await;
+        let result = validate(&va(&r), &Identifier::dns("a.test"), "http-01").await;
+        expect_problem(result, "incorrectResponse", &["404"]);
+    }
+
+    #[tokio::test]
+    async fn http01_trailing_whitespace_is_tolerated_leading_is_not() {
+        let r = responders().await;
+        let body = format!("{KEY_AUTH} \r\n\t\n");
+        let va = va_answered(&r, http_response("200 OK", "", body.as_bytes())).await;
+        validate(&va, &Identifier::dns("a.test"), "http-01")
+            .await
+            .unwrap();
+
+        let body = format!(" {KEY_AUTH}");
+        let va = va_answered(&r, http_response("200 OK", "", body.as_bytes())).await;
+        let result = validate(&va, &Identifier::dns("a.test"), "http-01").await;
+        expect_problem(result, "incorrectResponse", &[]);
+    }
+
+    #[tokio::test]
+    async fn http01_oversized_body_is_refused() {
+        let r = responders().await;
+        let mut body = KEY_AUTH.as_bytes().to_vec();
+        body.resize(HTTP_BODY_LIMIT + 1, b' ');
+        let va = va_answered(&r, http_response("200 OK", "", &body)).await;
+        let result = validate(&va, &Identifier::dns("a.test"), "http-01").await;
+        expect_problem(result, "incorrectResponse", &["longer than"]);
+    }
+
+    #[tokio::test]
+    async fn http01_follows_redirects_to_loopback() {
+        let r = responders().await;
+        r.http01().provision(TOKEN, KEY_AUTH);
+        let target = format!(
+            "http://b.test:{}/.well-known/acme-challenge/{TOKEN}",
+            r.http01().local_addr().port()
+        );
+        let va = va_answered(&r, redirect("302 Found", &target)).await;
+        validate(&va, &Identifier::dns("a.test"), "http-01")
+            .await
+            .unwrap();
+        let last = r.http01().history().pop().unwrap();
+        assert!(
+            last.host.as_deref().unwrap().starts_with("b.test:"),
+            "{last:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn http01_redirect_to_non_loopback_is_refused_without_connecting() {
+        let r = responders().await;
+        r.dns().set_a("remote.test", vec![REMOTE]);
+        for location in [
+            format!("http://{REMOTE}/.well-known/acme-challenge/{TOKEN}"),
+            format!("http://remote.test:8080/.well-known/acme-challenge/{TOKEN}"),
+            "http://[2001:db8::1]/x".to_owned(),
+            "http://0.0.0.0/x".to_owned(),
+        ] {
+            let va = va_answered(&r, redirect("301 Moved Permanently", &location)).await;
+            let started = Instant::now();
+            let result = validate(&va, &Identifier::dns("a.test"), "http-01").await;
+            expect_problem(result, "connection", &["loopback", "after redirects from"]);
+            assert!(started.elapsed() < Duration::from_secs(2));
+        }
+    }
+
+    #[tokio::test]
+    async fn http01_redirect_loop_and_bad_locations_stop() {
+        let r = responders().await;
+        let path = format!("/.well-known/acme-challenge/{TOKEN}");
+        let va = va_answered(&r, redirect("307 Temporary Redirect", &path)).await;
+        let result = validate(&va, &Identifier::dns("a.test"), "http-01").await;
+        expect_problem(result, "connection", &["too many redirects"]);
+
+        for headers in [
+            "",
+            "Location: ftp://a.test/x\r\n",
+            "Location: http://[::1\r\n",
+        ] {
+            let va = va_answered(&r, http_response("302 Found", headers, b"")).await;
+            let result = validate(&va, &Identifier::dns("a.test"), "http-01").await;
+            expect_problem(result, "connection", &[]);
+        }
+    }
+
+    #[tokio::test]
+    async fn http01_stalled_server_is_bounded_by_the_timeout() {
+        let r = responders().await;
+        let port = raw_http(None).await;
+        let va = va_with(&r, |c| {
+            c.http_port = port;
+            c.timeout = Duration::from_millis(500);
+        });
+        let started = Instant::now();
+        let result = validate(&va, &Identifier::dns("a.test"), "http-01").await;
+        expect_problem(result, "connection", &["did not complete"]);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn http01_nothing_listening_is_connection() {
+        let r = responders().await;
+        let port = closed_port().await;
+        let va = va_with(&r, |c| c.http_port = port);
+        let result = validate(&va, &Identifier::dns("a.test"), "http-01").await;
+        expect_problem(result, "connection", &[]);
+    }
+
+    #[tokio::test]
+    async fn http01_wildcard_is_refused() {
+        let r = responders().await;
+        let result = validate(&va(&r), &Identifier::dns("*.a.test"), "http-01").await;
+        expect_problem(result, "malformed", &[]);
     }
 }

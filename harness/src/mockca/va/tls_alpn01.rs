@@ -129,8 +129,6 @@ impl ValidationAuthority {
             )
         })
     }
-
-    // ---- shared: resolution and the loopback rule ----
 }
 
 /// Checks the tls-alpn-01 certificate (RFC 8737 §3 step 4, RFC 8738 §6).
@@ -395,5 +393,254 @@ pub(super) fn reverse_name(ip: IpAddr) -> String {
             labels.push("ip6.arpa".to_owned());
             labels.join(".")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::time::Instant;
+
+    use rcgen::{CustomExtension, SanType};
+    use rustls_pki_types::PrivateKeyDer;
+
+    use super::*;
+    use crate::mockca::va::test_support::*;
+    use crate::responders::{AlpnIdentifier, Responders, TlsAlpnHandshake};
+
+    #[test]
+    fn reverse_names_follow_rfc_8738() {
+        assert_eq!(
+            reverse_name(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            "1.0.0.127.in-addr.arpa"
+        );
+        // The example of RFC 8738 §6.
+        let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(
+            reverse_name(IpAddr::V6(v6)),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+        assert_eq!(
+            reverse_name(IpAddr::V6(v6)),
+            crate::responders::reverse_dns_name(IpAddr::V6(v6))
+        );
+    }
+
+    #[test]
+    fn spki_is_split_into_algorithm_and_key() {
+        let (cert, _) = certificate(vec![dns_san("a.test")], vec![]);
+        let spki = spki_of(&cert).unwrap();
+        let (alg, key) = split_spki(&spki).unwrap();
+        assert_eq!(alg, webpki_p256_alg_id());
+        assert_eq!(key.len(), 65);
+        assert_eq!(key[0], 0x04);
+        assert!(split_spki(&spki[..spki.len() - 1]).is_none());
+        assert!(der_element(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_none());
+    }
+
+    fn webpki_p256_alg_id() -> Vec<u8> {
+        // id-ecPublicKey, secp256r1
+        let mut v = vec![0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        v.extend_from_slice(&[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]);
+        v
+    }
+
+    /// The responder's last handshake record; it is written once the server
+    /// side has finished, which may be just after the validator returns.
+    async fn tls_history(r: &Responders) -> TlsAlpnHandshake {
+        for _ in 0..100 {
+            if let Some(last) = r.tls_alpn().history().pop() {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the tls-alpn-01 responder recorded no handshake");
+    }
+
+    /// A certificate for a.test that passes every check with [`KEY_AUTH`], and its key.
+    fn good_certificate() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+        certificate(vec![dns_san("a.test")], vec![acme_extension(KEY_AUTH)])
+    }
+
+    /// A validator whose tls-alpn-01 handshakes reach a server with `versions` and
+    /// `alpn`, serving `cert` but signing with `key`.
+    async fn va_served(
+        r: &Responders,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        alpn: Vec<Vec<u8>>,
+        cert: CertificateDer<'static>,
+        key: &PrivateKeyDer<'static>,
+    ) -> ValidationAuthority {
+        let port = tls_server(versions, alpn, cert, key).await;
+        va_with(r, |c| c.tls_port = port)
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_good_certificate_passes_for_a_name() {
+        let r = responders().await;
+        r.tls_alpn()
+            .provision(&AlpnIdentifier::dns("a.test"), KEY_AUTH)
+            .unwrap();
+        validate(&va(&r), &Identifier::dns("a.test"), "tls-alpn-01")
+            .await
+            .unwrap();
+        let last = tls_history(&r).await;
+        assert_eq!(last.sni.as_deref(), Some("a.test"));
+        assert_eq!(last.alpn_offered, vec!["acme-tls/1".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_good_certificate_passes_for_an_ip() {
+        let r = responders().await;
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        r.tls_alpn()
+            .provision(&AlpnIdentifier::ip(ip), KEY_AUTH)
+            .unwrap();
+        validate(&va(&r), &Identifier::ip("127.0.0.1"), "tls-alpn-01")
+            .await
+            .unwrap();
+        let last = tls_history(&r).await;
+        assert_eq!(last.sni.as_deref(), Some("1.0.0.127.in-addr.arpa"));
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_wrong_digest_is_incorrect_response() {
+        let r = responders().await;
+        r.tls_alpn()
+            .provision(&AlpnIdentifier::dns("a.test"), "other.key-authorization")
+            .unwrap();
+        let result = validate(&va(&r), &Identifier::dns("a.test"), "tls-alpn-01").await;
+        expect_problem(result, "incorrectResponse", &["acmeIdentifier holds"]);
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_bad_certificates_are_incorrect_response() {
+        let r = responders().await;
+        let mut non_critical = acme_extension(KEY_AUTH);
+        non_critical.set_criticality(false);
+        let digest = ring::digest::digest(&ring::digest::SHA256, KEY_AUTH.as_bytes());
+        let mut not_octet_string = vec![0x0c, 0x20];
+        not_octet_string.extend_from_slice(digest.as_ref());
+        let mut raw =
+            CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 31], not_octet_string);
+        raw.set_criticality(true);
+        let cases: Vec<(&str, Vec<SanType>, Vec<CustomExtension>)> = vec![
+            ("not critical", vec![dns_san("a.test")], vec![non_critical]),
+            (
+                "exactly one entry",
+                vec![dns_san("a.test"), dns_san("b.test")],
+                vec![acme_extension(KEY_AUTH)],
+            ),
+            (
+                "expected dNSName a.test",
+                vec![dns_san("b.test")],
+                vec![acme_extension(KEY_AUTH)],
+            ),
+            (
+                "expected dNSName a.test",
+                vec![SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST))],
+                vec![acme_extension(KEY_AUTH)],
+            ),
+            ("0 acmeIdentifier", vec![dns_san("a.test")], vec![]),
+            ("not a DER OCTET STRING", vec![dns_san("a.test")], vec![raw]),
+            ("0 subjectAltName", vec![], vec![acme_extension(KEY_AUTH)]),
+        ];
+        let va = va(&r);
+        for (expected, sans, extensions) in cases {
+            let (cert, key) = certificate(sans, extensions);
+            r.tls_alpn()
+                .provision_custom("a.test", vec![cert], &key)
+                .unwrap();
+            let result = validate(&va, &Identifier::dns("a.test"), "tls-alpn-01").await;
+            expect_problem(result, "incorrectResponse", &[expected]);
+        }
+        // Case-insensitive SAN comparison (RFC 8737 §3).
+        let (cert, key) = certificate(vec![dns_san("A.TEST")], vec![acme_extension(KEY_AUTH)]);
+        r.tls_alpn()
+            .provision_custom("a.test", vec![cert], &key)
+            .unwrap();
+        validate(&va, &Identifier::dns("a.test"), "tls-alpn-01")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_ip_needs_an_ip_san() {
+        let r = responders().await;
+        let (cert, key) = certificate(
+            vec![dns_san("127.0.0.1.test")],
+            vec![acme_extension(KEY_AUTH)],
+        );
+        r.tls_alpn()
+            .provision_custom("1.0.0.127.in-addr.arpa", vec![cert], &key)
+            .unwrap();
+        let result = validate(&va(&r), &Identifier::ip("127.0.0.1"), "tls-alpn-01").await;
+        expect_problem(
+            result,
+            "incorrectResponse",
+            &["expected iPAddress 127.0.0.1"],
+        );
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_handshake_signed_by_another_key_is_tls() {
+        let r = responders().await;
+        let (cert, _) = good_certificate();
+        let (_, other_key) = certificate(vec![dns_san("a.test")], vec![]);
+        r.tls_alpn()
+            .provision_custom("a.test", vec![cert], &other_key)
+            .unwrap();
+        let result = validate(&va(&r), &Identifier::dns("a.test"), "tls-alpn-01").await;
+        expect_problem(result, "tls", &[]);
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_works_over_tls12_and_checks_its_signature() {
+        let r = responders().await;
+        let tls12 = [&rustls::version::TLS12];
+        let (cert, key) = good_certificate();
+        let va = va_served(&r, &tls12, vec![ACME_TLS_1.to_vec()], cert.clone(), &key).await;
+        validate(&va, &Identifier::dns("a.test"), "tls-alpn-01")
+            .await
+            .unwrap();
+
+        let (_, other_key) = certificate(vec![dns_san("a.test")], vec![]);
+        let va = va_served(&r, &tls12, vec![ACME_TLS_1.to_vec()], cert, &other_key).await;
+        let result = validate(&va, &Identifier::dns("a.test"), "tls-alpn-01").await;
+        expect_problem(result, "tls", &[]);
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_without_negotiated_alpn_is_tls() {
+        let r = responders().await;
+        let (cert, key) = good_certificate();
+        let va = va_served(&r, &[&rustls::version::TLS13], vec![], cert, &key).await;
+        let result = validate(&va, &Identifier::dns("a.test"), "tls-alpn-01").await;
+        expect_problem(result, "tls", &["did not negotiate acme-tls/1"]);
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_unknown_sni_is_tls() {
+        let r = responders().await;
+        let result = validate(&va(&r), &Identifier::dns("a.test"), "tls-alpn-01").await;
+        expect_problem(result, "tls", &["handshake"]);
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_nothing_listening_fails_fast() {
+        let r = responders().await;
+        let port = closed_port().await;
+        let va = va_with(&r, |c| c.tls_port = port);
+        let started = Instant::now();
+        let result = validate(&va, &Identifier::dns("a.test"), "tls-alpn-01").await;
+        expect_problem(result, "connection", &[]);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_wildcard_is_refused() {
+        let r = responders().await;
+        let result = validate(&va(&r), &Identifier::dns("*.a.test"), "tls-alpn-01").await;
+        expect_problem(result, "malformed", &[]);
     }
 }
