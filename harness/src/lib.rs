@@ -12,6 +12,7 @@ pub mod report;
 pub mod client;
 pub mod clients;
 mod cli_support;
+mod defect_list;
 pub mod coverage;
 pub mod defect_matrix;
 pub mod fuzzing;

@@ -9,40 +9,11 @@
 //! authorization, a renewal window that has passed) to become visible, and the chain
 //! defect a preferred chain.
 
-use serde::Serialize;
-
-macro_rules! client_defects {
-    ($( $(#[doc = $doc:literal])* $variant:ident = $name:literal, fails = [$($check:literal),* $(,)?]; )*) => {
-        /// A way acmespec's own ACME client can be made to deviate from RFC 8555.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[non_exhaustive]
-        pub enum ClientDefect {
-            $( $(#[doc = $doc])* $variant, )*
-        }
-
-        impl ClientDefect {
-            /// Every defect.
-            pub const ALL: &'static [ClientDefect] = &[$(ClientDefect::$variant),*];
-
-            /// The kebab-case name used on the command line (`--client-defect NAME`).
-            pub fn name(self) -> &'static str {
-                match self { $(ClientDefect::$variant => $name,)* }
-            }
-
-            /// What the defect breaks, in one sentence.
-            pub fn description(self) -> &'static str {
-                match self { $(ClientDefect::$variant => concat!($($doc),*).trim_ascii(),)* }
-            }
-
-            /// The client check ids this defect must make fail (and no others).
-            pub fn fails(self) -> &'static [&'static str] {
-                match self { $(ClientDefect::$variant => &[$($check),*],)* }
-            }
-        }
-    };
-}
-
-client_defects! {
+crate::defect_list::defect_list! {
+    /// A way acmespec's own ACME client can be made to deviate from RFC 8555.
+    ClientDefect,
+    name_doc = "The kebab-case name used on the command line (`--client-defect NAME`).",
+    fails_doc = "The client check ids this defect must make fail (and no others).";
     /// Signs newOrder with the nonce it already used for newAccount, although each nonce may be used once only (RFC 8555 §6.5).
     ReuseNonce = "reuse-nonce", fails = ["client/6.5/nonce-fresh"];
     /// Sends an empty User-Agent, although clients MUST send a User-Agent naming the client (RFC 8555 §6.1).

@@ -4,42 +4,14 @@
 //! declares the cases it must fail, and the defect-matrix test holds it to exactly
 //! that list (and every case to at least one defect).
 
-use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::RwLock;
 
-macro_rules! defects {
-    ($( $(#[doc = $doc:literal])* $variant:ident = $name:literal, fails = [$($case:literal),* $(,)?]; )*) => {
-        /// A way the mock CA can be made to deviate from the RFCs.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[non_exhaustive]
-        pub enum Defect {
-            $( $(#[doc = $doc])* $variant, )*
-        }
-
-        impl Defect {
-            /// Every defect.
-            pub const ALL: &'static [Defect] = &[$(Defect::$variant),*];
-
-            /// The name used on the command line and in the management API.
-            pub fn name(self) -> &'static str {
-                match self { $(Defect::$variant => $name,)* }
-            }
-
-            /// What the defect breaks, in one sentence.
-            pub fn description(self) -> &'static str {
-                match self { $(Defect::$variant => concat!($($doc),*).trim_ascii(),)* }
-            }
-
-            /// The case ids this defect must make fail (and no others).
-            pub fn fails(self) -> &'static [&'static str] {
-                match self { $(Defect::$variant => &[$($case),*],)* }
-            }
-        }
-    };
-}
-
-defects! {
+crate::defect_list::defect_list! {
+    /// A way the mock CA can be made to deviate from the RFCs.
+    Defect,
+    name_doc = "The name used on the command line and in the management API.",
+    fails_doc = "The case ids this defect must make fail (and no others).";
     /// Creates orders past the configured newOrder rate limit instead of refusing them with rateLimited (RFC 8555 §6.6).
     RateLimitNotEnforced = "rate-limit-not-enforced", fails = [
         "rfc8555/6.6/rate-limited-help-link",
