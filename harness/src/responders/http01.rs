@@ -222,13 +222,7 @@ impl Http01Responder {
                 tracing::warn!(%error, "http-01 responder stopped");
             }
         });
-        Ok(Self {
-            inner: Arc::new(Running {
-                local_addr,
-                shared,
-                task,
-            }),
-        })
+        Ok(Self { inner: Running::shared_handle(local_addr, shared, task) })
     }
 
     /// The address the server listens on.

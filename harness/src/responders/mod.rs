@@ -37,6 +37,13 @@ struct Running<S> {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl<S> Running<S> {
+    /// The handle a responder's clones share.
+    fn shared_handle(local_addr: SocketAddr, shared: std::sync::Arc<S>, task: tokio::task::JoinHandle<()>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Running { local_addr, shared, task })
+    }
+}
+
 impl<S> std::fmt::Debug for Running<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Running").field("local_addr", &self.local_addr).finish_non_exhaustive()

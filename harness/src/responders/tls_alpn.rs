@@ -308,13 +308,7 @@ impl TlsAlpnResponder {
         let config = Arc::new(config);
 
         let task = tokio::spawn(accept_loop(listener, config, shared.clone()));
-        Ok(Self {
-            inner: Arc::new(Running {
-                local_addr,
-                shared,
-                task,
-            }),
-        })
+        Ok(Self { inner: Running::shared_handle(local_addr, shared, task) })
     }
 
     /// The address the server listens on.
