@@ -7,8 +7,9 @@
 //! remote loads backs the escaping up.
 
 use super::baseline::PinnedVerdict;
+use super::layout::{Container, Markup, render};
 use super::redact::Redactor;
-use super::view::{VERDICTS, View, header};
+use super::view::VERDICTS;
 use crate::runner::{RunReport, Verdict};
 use crate::scenario::Requirement;
 use std::collections::BTreeMap;
@@ -47,163 +48,148 @@ pub fn to_html(
     known: &BTreeMap<String, PinnedVerdict>,
     redactor: &Redactor,
 ) -> String {
-    let view = View::of(report, requirements, known, redactor);
-    let ((subject, subject_is_code), facts) = header(report);
-    let title = esc(&subject);
-    let subject = if subject_is_code { format!("<code>{title}</code>") } else { title.clone() };
-    let mut html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>acmespec report: {title}</title>\n<style>\n{STYLE}"
-    );
-    for (verdict, strong, light) in COLOURS {
-        let name = verdict.name();
-        html.push_str(&format!(
-            "td.{name}{{background:{light}}}.badge.{name}{{background:{strong}}}.case.{name}{{border-left-color:{strong}}}\n"
-        ));
-    }
-    html.push_str(&format!(
-        "</style>\n</head>\n<body>\n<h1>acmespec report: {subject}</h1>\n"
-    ));
-    let counts: Vec<String> = VERDICTS
-        .iter()
-        .map(|&verdict| {
-            badge(
-                verdict,
-                &format!("{} {}", view.summary.count(verdict), plural_label(verdict)),
-            )
-        })
-        .collect();
-    html.push_str(&format!(
-        "<p class=\"summary\">{} ({} cases)</p>\n",
-        counts.join(", "),
-        view.summary.total
-    ));
+    render(Html::default(), report, requirements, known, redactor)
+}
 
-    html.push_str("<dl class=\"run\">\n");
-    let complete = if report.complete {
-        "yes".to_owned()
-    } else {
-        format!(
-            "<span class=\"incomplete\">incomplete</span>: {}",
-            esc(&view.incomplete_note())
-        )
-    };
-    for f in facts {
-        let value = if f.code { format!("<code>{}</code>", esc(&f.value)) } else { esc(&f.value) };
-        html.push_str(&format!("<dt>{}</dt><dd>{value}</dd>\n", f.term));
-    }
-    html.push_str(&format!("<dt>Complete</dt><dd>{complete}</dd>\n"));
-    html.push_str("</dl>\n");
+/// The page, whose head holds the style that every class written here refers to.
+#[derive(Default)]
+struct Html {
+    page: String,
+}
 
-    html.push_str(
-        "<h2>Verdicts by RFC section</h2>\n<table class=\"matrix\">\n<tr><th>Section</th>",
-    );
-    for verdict in VERDICTS {
-        html.push_str(&format!("<th class=\"n\">{}</th>", verdict.name()));
+impl Markup for Html {
+    const HEADS_NO_CASES_THAT_DID_NOT_PASS: bool = false;
+
+    fn text(&self, s: &str) -> String {
+        esc(s)
     }
-    html.push_str("</tr>\n");
-    for row in &view.sections {
-        html.push_str(&format!("<tr><td>{}</td>", esc(&row.section)));
-        for (verdict, count) in VERDICTS.iter().zip(row.counts) {
+
+    fn code(&self, s: &str) -> String {
+        format!("<code>{}</code>", esc(s))
+    }
+
+    fn strong(&self, content: &str) -> String {
+        format!("<strong>{content}</strong>")
+    }
+
+    fn incomplete(&self) -> String {
+        "<span class=\"incomplete\">incomplete</span>".to_owned()
+    }
+
+    fn badge(&self, verdict: Verdict, label: &str) -> String {
+        format!("<span class=\"badge {}\">{}</span>", verdict.name(), esc(label))
+    }
+
+    fn verdict(&self, verdict: Verdict) -> String {
+        self.badge(verdict, verdict.name())
+    }
+
+    fn verdict_aside(&self, verdict: Verdict) -> String {
+        self.verdict(verdict)
+    }
+
+    fn link(&self, id: &str, content: &str) -> String {
+        format!("<a href=\"#{}\">{content}</a>", esc(id))
+    }
+
+    fn begin(&mut self, title: &str) {
+        self.page = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>{}</title>\n<style>\n{STYLE}",
+            esc(title)
+        );
+        for (verdict, strong, light) in COLOURS {
+            let name = verdict.name();
+            self.page.push_str(&format!(
+                "td.{name}{{background:{light}}}.badge.{name}{{background:{strong}}}.case.{name}{{border-left-color:{strong}}}\n"
+            ));
+        }
+        self.page.push_str("</style>\n</head>\n<body>\n");
+    }
+
+    fn heading(&mut self, level: usize, content: &str) {
+        self.page.push_str(&format!("<h{level}>{content}</h{level}>\n"));
+    }
+
+    fn paragraph(&mut self, content: &str) {
+        self.page.push_str(&format!("<p>{content}</p>\n"));
+    }
+
+    fn summary(&mut self, counts: &str, cases: usize) {
+        self.page.push_str(&format!("<p class=\"summary\">{counts} ({cases} cases)</p>\n"));
+    }
+
+    fn open(&mut self, container: &Container<'_>) {
+        let tag = match container {
+            Container::Facts => "<dl class=\"run\">".to_owned(),
+            Container::List => "<ul>".to_owned(),
+            Container::Matrix => "<table class=\"matrix\">".to_owned(),
+            Container::Case { verdict, id } => format!("<section class=\"case {}\" id=\"{}\">", verdict.name(), esc(id)),
+            Container::BlockedGroup => "<section class=\"blocked\">".to_owned(),
+            Container::Fold { summary } => format!("<details><summary>{summary}</summary>"),
+        };
+        self.page.push_str(&tag);
+        self.page.push('\n');
+    }
+
+    fn close(&mut self, container: &Container<'_>) {
+        self.page.push_str(match container {
+            Container::Facts => "</dl>\n",
+            Container::List => "</ul>\n",
+            Container::Matrix => "</table>\n",
+            Container::Case { .. } | Container::BlockedGroup => "</section>\n",
+            Container::Fold { .. } => "</details>\n",
+        });
+    }
+
+    fn fact(&mut self, term: &str, value: &str) {
+        self.page.push_str(&format!("<dt>{term}</dt><dd>{value}</dd>\n"));
+    }
+
+    fn labelled_item(&mut self, label: &str, value: &str) {
+        self.page.push_str(&format!("<li>{label}: {value}</li>\n"));
+    }
+
+    fn labelled_items(&mut self, label: &str, values: &[String]) {
+        self.page.push_str(&format!("<li>{label}:<ul>\n"));
+        for value in values {
+            self.page.push_str(&format!("<li>{value}</li>\n"));
+        }
+        self.page.push_str("</ul></li>\n");
+    }
+
+    fn anchored_item(&mut self, id: &str, content: &str) {
+        self.page.push_str(&format!("<li id=\"{}\">{content}</li>\n", esc(id)));
+    }
+
+    fn matrix_head(&mut self, corner: &str, columns: &[&str]) {
+        self.page.push_str(&format!("<tr><th>{corner}</th>"));
+        for column in columns {
+            self.page.push_str(&format!("<th class=\"n\">{column}</th>"));
+        }
+        self.page.push_str("</tr>\n");
+    }
+
+    fn matrix_row(&mut self, label: &str, counts: &[(Verdict, usize)]) {
+        self.page.push_str(&format!("<tr><td>{label}</td>"));
+        for &(verdict, count) in counts {
             let class = if count == 0 { "zero" } else { verdict.name() };
-            html.push_str(&format!("<td class=\"n {class}\">{count}</td>"));
+            self.page.push_str(&format!("<td class=\"n {class}\">{count}</td>"));
         }
-        html.push_str("</tr>\n");
+        self.page.push_str("</tr>\n");
     }
-    html.push_str("</table>\n");
 
-    if !view.not_passed.is_empty() {
-        html.push_str(&format!(
-            "<h2>Cases that did not pass ({})</h2>\n",
-            view.not_passed.len()
-        ));
+    fn listings(&mut self, texts: &[String]) {
+        for text in texts {
+            self.page.push_str(&format!("<pre>{}</pre>\n", esc(text)));
+        }
     }
-    for case in &view.not_passed {
-        let c = case.result;
-        html.push_str(&format!(
-            "<section class=\"case {verdict}\" id=\"{id}\">\n<h3>{} <code>{id}</code></h3>\n<p><strong>{}</strong> ({})</p>\n<ul>\n",
-            badge(c.verdict, c.verdict.name()),
-            esc(&c.title),
-            case.level,
-            verdict = c.verdict.name(),
-            id = esc(&c.id),
-        ));
-        html.push_str("<li>Requirements:<ul>\n");
-        for (id, paraphrase) in &case.requirements {
-            let paraphrase = paraphrase.map_or_else(|| "(not in the catalogue)".to_owned(), esc);
-            html.push_str(&format!(
-                "<li><code>{}</code>: {paraphrase}</li>\n",
-                esc(id)
-            ));
-        }
-        html.push_str("</ul></li>\n");
-        for (label, value) in [("Expected", &case.expected), ("Observed", &case.observed)] {
-            if let Some(value) = value {
-                html.push_str(&format!("<li>{label}: {}</li>\n", esc(value)));
-            }
-        }
-        if let Some(known) = &case.known {
-            html.push_str(&format!("<li>Known: {}</li>\n", esc(known)));
-        }
-        if !case.blocks.is_empty() {
-            let ids: Vec<String> = case.blocks.iter().map(|id| format!("<a href=\"#{0}\"><code>{0}</code></a>", esc(id))).collect();
-            html.push_str(&format!("<li>Blocks {}: {}</li>\n", ids.len(), ids.join(", ")));
-        }
-        let step = c.step.map(|s| format!(", step {s}")).unwrap_or_default();
-        html.push_str(&format!(
-            "<li>Source: <code>{}</code>{step}</li>\n</ul>\n",
-            esc(&c.source)
-        ));
-        if !case.exchanges.is_empty() {
-            html.push_str(&format!(
-                "<details><summary>{}</summary>\n",
-                case.transcript_label()
-            ));
-            for exchange in &case.exchanges {
-                html.push_str(&format!("<pre>{}</pre>\n", esc(exchange)));
-            }
-            html.push_str("</details>\n");
-        }
-        html.push_str("</section>\n");
-    }
-    if !view.blocked.is_empty() {
-        let count: usize = view.blocked.iter().map(|g| g.cases.len()).sum();
-        html.push_str(&format!(
-            "<h2>Blocked cases, by root cause ({count})</h2>\n<p>A step that only set these cases up broke; the case named judges that step.</p>\n"
-        ));
-    }
-    for group in &view.blocked {
-        let by = group.by.map_or_else(|| "no case of this catalogue".to_owned(), |id| format!("<a href=\"#{0}\"><code>{0}</code></a>", esc(id)));
-        let verdict = group.by_verdict.map(|v| format!(" {}", badge(v, v.name()))).unwrap_or_default();
-        html.push_str(&format!("<section class=\"blocked\">\n<h3>Blocked by {by}{verdict}</h3>\n<ul>\n"));
-        for (c, seen) in &group.cases {
-            html.push_str(&format!("<li id=\"{id}\"><code>{id}</code>: {}</li>\n", esc(seen), id = esc(&c.id)));
-        }
-        html.push_str("</ul>\n</section>\n");
-    }
-    html.push_str("</body>\n</html>\n");
-    html
-}
 
-fn badge(verdict: Verdict, label: &str) -> String {
-    format!(
-        "<span class=\"badge {}\">{}</span>",
-        verdict.name(),
-        esc(label)
-    )
-}
-
-/// The summary-line word for a verdict's count (`3 passed`, `1 non-strict`).
-fn plural_label(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Pass => "passed",
-        Verdict::Fail => "failed",
-        Verdict::NonStrict => "non-strict",
-        Verdict::Unsupported => "unsupported",
-        Verdict::Blocked => "blocked",
-        Verdict::Error => "errors",
+    fn finish(mut self) -> String {
+        self.page.push_str("</body>\n</html>\n");
+        self.page
     }
 }
 

@@ -6,9 +6,9 @@
 //! detail renders as text instead of as links, tables or HTML.
 
 use super::baseline::PinnedVerdict;
+use super::layout::{Container, Markup, render};
 use super::redact::Redactor;
-use super::view::{VERDICTS, View, header};
-use crate::runner::RunReport;
+use crate::runner::{RunReport, Verdict};
 use crate::scenario::Requirement;
 use std::collections::BTreeMap;
 
@@ -20,101 +20,142 @@ pub fn to_markdown(
     known: &BTreeMap<String, PinnedVerdict>,
     redactor: &Redactor,
 ) -> String {
-    let view = View::of(report, requirements, known, redactor);
-    let ((subject, subject_is_code), facts) = header(report);
-    let subject = if subject_is_code { code_span(&subject) } else { text(&subject) };
-    let mut md = format!("# acmespec report: {subject}\n\n");
-    md.push_str(&format!(
-        "**{}** ({} cases)\n\n",
-        view.summary, view.summary.total
-    ));
-    for f in facts {
-        let value = if f.code { code_span(&f.value) } else { text(&f.value) };
-        md.push_str(&format!("- **{}:** {value}\n", f.term));
-    }
-    if report.complete {
-        md.push_str("- **Complete:** yes\n\n");
-    } else {
-        md.push_str(&format!(
-            "- **Complete:** **incomplete**: {}\n\n",
-            view.incomplete_note()
-        ));
+    render(Markdown::default(), report, requirements, known, redactor)
+}
+
+/// Markdown tells blocks apart by the blank lines between them; plain text has no colours,
+/// so a verdict that heads a case is written in capitals instead of as a badge.
+#[derive(Default)]
+struct Markdown {
+    md: String,
+}
+
+impl Markdown {
+    /// The blank line that ends the block before, if any.
+    fn separate(&mut self) {
+        if !self.md.is_empty() {
+            self.md.push('\n');
+        }
     }
 
-    md.push_str("## Verdicts by RFC section\n\n| Section |");
-    for verdict in VERDICTS {
-        md.push_str(&format!(" {} |", verdict.name()));
-    }
-    md.push_str("\n|:---|");
-    md.push_str(&"---:|".repeat(VERDICTS.len()));
-    md.push('\n');
-    for row in &view.sections {
-        md.push_str(&format!("| {} |", text(&row.section)));
-        for count in row.counts {
-            md.push_str(&format!(" {count} |"));
-        }
-        md.push('\n');
+    fn block(&mut self, lines: &str) {
+        self.separate();
+        self.md.push_str(lines);
     }
 
-    if view.not_passed.is_empty() && view.blocked.is_empty() {
-        return md;
+    fn table_row(&mut self, cells: impl IntoIterator<Item = String>) {
+        self.md.push('|');
+        for cell in cells {
+            self.md.push_str(&format!(" {cell} |"));
+        }
+        self.md.push('\n');
     }
-    md.push_str(&format!(
-        "\n## Cases that did not pass ({})\n",
-        view.not_passed.len()
-    ));
-    for case in &view.not_passed {
-        let c = case.result;
-        md.push_str(&format!(
-            "\n### {} {}\n\n",
-            c.verdict.name().to_uppercase(),
-            code_span(&c.id)
-        ));
-        md.push_str(&format!("**{}** ({})\n\n", text(&c.title), case.level));
-        md.push_str("- **Requirements:**");
-        for (id, paraphrase) in &case.requirements {
-            let paraphrase = paraphrase.map_or_else(|| "(not in the catalogue)".to_owned(), text);
-            md.push_str(&format!("\n  - {}: {paraphrase}", code_span(id)));
-        }
-        md.push('\n');
-        for (label, value) in [("Expected", &case.expected), ("Observed", &case.observed)] {
-            if let Some(value) = value {
-                md.push_str(&format!("- **{label}:** {}\n", text(value)));
-            }
-        }
-        if let Some(known) = &case.known {
-            md.push_str(&format!("- **Known:** {}\n", text(known)));
-        }
-        if !case.blocks.is_empty() {
-            let ids: Vec<String> = case.blocks.iter().map(|id| code_span(id)).collect();
-            md.push_str(&format!("- **Blocks {}:** {}\n", ids.len(), ids.join(", ")));
-        }
-        let step = c.step.map(|s| format!(", step {s}")).unwrap_or_default();
-        md.push_str(&format!("- **Source:** {}{step}\n", code_span(&c.source)));
-        if !case.exchanges.is_empty() {
-            md.push_str(&format!(
-                "\n<details><summary>{}</summary>\n\n{}\n</details>\n",
-                case.transcript_label(),
-                code_block(&case.exchanges.join("\n"))
-            ));
+}
+
+impl Markup for Markdown {
+    const HEADS_NO_CASES_THAT_DID_NOT_PASS: bool = true;
+
+    fn text(&self, s: &str) -> String {
+        text(s)
+    }
+
+    fn code(&self, s: &str) -> String {
+        code_span(s)
+    }
+
+    fn strong(&self, content: &str) -> String {
+        format!("**{content}**")
+    }
+
+    fn incomplete(&self) -> String {
+        self.strong("incomplete")
+    }
+
+    fn badge(&self, _: Verdict, label: &str) -> String {
+        text(label)
+    }
+
+    fn verdict(&self, verdict: Verdict) -> String {
+        verdict.name().to_uppercase()
+    }
+
+    fn verdict_aside(&self, verdict: Verdict) -> String {
+        format!("({})", verdict.name())
+    }
+
+    /// Markdown gives list items no anchors to lead to: the content alone.
+    fn link(&self, _: &str, content: &str) -> String {
+        content.to_owned()
+    }
+
+    /// Markdown has no head to hold a title apart from the first heading.
+    fn begin(&mut self, _: &str) {}
+
+    fn heading(&mut self, level: usize, content: &str) {
+        self.block(&format!("{} {content}\n", "#".repeat(level)));
+    }
+
+    fn paragraph(&mut self, content: &str) {
+        self.block(&format!("{content}\n"));
+    }
+
+    fn summary(&mut self, counts: &str, cases: usize) {
+        self.paragraph(&format!("{} ({cases} cases)", self.strong(counts)));
+    }
+
+    fn open(&mut self, container: &Container<'_>) {
+        match container {
+            Container::Facts | Container::List | Container::Matrix => self.separate(),
+            Container::Fold { summary } => self.block(&format!("<details><summary>{summary}</summary>\n")),
+            Container::Case { .. } | Container::BlockedGroup => {}
         }
     }
-    if view.blocked.is_empty() {
-        return md;
-    }
-    let count: usize = view.blocked.iter().map(|g| g.cases.len()).sum();
-    md.push_str(&format!(
-        "\n## Blocked cases, by root cause ({count})\n\nA step that only set these cases up broke; the case named judges that step.\n"
-    ));
-    for group in &view.blocked {
-        let by = group.by.map_or_else(|| "no case of this catalogue".to_owned(), code_span);
-        let verdict = group.by_verdict.map(|v| format!(" ({})", v.name())).unwrap_or_default();
-        md.push_str(&format!("\n### Blocked by {by}{verdict}\n\n"));
-        for (c, seen) in &group.cases {
-            md.push_str(&format!("- {}: {}\n", code_span(&c.id), text(seen)));
+
+    fn close(&mut self, container: &Container<'_>) {
+        if let Container::Fold { .. } = container {
+            self.block("</details>\n");
         }
     }
-    md
+
+    fn fact(&mut self, term: &str, value: &str) {
+        self.labelled_item(term, value);
+    }
+
+    fn labelled_item(&mut self, label: &str, value: &str) {
+        self.md.push_str(&format!("- **{label}:** {value}\n"));
+    }
+
+    fn labelled_items(&mut self, label: &str, values: &[String]) {
+        self.md.push_str(&format!("- **{label}:**"));
+        for value in values {
+            self.md.push_str(&format!("\n  - {value}"));
+        }
+        self.md.push('\n');
+    }
+
+    fn anchored_item(&mut self, _: &str, content: &str) {
+        self.md.push_str(&format!("- {content}\n"));
+    }
+
+    fn matrix_head(&mut self, corner: &str, columns: &[&str]) {
+        self.table_row(std::iter::once(corner).chain(columns.iter().copied()).map(str::to_owned));
+        self.md.push_str("|:---|");
+        self.md.push_str(&"---:|".repeat(columns.len()));
+        self.md.push('\n');
+    }
+
+    fn matrix_row(&mut self, label: &str, counts: &[(Verdict, usize)]) {
+        self.table_row(std::iter::once(label.to_owned()).chain(counts.iter().map(|(_, count)| count.to_string())));
+    }
+
+    /// One fenced block holds every listing, a blank line apart.
+    fn listings(&mut self, texts: &[String]) {
+        self.block(&code_block(&texts.join("\n")));
+    }
+
+    fn finish(self) -> String {
+        self.md
+    }
 }
 
 /// `s` as Markdown that renders literally on one line: no emphasis, links, tables or HTML.

@@ -9,6 +9,7 @@ mod baseline;
 mod diff;
 mod expect;
 mod html;
+mod layout;
 mod live_json;
 mod markdown;
 mod redact;
