@@ -27,6 +27,7 @@ pub mod cli;
 
 pub use defects::ClientDefect;
 pub use session::{MAX_BAD_NONCE_RETRIES, RETRY_BUDGET, USER_AGENT};
+pub(crate) use session::{ok_or_problem, problem_error};
 
 use crate::protocol::b64;
 use crate::protocol::http::{HttpError, NonceError};
@@ -315,7 +316,8 @@ pub async fn exercise(config: &ClientConfig) -> Result<Exercised, ClientError> {
     .await
 }
 
-fn parse<T: serde::de::DeserializeOwned>(resp: &crate::protocol::http::Response, what: &str) -> Result<T, ClientError> {
+/// `resp`'s body as a `what`, or why it is not one.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(resp: &crate::protocol::http::Response, what: &str) -> Result<T, ClientError> {
     serde_json::from_slice(&resp.body).map_err(|e| ClientError::Protocol(format!("{what} from {}: {e}", resp.url)))
 }
 

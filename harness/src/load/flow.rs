@@ -8,12 +8,12 @@
 //! must be.
 
 use super::Step;
-use crate::client::MAX_BAD_NONCE_RETRIES;
+use crate::client::{ClientError, MAX_BAD_NONCE_RETRIES, ok_or_problem, parse, problem_error};
 use crate::protocol::b64;
 use crate::protocol::http::{HttpError, NonceError, Response};
 use crate::protocol::jws::Algorithm;
-use crate::protocol::keys::{KeyError, SigningKey};
-use crate::protocol::session::{Pacing, Polled, Session, SessionError, Signer};
+use crate::protocol::keys::SigningKey;
+use crate::protocol::session::{Pacing, Polled, Session, Signer};
 use crate::protocol::wire::{Authorization, Identifier, Order, Problem};
 use serde_json::json;
 use std::time::Duration;
@@ -39,108 +39,60 @@ pub(super) fn pacing() -> Pacing {
     }
 }
 
-/// Why a step failed; [`FlowError::kind`] is what the report counts by.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum FlowError {
-    /// No response came back.
-    #[error(transparent)]
-    Http(#[from] HttpError),
-    /// No nonce could be obtained.
-    #[error(transparent)]
-    Nonce(#[from] NonceError),
-    /// The account or certificate key could not be generated.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// The server answered with an error status (badNonce already retried).
-    #[error("{url} answered {status}{}", problem.as_ref().and_then(|p| p.detail.as_deref()).map(|d| format!(": {d}")).unwrap_or_default())]
-    Problem {
-        url: String,
-        status: u16,
-        problem: Option<Box<Problem>>,
-    },
-    /// The server answered something the flow cannot use (no Location, not JSON, ...).
-    #[error("unexpected answer: {0}")]
-    Protocol(String),
-    /// The authorization or the order became invalid.
-    #[error("{what} became invalid{}", problem.as_ref().and_then(|p| p.detail.as_deref()).map(|d| format!(": {d}")).unwrap_or_default())]
-    Invalid {
-        what: &'static str,
-        problem: Option<Box<Problem>>,
-    },
-    /// The authorization or the order was still not valid after [`MAX_POLLS`] polls.
-    #[error("{what} still {status} after {MAX_POLLS} polls")]
-    PollLimit { what: &'static str, status: String },
+/// A step's failure, with the step it happened in. The error is the own client's:
+/// the load generator is a client too, and fails in the same ways.
+#[derive(Debug)]
+pub(super) struct StepFailure {
+    pub(super) step: Step,
+    pub(super) error: ClientError,
 }
 
-impl From<SessionError> for FlowError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Http(e) => FlowError::Http(e),
-            SessionError::Nonce(e) => FlowError::Nonce(e),
-            SessionError::GaveUp { response, .. } => problem(&response),
-            SessionError::PollLimit { status, .. } => FlowError::PollLimit { what: "resource", status },
-            other => FlowError::Protocol(other.to_string()),
-        }
-    }
-}
-
-/// The failure an error answer is.
-fn problem(resp: &Response) -> FlowError {
-    FlowError::Problem { url: resp.url.clone(), status: resp.status, problem: resp.problem().map(Box::new) }
-}
-
-impl FlowError {
+impl StepFailure {
     /// Whether no connection could be made at all (the server is not listening).
     pub(super) fn is_refused(&self) -> bool {
         matches!(
-            self,
-            FlowError::Http(HttpError::Connect(_))
-                | FlowError::Nonce(NonceError::Http(HttpError::Connect(_)))
+            self.error,
+            ClientError::Http(HttpError::Connect(_)) | ClientError::Nonce(NonceError::Http(HttpError::Connect(_)))
         )
     }
 
-    /// A short, stable name for counting: the ACME error name, the problem type,
-    /// or the kind of transport failure.
+    /// A short, stable name for counting: the ACME error name, the problem type, the
+    /// kind of transport failure, or the resource a poll gave up on.
     pub(super) fn kind(&self) -> String {
-        let problem_name = |p: &Option<Box<Problem>>| {
-            p.as_ref()
-                .and_then(|p| p.acme_name().or(p.kind.as_deref()).map(str::to_owned))
-        };
-        match self {
-            FlowError::Http(e) | FlowError::Nonce(NonceError::Http(e)) => match e {
+        let problem_name =
+            |p: &Option<Box<Problem>>| p.as_ref().and_then(|p| p.acme_name().or(p.kind.as_deref()).map(str::to_owned));
+        match &self.error {
+            ClientError::Http(e) | ClientError::Nonce(NonceError::Http(e)) => match e {
                 HttpError::Connect(_) => "transport: connect".into(),
                 HttpError::Timeout(_) => "transport: timeout".into(),
                 HttpError::BodyTooLarge { .. } => "transport: body too large".into(),
                 _ => "transport: other".into(),
             },
-            FlowError::Nonce(_) => "no nonce".into(),
-            FlowError::Key(_) => "key generation".into(),
-            FlowError::Problem {
-                status, problem, ..
-            } => problem_name(problem)
-                .unwrap_or_else(|| format!("HTTP {status} without a problem document")),
-            FlowError::Protocol(_) => "unexpected answer".into(),
-            FlowError::Invalid { what, problem } => match problem_name(problem) {
+            ClientError::Nonce(_) => "no nonce".into(),
+            ClientError::Key(_) => "key generation".into(),
+            ClientError::Problem { status, problem, .. } => {
+                problem_name(problem).unwrap_or_else(|| format!("HTTP {status} without a problem document"))
+            }
+            ClientError::Invalid { what, problem } => match problem_name(problem) {
                 Some(name) => format!("{what} invalid: {name}"),
                 None => format!("{what} invalid"),
             },
-            FlowError::PollLimit { what, .. } => format!("{what} poll limit"),
+            // Only the two waits poll, and each polls one kind of resource.
+            ClientError::Timeout(_) => match self.step {
+                Step::ValidationWait => "authorization poll limit".into(),
+                Step::IssuanceWait => "order poll limit".into(),
+                _ => "timeout".into(),
+            },
+            _ => "unexpected answer".into(),
         }
     }
-}
-
-/// A step's failure, with the step it happened in.
-#[derive(Debug)]
-pub(super) struct StepFailure {
-    pub(super) step: Step,
-    pub(super) error: FlowError,
 }
 
 trait InStep<T> {
     fn in_step(self, step: Step) -> Result<T, StepFailure>;
 }
 
-impl<T, E: Into<FlowError>> InStep<T> for Result<T, E> {
+impl<T, E: Into<ClientError>> InStep<T> for Result<T, E> {
     fn in_step(self, step: Step) -> Result<T, StepFailure> {
         self.map_err(|e| StepFailure {
             step,
@@ -169,14 +121,9 @@ pub(super) struct Worker {
     pub(super) endpoints: Endpoints,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(resp: &Response, what: &str) -> Result<T, FlowError> {
-    serde_json::from_slice(&resp.body)
-        .map_err(|e| FlowError::Protocol(format!("{what} from {}: {e}", resp.url)))
-}
-
-fn location(resp: &Response, what: &str) -> Result<String, FlowError> {
+fn location(resp: &Response, what: &str) -> Result<String, ClientError> {
     resp.location()
-        .ok_or_else(|| FlowError::Protocol(format!("{what} answered without a Location")))
+        .ok_or_else(|| ClientError::Protocol(format!("{what} answered without a Location")))
 }
 
 impl Account {
@@ -187,12 +134,9 @@ impl Account {
 
 impl Worker {
     /// Signs and sends one request; an error answer (badNonce retried) is a failure.
-    async fn post(&mut self, url: &str, signer: Signer<'_>, payload: &[u8]) -> Result<Response, FlowError> {
+    async fn post(&mut self, url: &str, signer: Signer<'_>, payload: &[u8]) -> Result<Response, ClientError> {
         let resp = self.session.post(url, signer, payload).await?;
-        if resp.status >= 400 {
-            return Err(problem(&resp));
-        }
-        Ok(resp)
+        ok_or_problem(resp)
     }
 
     /// newAccount with a fresh ES256 key, agreeing to the terms of service.
@@ -230,7 +174,7 @@ impl Worker {
         let (authz_url, finalize_url) = match (order.authorizations.first(), order.finalize) {
             (Some(a), Some(f)) => (a.clone(), f),
             _ => {
-                return Err(FlowError::Protocol(
+                return Err(ClientError::Protocol(
                     "the order has no authorization or no finalize URL".into(),
                 ))
                 .in_step(step);
@@ -247,7 +191,7 @@ impl Worker {
             .find(|c| c.kind == "http-01")
             .map(|c| c.url.clone())
             .ok_or_else(|| {
-                FlowError::Protocol(format!(
+                ClientError::Protocol(format!(
                     "the authorization for {name} offers no http-01 challenge"
                 ))
             })
@@ -273,7 +217,7 @@ impl Worker {
         let certificate_key = SigningKey::generate(Algorithm::Es256).in_step(step)?;
         let csr = certificate_key
             .csr_der(&identifiers, None)
-            .map_err(FlowError::Protocol)
+            .map_err(ClientError::Csr)
             .in_step(step)?;
         let payload = json!({ "csr": b64::encode(csr) }).to_string();
         self.post(&finalize_url, account.signer(), payload.as_bytes()).await.in_step(step)?;
@@ -288,14 +232,14 @@ impl Worker {
             .in_step(step)?;
         let certificate_url = order
             .certificate
-            .ok_or_else(|| FlowError::Protocol("the valid order has no certificate URL".into()))
+            .ok_or_else(|| ClientError::Protocol("the valid order has no certificate URL".into()))
             .in_step(step)?;
         timed(step, self.session.lap());
 
         step = Step::Certificate;
         let resp = self.post(&certificate_url, account.signer(), b"").await.in_step(step)?;
         if !resp.body.starts_with(b"-----BEGIN CERTIFICATE-----") {
-            return Err(FlowError::Protocol(
+            return Err(ClientError::Protocol(
                 "the certificate download is not a PEM chain".into(),
             ))
             .in_step(step);
@@ -312,22 +256,50 @@ impl Worker {
         account: &Account,
         what: &'static str,
         status_of: impl Fn(&T) -> (Option<String>, Option<Problem>),
-    ) -> Result<T, FlowError> {
+    ) -> Result<T, ClientError> {
         let polled = self.session.poll(url, account.signer(), |resp| {
             if resp.status >= 400 {
-                return Err(problem(resp));
+                return Err(problem_error(resp));
             }
             let object: T = parse(resp, what)?;
             let (status, problem) = status_of(&object);
             match status.as_deref() {
                 Some("valid") => Ok(Polled::Done(object)),
-                Some("invalid") => Err(FlowError::Invalid { what, problem: problem.map(Box::new) }),
+                Some("invalid") => Err(ClientError::Invalid { what: what.to_owned(), problem: problem.map(Box::new) }),
                 other => Ok(Polled::Pending(other.unwrap_or("without a status").to_owned())),
             }
         });
-        polled.await.map_err(|e| match e {
-            FlowError::PollLimit { status, .. } => FlowError::PollLimit { what, status },
-            e => e,
-        })
+        polled.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(step: Step, error: ClientError) -> String {
+        StepFailure { step, error }.kind()
+    }
+
+    fn problem(name: &str) -> Option<Box<Problem>> {
+        let problem: Problem = serde_json::from_value(json!({ "type": format!("urn:ietf:params:acme:error:{name}") })).unwrap();
+        Some(Box::new(problem))
+    }
+
+    #[test]
+    fn failures_are_counted_by_acme_error_resource_and_transport() {
+        let refused = ClientError::Problem { url: "u".into(), status: 400, problem: problem("badNonce") };
+        assert_eq!(kind(Step::NewOrder, refused), "badNonce");
+        let bare = ClientError::Problem { url: "u".into(), status: 500, problem: None };
+        assert_eq!(kind(Step::Finalize, bare), "HTTP 500 without a problem document");
+        let invalid = ClientError::Invalid { what: "authorization".into(), problem: problem("incorrectResponse") };
+        assert_eq!(kind(Step::ValidationWait, invalid), "authorization invalid: incorrectResponse");
+        // A poll that gives up is named by the resource its step polls.
+        assert_eq!(kind(Step::ValidationWait, ClientError::Timeout("x".into())), "authorization poll limit");
+        assert_eq!(kind(Step::IssuanceWait, ClientError::Timeout("x".into())), "order poll limit");
+        assert_eq!(kind(Step::Certificate, ClientError::Protocol("not PEM".into())), "unexpected answer");
+        let refused = StepFailure { step: Step::NewOrder, error: ClientError::Nonce(NonceError::Missing { status: 500 }) };
+        assert!(!refused.is_refused());
+        assert_eq!(refused.kind(), "no nonce");
     }
 }

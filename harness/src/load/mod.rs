@@ -280,10 +280,10 @@ pub async fn run(options: &LoadOptions) -> Result<LoadReport, LoadError> {
                         continue;
                     }
                     Ok(Err(f)) => {
-                        if f.error.is_refused() {
+                        if f.is_refused() {
                             refused_in_a_row.fetch_add(1, Ordering::Relaxed);
                         }
-                        (f.step.name(), f.error.kind(), f.error.to_string())
+                        (f.step.name(), f.kind(), f.error.to_string())
                     }
                     Err(_) => (
                         "flow",
