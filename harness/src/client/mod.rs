@@ -26,7 +26,8 @@ mod session;
 pub mod cli;
 
 pub use defects::ClientDefect;
-pub use session::{MAX_BAD_NONCE_RETRIES, RETRY_BUDGET, USER_AGENT};
+pub use crate::protocol::session::MAX_BAD_NONCE_RETRIES;
+pub use session::{RETRY_BUDGET, USER_AGENT};
 pub(crate) use session::{ok_or_problem, problem_error};
 
 use crate::protocol::b64;

@@ -8,7 +8,7 @@ use crate::protocol::b64;
 use crate::protocol::http::{ClientOptions, HttpClient, Response};
 use crate::protocol::jws::{FlattenedJws, KeyId, acme_protected_header};
 use crate::protocol::keys::SigningKey;
-use crate::protocol::session::{self, JOSE_JSON, Pacing, SessionError, Signer};
+use crate::protocol::session::{self, JOSE_JSON, MAX_BAD_NONCE_RETRIES, Pacing, SessionError, Signer};
 use crate::protocol::wire::Directory;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -16,8 +16,6 @@ use std::time::Duration;
 
 /// The User-Agent of the client (RFC 8555 §6.1).
 pub const USER_AGENT: &str = concat!("acmespec-client/", env!("CARGO_PKG_VERSION"));
-/// How often one request is retried after badNonce (with the error's fresh nonce).
-pub const MAX_BAD_NONCE_RETRIES: u32 = 3;
 /// Total time an operation may spend waiting out 429/503 answers.
 pub const RETRY_BUDGET: Duration = Duration::from_secs(30);
 /// The poll interval without Retry-After.

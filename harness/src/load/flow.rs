@@ -8,12 +8,12 @@
 //! must be.
 
 use super::Step;
-use crate::client::{ClientError, MAX_BAD_NONCE_RETRIES, ok_or_problem, parse, problem_error};
+use crate::client::{ClientError, ok_or_problem, parse, problem_error};
 use crate::protocol::b64;
 use crate::protocol::http::{HttpError, NonceError, Response};
 use crate::protocol::jws::Algorithm;
 use crate::protocol::keys::SigningKey;
-use crate::protocol::session::{Pacing, Polled, Session, Signer};
+use crate::protocol::session::{MAX_BAD_NONCE_RETRIES, Pacing, Polled, Session, Signer};
 use crate::protocol::wire::{Authorization, Identifier, Order, Problem};
 use serde_json::json;
 use std::time::Duration;

@@ -20,6 +20,13 @@ use reqwest::Method;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The media type of every signed request (RFC 8555 §6.2).
+pub const JOSE_JSON: &str = "application/jose+json";
+
+/// How often a well-formed request is re-sent after `badNonce`, with the error's fresh
+/// nonce (RFC 8555 §6.5): the client, the load generator and the runner alike.
+pub const MAX_BAD_NONCE_RETRIES: u32 = 3;
+
 /// How patient a session is. Every engine sets its own; the rules that use it are one.
 #[derive(Debug, Clone)]
 pub struct Pacing {
@@ -270,11 +277,6 @@ impl Session {
         &self.http
     }
 
-    /// The pacing.
-    pub fn pacing(&self) -> &Pacing {
-        &self.pacing
-    }
-
     /// `badNonce` answers re-sent so far.
     pub fn bad_nonce_retries(&self) -> u64 {
         self.bad_nonce_retries
@@ -361,15 +363,15 @@ impl Session {
                 Ok(n) => return Ok(n),
                 Err(NonceError::Missing { status }) if self.pacing.wait_statuses.contains(&status) => {
                     // Not worth a second request to learn the Retry-After.
-                    let wait = self.pacing.impatient.or(self.pacing.wait_without_retry_after);
-                    let remaining = self.remaining();
-                    match wait.map(|wait| (wait, self.pacing.may_wait(&mut tries, wait, remaining))) {
-                        Some((wait, Ok(()))) => {
-                            self.waited = tries.waited;
-                            tokio::time::sleep(wait).await;
-                        }
-                        _ => return Err(NonceError::Missing { status }.into()),
+                    let given_up = SessionError::from(NonceError::Missing { status });
+                    let Some(wait) = self.pacing.impatient.or(self.pacing.wait_without_retry_after) else {
+                        return Err(given_up);
+                    };
+                    if self.pacing.may_wait(&mut tries, wait, self.remaining()).is_err() {
+                        return Err(given_up);
                     }
+                    self.waited = tries.waited;
+                    tokio::time::sleep(wait).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -436,8 +438,6 @@ impl Session {
     }
 }
 
-/// The media type of every signed request (RFC 8555 §6.2).
-pub const JOSE_JSON: &str = "application/jose+json";
 
 #[cfg(test)]
 mod tests {

@@ -175,7 +175,6 @@ pub(crate) struct CaseRun<'e> {
 
 const DEFAULT: &str = "default";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-const MAX_BAD_NONCE_RETRIES: u32 = 3;
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const POLL_INTERVAL_MAX: Duration = Duration::from_secs(3);
 /// The longest a `sleep` step with `retry_after` waits, whatever the server asked.

@@ -4,7 +4,7 @@
 //! [`Pacing`]'s; the loop is the runner's own, because each attempt is mutated anew.
 
 use super::*;
-use crate::protocol::session::{GiveUp, Next, Pacing, Retries};
+use crate::protocol::session::{GiveUp, MAX_BAD_NONCE_RETRIES, Next, Pacing, Retries};
 
 impl CaseRun<'_> {
     pub(super) async fn nonce(&mut self, mutation: Option<NonceMutation>) -> StepResult<Option<String>> {
